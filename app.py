@@ -1,0 +1,121 @@
+"""Composition root: read the command line and environment, build engines and page, launch.
+
+Contract: nothing else in the project reads ``sys.argv`` or the environment. ``main()``
+serves the page at once, starts the engines one after the other while the page shows
+progress, and shuts every engine down on exit, Ctrl-C or SIGTERM (no orphan EngineCore).
+
+    python app.py                      # real 9B pair on a CUDA GPU, tiny pair on CPU otherwise
+    python app.py --model FP8=/path/a --model BF16=/path/b --device cpu
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no outside connections
+
+from inference.spec import ModelSpec, cpu_pair, cpu_spec, gpu_pair
+
+log = logging.getLogger("app")
+ROOT = Path(__file__).resolve().parent
+TINY_DIR = ROOT / ".cache" / "tiny"
+TINY_BANNER = (
+    "⚠️ **Tiny random checkpoints on CPU.** No GPU was found, so both panes run randomly "
+    "initialised miniature Qwen3.5 models (the real architecture, the real FP8 recipe) on vLLM's "
+    "CPU engine. **Their answers are noise**; the pipeline, streaming and timing are real. "
+    "On a CUDA GPU the app runs `{fp8}` and `{bf16}`."
+)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="Qwen3.5-9B FP8 next to BF16, streamed side by side.")
+    p.add_argument("--device", choices=["auto", "cuda", "cpu"], default=os.environ.get("DEMO_DEVICE", "auto"))
+    p.add_argument(
+        "--model",
+        action="append",
+        metavar="LABEL=MODEL",
+        help="a side as label=model id or path (repeat for each side); default: the FP8/BF16 pair",
+    )
+    p.add_argument("--host", default=os.environ.get("DEMO_HOST", "127.0.0.1"))
+    p.add_argument("--port", type=int, default=int(os.environ.get("DEMO_PORT", "7860")))
+    p.add_argument("--max-tokens", type=int, default=256, help="new tokens per answer")
+    p.add_argument("--tiny-dir", type=Path, default=TINY_DIR, help="where `make tiny` wrote the CPU pair")
+    return p.parse_args(argv)
+
+
+def has_cuda_gpu() -> bool:
+    """A cheap probe (no torch import): does ``nvidia-smi`` list a GPU?"""
+    if not shutil.which("nvidia-smi"):
+        return False
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return out.returncode == 0 and "GPU" in out.stdout
+
+
+def resolve_specs(args: argparse.Namespace) -> list[ModelSpec]:
+    cuda = args.device == "cuda" or (args.device == "auto" and has_cuda_gpu())
+    if args.model:
+        pairs = [m.split("=", 1) if "=" in m else (Path(m).name, m) for m in args.model]
+        if cuda:
+            return [ModelSpec(label, model, gpu_pair()[0].engine_args) for label, model in pairs]
+        return [
+            cpu_spec(label, model, core=i % 2, kv_cache_bytes=256 * 2**20) for i, (label, model) in enumerate(pairs)
+        ]
+    if cuda:
+        return gpu_pair()
+    missing = [d for d in ("bf16", "fp8") if not (args.tiny_dir / d / "config.json").exists()]
+    if missing:
+        sys.exit(f"No GPU and no tiny checkpoints in {args.tiny_dir} ({', '.join(missing)}): run `make tiny`.")
+    return cpu_pair(args.tiny_dir)
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    args = parse_args(argv)
+    specs = resolve_specs(args)
+
+    from inference.chat import GenerationSettings
+    from inference.pool import EnginePool
+    from ui.layout import build_demo
+    from ui.session import Comparison
+
+    pool = EnginePool(specs)
+    banner = ""
+    if any(s.tiny for s in specs):
+        fp8, bf16 = (s.model for s in gpu_pair())
+        banner = TINY_BANNER.format(fp8=fp8, bf16=bf16)
+    demo = build_demo(Comparison(pool, GenerationSettings(max_tokens=args.max_tokens)), banner)
+
+    def terminate(signum, _frame):
+        log.info("signal %s: shutting the engines down", signum)
+        pool.shutdown()
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, terminate)
+    demo.queue(default_concurrency_limit=8)
+    demo.launch(server_name=args.host, server_port=args.port, prevent_thread_lock=True, ssr_mode=False)
+    try:
+        try:
+            pool.start()
+            log.info("engines ready in %.1f s", pool.start_seconds)
+        except Exception:
+            log.exception("an engine failed to start; the page shows the error")
+        demo.block_thread()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        pool.shutdown()
+        os._exit(0)  # vLLM's finalizers print noise at interpreter exit; the engines are down
+
+
+if __name__ == "__main__":
+    main()

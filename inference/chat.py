@@ -1,0 +1,102 @@
+"""Chat turns to vLLM inputs.
+
+Contract: ``UserTurn`` is what a person sent (text and media paths). ``prepare`` loads the
+media of a whole conversation once and returns a ``Prepared`` request; ``Prepared.messages``
+gives the chat messages for one side, given that side's earlier answers, with one
+image/video placeholder per file in order, so the same decoded media serve every side.
+Rendering the messages with a model's chat template is the engine's job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from inference.errors import DemoError
+from inference.media import VideoOptions, load_image, load_video, media_kind
+
+
+@dataclass(frozen=True)
+class UserTurn:
+    """One message from the user: text and uploaded files, in upload order."""
+
+    text: str
+    files: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        names = ", ".join(Path(f).name for f in self.files)
+        return f"{self.text} [{names}]" if names else self.text
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Sampling settings; the same value always goes to every side."""
+
+    max_tokens: int = 256
+    temperature: float = 0.0  # greedy: both sides decode deterministically
+    top_p: float = 1.0
+    seed: int = 0
+    enable_thinking: bool = False  # Qwen3.5's chat-template switch
+    ignore_eos: bool = False  # tests: make a random model emit exactly max_tokens
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A conversation's user turns with their media decoded, ready for any side."""
+
+    turns: tuple[UserTurn, ...]
+    multi_modal_data: dict[str, list[Any]] = field(hash=False)
+
+    def messages(self, answers: Sequence[str]) -> list[dict[str, Any]]:
+        """Chat messages for one side: every user turn, followed by that side's answer."""
+        if len(answers) != len(self.turns) - 1:
+            raise ValueError(f"need {len(self.turns) - 1} earlier answers, got {len(answers)}")
+        out: list[dict[str, Any]] = []
+        for i, turn in enumerate(self.turns):
+            parts: list[dict[str, Any]] = [{"type": media_kind(f)} for f in turn.files]
+            if turn.text:
+                parts.append({"type": "text", "text": turn.text})
+            out.append({"role": "user", "content": parts})
+            if i < len(answers):
+                out.append({"role": "assistant", "content": [{"type": "text", "text": answers[i]}]})
+        return out
+
+
+def prepare(
+    turns: Sequence[UserTurn],
+    video: VideoOptions = VideoOptions(),
+    limits: Mapping[str, int] | None = None,
+) -> Prepared:
+    """Validate the turns and decode every file once (cached across turns).
+
+    ``limits`` caps the images and videos one request may hold (vLLM's
+    ``limit_mm_per_prompt``); the whole conversation counts, since history is resent.
+    """
+    if not turns:
+        raise ValueError("a conversation needs at least one turn")
+    last = turns[-1]
+    if not last.text.strip() and not last.files:
+        raise DemoError("Type a message or attach an image or video.")
+    kinds = [media_kind(f) for turn in turns for f in turn.files]
+    for kind, limit in (limits or {}).items():
+        if (count := kinds.count(kind)) > limit:
+            raise DemoError(
+                f"This conversation would hold {count} {kind}s; one request takes at most {limit}. "
+                "Send fewer files, or press Clear to start a new conversation."
+            )
+    images: list[Any] = []
+    videos: list[Any] = []
+    for turn in turns:
+        for path in turn.files:
+            if media_kind(path) == "image":
+                images.append(load_image(path))
+            else:
+                videos.append(load_video(path, video))
+    data: dict[str, list[Any]] = {}
+    if images:
+        data["image"] = images
+    if videos:
+        data["video"] = videos
+    return Prepared(tuple(turns), data)

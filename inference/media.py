@@ -1,0 +1,106 @@
+"""Turn uploaded files into the inputs vLLM's Qwen3.5 processor expects.
+
+Contract: pure loaders, no UI. ``media_kind`` says whether a path is an image or a video;
+``load_image`` returns an upright RGB ``PIL.Image``; ``load_video`` decodes only the frames it
+samples (decord) and returns them as a ``(T, H, W, 3)`` uint8 array with the metadata vLLM
+requires (``fps``, ``duration``, ``total_num_frames``, ``frames_indices``, ...), the frame count
+even (Qwen3.5 packs 2 frames per temporal patch). Resizing to 32 px multiples is left to
+the model's own processor. Every failure is a ``DemoError`` naming the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from inference.errors import DemoError
+
+TEMPORAL_PATCH = 2  # frames per temporal patch: sampled frame counts are multiples of this
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
+VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v"})
+
+MediaKind = Literal["image", "video"]
+
+
+@dataclass(frozen=True)
+class VideoOptions:
+    """How frames are sampled from a video (Qwen3.5's processor default is 2 fps)."""
+
+    fps: float = 2.0  # frames sampled per second of video
+    max_frames: int = 32  # upper bound on sampled frames (even)
+
+
+def media_kind(path: str | Path) -> MediaKind:
+    """Classify an upload by its suffix; anything else is refused with the name shown."""
+    suffix = Path(path).suffix.lower()
+    if suffix in IMAGE_SUFFIXES:
+        return "image"
+    if suffix in VIDEO_SUFFIXES:
+        return "video"
+    accepted = ", ".join(sorted(IMAGE_SUFFIXES | VIDEO_SUFFIXES))
+    raise DemoError(f"{Path(path).name}: unsupported file type {suffix or '(none)'}; accepted: {accepted}.")
+
+
+@lru_cache(maxsize=32)
+def load_image(path: str) -> Image.Image:
+    """Open an image, apply its EXIF orientation, and flatten it to RGB (alpha over white)."""
+    name = Path(path).name
+    try:
+        with Image.open(path) as img:
+            img = ImageOps.exif_transpose(img)
+            img.load()
+    except Image.DecompressionBombError as err:
+        raise DemoError(f"{name}: image is too large to decode safely ({err}).") from err
+    except (OSError, ValueError, SyntaxError) as err:
+        raise DemoError(f"{name}: not a readable image ({err}).") from err
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def sample_indices(total_frames: int, native_fps: float, options: VideoOptions) -> list[int]:
+    """Evenly spaced frame indices at ``options.fps``, an even count of at least 2."""
+    if total_frames < 1:
+        raise ValueError(f"total_frames must be >= 1, got {total_frames}")
+    duration = total_frames / native_fps if native_fps > 0 else 0.0
+    wanted = round(duration * options.fps)
+    count = max(TEMPORAL_PATCH, min(wanted, options.max_frames, total_frames))
+    count -= count % TEMPORAL_PATCH
+    return np.linspace(0, total_frames - 1, count).round().astype(int).tolist()
+
+
+@lru_cache(maxsize=8)
+def load_video(path: str, options: VideoOptions = VideoOptions()) -> tuple[np.ndarray, dict[str, Any]]:
+    """Decode the sampled frames of a video with decord and describe them for vLLM."""
+    name = Path(path).name
+    try:
+        import decord
+
+        reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
+        total = len(reader)
+        native_fps = float(reader.get_avg_fps())
+    except Exception as err:  # decord raises its own DECORDError and RuntimeError alike
+        raise DemoError(f"{name}: not a readable video ({err}).") from err
+    if total < 1:
+        raise DemoError(f"{name}: the video has no frames.")
+    indices = sample_indices(total, native_fps, options)
+    try:
+        frames = reader.get_batch(indices).asnumpy()
+    except Exception as err:
+        raise DemoError(f"{name}: could not decode frames {indices[0]}..{indices[-1]} ({err}).") from err
+    metadata = {
+        "fps": native_fps,
+        "duration": total / native_fps if native_fps > 0 else 0.0,
+        "total_num_frames": total,
+        "frames_indices": indices,
+        "video_backend": "decord",
+        "do_sample_frames": False,
+    }
+    return frames, metadata

