@@ -21,7 +21,7 @@ from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no outside connections
 
-from inference.spec import ModelSpec, cpu_pair, cpu_spec, gpu_pair
+from inference.spec import CPU_PROCESS_ENV, ModelSpec, cpu_pair, cpu_spec, gpu_pair
 
 log = logging.getLogger("app")
 ROOT = Path(__file__).resolve().parent
@@ -78,12 +78,8 @@ def resolve_specs(args: argparse.Namespace) -> list[ModelSpec]:
     return cpu_pair(args.tiny_dir)
 
 
-def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    args = parse_args(argv)
-    specs = resolve_specs(args)
-
-    from inference.chat import GenerationSettings
+def build(specs: list[ModelSpec], settings):
+    """The page and its engine pool, not yet started: ``(demo, pool)``."""
     from inference.pool import EnginePool
     from ui.layout import build_demo
     from ui.session import Comparison
@@ -93,7 +89,19 @@ def main(argv: list[str] | None = None) -> None:
     if any(s.tiny for s in specs):
         fp8, bf16 = (s.model for s in gpu_pair())
         banner = TINY_BANNER.format(fp8=fp8, bf16=bf16)
-    demo = build_demo(Comparison(pool, GenerationSettings(max_tokens=args.max_tokens)), banner)
+    return build_demo(Comparison(pool, settings), banner), pool
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    args = parse_args(argv)
+    specs = resolve_specs(args)
+    if any(s.fork for s in specs):  # process-wide CPU settings, before torch is imported
+        os.environ.update(CPU_PROCESS_ENV)
+
+    from inference.chat import GenerationSettings
+
+    demo, pool = build(specs, GenerationSettings(max_tokens=args.max_tokens))
 
     def terminate(signum, _frame):
         log.info("signal %s: shutting the engines down", signum)

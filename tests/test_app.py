@@ -1,0 +1,103 @@
+"""The app through a real ``gradio_client`` against a served page with the tiny engines."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+from gradio_client import Client, handle_file
+
+import app
+from inference.chat import GenerationSettings
+from inference.spec import cpu_pair
+
+pytestmark = pytest.mark.engine
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(tiny_dir):
+    demo, pool = app.build(cpu_pair(tiny_dir), GenerationSettings(max_tokens=160, ignore_eos=True))
+    demo.queue()
+    _, url, _ = demo.launch(
+        server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, ssr_mode=False, quiet=True
+    )
+    try:
+        pool.start()
+        yield url, pool
+    finally:
+        demo.close()
+        pool.shutdown()
+
+
+@pytest.fixture
+def client(served):
+    return Client(served[0], download_files=False, verbose=False)
+
+
+def answers(pane: list[dict]) -> list[str]:
+    return ["".join(p.get("text", "") for p in m["content"]) for m in pane if m["role"] == "assistant"]
+
+
+def test_status_says_ready_and_input_unlocked(client):
+    status, box, _timer = client.predict(api_name="/poll")
+    assert status.startswith("✅") and box["interactive"] is True
+
+
+def test_text_and_image_stream_into_both_panes_and_history_is_kept(client, media):
+    job = client.submit({"text": "What is this?", "files": [handle_file(str(media["image"]))]}, api_name="/respond")
+    updates = list(job)
+    box, *panes = updates[-1]
+    assert box["interactive"] is True
+    assert all(len(answers(p)) == 1 and len(answers(p)[0]) > 20 for p in panes)
+    # streamed: intermediate renders show each pane's answer growing
+    lengths = [[len(answers(p)[0]) for p in u[1:]] for u in updates if all(answers(p) for p in u[1:])]
+    assert len(lengths) >= 5
+    for side in (0, 1):
+        partial = [row[side] for row in lengths]
+        assert partial == sorted(partial) and partial[0] < partial[-1]
+    # the input is locked while answering
+    assert updates[0][0]["interactive"] is False
+
+    _, *panes = client.predict({"text": "And in more detail?", "files": []}, api_name="/respond")
+    for pane in panes:
+        assert len(answers(pane)) == 2
+        users = [m for m in pane if m["role"] == "user"]
+        assert users[0]["content"][0]["type"] == "file"  # the image is still in the history
+        assert users[-1]["content"][0]["text"] == "And in more detail?"
+
+
+def test_stop_cancels_both_requests(client, served, media):
+    _, pool = served
+    job = client.submit({"text": "Tell me everything.", "files": []}, api_name="/respond")
+    deadline = time.monotonic() + 30
+    while not any(e.num_unfinished_requests() for e in pool.engines):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    time.sleep(0.5)
+    # what the Stop button does: cancel the running turn (its private cancel event), then mark it
+    job.cancel()
+    box, *panes = client.predict(api_name="/stop")
+    assert box["interactive"] is True
+    for pane in panes:
+        assert answers(pane)[-1].endswith("⏹ *stopped*")
+    deadline = time.monotonic() + 3
+    while any(e.num_unfinished_requests() for e in pool.engines):
+        assert time.monotonic() < deadline, "a vLLM request is still running after Stop"
+        time.sleep(0.02)
+
+
+def test_bad_file_keeps_history_and_input(client, media):
+    _, *before = client.predict({"text": "Hello", "files": []}, api_name="/respond")
+    box, *after = client.predict(
+        {"text": "What about this?", "files": [handle_file(str(media["corrupt"]))]}, api_name="/respond"
+    )
+    assert after == before
+    assert box["value"]["text"] == "What about this?" and len(box["value"]["files"]) == 1
+    assert box["interactive"] is True
