@@ -6,14 +6,14 @@ VENV := .venv
 QVENV := .venv-quantize
 UV := .cache/uv/bin/uv
 TINY := .cache/tiny
-CHROMIUM := /usr/bin/chromium
+BROWSER := /usr/bin/chromium /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf
 
 .PHONY: demo test tiny lint format bench clean browser
 
 demo: $(VENV)/.installed tiny
 	$(VENV)/bin/python app.py
 
-test: $(VENV)/.installed tiny $(CHROMIUM)
+test: $(VENV)/.installed tiny $(BROWSER)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/python -m pytest
@@ -45,8 +45,9 @@ $(TINY)/fp8/config.json: $(TINY)/bf16/config.json inference/quantize.py | $(QVEN
 	rm -rf $(TINY)/fp8
 	$(QVENV)/bin/python -m inference.quantize --model $(TINY)/bf16 --out $(TINY)/fp8
 
-$(CHROMIUM):
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+# Debian's Chromium for the browser tests (Playwright drives it; it downloads no browser).
+$(BROWSER) &:
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-noto-color-emoji >/dev/null
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -79,7 +79,7 @@ def resolve_specs(args: argparse.Namespace) -> list[ModelSpec]:
 
 
 def build(specs: list[ModelSpec], settings):
-    """The page and its engine pool, not yet started: ``(demo, pool)``."""
+    """The page and its handlers, engines not yet started: ``(demo, comparison)``."""
     from inference.pool import EnginePool
     from ui.layout import build_demo
     from ui.session import Comparison
@@ -89,7 +89,8 @@ def build(specs: list[ModelSpec], settings):
     if any(s.tiny for s in specs):
         fp8, bf16 = (s.model for s in gpu_pair())
         banner = TINY_BANNER.format(fp8=fp8, bf16=bf16)
-    return build_demo(Comparison(pool, settings), banner), pool
+    comparison = Comparison(pool, settings)
+    return build_demo(comparison, banner), comparison
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -101,7 +102,8 @@ def main(argv: list[str] | None = None) -> None:
 
     from inference.chat import GenerationSettings
 
-    demo, pool = build(specs, GenerationSettings(max_tokens=args.max_tokens))
+    demo, comparison = build(specs, GenerationSettings(max_tokens=args.max_tokens))
+    pool = comparison.pool
 
     def terminate(signum, _frame):
         log.info("signal %s: shutting the engines down", signum)

@@ -28,7 +28,11 @@ class ModelSpec:
 
     @property
     def title(self) -> str:
-        return f"{self.label} · {self.model}"
+        """The pane's heading: label and model (a local checkpoint by its last two folders)."""
+        model = self.model
+        if model.startswith("/"):
+            model = "/".join(model.rstrip("/").split("/")[-2:])
+        return f"{self.label} · {model}"
 
 
 # Limits shared by both sides: the same request must be valid on each.

@@ -14,6 +14,7 @@ from inference.spec import CPU_PROCESS_ENV
 os.environ.update(CPU_PROCESS_ENV)
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -47,3 +48,45 @@ def media(tmp_path_factory) -> dict[str, Path]:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(tiny_dir):
+    """The app as ``app.py`` composes it, served on a free port, engines started: ``(url, comparison)``.
+
+    Answers are 160 tokens (``ignore_eos``): a few seconds side by side.
+    """
+    import app
+    from inference.chat import GenerationSettings
+    from inference.spec import cpu_pair
+
+    demo, comparison = app.build(cpu_pair(tiny_dir), GenerationSettings(max_tokens=160, ignore_eos=True))
+    pool = comparison.pool
+    demo.queue()
+    _, url, _ = demo.launch(
+        server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, ssr_mode=False, quiet=True
+    )
+    try:
+        pool.start()
+        yield url, comparison
+    finally:
+        demo.close()
+        pool.shutdown()
+
+
+@pytest.fixture
+def long_answers(served):
+    """For the duration of a test, answers of 4000 tokens: minutes, so only an abort ends them early."""
+    from inference.chat import GenerationSettings
+
+    comparison = served[1]
+    before = comparison.settings
+    comparison.settings = GenerationSettings(max_tokens=4000, ignore_eos=True)
+    yield comparison.pool
+    comparison.settings = before

@@ -2,38 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 import time
 
 import pytest
 from gradio_client import Client, handle_file
 
-import app
-from inference.chat import GenerationSettings
-from inference.spec import cpu_pair
-
 pytestmark = pytest.mark.engine
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def served(tiny_dir):
-    demo, pool = app.build(cpu_pair(tiny_dir), GenerationSettings(max_tokens=160, ignore_eos=True))
-    demo.queue()
-    _, url, _ = demo.launch(
-        server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, ssr_mode=False, quiet=True
-    )
-    try:
-        pool.start()
-        yield url, pool
-    finally:
-        demo.close()
-        pool.shutdown()
 
 
 @pytest.fixture
@@ -73,8 +47,8 @@ def test_text_and_image_stream_into_both_panes_and_history_is_kept(client, media
         assert users[-1]["content"][0]["text"] == "And in more detail?"
 
 
-def test_stop_cancels_both_requests(client, served, media):
-    _, pool = served
+def test_stop_cancels_both_requests(client, long_answers):
+    pool = long_answers
     job = client.submit({"text": "Tell me everything.", "files": []}, api_name="/respond")
     deadline = time.monotonic() + 30
     while not any(e.num_unfinished_requests() for e in pool.engines):

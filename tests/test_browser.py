@@ -1,0 +1,93 @@
+"""The page in a real browser: Playwright driving Debian's Chromium against the served app.
+
+Screenshots land in tests/artifacts/ for a person to look at.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+pytestmark = [pytest.mark.engine, pytest.mark.browser]
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+BOT_TEXT = """(i) => {
+  const bots = document.querySelectorAll(`#pane-${i} [data-testid="bot"]`);
+  return bots.length ? bots[bots.length - 1].innerText.trim() : "";
+}"""
+
+
+@pytest.fixture(scope="module")
+def page(served):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page.goto(served[0])
+        page.wait_for_selector("#status:has-text('Engines ready')", timeout=60_000)
+        yield page
+        browser.close()
+
+
+def send(page, text: str, files: list[str]) -> None:
+    if files:
+        page.set_input_files("#box input[type=file]", files)
+        page.wait_for_selector('#box [aria-label="File thumbnail"]', timeout=15_000)
+    page.fill("#box textarea", text)
+    page.press("#box textarea", "Enter")
+
+
+def bot_text(page, side: int) -> str:
+    return page.evaluate(BOT_TEXT, side)
+
+
+def test_upload_image_and_both_panes_fill(page, media, artifacts):
+    assert "Tiny random checkpoints" in page.inner_text("#banner")
+    send(page, "What is in this picture?", [str(media["image"])])
+    page.wait_for_function(f"() => [0, 1].every(i => ({BOT_TEXT})(i).length > 40)", timeout=60_000)
+    # both panes fill while the turn is still running: neither waits for the other
+    assert page.is_disabled("#box textarea")
+    page.wait_for_function("() => !document.querySelector('#box textarea').disabled", timeout=60_000)
+    assert page.locator("#pane-0 img").count() >= 1 and page.locator("#pane-1 img").count() >= 1
+    page.screenshot(path=str(artifacts / "browser-image.png"), full_page=True)
+
+
+def test_video_turn_and_stop_button(page, long_answers, media, artifacts):
+    pool = long_answers
+    send(page, "What moves in this clip?", [str(media["video"])])
+    page.wait_for_function(f"() => [0, 1].every(i => ({BOT_TEXT})(i).length > 5)", timeout=60_000)
+    page.click("#stop")
+    page.wait_for_function(f"() => [0, 1].every(i => ({BOT_TEXT})(i).endsWith('stopped'))", timeout=10_000)
+    deadline = time.monotonic() + 3
+    while any(e.num_unfinished_requests() for e in pool.engines):
+        assert time.monotonic() < deadline, "Stop left a vLLM request running"
+        time.sleep(0.05)
+    assert not page.is_disabled("#box textarea")
+    page.screenshot(path=str(artifacts / "browser-video-stopped.png"), full_page=True)
+
+
+def test_closing_the_tab_aborts_both_requests(served, page, long_answers):
+    url, pool = served[0], long_answers
+    other = page.context.new_page()
+    other.goto(url)
+    other.wait_for_selector("#status:has-text('Engines ready')", timeout=30_000)
+    send(other, "Keep talking.", [])
+    deadline = time.monotonic() + 30
+    while not all(e.num_unfinished_requests() for e in pool.engines):
+        assert time.monotonic() < deadline, "the turn never started"
+        time.sleep(0.02)
+    other.close()
+    deadline = time.monotonic() + 20
+    while any(e.num_unfinished_requests() for e in pool.engines):
+        assert time.monotonic() < deadline, "closing the tab left a vLLM request running"
+        time.sleep(0.05)
