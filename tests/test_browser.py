@@ -32,7 +32,7 @@ def page(served):
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page = browser.new_context(viewport={"width": 1400, "height": 1100}).new_page()
         page.goto(served[0])
         page.wait_for_selector("#status:has-text('Engines ready')", timeout=60_000)
         yield page
