@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 RENDER_INTERVAL = 0.05  # seconds between renders: at most ~20 per second per pane
 STOPPED = "⏹ *stopped*"
+EMPTY = "*(no text: the model ended its answer at once)*"
 
 
 @dataclass
@@ -48,7 +49,7 @@ def render(conversation: list[Exchange], side: int) -> list[dict[str, Any]]:
         if ex.turn.text:
             messages.append({"role": "user", "content": ex.turn.text})
         body = "\n\n".join(part for part in (ex.answers[side], ex.notes[side]) if part)
-        messages.append({"role": "assistant", "content": body or "…"})
+        messages.append({"role": "assistant", "content": body or (EMPTY if ex.done[side] else "…")})
     return messages
 
 
