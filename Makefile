@@ -26,12 +26,12 @@ $(UV):
 # torchvision (needed by Qwen3.5's video processor) imports. See requirements/cpu.txt.
 $(VENV)/.installed: requirements/cpu.txt requirements/cpu-overrides.txt | $(UV)
 	$(UV) venv -q --allow-existing -p $(PY) $(VENV)
-	$(UV) pip install -q -p $(VENV)/bin/python -r requirements/cpu.txt --override requirements/cpu-overrides.txt
+	$(UV) pip install -q --compile-bytecode -p $(VENV)/bin/python -r requirements/cpu.txt --override requirements/cpu-overrides.txt
 	touch $@
 
 $(QVENV)/.installed: requirements/quantize.txt requirements/cpu-overrides.txt | $(UV)
 	$(UV) venv -q --allow-existing -p $(PY) $(QVENV)
-	$(UV) pip install -q -p $(QVENV)/bin/python -r requirements/quantize.txt --override requirements/cpu-overrides.txt
+	$(UV) pip install -q --compile-bytecode -p $(QVENV)/bin/python -r requirements/quantize.txt --override requirements/cpu-overrides.txt
 	touch $@
 
 # The tiny pair: a random BF16 Qwen3.5, then its FP8 twin made by the model card's recipe.
