@@ -37,7 +37,9 @@ class GenerationSettings:
     max_tokens: int = 256
     temperature: float = 0.0  # greedy: both sides decode deterministically
     top_p: float = 1.0
+    top_k: int = 0  # 0: off
     seed: int = 0
+    system: str = ""  # system prompt; empty: none
     enable_thinking: bool = False  # Qwen3.5's chat-template switch
     ignore_eos: bool = False  # tests: make a random model emit exactly max_tokens
 
@@ -49,11 +51,13 @@ class Prepared:
     turns: tuple[UserTurn, ...]
     multi_modal_data: dict[str, list[Any]] = field(hash=False)
 
-    def messages(self, answers: Sequence[str]) -> list[dict[str, Any]]:
+    def messages(self, answers: Sequence[str], system: str = "") -> list[dict[str, Any]]:
         """Chat messages for one side: every user turn, followed by that side's answer."""
         if len(answers) != len(self.turns) - 1:
             raise ValueError(f"need {len(self.turns) - 1} earlier answers, got {len(answers)}")
         out: list[dict[str, Any]] = []
+        if system.strip():
+            out.append({"role": "system", "content": system.strip()})
         for i, turn in enumerate(self.turns):
             parts: list[dict[str, Any]] = [{"type": media_kind(f)} for f in turn.files]
             if turn.text:

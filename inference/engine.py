@@ -2,9 +2,10 @@
 
 Contract: ``Engine(spec).start()`` builds the engine (blocking; call it from a thread with no
 running event loop, before or beside the server loop that will stream from it);
-``stream(prepared, answers, settings)`` is an async iterator of text deltas for one chat turn
-(``RequestOutputKind.DELTA``); cancelling the consumer aborts the vLLM request (``AsyncLLM``
-aborts on ``CancelledError``, which is never swallowed here); every engine failure reaches
+``stream(prepared, answers, settings)`` is an async iterator of ``Chunk``s (text deltas with
+their token counts, ``RequestOutputKind.DELTA``) for one chat turn; cancelling the consumer
+aborts the vLLM request (``AsyncLLM`` aborts on ``CancelledError``, which is never swallowed
+here); every engine failure reaches
 the caller as ``DemoError`` with the real cause chained. ``shutdown()`` is idempotent.
 This module knows nothing about the UI.
 """
@@ -19,7 +20,10 @@ from typing import Any
 
 from inference.chat import GenerationSettings, Prepared
 from inference.errors import DemoError
+from inference.metrics import Chunk
 from inference.spec import ModelSpec
+
+VISUAL_TOKENS = ("<|image_pad|>", "<|video_pad|>")  # what each image/video patch group becomes
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +35,7 @@ class Engine:
         self.spec = spec
         self._llm: Any = None
         self._tokenizer: Any = None
+        self._visual_ids: frozenset[int] = frozenset()
 
     @property
     def ready(self) -> bool:
@@ -45,6 +50,7 @@ class Engine:
 
         args = AsyncEngineArgs(model=self.spec.model, **self.spec.engine_args)
         self._tokenizer = AutoTokenizer.from_pretrained(self.spec.model)
+        self._visual_ids = frozenset(self._tokenizer.convert_tokens_to_ids(list(VISUAL_TOKENS)))
         config = args.create_engine_config()
         if self.spec.fork:  # the CPU platform sets "spawn" while creating the config
             os.environ["VLLM_WORKER_MULTIPROC_METHOD"] = "fork"
@@ -54,7 +60,7 @@ class Engine:
     def render(self, prepared: Prepared, answers: Sequence[str], settings: GenerationSettings) -> str:
         """The prompt text for one side, through the model's own chat template."""
         return self._tokenizer.apply_chat_template(
-            prepared.messages(answers),
+            prepared.messages(answers, system=settings.system),
             tokenize=False,
             add_generation_prompt=True,
             enable_thinking=settings.enable_thinking,
@@ -62,8 +68,8 @@ class Engine:
 
     async def stream(
         self, prepared: Prepared, answers: Sequence[str], settings: GenerationSettings
-    ) -> AsyncIterator[str]:
-        """Yield the answer's text deltas as vLLM produces them."""
+    ) -> AsyncIterator[Chunk]:
+        """Yield the answer as vLLM produces it; the first chunk also gives the prompt's size."""
         if self._llm is None:
             raise DemoError(f"{self.spec.label}: the engine is not running.")
         from vllm import SamplingParams
@@ -75,6 +81,7 @@ class Engine:
             max_tokens=settings.max_tokens,
             temperature=settings.temperature,
             top_p=settings.top_p,
+            top_k=settings.top_k,
             seed=settings.seed,
             ignore_eos=settings.ignore_eos,
             output_kind=RequestOutputKind.DELTA,
@@ -84,10 +91,18 @@ class Engine:
             prompt["multi_modal_data"] = prepared.multi_modal_data
         request_id = f"{self.spec.label}-{uuid.uuid4().hex[:12]}"
         try:
+            first = True
             async for output in self._llm.generate(prompt, params, request_id):
-                delta = output.outputs[0].text
-                if delta:
-                    yield delta
+                completion = output.outputs[0]
+                if not (completion.text or completion.token_ids or first):
+                    continue
+                chunk = Chunk(completion.text, len(completion.token_ids))
+                if first and output.prompt_token_ids is not None:
+                    ids = output.prompt_token_ids
+                    visual = sum(1 for t in ids if t in self._visual_ids)
+                    chunk = Chunk(chunk.text, chunk.tokens, len(ids), visual)
+                first = False
+                yield chunk
         except EngineDeadError as err:
             raise DemoError(f"{self.spec.label}: the engine stopped ({err.__cause__ or err}).") from err
         except EngineGenerateError as err:

@@ -78,15 +78,3 @@ def served(tiny_dir):
     finally:
         demo.close()
         pool.shutdown()
-
-
-@pytest.fixture
-def long_answers(served):
-    """For the duration of a test, answers of 4000 tokens: minutes, so only an abort ends them early."""
-    from inference.chat import GenerationSettings
-
-    comparison = served[1]
-    before = comparison.settings
-    comparison.settings = GenerationSettings(max_tokens=4000, ignore_eos=True)
-    yield comparison.pool
-    comparison.settings = before

@@ -19,6 +19,13 @@ def answers(pane: list[dict]) -> list[str]:
     return ["".join(p.get("text", "") for p in m["content"]) for m in pane if m["role"] == "assistant"]
 
 
+def split(update):
+    """``/respond`` returns the input box, then one pane per side, then one metrics line per side."""
+    box, *rest = update
+    half = len(rest) // 2
+    return box, rest[:half], rest[half:]
+
+
 def test_status_says_ready_and_input_unlocked(client):
     status, box, _timer = client.predict(api_name="/poll")
     assert status.startswith("✅") and box["interactive"] is True
@@ -26,12 +33,14 @@ def test_status_says_ready_and_input_unlocked(client):
 
 def test_text_and_image_stream_into_both_panes_and_history_is_kept(client, media):
     job = client.submit({"text": "What is this?", "files": [handle_file(str(media["image"]))]}, api_name="/respond")
-    updates = list(job)
-    box, *panes = updates[-1]
+    updates = [split(u) for u in job]
+    box, panes, metrics = updates[-1]
     assert box["interactive"] is True
     assert all(len(answers(p)) == 1 and len(answers(p)[0]) > 20 for p in panes)
+    for line in metrics:  # 160 tokens each (ignore_eos), a 448x336 image is 140 visual tokens
+        assert "TTFT" in line and "tok/s" in line and "160 tokens" in line and "(140 visual)" in line
     # streamed: intermediate renders show each pane's answer growing
-    lengths = [[len(answers(p)[0]) for p in u[1:]] for u in updates if all(answers(p) for p in u[1:])]
+    lengths = [[len(answers(p)[0]) for p in u[1]] for u in updates if all(answers(p) for p in u[1])]
     assert len(lengths) >= 5
     for side in (0, 1):
         partial = [row[side] for row in lengths]
@@ -39,7 +48,7 @@ def test_text_and_image_stream_into_both_panes_and_history_is_kept(client, media
     # the input is locked while answering
     assert updates[0][0]["interactive"] is False
 
-    _, *panes = client.predict({"text": "And in more detail?", "files": []}, api_name="/respond")
+    _, panes, _ = split(client.predict({"text": "And in more detail?", "files": []}, api_name="/respond"))
     for pane in panes:
         assert len(answers(pane)) == 2
         users = [m for m in pane if m["role"] == "user"]
@@ -47,9 +56,22 @@ def test_text_and_image_stream_into_both_panes_and_history_is_kept(client, media
         assert users[-1]["content"][0]["text"] == "And in more detail?"
 
 
-def test_stop_cancels_both_requests(client, long_answers):
-    pool = long_answers
-    job = client.submit({"text": "Tell me everything.", "files": []}, api_name="/respond")
+def test_settings_reach_both_sides(client):
+    _, _, metrics = split(
+        client.predict({"text": "Hi", "files": []}, max_tokens=7, temperature=0.7, seed=3, api_name="/respond")
+    )
+    assert all("7 tokens" in line for line in metrics)
+
+
+def test_unusable_setting_is_refused_and_history_kept(client):
+    _, before, _ = split(client.predict({"text": "Hi", "files": []}, max_tokens=5, api_name="/respond"))
+    box, after, _ = split(client.predict({"text": "Again", "files": []}, seed=None, api_name="/respond"))
+    assert after == before and box["value"]["text"] == "Again"
+
+
+def test_stop_cancels_both_requests(client, served):
+    pool = served[1].pool
+    job = client.submit({"text": "Tell me everything.", "files": []}, max_tokens=4000, api_name="/respond")
     deadline = time.monotonic() + 30
     while not any(e.num_unfinished_requests() for e in pool.engines):
         assert time.monotonic() < deadline
@@ -57,7 +79,7 @@ def test_stop_cancels_both_requests(client, long_answers):
     time.sleep(0.5)
     # what the Stop button does: cancel the running turn (its private cancel event), then mark it
     job.cancel()
-    box, *panes = client.predict(api_name="/stop")
+    box, panes, _ = split(client.predict(api_name="/stop"))
     assert box["interactive"] is True
     for pane in panes:
         assert answers(pane)[-1].endswith("⏹ *stopped*")
@@ -68,9 +90,9 @@ def test_stop_cancels_both_requests(client, long_answers):
 
 
 def test_bad_file_keeps_history_and_input(client, media):
-    _, *before = client.predict({"text": "Hello", "files": []}, api_name="/respond")
-    box, *after = client.predict(
-        {"text": "What about this?", "files": [handle_file(str(media["corrupt"]))]}, api_name="/respond"
+    _, before, _ = split(client.predict({"text": "Hello", "files": []}, max_tokens=8, api_name="/respond"))
+    box, after, _ = split(
+        client.predict({"text": "What about this?", "files": [handle_file(str(media["corrupt"]))]}, api_name="/respond")
     )
     assert after == before
     assert box["value"]["text"] == "What about this?" and len(box["value"]["files"]) == 1

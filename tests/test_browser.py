@@ -39,6 +39,15 @@ def page(served):
         browser.close()
 
 
+def set_max_tokens(page, n: int) -> None:
+    """Type into the settings panel's max-new-tokens field, as a user would."""
+    if not page.is_visible("#max-tokens input[type=number]"):
+        page.click("#settings button")
+    field = page.locator("#max-tokens input[type=number]")
+    field.fill(str(n))
+    field.press("Enter")
+
+
 def send(page, text: str, files: list[str]) -> None:
     if files:
         page.set_input_files("#box input[type=file]", files)
@@ -59,11 +68,14 @@ def test_upload_image_and_both_panes_fill(page, media, artifacts):
     assert page.is_disabled("#box textarea")
     page.wait_for_function("() => !document.querySelector('#box textarea').disabled", timeout=60_000)
     assert page.locator("#pane-0 img").count() >= 1 and page.locator("#pane-1 img").count() >= 1
+    for side in (0, 1):
+        assert "(140 visual)" in page.inner_text(f"#metrics-{side}")
     page.screenshot(path=str(artifacts / "browser-image.png"), full_page=True)
 
 
-def test_video_turn_and_stop_button(page, long_answers, media, artifacts):
-    pool = long_answers
+def test_video_turn_and_stop_button(page, served, media, artifacts):
+    pool = served[1].pool
+    set_max_tokens(page, 4000)  # minutes of answer: only a real abort ends it in time
     send(page, "What moves in this clip?", [str(media["video"])])
     page.wait_for_function(f"() => [0, 1].every(i => ({BOT_TEXT})(i).length > 5)", timeout=60_000)
     page.click("#stop")
@@ -76,11 +88,12 @@ def test_video_turn_and_stop_button(page, long_answers, media, artifacts):
     page.screenshot(path=str(artifacts / "browser-video-stopped.png"), full_page=True)
 
 
-def test_closing_the_tab_aborts_both_requests(served, page, long_answers):
-    url, pool = served[0], long_answers
+def test_closing_the_tab_aborts_both_requests(served, page):
+    url, pool = served[0], served[1].pool
     other = page.context.new_page()
     other.goto(url)
     other.wait_for_selector("#status:has-text('Engines ready')", timeout=30_000)
+    set_max_tokens(other, 4000)
     send(other, "Keep talking.", [])
     deadline = time.monotonic() + 30
     while not all(e.num_unfinished_requests() for e in pool.engines):

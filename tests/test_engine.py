@@ -9,6 +9,7 @@ import pytest
 from inference.chat import GenerationSettings, UserTurn, prepare
 from inference.compare import SideEvent, stream_sides
 from inference.errors import DemoError
+from inference.metrics import Chunk
 from inference.pool import EnginePool
 from inference.spec import cpu_pair
 
@@ -28,8 +29,8 @@ def pool(tiny_dir):
         pool.shutdown()
 
 
-async def _collect(stream) -> list[str]:
-    return [delta async for delta in stream]
+async def _collect(stream) -> list[Chunk]:
+    return [chunk async for chunk in stream]
 
 
 async def _drained(engine, timeout: float = 2.0) -> bool:
@@ -44,15 +45,30 @@ async def _drained(engine, timeout: float = 2.0) -> bool:
 @pytest.mark.parametrize("side", [0, 1], ids=["fp8", "bf16"])
 async def test_image_prompt_streams_several_deltas(pool, media, side):
     prepared = prepare([UserTurn("What is in this picture?", (str(media["image"]),))])
-    deltas = await _collect(pool.engines[side].stream(prepared, [], SHORT))
-    assert len(deltas) >= 5
-    assert all(isinstance(d, str) and d for d in deltas)
+    chunks = await _collect(pool.engines[side].stream(prepared, [], SHORT))
+    assert len([c for c in chunks if c.text]) >= 5
+    assert sum(c.tokens for c in chunks) == SHORT.max_tokens
+    # 448x336 -> a 20x28 grid of 16 px patches -> 140 tokens after the 2x2 merge
+    assert chunks[0].visual_tokens == 140 and chunks[0].prompt_tokens > 140
 
 
-async def test_video_prompt_streams(pool, media):
+def _video_tokens_by_transformers(tiny_dir, frames, meta) -> int:
+    from transformers import AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(tiny_dir / "bf16")
+    hf_meta = {k: v for k, v in meta.items() if k != "do_sample_frames"}
+    grid = processor.video_processor(videos=[frames], video_metadata=[hf_meta], do_sample_frames=False)
+    return int(grid["video_grid_thw"][0].prod()) // 4
+
+
+async def test_video_prompt_streams_with_the_processors_token_count(pool, media, tiny_dir):
+    from inference.media import load_video
+
     prepared = prepare([UserTurn("What moves?", (str(media["video"]),))])
-    deltas = await _collect(pool.engines[0].stream(prepared, [], SHORT))
-    assert len(deltas) >= 5
+    chunks = await _collect(pool.engines[0].stream(prepared, [], SHORT))
+    assert len([c for c in chunks if c.text]) >= 5
+    frames, meta = load_video(str(media["video"]))
+    assert chunks[0].visual_tokens == _video_tokens_by_transformers(tiny_dir, frames, meta)
 
 
 async def test_prompt_contains_one_placeholder_run_per_file(pool, media):
@@ -60,6 +76,13 @@ async def test_prompt_contains_one_placeholder_run_per_file(pool, media):
     prompt = pool.engines[1].render(prepared, [], SHORT)
     assert prompt.count("<|image_pad|>") == 1 and prompt.count("<|video_pad|>") == 1
     assert prompt.endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")  # thinking off by default
+
+
+async def test_system_prompt_and_thinking_reach_the_template(pool):
+    settings = GenerationSettings(system="Answer in French.", enable_thinking=True)
+    prompt = pool.engines[0].render(prepare([UserTurn("Hi")]), [], settings)
+    assert prompt.startswith("<|im_start|>system\nAnswer in French.<|im_end|>\n")
+    assert prompt.endswith("<|im_start|>assistant\n<think>\n")
 
 
 async def test_second_turn_carries_history_and_media(pool, media):
@@ -71,11 +94,11 @@ async def test_second_turn_carries_history_and_media(pool, media):
 async def test_cancel_mid_stream_aborts_the_request(pool, media):
     engine = pool.engines[0]
     prepared = prepare([UserTurn("Talk for a long time.", (str(media["image"]),))])
-    got: list[str] = []
+    got: list[Chunk] = []
 
     async def consume():
-        async for delta in engine.stream(prepared, [], LONG):
-            got.append(delta)
+        async for chunk in engine.stream(prepared, [], LONG):
+            got.append(chunk)
 
     task = asyncio.create_task(consume())
     while len(got) < 3:
@@ -123,7 +146,7 @@ async def test_prompt_over_context_is_a_demo_error_and_engine_survives(pool, med
 
 async def test_failure_on_one_side_leaves_the_other_streaming(pool, media):
     async def fake_broken_side():
-        yield "partial "
+        yield Chunk("partial ", 1)
         raise DemoError("BF16: simulated failure")
 
     prepared = prepare([UserTurn("Hello")])

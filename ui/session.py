@@ -1,9 +1,10 @@
 """The event handlers of one comparison page, independent of its layout.
 
-Contract: ``Comparison(pool, settings)`` holds the engines and the fixed settings; its
+Contract: ``Comparison(pool, settings)`` holds the engines and the default settings; its
 methods are Gradio handlers whose inputs/outputs are plain values: the textbox value, one
-message list per side, and the conversation (a list of ``Exchange``, mutated in place so
-that Stop sees the partial answers). ``respond`` streams every side at once and renders at
+message list and one metrics line per side, and the conversation (a list of ``Exchange``,
+mutated in place so that Stop sees the partial answers). The settings a user picks go to
+every side alike. ``respond`` streams every side at once and renders at
 most every ``RENDER_INTERVAL`` seconds; a ``DemoError`` in the input leaves the history and
 the user's input as they were and shows the message; an error on one side is shown in that
 side's pane while the others go on.
@@ -22,10 +23,12 @@ from inference.chat import GenerationSettings, UserTurn, prepare
 from inference.compare import stream_sides
 from inference.errors import DemoError
 from inference.media import VideoOptions
+from inference.metrics import SideMetrics
 from inference.pool import EnginePool
 
 log = logging.getLogger(__name__)
 
+SETTINGS = ("max_tokens", "temperature", "top_p", "top_k", "seed", "system", "enable_thinking")
 RENDER_INTERVAL = 0.05  # seconds between renders: at most ~20 per second per pane
 STOPPED = "⏹ *stopped*"
 EMPTY = "*(no text: the model ended its answer at once)*"
@@ -39,6 +42,7 @@ class Exchange:
     answers: list[str]
     notes: list[str]  # per side: "", a stop mark or an error, shown under the answer
     done: list[bool] = field(default_factory=list)
+    metrics: list[SideMetrics] = field(default_factory=list)
 
 
 def render(conversation: list[Exchange], side: int) -> list[dict[str, Any]]:
@@ -51,6 +55,23 @@ def render(conversation: list[Exchange], side: int) -> list[dict[str, Any]]:
         body = "\n\n".join(part for part in (ex.answers[side], ex.notes[side]) if part)
         messages.append({"role": "assistant", "content": body or (EMPTY if ex.done[side] else "…")})
     return messages
+
+
+def describe(m: SideMetrics | None, done: bool) -> str:
+    """One line of figures for a pane: what a stakeholder compares between the sides."""
+    if m is None:
+        return ""
+    parts = []
+    if m.ttft is not None:
+        parts.append(f"TTFT {m.ttft * 1000:.0f} ms")
+    if m.decode_rate is not None:
+        parts.append(f"{m.decode_rate:.1f} tok/s")
+    parts.append(f"{m.tokens} tokens" + ("" if done else "…"))
+    if m.total is not None:
+        parts.append(f"{m.total:.2f} s")
+    if m.prompt_tokens is not None:
+        parts.append(f"prompt {m.prompt_tokens} tokens ({m.visual_tokens} visual)")
+    return " · ".join(parts)
 
 
 def _as_turn(message: dict[str, Any] | None) -> UserTurn:
@@ -80,15 +101,50 @@ class Comparison:
     def sides(self) -> int:
         return len(self.pool.engines)
 
-    def _view(self, conversation: list[Exchange]) -> list[list[dict[str, Any]]]:
-        return [render(conversation, i) for i in range(self.sides)]
+    def _view(self, conversation: list[Exchange]) -> list[Any]:
+        """Every pane's messages, then every pane's metrics line (of the latest turn)."""
+        last = conversation[-1] if conversation else None
+        lines = [describe(last.metrics[i], last.done[i]) if last else "" for i in range(self.sides)]
+        return [render(conversation, i) for i in range(self.sides)] + lines
 
-    async def respond(self, message: dict[str, Any] | None, conversation: list[Exchange]):
+    def _settings(self, max_tokens, temperature, top_p, top_k, seed, system, thinking) -> GenerationSettings:
+        """The panel's values (``SETTINGS`` order) as one settings value for every side.
+
+        The sliders keep values in range (Gradio checks that too); a cleared number field
+        arrives as ``None`` and is refused with a message.
+        """
+        try:
+            return GenerationSettings(
+                max_tokens=int(max_tokens),
+                temperature=float(temperature),
+                top_p=float(top_p),
+                top_k=int(top_k),
+                seed=int(seed),
+                system=system or "",
+                enable_thinking=bool(thinking),
+                ignore_eos=self.settings.ignore_eos,
+            )
+        except (TypeError, ValueError) as err:
+            raise DemoError(f"Every setting needs a value ({err}); see Settings.") from err
+
+    async def respond(
+        self,
+        message: dict[str, Any] | None,
+        conversation: list[Exchange],
+        max_tokens: int,
+        temperature: float,
+        top_p: float,
+        top_k: int,
+        seed: int,
+        system: str,
+        enable_thinking: bool,
+    ):
         """Send one turn to every side and stream their answers side by side."""
         turn = _as_turn(message)
         try:
             if not self.pool.status.ready:
                 raise DemoError("The engines are still loading; please wait until the status says ready.")
+            chosen = self._settings(max_tokens, temperature, top_p, top_k, seed, system, enable_thinking)
             prepared = prepare([ex.turn for ex in conversation] + [turn], self.video, self.limits)
         except DemoError as err:
             log.info("input refused: %s", err)
@@ -96,20 +152,26 @@ class Comparison:
             yield gr.update(value=message, interactive=True), *self._view(conversation), conversation
             return
         n = self.sides
-        ex = Exchange(turn, [""] * n, [""] * n, [False] * n)
+        start = time.monotonic()
+        ex = Exchange(turn, [""] * n, [""] * n, [False] * n, [SideMetrics(start) for _ in range(n)])
         conversation.append(ex)
         yield gr.update(value=None, interactive=False), *self._view(conversation), conversation
         streams = [
-            engine.stream(prepared, [past.answers[i] for past in conversation[:-1]], self.settings)
+            engine.stream(prepared, [past.answers[i] for past in conversation[:-1]], chosen)
             for i, engine in enumerate(self.pool.engines)
         ]
         last = 0.0
         async for event in stream_sides(streams):
-            ex.answers[event.side] += event.text
+            now = time.monotonic()
+            side = ex.metrics[event.side]
+            if event.chunk is not None:
+                ex.answers[event.side] += event.chunk.text
+                side.add(event.chunk, now)
             if event.error is not None:
                 ex.notes[event.side] = f"⚠️ {event.error}"
-            ex.done[event.side] = ex.done[event.side] or event.done
-            now = time.monotonic()
+            if event.done:
+                ex.done[event.side] = True
+                side.finish(now)
             if event.done or now - last >= RENDER_INTERVAL:
                 last = now
                 yield gr.update(), *self._view(conversation), conversation
@@ -117,11 +179,13 @@ class Comparison:
 
     def stop(self, conversation: list[Exchange]):
         """After Stop cancelled ``respond``: mark unfinished answers and unlock the input."""
+        now = time.monotonic()
         for ex in conversation:
             for i, finished in enumerate(ex.done):
                 if not finished:
                     ex.done[i] = True
                     ex.notes[i] = STOPPED
+                    ex.metrics[i].finish(now)
         return gr.update(interactive=self.pool.status.ready), *self._view(conversation), conversation
 
     def clear(self):
