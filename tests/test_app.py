@@ -77,8 +77,7 @@ def test_stop_cancels_both_requests(client, served):
         assert time.monotonic() < deadline
         time.sleep(0.02)
     time.sleep(0.5)
-    # what the Stop button does: cancel the running turn (its private cancel event), then mark it
-    job.cancel()
+    # /stop alone (no job.cancel()): the streaming handler sees the request and ends the turn
     box, panes, _ = split(client.predict(api_name="/stop"))
     assert box["interactive"] is True
     for pane in panes:
@@ -87,6 +86,12 @@ def test_stop_cancels_both_requests(client, served):
     while any(e.num_unfinished_requests() for e in pool.engines):
         assert time.monotonic() < deadline, "a vLLM request is still running after Stop"
         time.sleep(0.02)
+    while not job.done():
+        assert time.monotonic() < deadline + 5, "the turn did not end after Stop"
+        time.sleep(0.02)
+    final_box, final_panes, metrics = split(job.outputs()[-1])
+    assert final_box["interactive"] is True and final_panes == panes  # nothing streamed after Stop
+    assert all("s · prompt" in line for line in metrics)  # a total time: the turn is closed
 
 
 def test_bad_file_keeps_history_and_input(client, media):

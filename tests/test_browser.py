@@ -85,6 +85,9 @@ def test_video_turn_and_stop_button(page, served, media, artifacts):
         assert time.monotonic() < deadline, "Stop left a vLLM request running"
         time.sleep(0.05)
     assert not page.is_disabled("#box textarea")
+    stopped_text = [bot_text(page, side) for side in (0, 1)]
+    time.sleep(1)
+    assert [bot_text(page, side) for side in (0, 1)] == stopped_text  # nothing streams after Stop
     page.screenshot(path=str(artifacts / "browser-video-stopped.png"), full_page=True)
 
 

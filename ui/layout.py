@@ -71,6 +71,6 @@ def build_demo(comparison: Comparison, banner: str = "") -> gr.Blocks:
             api_name="respond",
         )
         stop.click(comparison.stop, [conversation], outputs, cancels=[turn], api_name="stop")
-        clear.click(comparison.clear, None, outputs, cancels=[turn], api_name="clear")
+        clear.click(comparison.clear, [conversation], outputs, cancels=[turn], api_name="clear")
         gr.on([demo.load, timer.tick], comparison.poll, None, [status, box, timer], show_progress="hidden")
     return demo

@@ -43,6 +43,7 @@ class Exchange:
     notes: list[str]  # per side: "", a stop mark or an error, shown under the answer
     done: list[bool] = field(default_factory=list)
     metrics: list[SideMetrics] = field(default_factory=list)
+    stop_requested: bool = False  # set by Stop; the streaming handler ends the turn when it sees it
 
 
 def render(conversation: list[Exchange], side: int) -> list[dict[str, Any]]:
@@ -161,24 +162,34 @@ class Comparison:
             for i, engine in enumerate(self.pool.engines)
         ]
         last = 0.0
-        async for event in stream_sides(streams):
-            now = time.monotonic()
-            side = ex.metrics[event.side]
-            if event.chunk is not None:
-                ex.answers[event.side] += event.chunk.text
-                side.add(event.chunk, now)
-            if event.error is not None:
-                ex.notes[event.side] = f"⚠️ {event.error}"
-            if event.done:
-                ex.done[event.side] = True
-                side.finish(now)
-            if event.done or now - last >= RENDER_INTERVAL:
-                last = now
-                yield gr.update(), *self._view(conversation), conversation
+        merged = stream_sides(streams)
+        try:
+            async for event in merged:
+                if ex.stop_requested:  # Stop ran first: end here, which aborts every request
+                    break
+                now = time.monotonic()
+                side = ex.metrics[event.side]
+                if event.chunk is not None:
+                    ex.answers[event.side] += event.chunk.text
+                    side.add(event.chunk, now)
+                if event.error is not None:
+                    ex.notes[event.side] = f"⚠️ {event.error}"
+                if event.done:
+                    ex.done[event.side] = True
+                    side.finish(now)
+                if event.done or now - last >= RENDER_INTERVAL:
+                    last = now
+                    yield gr.update(), *self._view(conversation), conversation
+        finally:
+            await merged.aclose()
         yield gr.update(interactive=True), *self._view(conversation), conversation
 
     def stop(self, conversation: list[Exchange]):
-        """After Stop cancelled ``respond``: mark unfinished answers and unlock the input."""
+        """Stop: mark unfinished answers, unlock the input, and have ``respond`` end the turn.
+
+        In the browser, Stop also cancels ``respond`` directly (``cancels=``); either way the
+        vLLM requests are aborted.
+        """
         now = time.monotonic()
         for ex in conversation:
             for i, finished in enumerate(ex.done):
@@ -186,10 +197,13 @@ class Comparison:
                     ex.done[i] = True
                     ex.notes[i] = STOPPED
                     ex.metrics[i].finish(now)
+                    ex.stop_requested = True
         return gr.update(interactive=self.pool.status.ready), *self._view(conversation), conversation
 
-    def clear(self):
-        """Forget the conversation on every side."""
+    def clear(self, conversation: list[Exchange]):
+        """Forget the conversation on every side (a turn still streaming ends)."""
+        for ex in conversation:
+            ex.stop_requested = True
         return gr.update(value=None, interactive=self.pool.status.ready), *self._view([]), []
 
     def poll(self):
