@@ -37,10 +37,6 @@ class Engine:
         self._tokenizer: Any = None
         self._visual_ids: frozenset[int] = frozenset()
 
-    @property
-    def ready(self) -> bool:
-        return self._llm is not None
-
     def start(self) -> None:
         """Create the ``AsyncLLM`` (spawns its EngineCore process) and load the chat template."""
         os.environ.update(self.spec.env)  # read by vLLM while the engine's process starts
