@@ -5,8 +5,8 @@ running event loop, before or beside the server loop that will stream from it);
 ``stream(prepared, answers, settings)`` is an async iterator of ``Chunk``s (text deltas with
 their token counts, ``RequestOutputKind.DELTA``) for one chat turn; cancelling the consumer
 aborts the vLLM request (``AsyncLLM`` aborts on ``CancelledError``, which is never swallowed
-here); every engine failure reaches
-the caller as ``DemoError`` with the real cause chained. ``shutdown()`` is idempotent.
+here); every engine failure reaches the caller as ``DemoError`` with the real cause chained.
+``shutdown()`` is idempotent.
 This module knows nothing about the UI.
 """
 
@@ -89,16 +89,13 @@ class Engine:
         try:
             first = True
             async for output in self._llm.generate(prompt, params, request_id):
-                completion = output.outputs[0]
-                if not (completion.text or completion.token_ids or first):
-                    continue
-                chunk = Chunk(completion.text, len(completion.token_ids))
-                if first and output.prompt_token_ids is not None:
-                    ids = output.prompt_token_ids
+                completion, ids = output.outputs[0], output.prompt_token_ids
+                if first and ids is not None:  # the prompt's size, once
                     visual = sum(1 for t in ids if t in self._visual_ids)
-                    chunk = Chunk(chunk.text, chunk.tokens, len(ids), visual)
+                    yield Chunk(completion.text, len(completion.token_ids), len(ids), visual)
+                elif completion.text or completion.token_ids:
+                    yield Chunk(completion.text, len(completion.token_ids))
                 first = False
-                yield chunk
         except EngineDeadError as err:
             raise DemoError(f"{self.spec.label}: the engine stopped ({err.__cause__ or err}).") from err
         except EngineGenerateError as err:

@@ -46,7 +46,7 @@ def media_kind(path: str | Path) -> MediaKind:
     raise DemoError(f"{Path(path).name}: unsupported file type {suffix or '(none)'}; accepted: {accepted}.")
 
 
-@lru_cache(maxsize=32)
+@lru_cache(maxsize=16)
 def load_image(path: str) -> Image.Image:
     """Open an image, apply its EXIF orientation, and flatten it to RGB (alpha over white)."""
     name = Path(path).name
@@ -76,7 +76,7 @@ def sample_indices(total_frames: int, native_fps: float, options: VideoOptions) 
     return np.linspace(0, total_frames - 1, count).round().astype(int).tolist()
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=2)  # full-resolution frames are large; a request holds at most 2 videos
 def load_video(path: str, options: VideoOptions = VideoOptions()) -> tuple[np.ndarray, dict[str, Any]]:
     """Decode the sampled frames of a video with decord and describe them for vLLM."""
     name = Path(path).name

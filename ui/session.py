@@ -192,12 +192,12 @@ class Comparison:
         """
         now = time.monotonic()
         for ex in conversation:
-            for i, finished in enumerate(ex.done):
-                if not finished:
-                    ex.done[i] = True
-                    ex.notes[i] = STOPPED
-                    ex.metrics[i].finish(now)
-                    ex.stop_requested = True
+            unfinished = [i for i, finished in enumerate(ex.done) if not finished]
+            for i in unfinished:
+                ex.done[i] = True
+                ex.notes[i] = STOPPED
+                ex.metrics[i].finish(now)
+            ex.stop_requested = ex.stop_requested or bool(unfinished)
         return gr.update(interactive=self.pool.status.ready), *self._view(conversation), conversation
 
     def clear(self, conversation: list[Exchange]):
