@@ -35,6 +35,11 @@ class VideoOptions:
     max_frames: int = 32  # upper bound on sampled frames (even)
 
 
+def _reason(err: Exception, path: str) -> str:
+    """The library's error text without the server-side path of the upload."""
+    return str(err).replace(path, Path(path).name) or type(err).__name__
+
+
 def media_kind(path: str | Path) -> MediaKind:
     """Classify an upload by its suffix; anything else is refused with the name shown."""
     suffix = Path(path).suffix.lower()
@@ -55,9 +60,9 @@ def load_image(path: str) -> Image.Image:
             img = ImageOps.exif_transpose(img)
             img.load()
     except Image.DecompressionBombError as err:
-        raise DemoError(f"{name}: image is too large to decode safely ({err}).") from err
+        raise DemoError(f"{name}: image is too large to decode safely ({_reason(err, path)}).") from err
     except (OSError, ValueError, SyntaxError) as err:
-        raise DemoError(f"{name}: not a readable image ({err}).") from err
+        raise DemoError(f"{name}: not a readable image ({_reason(err, path)}).") from err
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -87,14 +92,14 @@ def load_video(path: str, options: VideoOptions = VideoOptions()) -> tuple[np.nd
         total = len(reader)
         native_fps = float(reader.get_avg_fps())
     except Exception as err:  # decord raises its own DECORDError and RuntimeError alike
-        raise DemoError(f"{name}: not a readable video ({err}).") from err
+        raise DemoError(f"{name}: not a readable video ({_reason(err, path)}).") from err
     if total < 1:
         raise DemoError(f"{name}: the video has no frames.")
     indices = sample_indices(total, native_fps, options)
     try:
         frames = reader.get_batch(indices).asnumpy()
     except Exception as err:
-        raise DemoError(f"{name}: could not decode frames {indices[0]}..{indices[-1]} ({err}).") from err
+        raise DemoError(f"{name}: could not decode frames {indices[0]}..{indices[-1]} ({_reason(err, path)}).") from err
     metadata = {
         "fps": native_fps,
         "duration": total / native_fps if native_fps > 0 else 0.0,

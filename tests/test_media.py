@@ -61,8 +61,17 @@ def test_image_is_upright_rgb(tmp_path):
 
 
 def test_corrupt_image_names_the_file(media):
-    with pytest.raises(DemoError, match=r"broken\.png: not a readable image"):
+    with pytest.raises(DemoError, match=r"broken\.png: not a readable image") as err:
         load_image(str(media["corrupt"]))
+    assert str(media["corrupt"].parent) not in str(err.value)  # no server-side path in the UI
+
+
+def test_unreadable_video_names_the_file_not_its_path(tmp_path):
+    path = tmp_path / "truncated.mp4"
+    path.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64)
+    with pytest.raises(DemoError, match=r"truncated\.mp4: not a readable video") as err:
+        load_video(str(path))
+    assert str(tmp_path) not in str(err.value)
 
 
 def test_unsupported_suffix_is_refused():
