@@ -72,5 +72,6 @@ def build_demo(comparison: Comparison, banner: str = "") -> gr.Blocks:
         )
         stop.click(comparison.stop, [conversation], outputs, cancels=[turn], api_name="stop")
         clear.click(comparison.clear, [conversation], outputs, cancels=[turn], api_name="clear")
+        demo.unload(comparison.leave)
         gr.on([demo.load, timer.tick], comparison.poll, None, [status, box, timer], show_progress="hidden")
     return demo

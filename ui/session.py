@@ -97,6 +97,7 @@ class Comparison:
         self.video = video
         limits = [s.engine_args.get("limit_mm_per_prompt", {}) for s in pool.specs]
         self.limits = {k: min(lim.get(k, 0) for lim in limits) for k in ("image", "video")}
+        self._running: dict[str, Exchange] = {}  # session -> its turn being answered
 
     @property
     def sides(self) -> int:
@@ -139,6 +140,7 @@ class Comparison:
         seed: int,
         system: str,
         enable_thinking: bool,
+        request: gr.Request,
     ):
         """Send one turn to every side and stream their answers side by side."""
         turn = _as_turn(message)
@@ -163,6 +165,7 @@ class Comparison:
         ]
         last = 0.0
         merged = stream_sides(streams)
+        self._running[request.session_hash] = ex
         try:
             async for event in merged:
                 if ex.stop_requested:  # Stop ran first: end here, which aborts every request
@@ -182,6 +185,8 @@ class Comparison:
                     yield gr.update(), *self._view(conversation), conversation
         finally:
             await merged.aclose()
+            if self._running.get(request.session_hash) is ex:
+                del self._running[request.session_hash]
         yield gr.update(interactive=True), *self._view(conversation), conversation
 
     def stop(self, conversation: list[Exchange]):
@@ -199,6 +204,16 @@ class Comparison:
                 ex.metrics[i].finish(now)
             ex.stop_requested = ex.stop_requested or bool(unfinished)
         return gr.update(interactive=self.pool.status.ready), *self._view(conversation), conversation
+
+    def leave(self, request: gr.Request) -> None:
+        """The tab was closed: end its running turn, which aborts its requests.
+
+        Gradio does not always stop a generator whose client went away (it depends on which
+        connection notices first); its unload event does fire, so the turn is ended here.
+        """
+        ex = self._running.get(request.session_hash)
+        if ex is not None:
+            ex.stop_requested = True
 
     def clear(self, conversation: list[Exchange]):
         """Forget the conversation on every side (a turn still streaming ends)."""
