@@ -26,6 +26,7 @@ from inference.spec import CPU_PROCESS_ENV, ModelSpec, cpu_pair, cpu_spec, gpu_p
 log = logging.getLogger("app")
 ROOT = Path(__file__).resolve().parent
 TINY_DIR = ROOT / ".cache" / "tiny"
+EXAMPLES_DIR = ROOT / "examples"  # written by `python -m inference.samples --out examples`
 TINY_BANNER = (
     "⚠️ **Tiny random checkpoints on CPU.** No GPU was found, so both panes run randomly "
     "initialised miniature Qwen3.5 models (the real architecture, the real FP8 recipe) on vLLM's "
@@ -90,7 +91,7 @@ def build(specs: list[ModelSpec], settings):
         fp8, bf16 = (s.model for s in gpu_pair())
         banner = TINY_BANNER.format(fp8=fp8, bf16=bf16)
     comparison = Comparison(pool, settings)
-    return build_demo(comparison, banner), comparison
+    return build_demo(comparison, banner, EXAMPLES_DIR), comparison
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -106,13 +107,21 @@ def main(argv: list[str] | None = None) -> None:
     pool = comparison.pool
 
     def terminate(signum, _frame):
+        # Only unwind here: the engines shut down in the ``finally`` below, outside the handler
+        # (starting threads inside a signal handler deadlocked once: the app ignored SIGTERM).
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once; a second signal must not cut the shutdown
         log.info("signal %s: shutting the engines down", signum)
-        pool.shutdown()
-        os._exit(0)
+        raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, terminate)
     demo.queue(default_concurrency_limit=8)
-    demo.launch(server_name=args.host, server_port=args.port, prevent_thread_lock=True, ssr_mode=False)
+    demo.launch(
+        server_name=args.host,
+        server_port=args.port,
+        prevent_thread_lock=True,
+        ssr_mode=False,
+        app_kwargs={"lifespan": comparison.lifespan},
+    )
     try:
         try:
             pool.start()

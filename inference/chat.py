@@ -39,6 +39,8 @@ class GenerationSettings:
     top_p: float = 1.0
     top_k: int = 0  # 0: off
     seed: int = 0
+    presence_penalty: float = 0.0  # -2..2; 0: off
+    repetition_penalty: float = 1.0  # 1: off
     system: str = ""  # system prompt; empty: none
     enable_thinking: bool = False  # Qwen3.5's chat-template switch
     ignore_eos: bool = False  # tests: make a random model emit exactly max_tokens

@@ -6,16 +6,20 @@ running event loop, before or beside the server loop that will stream from it);
 their token counts, ``RequestOutputKind.DELTA``) for one chat turn; cancelling the consumer
 aborts the vLLM request (``AsyncLLM`` aborts on ``CancelledError``, which is never swallowed
 here); every engine failure reaches the caller as ``DemoError`` with the real cause chained.
-``shutdown()`` is idempotent.
-This module knows nothing about the UI.
+``footprint`` gives the weights' size and the KV cache's capacity once started; each chunk
+carries the engine's current KV-cache use (from vLLM's scheduler stats). ``shutdown()`` is
+idempotent. This module knows nothing about the UI.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from inference.chat import GenerationSettings, Prepared
@@ -28,6 +32,46 @@ VISUAL_TOKENS = ("<|image_pad|>", "<|video_pad|>")  # what each image/video patc
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Footprint:
+    """What an engine holds: checkpoint weights (bytes of its safetensors files) and KV-cache capacity."""
+
+    weight_bytes: int | None
+    kv_tokens: int | None  # tokens the KV cache can hold, all requests together
+
+
+def weight_bytes(model: str) -> int | None:
+    """Bytes of a checkpoint's ``*.safetensors`` files: a local folder, or a Hub id already cached."""
+    folder = Path(model)
+    if not folder.is_dir():
+        try:
+            from huggingface_hub import snapshot_download
+
+            folder = Path(snapshot_download(model, local_files_only=True, allow_patterns=["*.safetensors"]))
+        except Exception:  # not cached: unknown rather than wrong
+            return None
+    files = list(folder.glob("*.safetensors"))
+    return sum(f.stat().st_size for f in files) if files else None
+
+
+def _kv_watch(engine: Engine):
+    """A vLLM stat-logger factory that keeps ``engine.kv_usage`` current (0..1)."""
+    from vllm.v1.metrics.loggers import StatLoggerBase
+
+    class KvWatch(StatLoggerBase):
+        def __init__(self, vllm_config, engine_index: int = 0):
+            pass
+
+        def record(self, scheduler_stats, iteration_stats, mm_cache_stats=None, engine_idx: int = 0):
+            if scheduler_stats is not None:
+                engine.kv_usage = scheduler_stats.kv_cache_usage
+
+        def log_engine_initialized(self):
+            pass
+
+    return lambda vllm_config, engine_index=0: KvWatch(vllm_config, engine_index)
+
+
 class Engine:
     """A started-on-demand vLLM engine for one ``ModelSpec``."""
 
@@ -36,6 +80,8 @@ class Engine:
         self._llm: Any = None
         self._tokenizer: Any = None
         self._visual_ids: frozenset[int] = frozenset()
+        self.footprint = Footprint(None, None)
+        self.kv_usage: float | None = None  # latest KV-cache use reported by the scheduler
 
     def start(self) -> None:
         """Create the ``AsyncLLM`` (spawns its EngineCore process) and load the chat template."""
@@ -50,8 +96,11 @@ class Engine:
         config = args.create_engine_config()
         if self.spec.fork:  # the CPU platform sets "spawn" while creating the config
             os.environ["VLLM_WORKER_MULTIPROC_METHOD"] = "fork"
-        self._llm = AsyncLLM.from_vllm_config(config)
-        log.info("engine %s ready", self.spec.title)
+        self._llm = AsyncLLM.from_vllm_config(config, stat_loggers=[_kv_watch(self)])
+        cache = config.cache_config  # the EngineCore wrote its measured capacity back here
+        blocks = cache.num_gpu_blocks
+        self.footprint = Footprint(weight_bytes(self.spec.model), blocks * cache.block_size if blocks else None)
+        log.info("engine %s ready: %s", self.spec.title, self.footprint)
 
     def render(self, prepared: Prepared, answers: Sequence[str], settings: GenerationSettings) -> str:
         """The prompt text for one side, through the model's own chat template."""
@@ -79,6 +128,9 @@ class Engine:
             top_p=settings.top_p,
             top_k=settings.top_k,
             seed=settings.seed,
+            presence_penalty=settings.presence_penalty,
+            repetition_penalty=settings.repetition_penalty,
+            logprobs=0,  # the chosen token's own log-probability, for the divergence figures
             ignore_eos=settings.ignore_eos,
             output_kind=RequestOutputKind.DELTA,
         )
@@ -90,11 +142,17 @@ class Engine:
             first = True
             async for output in self._llm.generate(prompt, params, request_id):
                 completion, ids = output.outputs[0], output.prompt_token_ids
+                new = tuple(completion.token_ids)
+                logprobs = tuple(
+                    entry[t].logprob for t, entry in zip(new, completion.logprobs or (), strict=False) if t in entry
+                )
+                piece = {"token_ids": new, "logprobs": logprobs, "kv_usage": self.kv_usage}
+                piece["finish_reason"] = completion.finish_reason
                 if first and ids is not None:  # the prompt's size, once
                     visual = sum(1 for t in ids if t in self._visual_ids)
-                    yield Chunk(completion.text, len(completion.token_ids), len(ids), visual)
-                elif completion.text or completion.token_ids:
-                    yield Chunk(completion.text, len(completion.token_ids))
+                    yield Chunk(completion.text, len(new), len(ids), visual, **piece)
+                elif completion.text or new or completion.finish_reason:
+                    yield Chunk(completion.text, len(new), **piece)
                 first = False
         except EngineDeadError as err:
             raise DemoError(f"{self.spec.label}: the engine stopped ({err.__cause__ or err}).") from err
@@ -103,6 +161,32 @@ class Engine:
             raise DemoError(f"{self.spec.label}: the request failed: {cause}") from err
         except (VLLMClientError, ValueError, TypeError) as err:  # rejected while processing the input
             raise DemoError(f"{self.spec.label}: the input was refused: {err}") from err
+
+    async def warm_up(self) -> None:
+        """Run what vLLM compiles lazily before a user waits on it.
+
+        vLLM ``torch.compile``s the log-probability rank op on first use, then once more for
+        the first new batch shape (~2 s each here): one request alone, then two at once.
+        Call it from the event loop that will stream.
+        """
+        if self._llm is None:
+            return
+        from vllm import SamplingParams
+
+        params = SamplingParams(max_tokens=2, logprobs=0)
+
+        async def one() -> None:
+            async for _ in self._llm.generate({"prompt": "Hello"}, params, f"warm-up-{uuid.uuid4().hex[:8]}"):
+                pass
+
+        for batch in (1, 2):
+            await asyncio.gather(*(one() for _ in range(batch)))
+
+    def decode(self, token_ids: Sequence[int]) -> str:
+        """Token ids to text, the way vLLM detokenises an answer (special tokens skipped)."""
+        if self._tokenizer is None:
+            return ""
+        return self._tokenizer.decode(list(token_ids), skip_special_tokens=True)
 
     def num_unfinished_requests(self) -> int:
         return 0 if self._llm is None else self._llm.get_num_unfinished_requests()

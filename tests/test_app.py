@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import re
 import time
 
+import httpx
 import pytest
 from gradio_client import Client, handle_file
 
@@ -19,11 +22,17 @@ def answers(pane: list[dict]) -> list[str]:
     return ["".join(p.get("text", "") for p in m["content"]) for m in pane if m["role"] == "assistant"]
 
 
-def split(update):
-    """``/respond`` returns the input box, then one pane per side, then one metrics line per side."""
+def split(update, sides: int = 2):
+    """``/respond`` returns the input box, then per side: panes, metrics lines, divergence views; then the plot."""
     box, *rest = update
-    half = len(rest) // 2
-    return box, rest[:half], rest[half:]
+    panes, metrics, _marks = (rest[k * sides : (k + 1) * sides] for k in range(3))
+    return box, panes, metrics
+
+
+def details(update, sides: int = 2):
+    """The divergence views (one per side) and the tokens-over-time plot of an update."""
+    rest = update[1:]
+    return rest[2 * sides : 3 * sides], rest[3 * sides]
 
 
 def test_status_says_ready_and_input_unlocked(client):
@@ -38,7 +47,7 @@ def test_text_and_image_stream_into_both_panes_and_history_is_kept(client, media
     assert box["interactive"] is True
     assert all(len(answers(p)) == 1 and len(answers(p)[0]) > 20 for p in panes)
     for line in metrics:  # 160 tokens each (ignore_eos), a 448x336 image is 140 visual tokens
-        assert "TTFT" in line and "tok/s" in line and "160 tokens" in line and "(140 visual)" in line
+        assert "TTFT" in line and "tok/s" in line and "160 tokens" in line and "(140 visual" in line
     # streamed: intermediate renders show each pane's answer growing
     lengths = [[len(answers(p)[0]) for p in u[1]] for u in updates if all(answers(p) for p in u[1])]
     assert len(lengths) >= 5
@@ -91,7 +100,7 @@ def test_stop_cancels_both_requests(client, served):
         time.sleep(0.02)
     final_box, final_panes, metrics = split(job.outputs()[-1])
     assert final_box["interactive"] is True and final_panes == panes  # nothing streamed after Stop
-    assert all("s · prompt" in line for line in metrics)  # a total time: the turn is closed
+    assert all(re.search(r"\d s  \nprompt", line) for line in metrics)  # a total time: the turn is closed
 
 
 def test_bad_file_keeps_history_and_input(client, media):
@@ -102,3 +111,80 @@ def test_bad_file_keeps_history_and_input(client, media):
     assert after == before
     assert box["value"]["text"] == "What about this?" and len(box["value"]["files"]) == 1
     assert box["interactive"] is True
+
+
+def _number(pattern: str, line: str) -> float:
+    match = re.search(pattern, line)
+    assert match, f"{pattern!r} not in {line!r}"
+    return float(match.group(1))
+
+
+def test_metrics_are_plausible_exact_and_divergence_is_marked(client, media):
+    message = {"text": "Describe it.", "files": [handle_file(str(media["image"]))]}
+    updates = list(client.submit(message, api_name="/respond"))
+    _, _, metrics = split(updates[-1])
+    marks, plot = details(updates[-1])
+    weights = []
+    for side, line in enumerate(metrics):
+        ttft, total = _number(r"TTFT (\d+) ms", line) / 1000, _number(r"([\d.]+) s  \n", line)
+        assert 0 < ttft <= total
+        assert "160 tokens" in line and "(140 visual, " in line and "peak use" in line
+        weights.append(_number(r"weights ([\d.]+) MB", line))
+        # the plot's curve of this side ends at every token counted, no later than the total time
+        points = [row for row in plot["data"] if row[2] == ["FP8", "BF16"][side]]
+        assert points[-1][1] == 160 and points[-1][0] <= total + 0.005  # the line rounds to 10 ms
+        assert [p[1] for p in points] == sorted(p[1] for p in points)
+    assert weights[0] < weights[1]  # FP8 weights are smaller than BF16's
+    # the random tiny FP8 and BF16 checkpoints part within 160 greedy tokens
+    first = int(_number(r"vs BF16: first divergence at token (\d+)", metrics[0]))
+    assert 1 <= first <= 160 and "identical tokens" in metrics[0] and "mean |Δ logprob|" in metrics[0]
+    assert "reference" in metrics[1]
+    for side in (0, 1):
+        marked = [m for m in marks[side] if m["class_or_confidence"] == "first divergence"]
+        assert len(marked) == 1 and marked[0]["token"]
+    # and the marked answer is the answer: the marks' text is the pane's text
+    _, panes, _ = split(updates[-1])
+    assert "".join(m["token"] for m in marks[0]) == answers(panes[0])[-1]
+
+
+def test_thinking_switch_reaches_the_template_and_reasoning_is_a_separate_block(client):
+    off = split(client.predict({"text": "Why?", "files": []}, max_tokens=12, api_name="/respond"))
+    client.predict(api_name="/clear")
+    update = client.predict({"text": "Why?", "files": []}, max_tokens=12, enable_thinking=True, api_name="/respond")
+    _, panes, metrics = split(update)
+    # thinking off, the template closes the think block in the prompt: more prompt tokens
+    prompt_off = _number(r"prompt (\d+) tokens", off[2][0])
+    assert _number(r"prompt (\d+) tokens", metrics[0]) < prompt_off
+    for pane in panes:
+        bot = [m for m in pane if m["role"] == "assistant"]
+        assert bot[0]["metadata"]["title"] == "🧠 Reasoning"
+        reasoning = bot[0]["content"][0]["text"]
+        assert reasoning and reasoning != "…"
+
+
+def test_regenerate_replaces_the_last_answers_and_edit_takes_the_turn_back(client):
+    client.predict({"text": "First", "files": []}, max_tokens=5, api_name="/respond")
+    client.predict({"text": "Second", "files": []}, max_tokens=5, api_name="/respond")
+    _, panes, metrics = split(client.predict(max_tokens=9, api_name="/regenerate"))
+    assert all(len(answers(p)) == 2 for p in panes)  # replaced, not added
+    assert all("9 tokens" in line for line in metrics)
+    box, panes, _ = split(client.predict(api_name="/edit"))
+    assert box["value"]["text"] == "Second" and box["interactive"] is True
+    assert all(len(answers(p)) == 1 for p in panes)
+    assert [m["content"][0]["text"] for m in panes[0] if m["role"] == "user"] == ["First"]
+
+
+def test_export_downloads_json_and_markdown_of_the_comparison(client, media):
+    client.predict({"text": "Look", "files": [handle_file(str(media["image"]))]}, max_tokens=16, api_name="/respond")
+    files = client.predict(api_name="/export")["value"]
+    assert sorted(f["orig_name"] for f in files) == ["comparison.json", "comparison.md"]
+    body = {f["orig_name"]: httpx.get(f["url"], timeout=10).text for f in files}
+    rec = json.loads(body["comparison.json"])
+    turn = rec["turns"][0]
+    assert turn["text"] == "Look" and turn["files"] == [{"name": media["image"].name, "kind": "image"}]
+    assert turn["settings"]["max_tokens"] == 16 and turn["settings"]["temperature"] == 0.0
+    for answer in turn["answers"]:
+        assert answer["output_tokens"] == 16 and answer["visual_tokens"] == 140 and answer["ttft_s"] > 0
+    assert turn["divergence"][0]["label"] == "FP8" and turn["divergence"][0]["against"] == "BF16"
+    assert "/tmp" not in body["comparison.json"]  # no server paths
+    assert "## Turn 1" in body["comparison.md"] and "| FP8 |" in body["comparison.md"]

@@ -69,7 +69,7 @@ def test_upload_image_and_both_panes_fill(page, media, artifacts):
     page.wait_for_function("() => !document.querySelector('#box textarea').disabled", timeout=60_000)
     assert page.locator("#pane-0 img").count() >= 1 and page.locator("#pane-1 img").count() >= 1
     for side in (0, 1):
-        assert "(140 visual)" in page.inner_text(f"#metrics-{side}")
+        assert "(140 visual" in page.inner_text(f"#metrics-{side}")
     page.screenshot(path=str(artifacts / "browser-image.png"), full_page=True)
 
 
@@ -107,3 +107,49 @@ def test_closing_the_tab_aborts_both_requests(served, page):
     while any(e.num_unfinished_requests() for e in pool.engines):
         assert time.monotonic() < deadline, "closing the tab left a vLLM request running"
         time.sleep(0.05)
+
+
+@pytest.fixture
+def fresh(page, served):
+    """A new tab: its own session, so an empty conversation."""
+    tab = page.context.new_page()
+    tab.goto(served[0])
+    tab.wait_for_selector("#status:has-text('Engines ready')", timeout=30_000)
+    yield tab
+    tab.close()
+
+
+def finished(tab) -> None:
+    """Wait until the input unlocks again: the turn is over on every side."""
+    tab.wait_for_function("() => !document.querySelector('#box textarea').disabled", timeout=60_000)
+
+
+def test_example_fills_the_input_and_a_finished_comparison_shows_metrics_divergence_plot_export(fresh, artifacts):
+    fresh.get_by_text("Which day had the most orders").first.click()
+    fresh.wait_for_function("() => document.querySelector('#box textarea').value.startsWith('Which day')")
+    assert fresh.locator('#box [aria-label="File thumbnail"]').count() == 1  # chart.png came with it
+    fresh.click("#box .submit-button")
+    fresh.wait_for_function("() => document.querySelector('#box textarea').disabled", timeout=10_000)
+    finished(fresh)
+    assert fresh.locator("#pane-0 img").count() == 1 and fresh.locator("#pane-1 img").count() == 1
+    fp8, bf16 = fresh.inner_text("#metrics-0"), fresh.inner_text("#metrics-1")
+    assert "TTFT" in fp8 and "160 tokens" in fp8 and "(280 visual" in fp8 and "weights" in fp8
+    assert "vs BF16: first divergence at token" in fp8 and "reference" in bf16
+    assert "first divergence" in fresh.inner_text("#marks-0").lower()
+    assert fresh.locator("#plot canvas, #plot svg").count() >= 1
+    fresh.click("#export")
+    listed = "() => (document.querySelector('#files')?.innerText || '').replace(/\\s/g, '')"
+    fresh.wait_for_function(f"() => ({listed})().includes('comparison.json')", timeout=10_000)
+    assert "comparison.md" in fresh.evaluate(listed)
+    fresh.screenshot(path=str(artifacts / "browser-comparison.png"), full_page=True)
+
+
+def test_thinking_switch_shows_reasoning_in_its_own_block(fresh, artifacts):
+    set_max_tokens(fresh, 24)
+    fresh.check("#thinking input[type=checkbox]")
+    send(fresh, "Think first.", [])
+    fresh.wait_for_function("() => document.querySelector('#box textarea').disabled", timeout=10_000)
+    finished(fresh)
+    for side in (0, 1):
+        assert "🧠 Reasoning" in fresh.inner_text(f"#pane-{side}")
+    fresh.screenshot(path=str(artifacts / "browser-thinking.png"), full_page=True)

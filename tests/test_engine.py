@@ -156,3 +156,38 @@ async def test_failure_on_one_side_leaves_the_other_streaming(pool, media):
         errors[event.side] = errors[event.side] or event.error
     assert errors[0] is None and len(texts[0]) > 0
     assert str(errors[1]) == "BF16: simulated failure" and texts[1] == "partial "
+
+
+async def test_chunks_carry_token_ids_logprobs_and_why_the_answer_ended(pool):
+    prepared = prepare([UserTurn("Count.")])
+    chunks = await _collect(pool.engines[0].stream(prepared, [], SHORT))
+    ids = [t for c in chunks for t in c.token_ids]
+    logprobs = [lp for c in chunks for lp in c.logprobs]
+    assert len(ids) == len(logprobs) == sum(c.tokens for c in chunks) == SHORT.max_tokens
+    assert all(lp <= 0 for lp in logprobs)
+    assert chunks[-1].finish_reason == "length" and all(c.finish_reason is None for c in chunks[:-1])
+    assert pool.engines[0].decode(ids) == "".join(c.text for c in chunks)  # marks split the text the pane shows
+    assert 0 < max(c.kv_usage for c in chunks) < 1
+
+
+def test_footprint_reports_weights_and_kv_capacity(pool, tiny_dir):
+    fp8, bf16 = (e.footprint for e in pool.engines)
+    on_disk = [sum(f.stat().st_size for f in (tiny_dir / d).glob("*.safetensors")) for d in ("fp8", "bf16")]
+    assert [fp8.weight_bytes, bf16.weight_bytes] == on_disk and fp8.weight_bytes < bf16.weight_bytes
+    assert fp8.kv_tokens and fp8.kv_tokens >= 8192  # at least one max-length request fits
+
+
+async def test_penalties_reach_the_sampler(pool):
+    prepared = prepare([UserTurn("Say something long.")])
+    plain = await _collect(pool.engines[1].stream(prepared, [], GenerationSettings(max_tokens=64, ignore_eos=True)))
+    strict = GenerationSettings(max_tokens=64, ignore_eos=True, repetition_penalty=2.0, presence_penalty=2.0)
+    penalised = await _collect(pool.engines[1].stream(prepared, [], strict))
+    ids = [[t for c in chunks for t in c.token_ids] for chunks in (plain, penalised)]
+    assert ids[0] != ids[1]
+    assert len(set(ids[1])) >= len(set(ids[0]))  # penalties push towards tokens not used yet
+
+
+async def test_warm_up_leaves_no_request_behind(pool):
+    await pool.warm_up()
+    assert pool.warm_seconds is not None
+    assert all([await _drained(e) for e in pool.engines])

@@ -1,22 +1,33 @@
-"""The page: one multimodal input, one chat pane (and metrics line) per side, settings, Stop, Clear.
+"""The page: one multimodal input, one chat pane (metrics, divergence view) per side, settings, tools.
 
-Contract: ``build_demo(comparison, banner)`` returns a ``gr.Blocks`` whose panes are built in
-a loop over the comparison's sides (no per-side code), whose input stays locked until every
-engine is ready (a timer polls the start-up status), whose settings go to every side alike,
-and whose Stop and Clear cancel a running turn. It launches nothing.
+Contract: ``build_demo(comparison, banner, examples_dir)`` returns a ``gr.Blocks`` whose
+per-side components are built in a loop over the comparison's sides (no per-side code),
+whose input stays locked until every engine is ready (a timer polls the start-up status),
+whose settings go to every side alike, whose Stop and Clear cancel a running turn, and whose
+examples (from ``inference.samples``) fill the input when clicked. It launches nothing.
+API names: /respond, /regenerate, /edit, /stop, /clear, /export, /poll.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gradio as gr
 
-from ui.session import SETTINGS, Comparison
+from inference.samples import EXAMPLES
+from ui.session import DIVERGES, SETTINGS, Comparison
 
 TITLE = "Qwen3.5-9B: FP8 next to BF16"
+LATEX = [
+    {"left": "$$", "right": "$$", "display": True},
+    {"left": "\\[", "right": "\\]", "display": True},
+    {"left": "\\(", "right": "\\)", "display": False},
+    {"left": "$", "right": "$", "display": False},
+]
 
 
 def settings_panel(comparison: Comparison) -> list[gr.components.Component]:
-    """Sampling settings, in ``SETTINGS`` order; defaults are fair: greedy, fixed seed."""
+    """Sampling settings, in ``SETTINGS`` order; defaults are fair: greedy, fixed seed, no penalties."""
     d = comparison.settings
     with gr.Accordion("Settings (the same for every side)", open=False, elem_id="settings"):
         with gr.Row():
@@ -28,23 +39,37 @@ def settings_panel(comparison: Comparison) -> list[gr.components.Component]:
                 "seed": gr.Number(d.seed, precision=0, label="Seed"),
             }
         with gr.Row():
-            controls["system"] = gr.Textbox(d.system, label="System prompt", lines=2, scale=4)
-            controls["enable_thinking"] = gr.Checkbox(d.enable_thinking, label="Thinking (Qwen3.5 template)")
+            controls["presence_penalty"] = gr.Slider(-2, 2, d.presence_penalty, step=0.1, label="Presence penalty")
+            controls["repetition_penalty"] = gr.Slider(
+                1, 2, d.repetition_penalty, step=0.05, label="Repetition penalty (1: off)"
+            )
+            controls["enable_thinking"] = gr.Checkbox(
+                d.enable_thinking, label="Thinking (Qwen3.5 reasons before it replies)", elem_id="thinking"
+            )
+        controls["system"] = gr.Textbox(d.system, label="System prompt", lines=2)
     return [controls[name] for name in SETTINGS]
 
 
-def build_demo(comparison: Comparison, banner: str = "") -> gr.Blocks:
+def build_demo(comparison: Comparison, banner: str = "", examples_dir: Path | None = None) -> gr.Blocks:
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(f"# {TITLE}\nThe same turn goes to every model at once; their answers stream side by side.")
         if banner:
             gr.Markdown(banner, elem_id="banner")
         status = gr.Markdown(elem_id="status")
         conversation = gr.State([])
-        panes, metrics = [], []
+        panes, metrics, marks = [], [], []
         with gr.Row(equal_height=True):
             for i, spec in enumerate(comparison.pool.specs):
                 with gr.Column(min_width=320):
-                    panes.append(gr.Chatbot(label=spec.title, elem_id=f"pane-{i}", height=480, buttons=["copy"]))
+                    panes.append(
+                        gr.Chatbot(
+                            label=spec.title,
+                            elem_id=f"pane-{i}",
+                            height=480,
+                            buttons=["copy", "copy_all"],
+                            latex_delimiters=LATEX,
+                        )
+                    )
                     metrics.append(gr.Markdown(elem_id=f"metrics-{i}"))
         box = gr.MultimodalTextbox(
             elem_id="box",
@@ -57,21 +82,54 @@ def build_demo(comparison: Comparison, banner: str = "") -> gr.Blocks:
         )
         with gr.Row():
             stop = gr.Button("Stop", elem_id="stop", variant="stop")
+            regenerate = gr.Button("Regenerate", elem_id="regenerate")
+            edit = gr.Button("Edit last turn", elem_id="edit")
             clear = gr.Button("Clear", elem_id="clear")
+            export = gr.Button("Export", elem_id="export")
         settings = settings_panel(comparison)
+        examples = None
+        if examples_dir is not None:
+            examples = gr.Examples(
+                [[{"text": e.text, "files": [str(examples_dir / f) for f in e.files]}] for e in EXAMPLES],
+                inputs=[box],
+                label="Examples (media made by the project)",
+                examples_per_page=len(EXAMPLES),
+            )
+        with gr.Accordion("Where the answers part (latest turn)", open=True, elem_id="divergence"), gr.Row():
+            for i, spec in enumerate(comparison.pool.specs):
+                marks.append(
+                    gr.HighlightedText(
+                        label=spec.label,
+                        elem_id=f"marks-{i}",
+                        color_map={DIVERGES: "red"},
+                        show_legend=False,
+                        combine_adjacent=True,
+                    )
+                )
+        plot = gr.LinePlot(
+            x="seconds",
+            y="tokens",
+            color="side",
+            title="Tokens over time (latest turn)",
+            elem_id="plot",
+            height=220,
+        )
+        files = gr.File(label="Comparison (JSON and Markdown)", file_count="multiple", visible=False, elem_id="files")
         timer = gr.Timer(1.0)
 
-        outputs = [box, *panes, *metrics, conversation]
-        turn = box.submit(
-            comparison.respond,
-            [box, conversation, *settings],
-            outputs,
-            show_progress="hidden",
-            concurrency_limit=8,
-            api_name="respond",
+        outputs = [box, *panes, *metrics, *marks, plot, conversation]
+        common = {"show_progress": "hidden", "concurrency_limit": 8}
+        turn = box.submit(comparison.respond, [box, conversation, *settings], outputs, api_name="respond", **common)
+        again = regenerate.click(
+            comparison.regenerate, [conversation, *settings], outputs, api_name="regenerate", **common
         )
-        stop.click(comparison.stop, [conversation], outputs, cancels=[turn], api_name="stop")
-        clear.click(comparison.clear, [conversation], outputs, cancels=[turn], api_name="clear")
+        running = [turn, again]
+        stop.click(comparison.stop, [conversation], outputs, cancels=running, api_name="stop")
+        edit.click(comparison.edit, [conversation], outputs, api_name="edit")
+        clear.click(comparison.clear, [conversation], outputs, cancels=running, api_name="clear")
+        export.click(comparison.export, [conversation], [files], api_name="export")
         demo.unload(comparison.leave)
         gr.on([demo.load, timer.tick], comparison.poll, None, [status, box, timer], show_progress="hidden")
+        if examples is not None:  # Gradio restores the box's constructor props (locked) with an example
+            examples.load_input_event.then(comparison.poll, None, [status, box, timer], show_progress="hidden")
     return demo

@@ -1,78 +1,143 @@
 """The event handlers of one comparison page, independent of its layout.
 
 Contract: ``Comparison(pool, settings)`` holds the engines and the default settings; its
-methods are Gradio handlers whose inputs/outputs are plain values: the textbox value, one
-message list and one metrics line per side, and the conversation (a list of ``Exchange``,
-mutated in place so that Stop sees the partial answers). The settings a user picks go to
-every side alike. ``respond`` streams every side at once and renders at
-most every ``RENDER_INTERVAL`` seconds; a ``DemoError`` in the input leaves the history and
-the user's input as they were and shows the message; an error on one side is shown in that
-side's pane while the others go on.
+methods are Gradio handlers whose inputs and outputs are plain values. Outputs, in
+``outputs`` order: the input box, one chat pane per side, one metrics line per side, one
+divergence view per side (the latest answer with its first diverging token marked), the
+tokens-over-time plot, and the conversation (a list of ``Exchange``, mutated in place so that
+Stop sees the partial answers). The settings a user picks go to every side alike.
+``respond`` streams every side at once and renders at most every ``RENDER_INTERVAL``
+seconds (the plot every ``PLOT_INTERVAL``) while the metrics count every token; a
+``DemoError`` in the input leaves the history and the user's input as they were and shows the
+message; an error on one side is shown in that side's pane while the others go on.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import logging
+import tempfile
 import time
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
+import pandas as pd
 
 from inference.chat import GenerationSettings, UserTurn, prepare
 from inference.compare import stream_sides
 from inference.errors import DemoError
+from inference.export import markdown, record
 from inference.media import VideoOptions
-from inference.metrics import SideMetrics
 from inference.pool import EnginePool
+from inference.transcript import Exchange
 
 log = logging.getLogger(__name__)
 
-SETTINGS = ("max_tokens", "temperature", "top_p", "top_k", "seed", "system", "enable_thinking")
+SETTINGS = (
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "top_k",
+    "seed",
+    "presence_penalty",
+    "repetition_penalty",
+    "system",
+    "enable_thinking",
+)
 RENDER_INTERVAL = 0.05  # seconds between renders: at most ~20 per second per pane
+PLOT_INTERVAL = 0.5  # the plot re-draws less often
+PLOT_POINTS = 200  # per side, at most
 STOPPED = "⏹ *stopped*"
 EMPTY = "*(no text: the model ended its answer at once)*"
+REASONING = "🧠 Reasoning"
+DIVERGES = "first divergence"
 
 
-@dataclass
-class Exchange:
-    """One user turn and every side's answer to it."""
-
-    turn: UserTurn
-    answers: list[str]
-    notes: list[str]  # per side: "", a stop mark or an error, shown under the answer
-    done: list[bool] = field(default_factory=list)
-    metrics: list[SideMetrics] = field(default_factory=list)
-    stop_requested: bool = False  # set by Stop; the streaming handler ends the turn when it sees it
+def budget_note(ex: Exchange, side: int) -> str:
+    """Users hit this: every new token spent thinking, and no reply."""
+    a, parts = ex.answers[side], ex.split(side)
+    if a.done and a.finish_reason == "length" and not parts.closed:
+        return (
+            f"⚠️ All {a.metrics.tokens} new tokens went to reasoning; there is no reply yet. "
+            "Raise *Max new tokens* or turn *Thinking* off (Settings)."
+        )
+    return ""
 
 
 def render(conversation: list[Exchange], side: int) -> list[dict[str, Any]]:
-    """The chat pane of one side: user files and text, then that side's answer."""
+    """The chat pane of one side: user files and text, then that side's reasoning and reply."""
     messages: list[dict[str, Any]] = []
     for ex in conversation:
         messages += [{"role": "user", "content": {"path": f}} for f in ex.turn.files]
         if ex.turn.text:
             messages.append({"role": "user", "content": ex.turn.text})
-        body = "\n\n".join(part for part in (ex.answers[side], ex.notes[side]) if part)
-        messages.append({"role": "assistant", "content": body or (EMPTY if ex.done[side] else "…")})
+        a, parts = ex.answers[side], ex.split(side)
+        if parts.reasoning or not parts.closed:
+            status = "done" if parts.closed or a.done else "pending"
+            meta = {"title": REASONING, "status": status}
+            messages.append({"role": "assistant", "content": parts.reasoning or "…", "metadata": meta})
+        body = "\n\n".join(p for p in (parts.reply, a.note, budget_note(ex, side)) if p)
+        if not body and (parts.closed or a.done):
+            body = EMPTY if a.done else "…"
+        if body:
+            messages.append({"role": "assistant", "content": body})
     return messages
 
 
-def describe(m: SideMetrics | None, done: bool) -> str:
-    """One line of figures for a pane: what a stakeholder compares between the sides."""
-    if m is None:
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return ""
+
+
+def _count(n: int) -> str:
+    return f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.0f}k" if n >= 1e4 else str(n)
+
+
+def describe(ex: Exchange | None, side: int, reference: int, labels: list[str], footprint: Any = None) -> str:
+    """The figures under a pane, for the latest turn: speed, prompt and memory, divergence."""
+    if ex is None:
         return ""
-    parts = []
+    a = ex.answers[side]
+    m = a.metrics
+    speed = []
     if m.ttft is not None:
-        parts.append(f"TTFT {m.ttft * 1000:.0f} ms")
+        speed.append(f"TTFT {m.ttft * 1000:.0f} ms")
     if m.decode_rate is not None:
-        parts.append(f"{m.decode_rate:.1f} tok/s")
-    parts.append(f"{m.tokens} tokens" + ("" if done else "…"))
+        speed.append(f"{m.decode_rate:.1f} tok/s")
+    speed.append(f"{m.tokens} tokens" + ("" if a.done else "…"))
     if m.total is not None:
-        parts.append(f"{m.total:.2f} s")
+        speed.append(f"{m.total:.2f} s")
+    size = []
     if m.prompt_tokens is not None:
-        parts.append(f"prompt {m.prompt_tokens} tokens ({m.visual_tokens} visual)")
-    return " · ".join(parts)
+        size.append(f"prompt {m.prompt_tokens} tokens ({m.visual_tokens} visual, {m.text_tokens} text)")
+    if footprint is not None and footprint.weight_bytes:
+        size.append(f"weights {_size(footprint.weight_bytes)}")
+    if footprint is not None and footprint.kv_tokens:
+        peak = "" if m.kv_peak is None else f", peak use {m.kv_peak:.2%}"
+        size.append(f"KV cache {_count(footprint.kv_tokens)} tokens{peak}")
+    lines = [" · ".join(speed), " · ".join(size)]
+    d = ex.divergence(side, reference)
+    if d is not None:
+        ref = labels[reference]
+        if d.first is None:
+            state = "identical" if a.done and ex.answers[reference].done else "identical so far"
+            parts = [f"vs {ref}: {state} ({d.common} tokens)"]
+        else:
+            parts = [f"vs {ref}: first divergence at token {d.first + 1}"]
+        if d.identical is not None and d.first is not None:
+            parts.append(f"{d.identical:.0%} identical tokens")
+        if d.logprob_gap is not None:
+            parts.append(f"mean |Δ logprob| {d.logprob_gap:.3f} over {d.common} common tokens")
+        lines.append(" · ".join(parts))
+    elif side == reference and len(labels) > 1:
+        lines.append("reference for the divergence figures")
+    return "  \n".join(line for line in lines if line)
 
 
 def _as_turn(message: dict[str, Any] | None) -> UserTurn:
@@ -95,35 +160,78 @@ class Comparison:
         self.pool = pool
         self.settings = settings
         self.video = video
-        limits = [s.engine_args.get("limit_mm_per_prompt", {}) for s in pool.specs]
+        specs = pool.specs
+        limits = [s.engine_args.get("limit_mm_per_prompt", {}) for s in specs]
         self.limits = {k: min(lim.get(k, 0) for lim in limits) for k in ("image", "video")}
+        self.reference = next((i for i, s in enumerate(specs) if s.reference), len(specs) - 1)
+        self.labels = [s.label for s in specs]
         self._running: dict[str, Exchange] = {}  # session -> its turn being answered
 
     @property
     def sides(self) -> int:
         return len(self.pool.engines)
 
-    def _view(self, conversation: list[Exchange]) -> list[Any]:
-        """Every pane's messages, then every pane's metrics line (of the latest turn)."""
-        last = conversation[-1] if conversation else None
-        lines = [describe(last.metrics[i], last.done[i]) if last else "" for i in range(self.sides)]
-        return [render(conversation, i) for i in range(self.sides)] + lines
+    # --- views -------------------------------------------------------------------------
 
-    def _settings(self, max_tokens, temperature, top_p, top_k, seed, system, thinking) -> GenerationSettings:
+    def marks(self, ex: Exchange | None, side: int) -> list[tuple[str, str | None]]:
+        """The latest answer of one side, its first diverging token marked (against the reference)."""
+        if ex is None:
+            return []
+        a = ex.answers[side]
+        others = [ex.divergence(i, self.reference) for i in range(self.sides)] if side == self.reference else []
+        d = ex.divergence(side, self.reference)
+        firsts = [x.first for x in ([d] if d else others) if x is not None and x.first is not None]
+        if not firsts or not a.token_ids:
+            return [(a.text, None)] if a.text else []
+        first = min(firsts)
+        decode = self.pool.engines[side].decode
+        text = decode(a.token_ids)
+        head = len(decode(a.token_ids[:first]))
+        end = max(len(decode(a.token_ids[: first + 1])), head)
+        pieces = [(text[:head], None), (text[head:end] or "⟨end⟩", DIVERGES), (text[end:], None)]
+        return [(t, label) for t, label in pieces if t]
+
+    def plot(self, ex: Exchange | None) -> pd.DataFrame:
+        rows = []
+        if ex is not None:
+            for label, a in zip(self.labels, ex.answers, strict=True):
+                series = [(0.0, 0), *a.metrics.series]
+                step = max(1, len(series) // PLOT_POINTS)
+                picked = series[::step] + ([series[-1]] if (len(series) - 1) % step else [])
+                rows += [{"seconds": round(t, 3), "tokens": n, "side": label} for t, n in picked]
+        return pd.DataFrame(rows, columns=["seconds", "tokens", "side"])
+
+    def _view(self, conversation: list[Exchange], details: bool = True) -> list[Any]:
+        """Every pane, every metrics line, then (when ``details``) the divergence views and plot."""
+        last = conversation[-1] if conversation else None
+        feet = [e.footprint for e in self.pool.engines]
+        n = range(self.sides)
+        panes = [render(conversation, i) for i in n]
+        lines = [describe(last, i, self.reference, self.labels, feet[i]) for i in n]
+        if not details:
+            return [*panes, *lines, *[gr.skip()] * self.sides, gr.skip()]
+        return [*panes, *lines, *[self.marks(last, i) for i in n], self.plot(last)]
+
+    # --- handlers ------------------------------------------------------------------------
+
+    def _settings(self, values: tuple[Any, ...]) -> GenerationSettings:
         """The panel's values (``SETTINGS`` order) as one settings value for every side.
 
         The sliders keep values in range (Gradio checks that too); a cleared number field
         arrives as ``None`` and is refused with a message.
         """
+        v = dict(zip(SETTINGS, values, strict=True))
         try:
             return GenerationSettings(
-                max_tokens=int(max_tokens),
-                temperature=float(temperature),
-                top_p=float(top_p),
-                top_k=int(top_k),
-                seed=int(seed),
-                system=system or "",
-                enable_thinking=bool(thinking),
+                max_tokens=int(v["max_tokens"]),
+                temperature=float(v["temperature"]),
+                top_p=float(v["top_p"]),
+                top_k=int(v["top_k"]),
+                seed=int(v["seed"]),
+                presence_penalty=float(v["presence_penalty"]),
+                repetition_penalty=float(v["repetition_penalty"]),
+                system=v["system"] or "",
+                enable_thinking=bool(v["enable_thinking"]),
                 ignore_eos=self.settings.ignore_eos,
             )
         except (TypeError, ValueError) as err:
@@ -138,32 +246,72 @@ class Comparison:
         top_p: float,
         top_k: int,
         seed: int,
+        presence_penalty: float,
+        repetition_penalty: float,
         system: str,
         enable_thinking: bool,
         request: gr.Request,
     ):
         """Send one turn to every side and stream their answers side by side."""
+        values = (max_tokens, temperature, top_p, top_k, seed, presence_penalty, repetition_penalty, system)
+        async for update in self._turn(message, conversation, (*values, enable_thinking), request, replace=False):
+            yield update
+
+    async def regenerate(
+        self,
+        conversation: list[Exchange],
+        max_tokens: int,
+        temperature: float,
+        top_p: float,
+        top_k: int,
+        seed: int,
+        presence_penalty: float,
+        repetition_penalty: float,
+        system: str,
+        enable_thinking: bool,
+        request: gr.Request,
+    ):
+        """Answer the latest turn again (with the current settings); the input box keeps what is in it."""
+        values = (max_tokens, temperature, top_p, top_k, seed, presence_penalty, repetition_penalty, system)
+        values = (*values, enable_thinking)
+        if not conversation:
+            gr.Warning("There is no turn to regenerate yet.")
+            yield gr.update(), *self._view(conversation), conversation
+            return
+        last = conversation[-1].turn
+        message = {"text": last.text, "files": list(last.files)}
+        async for update in self._turn(message, conversation, values, request, replace=True):
+            yield update
+
+    async def _turn(self, message, conversation: list[Exchange], values, request: gr.Request, *, replace: bool):
+        """One turn on every side; ``replace``: it takes the place of the latest turn (regenerate)."""
         turn = _as_turn(message)
+        history = conversation[:-1] if replace else conversation[:]
         try:
             if not self.pool.status.ready:
                 raise DemoError("The engines are still loading; please wait until the status says ready.")
-            chosen = self._settings(max_tokens, temperature, top_p, top_k, seed, system, enable_thinking)
-            prepared = prepare([ex.turn for ex in conversation] + [turn], self.video, self.limits)
+            if conversation and not conversation[-1].done:
+                raise DemoError("A turn is still being answered: wait for it or press Stop.")
+            chosen = self._settings(values)
+            prepared = prepare([ex.turn for ex in history] + [turn], self.video, self.limits)
         except DemoError as err:
             log.info("input refused: %s", err)
             gr.Warning(str(err))
-            yield gr.update(value=message, interactive=True), *self._view(conversation), conversation
+            box = gr.update() if replace else gr.update(value=message, interactive=True)
+            yield box, *self._view(conversation), conversation
             return
-        n = self.sides
+        if replace:
+            conversation.pop()
         start = time.monotonic()
-        ex = Exchange(turn, [""] * n, [""] * n, [False] * n, [SideMetrics(start) for _ in range(n)])
+        ex = Exchange.start(turn, chosen, self.sides, start)
         conversation.append(ex)
-        yield gr.update(value=None, interactive=False), *self._view(conversation), conversation
+        box = gr.update(interactive=False) if replace else gr.update(value=None, interactive=False)
+        yield box, *self._view(conversation), conversation
         streams = [
-            engine.stream(prepared, [past.answers[i] for past in conversation[:-1]], chosen)
+            engine.stream(prepared, [past.split(i).reply for past in history], chosen)
             for i, engine in enumerate(self.pool.engines)
         ]
-        last = 0.0
+        last = last_plot = 0.0
         merged = stream_sides(streams)
         self._running[request.session_hash] = ex
         try:
@@ -171,20 +319,19 @@ class Comparison:
                 if ex.stop_requested:  # Stop ran first: end here, which aborts every request
                     break
                 now = time.monotonic()
-                side = ex.metrics[event.side]
+                answer = ex.answers[event.side]
                 if event.chunk is not None:
-                    ex.answers[event.side] += event.chunk.text
-                    side.add(event.chunk, now)
-                if event.error is not None:
-                    ex.notes[event.side] = f"⚠️ {event.error}"
+                    answer.add(event.chunk, now)
                 if event.done:
-                    ex.done[event.side] = True
-                    side.finish(now)
+                    answer.finish(now, f"⚠️ {event.error}" if event.error is not None else "")
                 if event.done or now - last >= RENDER_INTERVAL:
-                    last = now
-                    yield gr.update(), *self._view(conversation), conversation
+                    details = event.done or now - last_plot >= PLOT_INTERVAL
+                    last, last_plot = now, now if details else last_plot
+                    yield gr.update(), *self._view(conversation, details), conversation
         finally:
             await merged.aclose()
+            for answer in ex.answers:  # ended early (Stop, Clear, closed tab): nothing left open
+                answer.finish(time.monotonic(), STOPPED)
             if self._running.get(request.session_hash) is ex:
                 del self._running[request.session_hash]
         yield gr.update(interactive=True), *self._view(conversation), conversation
@@ -197,13 +344,20 @@ class Comparison:
         """
         now = time.monotonic()
         for ex in conversation:
-            unfinished = [i for i, finished in enumerate(ex.done) if not finished]
-            for i in unfinished:
-                ex.done[i] = True
-                ex.notes[i] = STOPPED
-                ex.metrics[i].finish(now)
+            unfinished = [a for a in ex.answers if not a.done]
+            for a in unfinished:
+                a.finish(now, STOPPED)
             ex.stop_requested = ex.stop_requested or bool(unfinished)
         return gr.update(interactive=self.pool.status.ready), *self._view(conversation), conversation
+
+    def edit(self, conversation: list[Exchange]):
+        """Take the latest turn back into the input box (its answers are dropped) to edit and resend."""
+        if not conversation or not conversation[-1].done:
+            gr.Warning("Nothing to edit yet." if not conversation else "Wait for the answers or press Stop first.")
+            return gr.update(), *self._view(conversation), conversation
+        ex = conversation.pop()
+        box = gr.update(value={"text": ex.turn.text, "files": list(ex.turn.files)}, interactive=True)
+        return box, *self._view(conversation), conversation
 
     def leave(self, request: gr.Request) -> None:
         """The tab was closed: end its running turn, which aborts its requests.
@@ -220,6 +374,34 @@ class Comparison:
         for ex in conversation:
             ex.stop_requested = True
         return gr.update(value=None, interactive=self.pool.status.ready), *self._view([]), []
+
+    def export(self, conversation: list[Exchange]):
+        """The whole comparison as ``comparison.json`` and ``comparison.md``, shown for download."""
+        if not conversation:
+            gr.Warning("Nothing to export yet: send a turn first.")
+            return gr.update()
+        feet = [e.footprint for e in self.pool.engines]
+        rec = record(self.pool.specs, feet, conversation, self.reference)
+        folder = Path(tempfile.mkdtemp(prefix="comparison-"))
+        (folder / "comparison.json").write_text(json.dumps(rec, indent=2, ensure_ascii=False), encoding="utf-8")
+        (folder / "comparison.md").write_text(markdown(rec), encoding="utf-8")
+        return gr.update(value=[str(folder / "comparison.json"), str(folder / "comparison.md")], visible=True)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, _app):
+        """For ``launch(app_kwargs={"lifespan": ...})``: warm the engines up in the server's loop once started."""
+
+        async def warm_when_started() -> None:
+            while not (self.pool.status.ready or self.pool.status.error):
+                await asyncio.sleep(0.2)
+            if self.pool.status.ready:
+                await self.pool.warm_up()
+
+        task = asyncio.create_task(warm_when_started())
+        try:
+            yield
+        finally:
+            task.cancel()
 
     def poll(self):
         """Engine start-up status: the status line, the input's state, and whether to keep polling."""

@@ -1,0 +1,77 @@
+"""A comparison's conversation as data: every user turn and every side's answer to it.
+
+Contract: ``Answer`` accumulates one side's ``Chunk``s (text, token ids, log-probabilities,
+metrics, why it ended) and is finished exactly once, with an optional note (an error or a
+stop mark). ``Exchange`` is one user turn, the settings it was sent with, and one ``Answer``
+per side; ``divergence`` compares a side with the reference side as far as both have
+arrived; ``reply``/``reasoning`` split an answer the way the chat template made it. Pure data
+and arithmetic: no engine, no UI.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from inference.chat import GenerationSettings, UserTurn
+from inference.divergence import Divergence, diverge
+from inference.metrics import Chunk, SideMetrics
+from inference.reasoning import Reasoned, split_reasoning
+
+
+@dataclass
+class Answer:
+    metrics: SideMetrics
+    text: str = ""
+    token_ids: list[int] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
+    finish_reason: str | None = None  # vLLM's: "stop", "length"; None while streaming or when stopped
+    note: str = ""  # shown under the answer: an error, a stop mark
+    done: bool = False
+
+    def add(self, chunk: Chunk, now: float) -> None:
+        self.text += chunk.text
+        self.token_ids += chunk.token_ids
+        self.logprobs += chunk.logprobs
+        self.finish_reason = chunk.finish_reason or self.finish_reason
+        self.metrics.add(chunk, now)
+
+    def finish(self, now: float, note: str = "") -> None:
+        if self.done:
+            return
+        self.done = True
+        self.note = note or self.note
+        self.metrics.finish(now)
+
+
+@dataclass
+class Exchange:
+    """One user turn and every side's answer to it."""
+
+    turn: UserTurn
+    settings: GenerationSettings
+    answers: list[Answer]
+    sent_at: float = field(default_factory=time.time)  # wall clock, for the export
+    stop_requested: bool = False  # set by Stop; the streaming handler ends the turn when it sees it
+
+    @classmethod
+    def start(cls, turn: UserTurn, settings: GenerationSettings, sides: int, now: float) -> Exchange:
+        return cls(turn, settings, [Answer(SideMetrics(now)) for _ in range(sides)])
+
+    @property
+    def done(self) -> bool:
+        return all(a.done for a in self.answers)
+
+    def split(self, side: int) -> Reasoned:
+        return split_reasoning(self.answers[side].text, self.settings.enable_thinking)
+
+    def divergence(self, side: int, reference: int) -> Divergence | None:
+        """``side`` against ``reference``; ``None`` for the reference itself or a side with an error."""
+        if side == reference or not 0 <= reference < len(self.answers):
+            return None
+        ref, other = self.answers[reference], self.answers[side]
+        if (ref.done and not ref.finish_reason) or (other.done and not other.finish_reason):
+            finished = False  # stopped or failed: compare what arrived, no length verdict
+        else:
+            finished = ref.done and other.done
+        return diverge(ref.token_ids, other.token_ids, ref.logprobs, other.logprobs, finished=finished)

@@ -1,0 +1,42 @@
+"""Divergence through the app when both sides run the same checkpoint: they must agree exactly."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+from gradio_client import Client, handle_file
+
+from tests.conftest import serve
+from tests.test_app import details, split
+
+pytestmark = pytest.mark.engine
+
+
+@pytest.fixture(scope="module")
+def same(tiny_dir):
+    from inference.chat import GenerationSettings
+    from inference.spec import cpu_spec
+
+    bf16 = str(tiny_dir / "bf16")
+    specs = [
+        cpu_spec("BF16-a", bf16, core=0, kv_cache_bytes=256 * 2**20, tiny=True),
+        cpu_spec("BF16-b", bf16, core=1, kv_cache_bytes=256 * 2**20, tiny=True, reference=True),
+    ]
+    with serve(specs, GenerationSettings(max_tokens=96, ignore_eos=True)) as served:
+        yield served
+
+
+def test_same_checkpoint_on_both_sides_agrees_token_for_token(same, media):
+    client = Client(same[0], download_files=False, verbose=False)
+    update = client.predict({"text": "Describe it.", "files": [handle_file(str(media["image"]))]}, api_name="/respond")
+    _, _, metrics = split(update)
+    marks, _ = details(update)
+    assert "vs BF16-b: identical (96 tokens)" in metrics[0] and "mean |Δ logprob| 0.000" in metrics[0]
+    assert all(m["class_or_confidence"] is None for side in marks for m in side)  # nothing marked
+    files = client.predict(api_name="/export")["value"]
+    rec = json.loads(httpx.get(next(f["url"] for f in files if f["orig_name"] == "comparison.json"), timeout=10).text)
+    d = rec["turns"][0]["divergence"][0]
+    assert d["first_divergence_index"] is None and d["identical_share"] == 1.0
+    assert d["mean_abs_logprob_gap"] == 0.0 and d["common_prefix_tokens"] == 96
