@@ -153,3 +153,13 @@ def test_thinking_switch_shows_reasoning_in_its_own_block(fresh, artifacts):
     for side in (0, 1):
         assert "🧠 Reasoning" in fresh.inner_text(f"#pane-{side}")
     fresh.screenshot(path=str(artifacts / "browser-thinking.png"), full_page=True)
+
+
+def test_markdown_and_latex_render_in_the_panes(fresh):
+    set_max_tokens(fresh, 4)
+    send(fresh, "Is **this** $e^{i\\pi} + 1 = 0$ right?", [])
+    fresh.wait_for_function("() => document.querySelector('#box textarea').disabled", timeout=10_000)
+    finished(fresh)
+    for side in (0, 1):
+        assert fresh.locator(f"#pane-{side} .katex").count() >= 1  # KaTeX rendered the formula
+        assert fresh.locator(f"#pane-{side} strong").count() >= 1  # and Markdown the bold text
