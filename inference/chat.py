@@ -16,6 +16,7 @@ from typing import Any
 
 from inference.errors import DemoError
 from inference.media import VideoOptions, load_image, load_video, media_kind
+from inference.vision import Plan, VisualBudget, plan_image, plan_video, processor_kwargs
 
 
 @dataclass(frozen=True)
@@ -47,11 +48,27 @@ class GenerationSettings:
 
 
 @dataclass(frozen=True)
+class FilePlan:
+    """One uploaded file as the model will see it."""
+
+    name: str
+    kind: str  # "image" or "video"
+    plan: Plan
+    seconds: tuple[float, ...] = ()  # a video's sampled frame times
+
+
+@dataclass(frozen=True)
 class Prepared:
     """A conversation's user turns with their media decoded, ready for any side."""
 
     turns: tuple[UserTurn, ...]
     multi_modal_data: dict[str, list[Any]] = field(hash=False)
+    plans: tuple[FilePlan, ...] = ()  # every file of the conversation, in order
+    processor_kwargs: dict[str, Any] = field(default_factory=dict, hash=False)  # vLLM's mm_processor_kwargs
+
+    @property
+    def visual_tokens(self) -> int:
+        return sum(p.plan.tokens for p in self.plans)
 
     def messages(self, answers: Sequence[str], system: str = "") -> list[dict[str, Any]]:
         """Chat messages for one side: every user turn, followed by that side's answer."""
@@ -70,15 +87,31 @@ class Prepared:
         return out
 
 
+def plan_file(path: str, video: VideoOptions, budget: VisualBudget) -> tuple[FilePlan, Any]:
+    """Decode one file (cached) and predict what it costs: ``(plan, decoded media)``."""
+    name = Path(path).name
+    if media_kind(path) == "image":
+        image = load_image(path)
+        return FilePlan(name, "image", plan_image(image.height, image.width, budget, name)), image
+    frames, meta = load_video(path, video)
+    t, h, w = frames.shape[:3]
+    seconds = tuple(i / meta["fps"] for i in meta["frames_indices"]) if meta["fps"] > 0 else ()
+    return FilePlan(name, "video", plan_video(t, h, w, budget, name), seconds), (frames, meta)
+
+
 def prepare(
     turns: Sequence[UserTurn],
     video: VideoOptions = VideoOptions(),
     limits: Mapping[str, int] | None = None,
+    budget: VisualBudget = VisualBudget(),
+    context: int | None = None,
+    max_tokens: int = 0,
 ) -> Prepared:
-    """Validate the turns and decode every file once (cached across turns).
+    """Validate the turns, decode every file once (cached across turns) and plan its tokens.
 
     ``limits`` caps the images and videos one request may hold (vLLM's
     ``limit_mm_per_prompt``); the whole conversation counts, since history is resent.
+    ``context``: the model's context length; the visual tokens plus ``max_tokens`` must fit.
     """
     if not turns:
         raise ValueError("a conversation needs at least one turn")
@@ -92,17 +125,18 @@ def prepare(
                 f"This conversation would hold {count} {kind}s; one request takes at most {limit}. "
                 "Send fewer files, or press Clear to start a new conversation."
             )
-    images: list[Any] = []
-    videos: list[Any] = []
+    data: dict[str, list[Any]] = {}
+    plans = []
     for turn in turns:
         for path in turn.files:
-            if media_kind(path) == "image":
-                images.append(load_image(path))
-            else:
-                videos.append(load_video(path, video))
-    data: dict[str, list[Any]] = {}
-    if images:
-        data["image"] = images
-    if videos:
-        data["video"] = videos
-    return Prepared(tuple(turns), data)
+            plan, media = plan_file(path, video, budget)
+            plans.append(plan)
+            data.setdefault(plan.kind, []).append(media)
+    prepared = Prepared(tuple(turns), data, tuple(plans), processor_kwargs(budget) if plans else {})
+    if context is not None and prepared.visual_tokens + max_tokens > context:
+        raise DemoError(
+            f"The media of this conversation need {prepared.visual_tokens} visual tokens; with {max_tokens} new "
+            f"tokens that exceeds the model's context of {context} tokens. Lower the image or video budget, "
+            "fewer frames or max new tokens (Settings), or press Clear."
+        )
+    return prepared

@@ -137,6 +137,7 @@ class Engine:
         prompt: dict[str, Any] = {"prompt": self.render(prepared, answers, settings)}
         if prepared.multi_modal_data:
             prompt["multi_modal_data"] = prepared.multi_modal_data
+            prompt["mm_processor_kwargs"] = prepared.processor_kwargs
         request_id = f"{self.spec.label}-{uuid.uuid4().hex[:12]}"
         try:
             first = True

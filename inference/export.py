@@ -78,19 +78,29 @@ def record(
                         "mean_abs_logprob_gap": _round(d.logprob_gap, 6),
                     }
                 )
+        plans = ex.files or (None,) * len(ex.turn.files)
         settings = dataclasses.asdict(ex.settings)
         settings.pop("ignore_eos", None)
         turns.append(
             {
                 "sent_at": _iso(ex.sent_at),
                 "text": ex.turn.text,
-                "files": [{"name": Path(f).name, "kind": media_kind(f)} for f in ex.turn.files],
+                "files": [_file(f, plan) for f, plan in zip(ex.turn.files, plans, strict=True)],
                 "settings": settings,
                 "answers": answers,
                 "divergence": divergence,
             }
         )
     return {"exported_at": _iso(datetime.now(UTC).timestamp()), "sides": sides, "turns": turns}
+
+
+def _file(path: str, fp: Any) -> dict:
+    """A file by name (never its server path), with what it cost when known."""
+    out: dict[str, Any] = {"name": Path(path).name, "kind": media_kind(path)}
+    if fp is not None:
+        p = fp.plan
+        out |= {"resized": [p.width, p.height], "frames": p.frames, "grid_thw": list(p.grid), "visual_tokens": p.tokens}
+    return out
 
 
 def _fmt(x: Any, unit: str = "") -> str:
@@ -105,9 +115,13 @@ def markdown(rec: dict) -> str:
         model = s["model"] + (" — tiny random checkpoint, answers are noise" if s["tiny_random_checkpoint"] else "")
         lines.append(f"| {label} | {model} | {_fmt(s['weight_bytes'])} | {_fmt(s['kv_cache_tokens'])} |")
     for n, turn in enumerate(rec["turns"], 1):
-        files = ", ".join(f"{f['name']} ({f['kind']})" for f in turn["files"]) or "none"
+        files = ", ".join(
+            f"{f['name']} ({f['kind']}" + (f", {f['visual_tokens']} visual tokens)" if "visual_tokens" in f else ")")
+            for f in turn["files"]
+        )
         settings = ", ".join(f"{k}={v!r}" for k, v in turn["settings"].items())
-        lines += ["", f"## Turn {n}", "", f"**User:** {turn['text'] or '(no text)'}  ", f"**Files:** {files}  "]
+        lines += ["", f"## Turn {n}", "", f"**User:** {turn['text'] or '(no text)'}  "]
+        lines += [f"**Files:** {files or 'none'}  "]
         lines += [f"**Settings:** {settings}", ""]
         lines += [
             "| side | TTFT (s) | decode tok/s | output tokens | prompt tokens (visual) | total (s) | ended |",

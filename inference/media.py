@@ -33,6 +33,7 @@ class VideoOptions:
 
     fps: float = 2.0  # frames sampled per second of video
     max_frames: int = 32  # upper bound on sampled frames (even)
+    max_seconds: float = 600.0  # longer videos are refused
 
 
 def _reason(err: Exception, path: str) -> str:
@@ -95,6 +96,10 @@ def load_video(path: str, options: VideoOptions = VideoOptions()) -> tuple[np.nd
         raise DemoError(f"{name}: not a readable video ({_reason(err, path)}).") from err
     if total < 1:
         raise DemoError(f"{name}: the video has no frames.")
+    if native_fps > 0 and total / native_fps > options.max_seconds:
+        raise DemoError(
+            f"{name}: the video lasts {total / native_fps:.0f} s; this demo takes up to {options.max_seconds:.0f} s."
+        )
     indices = sample_indices(total, native_fps, options)
     try:
         frames = reader.get_batch(indices).asnumpy()

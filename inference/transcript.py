@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from inference.chat import GenerationSettings, UserTurn
+from inference.chat import FilePlan, GenerationSettings, UserTurn
 from inference.divergence import Divergence, diverge
 from inference.metrics import Chunk, SideMetrics
 from inference.reasoning import Reasoned, split_reasoning
@@ -51,12 +51,15 @@ class Exchange:
     turn: UserTurn
     settings: GenerationSettings
     answers: list[Answer]
+    files: tuple[FilePlan, ...] = ()  # this turn's files as the model sees them (size, grid, tokens)
     sent_at: float = field(default_factory=time.time)  # wall clock, for the export
     stop_requested: bool = False  # set by Stop; the streaming handler ends the turn when it sees it
 
     @classmethod
-    def start(cls, turn: UserTurn, settings: GenerationSettings, sides: int, now: float) -> Exchange:
-        return cls(turn, settings, [Answer(SideMetrics(now)) for _ in range(sides)])
+    def start(
+        cls, turn: UserTurn, settings: GenerationSettings, sides: int, now: float, files: tuple[FilePlan, ...] = ()
+    ) -> Exchange:
+        return cls(turn, settings, [Answer(SideMetrics(now)) for _ in range(sides)], tuple(files))
 
     @property
     def done(self) -> bool:

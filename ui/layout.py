@@ -15,7 +15,7 @@ from pathlib import Path
 import gradio as gr
 
 from inference.samples import EXAMPLES
-from ui.session import DIVERGES, SETTINGS, Comparison
+from ui.session import DIVERGES, SETTINGS, VISUAL, Comparison
 
 TITLE = "Qwen3.5-9B: FP8 next to BF16"
 LATEX = [
@@ -47,6 +47,17 @@ def settings_panel(comparison: Comparison) -> list[gr.components.Component]:
                 d.enable_thinking, label="Thinking (Qwen3.5 reasons before it replies)", elem_id="thinking"
             )
         controls["system"] = gr.Textbox(d.system, label="System prompt", lines=2)
+        b, v = comparison.budget, comparison.video
+        gr.Markdown("**What the model sees** (32 px per visual token; a temporal patch is 2 frames)")
+        with gr.Row():
+            controls["image_max_tokens"] = gr.Slider(
+                64, 16384, b.image_max_tokens, step=64, label="Image budget (tokens per image)", elem_id="image-budget"
+            )
+            controls["video_fps"] = gr.Slider(0.5, 4, v.fps, step=0.5, label="Video frames per second", elem_id="fps")
+            controls["video_max_frames"] = gr.Slider(2, 128, v.max_frames, step=2, label="Max frames per video")
+            controls["video_max_tokens"] = gr.Slider(
+                128, 32768, b.video_max_tokens, step=128, label="Video budget (max tokens per video)"
+            )
     return [controls[name] for name in SETTINGS]
 
 
@@ -79,6 +90,15 @@ def build_demo(comparison: Comparison, banner: str = "", examples_dir: Path | No
             interactive=False,
             show_label=False,
             sources=["upload"],
+        )
+        tokens = gr.Markdown(elem_id="tokens")
+        preview = gr.Gallery(
+            label="What the model sees (token grid, sampled frames)",
+            elem_id="preview",
+            visible=False,
+            columns=3,
+            height="auto",
+            object_fit="contain",
         )
         with gr.Row():
             stop = gr.Button("Stop", elem_id="stop", variant="stop")
@@ -128,6 +148,16 @@ def build_demo(comparison: Comparison, banner: str = "", examples_dir: Path | No
         edit.click(comparison.edit, [conversation], outputs, api_name="edit")
         clear.click(comparison.clear, [conversation], outputs, cancels=running, api_name="clear")
         export.click(comparison.export, [conversation], [files], api_name="export")
+        visual = [settings[SETTINGS.index(name)] for name in ("max_tokens", *VISUAL)]
+        gr.on(
+            [box.change, *(c.change for c in visual)],
+            comparison.preview,
+            [box, conversation, *visual],
+            [preview, tokens],
+            trigger_mode="always_last",
+            show_progress="hidden",
+            api_name="preview",
+        )
         demo.unload(comparison.leave)
         gr.on([demo.load, timer.tick], comparison.poll, None, [status, box, timer], show_progress="hidden")
         if examples is not None:  # Gradio restores the box's constructor props (locked) with an example

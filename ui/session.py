@@ -26,13 +26,15 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from inference.chat import GenerationSettings, UserTurn, prepare
+from inference.chat import GenerationSettings, Prepared, UserTurn, prepare
 from inference.compare import stream_sides
 from inference.errors import DemoError
 from inference.export import markdown, record
 from inference.media import VideoOptions
 from inference.pool import EnginePool
 from inference.transcript import Exchange
+from inference.vision import VisualBudget
+from ui.preview import caption, frame_strip, grid_preview
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,12 @@ SETTINGS = (
     "repetition_penalty",
     "system",
     "enable_thinking",
+    "image_max_tokens",
+    "video_fps",
+    "video_max_frames",
+    "video_max_tokens",
 )
+VISUAL = SETTINGS[-4:]  # the visual budget: what the preview depends on
 RENDER_INTERVAL = 0.05  # seconds between renders: at most ~20 per second per pane
 PLOT_INTERVAL = 0.5  # the plot re-draws less often
 PLOT_POINTS = 200  # per side, at most
@@ -156,11 +163,16 @@ class Comparison:
         pool: EnginePool,
         settings: GenerationSettings = GenerationSettings(),
         video: VideoOptions = VideoOptions(),
+        budget: VisualBudget | None = None,
     ):
         self.pool = pool
         self.settings = settings
         self.video = video
         specs = pool.specs
+        lengths = [s.engine_args.get("max_model_len") for s in specs]
+        self.context: int | None = min(lengths) if all(lengths) else None
+        # Qwen's guidance allows a video 16384 tokens; never more than half the context by default
+        self.budget = budget or VisualBudget(video_max_tokens=min(16384, (self.context or 32768) // 2))
         limits = [s.engine_args.get("limit_mm_per_prompt", {}) for s in specs]
         self.limits = {k: min(lim.get(k, 0) for lim in limits) for k in ("image", "video")}
         self.reference = next((i for i, s in enumerate(specs) if s.reference), len(specs) - 1)
@@ -214,15 +226,16 @@ class Comparison:
 
     # --- handlers ------------------------------------------------------------------------
 
-    def _settings(self, values: tuple[Any, ...]) -> GenerationSettings:
-        """The panel's values (``SETTINGS`` order) as one settings value for every side.
+    def _settings(self, values: tuple[Any, ...]) -> tuple[GenerationSettings, VideoOptions, VisualBudget]:
+        """The panel's values (``SETTINGS`` order): sampling settings, frame sampling and visual budget,
+        the same for every side.
 
         The sliders keep values in range (Gradio checks that too); a cleared number field
         arrives as ``None`` and is refused with a message.
         """
         v = dict(zip(SETTINGS, values, strict=True))
         try:
-            return GenerationSettings(
+            settings = GenerationSettings(
                 max_tokens=int(v["max_tokens"]),
                 temperature=float(v["temperature"]),
                 top_p=float(v["top_p"]),
@@ -234,8 +247,65 @@ class Comparison:
                 enable_thinking=bool(v["enable_thinking"]),
                 ignore_eos=self.settings.ignore_eos,
             )
+            video, budget = self._visual(*(v[k] for k in VISUAL))
         except (TypeError, ValueError) as err:
             raise DemoError(f"Every setting needs a value ({err}); see Settings.") from err
+        return settings, video, budget
+
+    def _visual(self, image_max_tokens, video_fps, video_max_frames, video_max_tokens):
+        image_max = int(image_max_tokens)
+        budget = VisualBudget(
+            image_min_tokens=min(self.budget.image_min_tokens, image_max),
+            image_max_tokens=image_max,
+            video_max_tokens=int(video_max_tokens),
+        )
+        frames = max(2, int(video_max_frames) // 2 * 2)
+        video = VideoOptions(fps=float(video_fps), max_frames=frames, max_seconds=self.video.max_seconds)
+        return video, budget
+
+    def _prepare(self, turns, video, budget, max_tokens) -> Prepared:
+        return prepare(turns, video, self.limits, budget, self.context, max_tokens)
+
+    def preview(
+        self,
+        message: dict[str, Any] | None,
+        conversation: list[Exchange],
+        max_tokens: int,
+        image_max_tokens: int,
+        video_fps: float,
+        video_max_frames: int,
+        video_max_tokens: int,
+    ):
+        """What the files in the input box will cost and look like to the model, before sending:
+        a gallery (grid over each image, sampled frames of each video) and a token summary."""
+        turn = _as_turn(message)
+        if not turn.files:
+            return gr.update(value=None, visible=False), ""
+        try:
+            video, budget = self._visual(image_max_tokens, video_fps, video_max_frames, video_max_tokens)
+            history = [ex.turn for ex in conversation]
+            mine = self._prepare([*history, UserTurn(turn.text or ".", turn.files)], video, budget, 0).plans
+        except (DemoError, TypeError, ValueError) as err:
+            return gr.update(value=None, visible=False), f"⚠️ {err}"
+        mine = mine[len(mine) - len(turn.files) :]
+        pictures = [(self._picture(path, fp, video), caption(fp)) for path, fp in zip(turn.files, mine, strict=True)]
+        lines = [f"**{fp.name}**: {fp.plan.tokens} visual tokens" for fp in mine]
+        total = sum(fp.plan.tokens for fp in mine) + sum(fp.plan.tokens for ex in conversation for fp in ex.files)
+        summary = f"{' · '.join(lines)}  \nConversation: {total} visual tokens"
+        if self.context:
+            summary += f" + up to {int(max_tokens)} new tokens, of a {self.context}-token context"
+            if total + int(max_tokens) > self.context:
+                summary += " — ⚠️ **does not fit**: lower the budgets or max new tokens (Settings)."
+        return gr.update(value=pictures, visible=True), summary
+
+    @staticmethod
+    def _picture(path: str, fp, video: VideoOptions):
+        from inference.media import load_image, load_video
+
+        if fp.kind == "image":
+            return grid_preview(load_image(path), fp.plan)
+        frames, _ = load_video(path, video)
+        return frame_strip(frames, fp.plan, fp.seconds)
 
     async def respond(
         self,
@@ -250,11 +320,16 @@ class Comparison:
         repetition_penalty: float,
         system: str,
         enable_thinking: bool,
+        image_max_tokens: int,
+        video_fps: float,
+        video_max_frames: int,
+        video_max_tokens: int,
         request: gr.Request,
     ):
         """Send one turn to every side and stream their answers side by side."""
         values = (max_tokens, temperature, top_p, top_k, seed, presence_penalty, repetition_penalty, system)
-        async for update in self._turn(message, conversation, (*values, enable_thinking), request, replace=False):
+        values = (*values, enable_thinking, image_max_tokens, video_fps, video_max_frames, video_max_tokens)
+        async for update in self._turn(message, conversation, values, request, replace=False):
             yield update
 
     async def regenerate(
@@ -269,11 +344,15 @@ class Comparison:
         repetition_penalty: float,
         system: str,
         enable_thinking: bool,
+        image_max_tokens: int,
+        video_fps: float,
+        video_max_frames: int,
+        video_max_tokens: int,
         request: gr.Request,
     ):
         """Answer the latest turn again (with the current settings); the input box keeps what is in it."""
         values = (max_tokens, temperature, top_p, top_k, seed, presence_penalty, repetition_penalty, system)
-        values = (*values, enable_thinking)
+        values = (*values, enable_thinking, image_max_tokens, video_fps, video_max_frames, video_max_tokens)
         if not conversation:
             gr.Warning("There is no turn to regenerate yet.")
             yield gr.update(), *self._view(conversation), conversation
@@ -292,8 +371,8 @@ class Comparison:
                 raise DemoError("The engines are still loading; please wait until the status says ready.")
             if conversation and not conversation[-1].done:
                 raise DemoError("A turn is still being answered: wait for it or press Stop.")
-            chosen = self._settings(values)
-            prepared = prepare([ex.turn for ex in history] + [turn], self.video, self.limits)
+            chosen, video, budget = self._settings(values)
+            prepared = self._prepare([ex.turn for ex in history] + [turn], video, budget, chosen.max_tokens)
         except DemoError as err:
             log.info("input refused: %s", err)
             gr.Warning(str(err))
@@ -303,7 +382,7 @@ class Comparison:
         if replace:
             conversation.pop()
         start = time.monotonic()
-        ex = Exchange.start(turn, chosen, self.sides, start)
+        ex = Exchange.start(turn, chosen, self.sides, start, prepared.plans[len(prepared.plans) - len(turn.files) :])
         conversation.append(ex)
         box = gr.update(interactive=False) if replace else gr.update(value=None, interactive=False)
         yield box, *self._view(conversation), conversation

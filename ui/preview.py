@@ -1,0 +1,69 @@
+"""Pictures of what the model sees: the merged-patch grid over a resized image, a video's sampled frames.
+
+Contract: pure Pillow drawing, no Gradio. ``grid_preview(image, plan)`` resizes the image to
+the planned size and draws the 32 px token grid over it; ``frame_strip(frames, plan,
+seconds)`` lays the sampled frames out in rows, each stamped with its time, the two frames of
+each temporal patch framed in the same colour. ``caption(file_plan)`` says it in words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from inference.chat import FilePlan
+from inference.vision import FACTOR, MERGE, TEMPORAL, Plan
+
+GRID = (255, 0, 160)  # line colour of the token grid
+PAIRS = ((0, 150, 255), (255, 170, 0))  # alternating frame colours of temporal patches
+THUMB_HEIGHT = 120
+PER_ROW = 8
+
+
+def grid_preview(image: Image.Image, plan: Plan) -> Image.Image:
+    """The image at the size the processor gives it, with one cell per visual token."""
+    resized = image.resize((plan.width, plan.height), Image.Resampling.BICUBIC).convert("RGBA")
+    overlay = Image.new("RGBA", resized.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(overlay)
+    for x in range(0, plan.width + 1, FACTOR):
+        draw.line((min(x, plan.width - 1), 0, min(x, plan.width - 1), plan.height), fill=(*GRID, 150))
+    for y in range(0, plan.height + 1, FACTOR):
+        draw.line((0, min(y, plan.height - 1), plan.width, min(y, plan.height - 1)), fill=(*GRID, 150))
+    return Image.alpha_composite(resized, overlay).convert("RGB")
+
+
+def frame_strip(frames: np.ndarray, plan: Plan, seconds: Sequence[float]) -> Image.Image:
+    """The sampled frames in rows of ``PER_ROW``, with their times; each temporal patch in one colour."""
+    scale = THUMB_HEIGHT / plan.height
+    tw, th = max(1, round(plan.width * scale)), THUMB_HEIGHT
+    pad, label = 4, 18
+    rows = -(-len(frames) // PER_ROW)
+    cols = min(len(frames), PER_ROW)
+    strip = Image.new("RGB", (cols * (tw + 2 * pad), rows * (th + 2 * pad + label)), "white")
+    draw = ImageDraw.Draw(strip)
+    font = ImageFont.load_default(size=14)
+    for i, frame in enumerate(frames):
+        r, c = divmod(i, PER_ROW)
+        x, y = c * (tw + 2 * pad), r * (th + 2 * pad + label)
+        colour = PAIRS[(i // TEMPORAL) % len(PAIRS)]
+        draw.rectangle((x, y, x + tw + 2 * pad - 1, y + th + 2 * pad - 1), fill=colour)
+        thumb = Image.fromarray(frame).resize((tw, th), Image.Resampling.BILINEAR)
+        strip.paste(thumb, (x + pad, y + pad))
+        stamp = f"{seconds[i]:.1f} s" if i < len(seconds) else f"#{i}"
+        draw.text((x + pad, y + th + 2 * pad), stamp, fill="black", font=font)
+    return strip
+
+
+def caption(fp: FilePlan) -> str:
+    p = fp.plan
+    _, gh, gw = p.grid
+    cells = f"{gw // MERGE}×{gh // MERGE}"  # columns x rows, like the pixel size
+    if fp.kind == "image":
+        return f"{fp.name}: {p.width}×{p.height} px → {cells} tokens = {p.tokens}"
+    span = f", {fp.seconds[0]:.1f}–{fp.seconds[-1]:.1f} s" if fp.seconds else ""
+    return (
+        f"{fp.name}: {p.frames} frames{span} at {p.width}×{p.height} px → "
+        f"{p.frames // TEMPORAL} temporal patches × {cells} tokens = {p.tokens}"
+    )
