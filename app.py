@@ -47,6 +47,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--host", default=os.environ.get("DEMO_HOST", "127.0.0.1"))
     p.add_argument("--port", type=int, default=int(os.environ.get("DEMO_PORT", "7860")))
     p.add_argument("--max-tokens", type=int, default=256, help="new tokens per answer")
+    p.add_argument("--max-video-seconds", type=float, default=600.0, help="longer uploads are refused")
     p.add_argument("--tiny-dir", type=Path, default=TINY_DIR, help="where `make tiny` wrote the CPU pair")
     return p.parse_args(argv)
 
@@ -79,8 +80,9 @@ def resolve_specs(args: argparse.Namespace) -> list[ModelSpec]:
     return cpu_pair(args.tiny_dir)
 
 
-def build(specs: list[ModelSpec], settings):
+def build(specs: list[ModelSpec], settings, video=None):
     """The page and its handlers, engines not yet started: ``(demo, comparison)``."""
+    from inference.media import VideoOptions
     from inference.pool import EnginePool
     from ui.layout import build_demo
     from ui.session import Comparison
@@ -90,7 +92,7 @@ def build(specs: list[ModelSpec], settings):
     if any(s.tiny for s in specs):
         fp8, bf16 = (s.model for s in gpu_pair())
         banner = TINY_BANNER.format(fp8=fp8, bf16=bf16)
-    comparison = Comparison(pool, settings)
+    comparison = Comparison(pool, settings, video or VideoOptions())
     return build_demo(comparison, banner, EXAMPLES_DIR), comparison
 
 
@@ -102,8 +104,10 @@ def main(argv: list[str] | None = None) -> None:
         os.environ.update(CPU_PROCESS_ENV)
 
     from inference.chat import GenerationSettings
+    from inference.media import VideoOptions
 
-    demo, comparison = build(specs, GenerationSettings(max_tokens=args.max_tokens))
+    video = VideoOptions(max_seconds=args.max_video_seconds)
+    demo, comparison = build(specs, GenerationSettings(max_tokens=args.max_tokens), video)
     pool = comparison.pool
 
     def terminate(signum, _frame):

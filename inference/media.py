@@ -41,6 +41,26 @@ def _reason(err: Exception, path: str) -> str:
     return str(err).replace(path, Path(path).name) or type(err).__name__
 
 
+def _check_not_empty(path: str) -> None:
+    try:
+        size = Path(path).stat().st_size
+    except OSError as err:
+        raise DemoError(f"{Path(path).name}: the upload is gone ({_reason(err, path)}); attach it again.") from err
+    if size == 0:
+        raise DemoError(f"{Path(path).name}: the file is empty (0 bytes).")
+
+
+def _no_video_stream(path: str) -> bool:
+    """Whether PyAV can open the file but finds no video stream in it (an audio-only file)."""
+    try:
+        import av
+
+        with av.open(path) as container:
+            return not container.streams.video
+    except Exception:
+        return False
+
+
 def media_kind(path: str | Path) -> MediaKind:
     """Classify an upload by its suffix; anything else is refused with the name shown."""
     suffix = Path(path).suffix.lower()
@@ -56,6 +76,7 @@ def media_kind(path: str | Path) -> MediaKind:
 def load_image(path: str) -> Image.Image:
     """Open an image, apply its EXIF orientation, and flatten it to RGB (alpha over white)."""
     name = Path(path).name
+    _check_not_empty(path)
     try:
         with Image.open(path) as img:
             img = ImageOps.exif_transpose(img)
@@ -86,6 +107,7 @@ def sample_indices(total_frames: int, native_fps: float, options: VideoOptions) 
 def load_video(path: str, options: VideoOptions = VideoOptions()) -> tuple[np.ndarray, dict[str, Any]]:
     """Decode the sampled frames of a video with decord and describe them for vLLM."""
     name = Path(path).name
+    _check_not_empty(path)
     try:
         import decord
 
@@ -93,7 +115,9 @@ def load_video(path: str, options: VideoOptions = VideoOptions()) -> tuple[np.nd
         total = len(reader)
         native_fps = float(reader.get_avg_fps())
     except Exception as err:  # decord raises its own DECORDError and RuntimeError alike
-        raise DemoError(f"{name}: not a readable video ({_reason(err, path)}).") from err
+        if _no_video_stream(path):
+            raise DemoError(f"{name}: the file has no video stream (audio only?).") from err
+        raise DemoError(f"{name}: not a readable video ({_reason(err, path).splitlines()[0][:200]}).") from err
     if total < 1:
         raise DemoError(f"{name}: the video has no frames.")
     if native_fps > 0 and total / native_fps > options.max_seconds:

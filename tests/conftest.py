@@ -59,12 +59,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(specs, settings):
+def serve(specs, settings, video=None):
     """The app as ``app.py`` composes it for ``specs``, served on a free port, engines started and
     warmed up: yields ``(url, comparison)``."""
     import app
 
-    demo, comparison = app.build(specs, settings)
+    demo, comparison = app.build(specs, settings, video)
     pool = comparison.pool
     demo.queue()
     _, url, _ = demo.launch(
@@ -88,9 +88,12 @@ def serve(specs, settings):
 
 @pytest.fixture(scope="module")
 def served(tiny_dir):
-    """The tiny FP8/BF16 pair; answers are 160 tokens (``ignore_eos``): a few seconds side by side."""
+    """The tiny FP8/BF16 pair; answers are 160 tokens (``ignore_eos``): a few seconds side by side.
+    Videos over 10 s are refused (so a test can show it with a small file)."""
     from inference.chat import GenerationSettings
+    from inference.media import VideoOptions
     from inference.spec import cpu_pair
 
-    with serve(cpu_pair(tiny_dir), GenerationSettings(max_tokens=160, ignore_eos=True)) as served:
+    settings = GenerationSettings(max_tokens=160, ignore_eos=True)
+    with serve(cpu_pair(tiny_dir), settings, VideoOptions(max_seconds=10)) as served:
         yield served

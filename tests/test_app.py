@@ -9,6 +9,7 @@ import time
 import httpx
 import pytest
 from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
 
 pytestmark = pytest.mark.engine
 
@@ -46,8 +47,9 @@ def test_text_and_image_stream_into_both_panes_and_history_is_kept(client, media
     box, panes, metrics = updates[-1]
     assert box["interactive"] is True
     assert all(len(answers(p)) == 1 and len(answers(p)[0]) > 20 for p in panes)
-    for line in metrics:  # 160 tokens each (ignore_eos), a 448x336 image is 140 visual tokens
-        assert "TTFT" in line and "tok/s" in line and "160 tokens" in line and "(140 visual" in line
+    # 160 tokens each (ignore_eos); a 448x336 image is under Qwen's 256-token floor: 608x448, 266 tokens
+    for line in metrics:
+        assert "TTFT" in line and "tok/s" in line and "160 tokens" in line and "(266 visual" in line
     # streamed: intermediate renders show each pane's answer growing
     lengths = [[len(answers(p)[0]) for p in u[1]] for u in updates if all(answers(p) for p in u[1])]
     assert len(lengths) >= 5
@@ -128,7 +130,7 @@ def test_metrics_are_plausible_exact_and_divergence_is_marked(client, media):
     for side, line in enumerate(metrics):
         ttft, total = _number(r"TTFT (\d+) ms", line) / 1000, _number(r"([\d.]+) s  \n", line)
         assert 0 < ttft <= total
-        assert "160 tokens" in line and "(140 visual, " in line and "peak use" in line
+        assert "160 tokens" in line and "(266 visual, " in line and "peak use" in line
         weights.append(_number(r"weights ([\d.]+) MB", line))
         # the plot's curve of this side ends at every token counted, no later than the total time
         points = [row for row in plot["data"] if row[2] == ["FP8", "BF16"][side]]
@@ -181,10 +183,80 @@ def test_export_downloads_json_and_markdown_of_the_comparison(client, media):
     body = {f["orig_name"]: httpx.get(f["url"], timeout=10).text for f in files}
     rec = json.loads(body["comparison.json"])
     turn = rec["turns"][0]
-    assert turn["text"] == "Look" and turn["files"] == [{"name": media["image"].name, "kind": "image"}]
+    assert turn["text"] == "Look"
+    assert turn["files"] == [
+        {
+            "name": media["image"].name,
+            "kind": "image",
+            "resized": [608, 448],
+            "frames": 1,
+            "grid_thw": [1, 28, 38],
+            "visual_tokens": 266,
+        }
+    ]
     assert turn["settings"]["max_tokens"] == 16 and turn["settings"]["temperature"] == 0.0
     for answer in turn["answers"]:
-        assert answer["output_tokens"] == 16 and answer["visual_tokens"] == 140 and answer["ttft_s"] > 0
+        assert answer["output_tokens"] == 16 and answer["visual_tokens"] == 266 and answer["ttft_s"] > 0
     assert turn["divergence"][0]["label"] == "FP8" and turn["divergence"][0]["against"] == "BF16"
     assert "/tmp" not in body["comparison.json"]  # no server paths
     assert "## Turn 1" in body["comparison.md"] and "| FP8 |" in body["comparison.md"]
+
+
+@pytest.fixture(scope="module")
+def bad(tmp_path_factory):
+    from tests.media_factory import bad_inputs
+
+    return bad_inputs(tmp_path_factory.mktemp("bad"))
+
+
+EXPECTED = {  # bad input -> what the message says (a .txt never gets here: Gradio's file_types refuse it)
+    "empty": "the file is empty",
+    "text-as-png": "not a readable image",
+    "truncated": "not a readable image",
+    "too-elongated": "too elongated",
+    "bomb": "too large to decode safely",
+    "audio-only": "no video stream",
+    "truncated-video": "not a readable video",
+    "too-long": "lasts 11 s",
+}
+
+
+def test_each_bad_file_is_refused_by_name_and_nothing_else_is_lost(client, media, bad):
+    """A good image next to the bad file: the message names the bad one, the box keeps both,
+    the history stays, and the app serves the next request."""
+    _, before, _ = split(client.predict({"text": "Hello", "files": []}, max_tokens=4, api_name="/respond"))
+    for kind, needle in EXPECTED.items():
+        files = [handle_file(str(media["image"])), handle_file(str(bad[kind]))]
+        job = client.submit({"text": f"About {kind}?", "files": files}, api_name="/respond")
+        box, after, _ = split(job.result())
+        assert after == before, kind
+        assert box["value"]["text"] == f"About {kind}?" and len(box["value"]["files"]) == 2, kind
+        preview = client.predict({"text": "", "files": files}, 64, 1280, 2, 32, 4096, api_name="/preview")[1]
+        assert needle in preview and bad[kind].name in preview, (kind, preview)
+        assert "/tmp" not in preview, kind  # the name, never the server path
+    with pytest.raises(AppError, match="Invalid file type"):  # Gradio's own guard, before the app
+        client.predict({"text": "Text?", "files": [handle_file(str(bad["unsupported"]))]}, api_name="/respond")
+    _, panes, _ = split(client.predict({"text": "Still there?", "files": []}, max_tokens=4, api_name="/respond"))
+    assert all(len(answers(p)) == 2 for p in panes)
+
+
+def test_too_many_files_are_refused_before_decoding(client, media):
+    files = [handle_file(str(media["image"]))] * 9  # one request takes 8 images
+    box, panes, _ = split(client.predict({"text": "All of them", "files": files}, api_name="/respond"))
+    assert all(not answers(p) for p in panes) and len(box["value"]["files"]) == 9
+    preview = client.predict({"text": "", "files": files}, 64, 1280, 2, 32, 4096, api_name="/preview")[1]
+    assert "at most 8" in preview
+
+
+def test_the_preview_counts_tokens_against_the_context_before_sending(client, media):
+    files = [handle_file(str(media["image"])), handle_file(str(media["video"]))]
+    gallery, summary = client.predict({"text": "", "files": files}, 256, 1280, 2, 32, 4096, api_name="/preview")
+    captions = [item["caption"] for item in gallery["value"]]
+    assert captions[0] == f"{media['image'].name}: 608×448 px → 19×14 tokens = 266"  # raised to the 256 floor
+    assert "frames" in captions[1] and "temporal patches" in captions[1]
+    assert "Conversation: " in summary and "of a 8192-token context" in summary and "does not fit" not in summary
+    # a budget that cannot fit: said before sending, and refused when sent
+    _, summary = client.predict({"text": "", "files": files}, 8000, 1280, 2, 32, 4096, api_name="/preview")
+    assert "does not fit" in summary
+    box, panes, _ = split(client.predict({"text": "Too much", "files": files}, max_tokens=8000, api_name="/respond"))
+    assert all(not answers(p) for p in panes) and box["value"]["text"] == "Too much"

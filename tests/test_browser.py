@@ -69,7 +69,7 @@ def test_upload_image_and_both_panes_fill(page, media, artifacts):
     page.wait_for_function("() => !document.querySelector('#box textarea').disabled", timeout=60_000)
     assert page.locator("#pane-0 img").count() >= 1 and page.locator("#pane-1 img").count() >= 1
     for side in (0, 1):
-        assert "(140 visual" in page.inner_text(f"#metrics-{side}")
+        assert "(266 visual" in page.inner_text(f"#metrics-{side}")  # raised to Qwen's 256-token floor
     page.screenshot(path=str(artifacts / "browser-image.png"), full_page=True)
 
 
@@ -163,3 +163,12 @@ def test_markdown_and_latex_render_in_the_panes(fresh):
     for side in (0, 1):
         assert fresh.locator(f"#pane-{side} .katex").count() >= 1  # KaTeX rendered the formula
         assert fresh.locator(f"#pane-{side} strong").count() >= 1  # and Markdown the bold text
+
+
+def test_files_in_the_box_show_their_token_grid_frames_and_cost_before_sending(fresh, media, artifacts):
+    fresh.set_input_files("#box input[type=file]", [str(media["image"]), str(media["video"])])
+    fresh.wait_for_function("() => document.querySelectorAll('#preview img').length === 2", timeout=20_000)
+    summary = fresh.inner_text("#tokens")
+    assert f"{media['image'].name}: 266 visual tokens" in summary and "visual tokens of" not in summary
+    assert "8192-token context" in summary
+    fresh.screenshot(path=str(artifacts / "browser-preview.png"), full_page=True)

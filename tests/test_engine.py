@@ -48,8 +48,8 @@ async def test_image_prompt_streams_several_deltas(pool, media, side):
     chunks = await _collect(pool.engines[side].stream(prepared, [], SHORT))
     assert len([c for c in chunks if c.text]) >= 5
     assert sum(c.tokens for c in chunks) == SHORT.max_tokens
-    # 448x336 -> a 20x28 grid of 16 px patches -> 140 tokens after the 2x2 merge
-    assert chunks[0].visual_tokens == 140 and chunks[0].prompt_tokens > 140
+    # 448x336 is under Qwen's 256-token floor: 608x448 -> a 28x38 grid of 16 px patches -> 266 tokens
+    assert chunks[0].visual_tokens == 266 and chunks[0].prompt_tokens > 266
 
 
 def _video_tokens_by_transformers(tiny_dir, frames, meta) -> int:
@@ -191,3 +191,43 @@ async def test_warm_up_leaves_no_request_behind(pool):
     await pool.warm_up()
     assert pool.warm_seconds is not None
     assert all([await _drained(e) for e in pool.engines])
+
+
+@pytest.mark.parametrize(
+    ("size", "budget"),
+    [((1920, 1080), {}), ((1920, 1080), {"image_max_tokens": 64}), ((2000, 10), {}), ((3, 2), {}), ((7680, 4320), {})],
+)
+async def test_vllm_counts_the_visual_tokens_the_plan_predicts_for_images(pool, size, budget):
+    from PIL import Image
+
+    from inference.chat import Prepared
+    from inference.vision import VisualBudget, plan_image, processor_kwargs
+
+    b = VisualBudget(**budget, image_min_tokens=min(256, budget.get("image_max_tokens", 256)))
+    w, h = size
+    image = Image.new("RGB", size, "gray")
+    prepared = Prepared((UserTurn("x", ("a.png",)),), {"image": [image]}, (), processor_kwargs(b))
+    chunks = await _collect(pool.engines[0].stream(prepared, [], GenerationSettings(max_tokens=1)))
+    assert chunks[0].visual_tokens == plan_image(h, w, b).tokens
+
+
+@pytest.mark.parametrize("video_max_tokens", [16384, 1024, 128])
+async def test_vllm_counts_the_visual_tokens_the_plan_predicts_for_videos(pool, video_max_tokens):
+    import numpy as np
+
+    from inference.chat import Prepared
+    from inference.vision import VisualBudget, plan_video, processor_kwargs
+
+    b = VisualBudget(video_max_tokens=video_max_tokens)
+    frames = np.zeros((8, 360, 640, 3), np.uint8)
+    meta = {
+        "fps": 4.0,
+        "duration": 2.0,
+        "total_num_frames": 8,
+        "frames_indices": list(range(8)),
+        "video_backend": "decord",
+        "do_sample_frames": False,
+    }
+    prepared = Prepared((UserTurn("x", ("a.mp4",)),), {"video": [(frames, meta)]}, (), processor_kwargs(b))
+    chunks = await _collect(pool.engines[1].stream(prepared, [], GenerationSettings(max_tokens=1)))
+    assert chunks[0].visual_tokens == plan_video(8, 360, 640, b).tokens
