@@ -390,7 +390,7 @@ class Comparison:
             engine.stream(prepared, [past.split(i).reply for past in history], chosen)
             for i, engine in enumerate(self.pool.engines)
         ]
-        last = last_plot = 0.0
+        last, last_plot = 0.0, start  # the first token renders at once; the plot and marks wait
         merged = stream_sides(streams)
         self._running[request.session_hash] = ex
         try:
