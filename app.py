@@ -48,6 +48,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--port", type=int, default=int(os.environ.get("DEMO_PORT", "7860")))
     p.add_argument("--max-tokens", type=int, default=256, help="new tokens per answer")
     p.add_argument("--max-video-seconds", type=float, default=600.0, help="longer uploads are refused")
+    p.add_argument("--video-backend", choices=["decord", "pyav", "opencv"], default="decord", help="video decoder")
     p.add_argument("--tiny-dir", type=Path, default=TINY_DIR, help="where `make tiny` wrote the CPU pair")
     return p.parse_args(argv)
 
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     from inference.chat import GenerationSettings
     from inference.media import VideoOptions
 
-    video = VideoOptions(max_seconds=args.max_video_seconds)
+    video = VideoOptions(max_seconds=args.max_video_seconds, backend=args.video_backend)
     demo, comparison = build(specs, GenerationSettings(max_tokens=args.max_tokens), video)
     pool = comparison.pool
 

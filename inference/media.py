@@ -2,10 +2,12 @@
 
 Contract: pure loaders, no UI. ``media_kind`` says whether a path is an image or a video;
 ``load_image`` returns an upright RGB ``PIL.Image``; ``load_video`` decodes only the frames it
-samples (decord) and returns them as a ``(T, H, W, 3)`` uint8 array with the metadata vLLM
-requires (``fps``, ``duration``, ``total_num_frames``, ``frames_indices``, ...), the frame count
-even (Qwen3.5 packs 2 frames per temporal patch). Resizing to 32 px multiples is left to
-the model's own processor. Every failure is a ``DemoError`` naming the file.
+samples, with the backend the options name (decord by default; PyAV and OpenCV are real
+alternatives, chosen explicitly, never a silent fallback), and returns them as a
+``(T, H, W, 3)`` uint8 array with the metadata vLLM requires (``fps``, ``duration``,
+``total_num_frames``, ``frames_indices``, ...), the frame count even (Qwen3.5 packs 2 frames
+per temporal patch). Resizing is the model's own processor's job (see ``vision``). Every
+failure is a ``DemoError`` naming the file.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v"})
 
 MediaKind = Literal["image", "video"]
+VideoBackend = Literal["decord", "pyav", "opencv"]
+VIDEO_BACKENDS: tuple[VideoBackend, ...] = ("decord", "pyav", "opencv")
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,7 @@ class VideoOptions:
     fps: float = 2.0  # frames sampled per second of video
     max_frames: int = 32  # upper bound on sampled frames (even)
     max_seconds: float = 600.0  # longer videos are refused
+    backend: VideoBackend = "decord"  # decord seeks; pyav and opencv decode in order, converting only kept frames
 
 
 def _reason(err: Exception, path: str) -> str:
@@ -103,21 +108,89 @@ def sample_indices(total_frames: int, native_fps: float, options: VideoOptions) 
     return np.linspace(0, total_frames - 1, count).round().astype(int).tolist()
 
 
+class _Source:
+    """An opened video: its frame count and rate, and a way to fetch frames by index."""
+
+    def __init__(self, total: int, fps: float, fetch):
+        self.total, self.fps, self.fetch = total, fps, fetch
+
+
+def _open_decord(path: str) -> _Source:
+    import decord
+
+    reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
+    return _Source(len(reader), float(reader.get_avg_fps()), lambda idx: reader.get_batch(idx).asnumpy())
+
+
+def _open_pyav(path: str) -> _Source:
+    """PyAV, decoding in order with codec threads; only the kept frames are converted to RGB."""
+    import av
+
+    with av.open(path) as probe:
+        stream = probe.streams.video[0]
+        fps = float(stream.average_rate or stream.guessed_rate or 0)
+        total = stream.frames or int(float(stream.duration * stream.time_base) * fps if stream.duration else 0)
+
+    def fetch(indices: list[int]) -> np.ndarray:
+        wanted, out = set(indices), {}
+        with av.open(path) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for i, frame in enumerate(container.decode(stream)):
+                if i in wanted:
+                    out[i] = frame.to_ndarray(format="rgb24")
+                if i >= indices[-1]:
+                    break
+        return np.stack([out[i] if i in out else out[max(out)] for i in indices])  # short files: last frame
+
+    return _Source(total, fps, fetch)
+
+
+def _open_opencv(path: str) -> _Source:
+    """OpenCV, grabbing in order and decoding (retrieve) only the kept frames."""
+    import cv2
+
+    cap = cv2.VideoCapture(path)
+    if not cap.isOpened():
+        raise ValueError("OpenCV cannot open it")
+    total, fps = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)), float(cap.get(cv2.CAP_PROP_FPS))
+    cap.release()
+
+    def fetch(indices: list[int]) -> np.ndarray:
+        wanted, out = set(indices), {}
+        cap = cv2.VideoCapture(path)
+        try:
+            for i in range(indices[-1] + 1):
+                if not cap.grab():
+                    break
+                if i in wanted:
+                    ok, bgr = cap.retrieve()
+                    if ok:
+                        out[i] = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        finally:
+            cap.release()
+        if not out:
+            raise ValueError("no frame could be decoded")
+        return np.stack([out[i] if i in out else out[max(out)] for i in indices])
+
+    return _Source(total, fps, fetch)
+
+
+OPENERS = {"decord": _open_decord, "pyav": _open_pyav, "opencv": _open_opencv}
+
+
 @lru_cache(maxsize=2)  # full-resolution frames are large; a request holds at most 2 videos
 def load_video(path: str, options: VideoOptions = VideoOptions()) -> tuple[np.ndarray, dict[str, Any]]:
-    """Decode the sampled frames of a video with decord and describe them for vLLM."""
+    """Decode the sampled frames of a video with ``options.backend`` and describe them for vLLM."""
     name = Path(path).name
     _check_not_empty(path)
     try:
-        import decord
-
-        reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
-        total = len(reader)
-        native_fps = float(reader.get_avg_fps())
-    except Exception as err:  # decord raises its own DECORDError and RuntimeError alike
+        source = OPENERS[options.backend](path)
+    except Exception as err:  # each library raises its own errors
         if _no_video_stream(path):
             raise DemoError(f"{name}: the file has no video stream (audio only?).") from err
         raise DemoError(f"{name}: not a readable video ({_reason(err, path).splitlines()[0][:200]}).") from err
+    total, native_fps = source.total, source.fps
     if total < 1:
         raise DemoError(f"{name}: the video has no frames.")
     if native_fps > 0 and total / native_fps > options.max_seconds:
@@ -126,7 +199,7 @@ def load_video(path: str, options: VideoOptions = VideoOptions()) -> tuple[np.nd
         )
     indices = sample_indices(total, native_fps, options)
     try:
-        frames = reader.get_batch(indices).asnumpy()
+        frames = source.fetch(indices)
     except Exception as err:
         raise DemoError(f"{name}: could not decode frames {indices[0]}..{indices[-1]} ({_reason(err, path)}).") from err
     metadata = {
@@ -134,7 +207,7 @@ def load_video(path: str, options: VideoOptions = VideoOptions()) -> tuple[np.nd
         "duration": total / native_fps if native_fps > 0 else 0.0,
         "total_num_frames": total,
         "frames_indices": indices,
-        "video_backend": "decord",
+        "video_backend": options.backend,
         "do_sample_frames": False,
     }
     return frames, metadata

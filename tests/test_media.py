@@ -101,3 +101,25 @@ def test_messages_keep_each_sides_history_and_placeholders(media):
     assert messages[2]["content"][0] == {"type": "video"}
     with pytest.raises(ValueError):
         prepared.messages([])
+
+
+@pytest.mark.parametrize("backend", ["pyav", "opencv"])
+def test_every_video_backend_gives_decords_frames_and_metadata(media, backend):
+    from inference.media import VIDEO_BACKENDS
+
+    assert backend in VIDEO_BACKENDS
+    reference, ref_meta = load_video(str(media["video"]), VideoOptions())
+    frames, meta = load_video(str(media["video"]), VideoOptions(backend=backend))
+    assert frames.shape == reference.shape and np.array_equal(frames, reference)
+    assert meta["video_backend"] == backend
+    assert {k: v for k, v in meta.items() if k != "video_backend"} == {
+        k: v for k, v in ref_meta.items() if k != "video_backend"
+    }
+
+
+@pytest.mark.parametrize("backend", ["decord", "pyav", "opencv"])
+def test_every_video_backend_refuses_a_broken_file_by_name(tmp_path, media, backend):
+    broken = tmp_path / "cut.mp4"
+    broken.write_bytes(media["video"].read_bytes()[:200])
+    with pytest.raises(DemoError, match=r"cut\.mp4"):
+        load_video(str(broken), VideoOptions(backend=backend))
