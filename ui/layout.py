@@ -15,7 +15,7 @@ from pathlib import Path
 import gradio as gr
 
 from inference.samples import EXAMPLES
-from ui.session import DIVERGES, SETTINGS, VISUAL, Comparison
+from ui.session import DIVERGES, REGENERATE, SETTINGS, VISUAL, Comparison
 
 TITLE = "Qwen3.5-9B: FP8 next to BF16"
 LATEX = [
@@ -140,9 +140,8 @@ def build_demo(comparison: Comparison, banner: str = "", examples_dir: Path | No
         outputs = [box, *panes, *metrics, *marks, plot, conversation]
         common = {"show_progress": "hidden", "concurrency_limit": 8}
         turn = box.submit(comparison.respond, [box, conversation, *settings], outputs, api_name="respond", **common)
-        again = regenerate.click(
-            comparison.regenerate, [conversation, *settings], outputs, api_name="regenerate", **common
-        )
+        again_inputs = [gr.State(REGENERATE), conversation, *settings]
+        again = regenerate.click(comparison.respond, again_inputs, outputs, api_name="regenerate", **common)
         running = [turn, again]
         stop.click(comparison.stop, [conversation], outputs, cancels=running, api_name="stop")
         edit.click(comparison.edit, [conversation], outputs, api_name="edit")

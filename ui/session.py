@@ -61,6 +61,7 @@ STOPPED = "⏹ *stopped*"
 EMPTY = "*(no text: the model ended its answer at once)*"
 REASONING = "🧠 Reasoning"
 DIVERGES = "first divergence"
+REGENERATE = {"regenerate": True}  # what the Regenerate button sends as its message
 
 
 def budget_note(ex: Exchange, side: int) -> str:
@@ -326,40 +327,22 @@ class Comparison:
         video_max_tokens: int,
         request: gr.Request,
     ):
-        """Send one turn to every side and stream their answers side by side."""
-        values = (max_tokens, temperature, top_p, top_k, seed, presence_penalty, repetition_penalty, system)
-        values = (*values, enable_thinking, image_max_tokens, video_fps, video_max_frames, video_max_tokens)
-        async for update in self._turn(message, conversation, values, request, replace=False):
-            yield update
+        """Send one turn to every side and stream their answers side by side.
 
-    async def regenerate(
-        self,
-        conversation: list[Exchange],
-        max_tokens: int,
-        temperature: float,
-        top_p: float,
-        top_k: int,
-        seed: int,
-        presence_penalty: float,
-        repetition_penalty: float,
-        system: str,
-        enable_thinking: bool,
-        image_max_tokens: int,
-        video_fps: float,
-        video_max_frames: int,
-        video_max_tokens: int,
-        request: gr.Request,
-    ):
-        """Answer the latest turn again (with the current settings); the input box keeps what is in it."""
+        ``message`` ``REGENERATE`` (the Regenerate button) answers the latest turn again, with
+        the current settings, in its place; the input box keeps what is in it.
+        """
         values = (max_tokens, temperature, top_p, top_k, seed, presence_penalty, repetition_penalty, system)
         values = (*values, enable_thinking, image_max_tokens, video_fps, video_max_frames, video_max_tokens)
-        if not conversation:
-            gr.Warning("There is no turn to regenerate yet.")
-            yield gr.update(), *self._view(conversation), conversation
-            return
-        last = conversation[-1].turn
-        message = {"text": last.text, "files": list(last.files)}
-        async for update in self._turn(message, conversation, values, request, replace=True):
+        replace = message == REGENERATE
+        if replace:
+            if not conversation:
+                gr.Warning("There is no turn to regenerate yet.")
+                yield gr.update(), *self._view(conversation), conversation
+                return
+            last = conversation[-1].turn
+            message = {"text": last.text, "files": list(last.files)}
+        async for update in self._turn(message, conversation, values, request, replace=replace):
             yield update
 
     async def _turn(self, message, conversation: list[Exchange], values, request: gr.Request, *, replace: bool):
