@@ -25,7 +25,11 @@ MERGE = 2  # patches merged per side into one token
 FACTOR = PATCH * MERGE  # resized sides are multiples of this: one token per FACTOR x FACTOR pixels
 TEMPORAL = 2  # frames per temporal patch
 MAX_ASPECT = 200  # the processor refuses longer/shorter side ratios above this
-VIDEO_MIN_PIXELS = 128 * FACTOR * FACTOR  # Qwen3-VL video processor's floor, all frames together
+VIDEO_MIN_PIXELS = 4096  # Qwen3.5's video processor floor (``shortest_edge``), all frames together
+# Per-frame cap in tokens: the processor's ``max_video_tokens`` (768 in Qwen3.5's config). The app
+# asks for the capped resize (``cap_pixels_per_frame``), as Qwen's reference loader (qwen-vl-utils)
+# does and as transformers will by default from 5.22; uncapped, a short clip costs more tokens.
+FRAME_CAP_TOKENS = 768
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,10 @@ def processor_kwargs(budget: VisualBudget) -> dict[str, Any]:
         "images_kwargs": {
             "size": {"shortest_edge": budget.image_min_tokens * px, "longest_edge": budget.image_max_tokens * px}
         },
-        "videos_kwargs": {"size": {"shortest_edge": VIDEO_MIN_PIXELS, "longest_edge": budget.video_max_tokens * px}},
+        "videos_kwargs": {
+            "size": {"shortest_edge": VIDEO_MIN_PIXELS, "longest_edge": budget.video_max_tokens * px},
+            "cap_pixels_per_frame": True,
+        },
     }
 
 
@@ -87,5 +94,7 @@ def plan_image(height: int, width: int, budget: VisualBudget, name: str = "image
 
 def plan_video(frames: int, height: int, width: int, budget: VisualBudget, name: str = "video") -> Plan:
     _check_aspect(height, width, name)
-    h, w = video_resize(frames, height, width, TEMPORAL, FACTOR, VIDEO_MIN_PIXELS, budget.video_max_tokens * FACTOR**2)
+    px = FACTOR * FACTOR  # the processor's per-frame cap, as in Qwen3VLVideoProcessor.resize
+    per_frame = max(min(FRAME_CAP_TOKENS * px, budget.video_max_tokens * px // frames), int(VIDEO_MIN_PIXELS * 1.05))
+    h, w = video_resize(frames, height, width, TEMPORAL, FACTOR, VIDEO_MIN_PIXELS, per_frame * frames)
     return Plan(h, w, frames, (frames // TEMPORAL, h // PATCH, w // PATCH))
