@@ -48,7 +48,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--port", type=int, default=int(os.environ.get("DEMO_PORT", "7860")))
     p.add_argument("--max-tokens", type=int, default=256, help="new tokens per answer")
     p.add_argument("--max-video-seconds", type=float, default=600.0, help="longer uploads are refused")
-    p.add_argument("--video-backend", choices=["decord", "pyav", "opencv"], default="decord", help="video decoder")
+    p.add_argument("--video-backend", choices=["pyav", "decord", "opencv"], default="pyav", help="video decoder")
     p.add_argument("--tiny-dir", type=Path, default=TINY_DIR, help="where `make tiny` wrote the CPU pair")
     return p.parse_args(argv)
 

@@ -108,7 +108,7 @@ def test_every_video_backend_gives_decords_frames_and_metadata(media, backend):
     from inference.media import VIDEO_BACKENDS
 
     assert backend in VIDEO_BACKENDS
-    reference, ref_meta = load_video(str(media["video"]), VideoOptions())
+    reference, ref_meta = load_video(str(media["video"]), VideoOptions(backend="decord"))
     frames, meta = load_video(str(media["video"]), VideoOptions(backend=backend))
     assert frames.shape == reference.shape and np.array_equal(frames, reference)
     assert meta["video_backend"] == backend
