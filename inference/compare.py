@@ -3,8 +3,9 @@
 Contract: ``stream_sides(streams)`` runs each side's async iterator of ``Chunk``s in its own
 task and yields ``SideEvent``s in arrival order, so no side waits for another; a side that fails
 yields one event with its ``DemoError`` and the others go on; each side ends with exactly
-one event whose ``done`` is true. Closing or cancelling the consumer cancels every side's
-task, which makes vLLM abort those requests.
+one event whose ``done`` is true. The sides start when ``stream_sides`` is called (inside a
+running loop), not at the first event. ``aclose()``, or cancelling the consumer while it
+waits, cancels every side's task, which makes vLLM abort those requests.
 """
 
 from __future__ import annotations
@@ -32,10 +33,17 @@ class SideEvent:
         return self.chunk.text if self.chunk else ""
 
 
-async def stream_sides(streams: Sequence[AsyncIterator[Chunk]]) -> AsyncIterator[SideEvent]:
-    queue: asyncio.Queue[SideEvent] = asyncio.Queue()
+class stream_sides:
+    """The merged stream; every side's task starts at once, before the first event is asked for
+    (so a caller can render something else while the requests are already on their way)."""
 
-    async def pump(side: int, stream: AsyncIterator[Chunk]) -> None:
+    def __init__(self, streams: Sequence[AsyncIterator[Chunk]]):
+        self._queue: asyncio.Queue[SideEvent] = asyncio.Queue()
+        self._tasks = [asyncio.create_task(self._pump(i, s), name=f"side-{i}") for i, s in enumerate(streams)]
+        self._remaining = len(self._tasks)
+
+    async def _pump(self, side: int, stream: AsyncIterator[Chunk]) -> None:
+        queue = self._queue
         try:
             async for chunk in stream:
                 queue.put_nowait(SideEvent(side, chunk=chunk))
@@ -47,14 +55,23 @@ async def stream_sides(streams: Sequence[AsyncIterator[Chunk]]) -> AsyncIterator
         else:
             queue.put_nowait(SideEvent(side, done=True))
 
-    tasks = [asyncio.create_task(pump(i, s), name=f"side-{i}") for i, s in enumerate(streams)]
-    try:
-        remaining = len(tasks)
-        while remaining:
-            event = await queue.get()
-            remaining -= event.done
-            yield event
-    finally:
-        for task in tasks:
+    def __aiter__(self) -> stream_sides:
+        return self
+
+    async def __anext__(self) -> SideEvent:
+        if not self._remaining:
+            await self.aclose()
+            raise StopAsyncIteration
+        try:
+            event = await self._queue.get()
+        except BaseException:
+            await self.aclose()
+            raise
+        self._remaining -= event.done
+        return event
+
+    async def aclose(self) -> None:
+        """Cancel every side's task (which aborts its vLLM request) and wait for them."""
+        for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -367,26 +367,28 @@ class Comparison:
         start = time.monotonic()
         ex = Exchange.start(turn, chosen, self.sides, start, prepared.plans[len(prepared.plans) - len(turn.files) :])
         conversation.append(ex)
-        box = gr.update(interactive=False) if replace else gr.update(value=None, interactive=False)
-        yield box, *self._view(conversation), conversation
         streams = [
             engine.stream(prepared, [past.split(i).reply for past in history], chosen)
             for i, engine in enumerate(self.pool.engines)
         ]
-        last, last_plot = 0.0, start  # the first token renders at once; the plot and marks wait
-        merged = stream_sides(streams)
+        merged = stream_sides(streams)  # the requests start now, while the placeholders render
         self._running[request.session_hash] = ex
+        box = gr.update(interactive=False) if replace else gr.update(value=None, interactive=False)
+        n = self.sides
         try:
+            yield box, *self._view(conversation, details=False)[: 2 * n], *[[]] * n, None, conversation
+            last, last_plot = 0.0, start  # the plot and marks wait for their interval
             async for event in merged:
                 if ex.stop_requested:  # Stop ran first: end here, which aborts every request
                     break
                 now = time.monotonic()
                 answer = ex.answers[event.side]
+                first_text = not answer.text and event.chunk is not None and bool(event.chunk.text)
                 if event.chunk is not None:
                     answer.add(event.chunk, now)
                 if event.done:
                     answer.finish(now, f"⚠️ {event.error}" if event.error is not None else "")
-                if event.done or now - last >= RENDER_INTERVAL:
+                if event.done or first_text or now - last >= RENDER_INTERVAL:  # a side's first text: at once
                     details = event.done or now - last_plot >= PLOT_INTERVAL
                     last, last_plot = now, now if details else last_plot
                     yield gr.update(), *self._view(conversation, details), conversation
