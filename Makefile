@@ -59,6 +59,18 @@ format: $(VENV)/.installed
 
 bench: $(VENV)/.installed tiny
 	$(VENV)/bin/python -m bench.startup
+	$(VENV)/bin/python -m bench.comparison
+	$(VENV)/bin/python -m bench.preprocess
+
+# TTFT overhead of the app, side by side vs alone, renders per second (bench/comparison.py).
+.PHONY: bench-comparison
+bench-comparison: $(VENV)/.installed tiny
+	$(VENV)/bin/python -m bench.comparison
+
+# Video and large-image preprocessing vs qwen-vl-utils and the decode floor (bench/preprocess.py).
+.PHONY: bench-preprocess
+bench-preprocess: $(VENV)/.installed tiny
+	$(VENV)/bin/python -m bench.preprocess
 
 clean:
 	rm -rf $(TINY)

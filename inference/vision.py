@@ -8,15 +8,14 @@ the model's own Hugging Face processor (which does the resizing, so the pixels a
 reference's by construction); ``plan_image``/``plan_video`` predict, with the same
 ``smart_resize`` functions transformers' processor uses, the size and grid each file gets.
 Sizes the processor would refuse (aspect ratio over ``MAX_ASPECT``) raise ``DemoError``.
+Importing this module does not import torch (transformers' resize helpers do, so they are
+imported on first use): a CPU process must set its OpenMP settings before torch loads.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-
-from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize as image_resize
-from transformers.models.qwen3_vl.video_processing_qwen3_vl import smart_resize as video_resize
 
 from inference.errors import DemoError
 
@@ -87,6 +86,8 @@ def _check_aspect(height: int, width: int, name: str) -> None:
 
 def plan_image(height: int, width: int, budget: VisualBudget, name: str = "image") -> Plan:
     _check_aspect(height, width, name)
+    from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize as image_resize
+
     px = FACTOR * FACTOR
     h, w = image_resize(height, width, FACTOR, budget.image_min_tokens * px, budget.image_max_tokens * px)
     return Plan(h, w, 1, (1, h // PATCH, w // PATCH))
@@ -94,6 +95,8 @@ def plan_image(height: int, width: int, budget: VisualBudget, name: str = "image
 
 def plan_video(frames: int, height: int, width: int, budget: VisualBudget, name: str = "video") -> Plan:
     _check_aspect(height, width, name)
+    from transformers.models.qwen3_vl.video_processing_qwen3_vl import smart_resize as video_resize
+
     px = FACTOR * FACTOR  # the processor's per-frame cap, as in Qwen3VLVideoProcessor.resize
     per_frame = max(min(FRAME_CAP_TOKENS * px, budget.video_max_tokens * px // frames), int(VIDEO_MIN_PIXELS * 1.05))
     h, w = video_resize(frames, height, width, TEMPORAL, FACTOR, VIDEO_MIN_PIXELS, per_frame * frames)

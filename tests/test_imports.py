@@ -1,0 +1,15 @@
+"""Modules a CPU process imports before it sets its OpenMP settings must not load torch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_inference_front_modules_do_not_import_torch():
+    code = (
+        "import sys, inference.spec, inference.chat, inference.vision, inference.transcript, inference.export;"
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
