@@ -123,3 +123,34 @@ def test_every_video_backend_refuses_a_broken_file_by_name(tmp_path, media, back
     broken.write_bytes(media["video"].read_bytes()[:200])
     with pytest.raises(DemoError, match=r"cut\.mp4"):
         load_video(str(broken), VideoOptions(backend=backend))
+
+
+@pytest.mark.parametrize(
+    ("mode", "suffix"),
+    [("CMYK", ".jpg"), ("I;16", ".png"), ("P", ".png"), ("L", ".png"), ("LA", ".png"), ("1", ".bmp")],
+)
+def test_every_image_mode_becomes_rgb_of_the_same_size(tmp_path, mode, suffix):
+    path = tmp_path / f"pic-{mode.replace(';', '')}{suffix}"
+    Image.new(mode, (96, 64)).save(path)
+    loaded = load_image(str(path))
+    assert loaded.mode == "RGB" and loaded.size == (96, 64)
+
+
+def test_an_animated_image_gives_its_first_frame(tmp_path):
+    path = tmp_path / "anim.gif"
+    frames = [Image.new("RGB", (40, 30), colour) for colour in ("red", "blue", "green")]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=100)
+    loaded = load_image(str(path))
+    assert loaded.size == (40, 30) and loaded.getpixel((5, 5))[0] > 200  # red, the first frame
+
+
+@pytest.mark.parametrize("backend", ["decord", "pyav", "opencv"])
+def test_a_video_without_frames_is_refused_by_name(tmp_path, backend):
+    import av
+
+    path = tmp_path / "blank.mp4"
+    with av.open(str(path), "w") as container:  # a video stream that never receives a frame
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+    with pytest.raises(DemoError, match=r"blank\.mp4"):
+        load_video(str(path), VideoOptions(backend=backend))
