@@ -97,6 +97,18 @@ def build(specs: list[ModelSpec], settings, video=None):
     return build_demo(comparison, banner, EXAMPLES_DIR), comparison
 
 
+def launch(demo, comparison, host: str = "127.0.0.1", port: int | None = None, **extra):
+    """Serve the page without blocking; the engines warm up in the server's loop once started."""
+    return demo.launch(
+        server_name=host,
+        server_port=port,
+        prevent_thread_lock=True,
+        ssr_mode=False,
+        app_kwargs={"lifespan": comparison.lifespan},
+        **extra,
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     args = parse_args(argv)
@@ -120,13 +132,7 @@ def main(argv: list[str] | None = None) -> None:
 
     signal.signal(signal.SIGTERM, terminate)
     demo.queue(default_concurrency_limit=8)
-    demo.launch(
-        server_name=args.host,
-        server_port=args.port,
-        prevent_thread_lock=True,
-        ssr_mode=False,
-        app_kwargs={"lifespan": comparison.lifespan},
-    )
+    launch(demo, comparison, args.host, args.port)
     try:
         try:
             pool.start()

@@ -311,32 +311,27 @@ def serve_child(mode: str, ready_file: Path) -> None:
 
     os.environ.update(CPU_PROCESS_ENV)  # before torch is imported
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    pool = lifespan = None
+    import app
+
+    pool = comparison = None
     if mode == "echo":
         demo = echo_demo()
     else:
-        import app
-
         tokens = TTFT_TOKENS if mode == "real" else FAKE_TOKENS
         demo, comparison = app.build(cpu_pair(TINY), GenerationSettings(max_tokens=tokens, ignore_eos=True))
         pool = comparison.pool
         if mode == "fake":  # real specs (same panes and limits), fake engines: nothing of vLLM starts
             pool.engines = [FakeFastEngine(e.spec) for e in pool.engines]
-        lifespan = getattr(comparison, "lifespan", None)  # warms the engines up in the server's loop
     try:
         demo.queue()
-        _, url, _ = demo.launch(
-            server_name="127.0.0.1",
-            server_port=free_port(),
-            prevent_thread_lock=True,
-            ssr_mode=False,
-            quiet=True,
-            **({"app_kwargs": {"lifespan": lifespan}} if lifespan else {}),
-        )
+        if comparison is None:  # the echo page
+            _, url, _ = demo.launch(server_port=free_port(), prevent_thread_lock=True, ssr_mode=False, quiet=True)
+        else:
+            _, url, _ = app.launch(demo, comparison, port=free_port(), quiet=True)
         if pool is not None:
             pool.start()
         deadline = time.monotonic() + 180
-        while lifespan and getattr(pool, "warm_seconds", 0) is None and time.monotonic() < deadline:
+        while pool is not None and pool.warm_seconds is None and time.monotonic() < deadline:
             time.sleep(0.2)
         tmp = ready_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(url))

@@ -67,14 +67,7 @@ def serve(specs, settings, video=None):
     demo, comparison = app.build(specs, settings, video)
     pool = comparison.pool
     demo.queue()
-    _, url, _ = demo.launch(
-        server_name="127.0.0.1",
-        server_port=free_port(),
-        prevent_thread_lock=True,
-        ssr_mode=False,
-        quiet=True,
-        app_kwargs={"lifespan": comparison.lifespan},
-    )
+    _, url, _ = app.launch(demo, comparison, port=free_port(), quiet=True)
     try:
         pool.start()
         deadline = time.monotonic() + 60
