@@ -72,3 +72,30 @@ def test_aspect_ratio_over_the_limit_is_refused_like_the_processor_does(processo
         plan_image(10, 10 * MAX_ASPECT + 10, VisualBudget(), "banner.png")
     with pytest.raises(ValueError, match="aspect ratio"):
         processor.image_processor(images=[Image.new("RGB", (2010, 10))])
+
+
+@pytest.mark.parametrize("name", ["chart.png", "scene.png", "card.png"])
+def test_pixels_match_qwens_reference_path_within_tolerance(processor, name):
+    """Ours: the upright RGB image, resized by the model's processor under our budget (what vLLM
+    runs). Qwen's reference: qwen-vl-utils resizes with Pillow first, then the processor.
+    Same grid; pixel values (normalised to -1..1) differ by at most one 8-bit step."""
+    from pathlib import Path
+
+    from qwen_vl_utils import fetch_image
+
+    from inference.media import load_image
+
+    path = str(Path(__file__).resolve().parents[1] / "examples" / name)
+    budget = VisualBudget()
+    kwargs = processor_kwargs(budget)["images_kwargs"]
+    ours = processor.image_processor(images=[load_image(path)], **kwargs)
+    px = 32 * 32
+    reference_image = fetch_image(
+        {"image": path, "min_pixels": budget.image_min_tokens * px, "max_pixels": budget.image_max_tokens * px},
+        image_patch_size=16,
+    )
+    reference = processor.image_processor(images=[reference_image], **kwargs)
+    assert ours["image_grid_thw"].tolist() == reference["image_grid_thw"].tolist()
+    diff = (ours["pixel_values"] - reference["pixel_values"]).abs()
+    # stated tolerance: one 8-bit step (2/255 in -1..1) at most; measured mean 0, max 0.0078
+    assert diff.max().item() <= 2 / 255 + 1e-6
