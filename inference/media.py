@@ -124,6 +124,31 @@ def _open_decord(path: str) -> _Source:
     return _Source(len(reader), float(reader.get_avg_fps()), lambda idx: reader.get_batch(idx).asnumpy())
 
 
+def _keep(decoded, indices: list[int]) -> np.ndarray:
+    """Fill the sampled frames, in order, from ``decoded``: ``(index, to_rgb)`` pairs in decode
+    order, where ``to_rgb()`` converts that frame (called only for kept ones). Written in place,
+    one copy of the kept frames; a file shorter than its header said repeats its last frame."""
+    slots: dict[int, list[int]] = {}
+    for k, i in enumerate(indices):
+        slots.setdefault(i, []).append(k)
+    out: np.ndarray | None = None
+    filled = 0
+    for i, to_rgb in decoded:
+        if i in slots:
+            rgb = to_rgb()
+            if out is None:
+                out = np.empty((len(indices), *rgb.shape), np.uint8)
+            for k in slots[i]:
+                out[k] = rgb
+            filled = max(slots[i]) + 1
+        if i >= indices[-1]:
+            break
+    if out is None:
+        raise ValueError("no frame could be decoded")
+    out[filled:] = out[filled - 1]
+    return out
+
+
 def _open_pyav(path: str) -> _Source:
     """PyAV, decoding in order with codec threads; only the kept frames are converted to RGB."""
     import av
@@ -134,28 +159,13 @@ def _open_pyav(path: str) -> _Source:
         total = stream.frames or int(float(stream.duration * stream.time_base) * fps if stream.duration else 0)
 
     def fetch(indices: list[int]) -> np.ndarray:
-        slots: dict[int, list[int]] = {}
-        for k, i in enumerate(indices):
-            slots.setdefault(i, []).append(k)
-        out: np.ndarray | None = None  # filled in place: one copy of the kept frames, no more
-        filled = 0
         with av.open(path) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
-            for i, frame in enumerate(container.decode(stream)):
-                if i in slots:
-                    rgb = frame.to_ndarray(format="rgb24")
-                    if out is None:
-                        out = np.empty((len(indices), *rgb.shape), np.uint8)
-                    for k in slots[i]:
-                        out[k] = rgb
-                    filled = max(slots[i]) + 1
-                if i >= indices[-1]:
-                    break
-        if out is None:
-            raise ValueError("no frame could be decoded")
-        out[filled:] = out[filled - 1]  # a file shorter than its header said: repeat the last frame
-        return out
+            decoded = (
+                (i, lambda f=frame: f.to_ndarray(format="rgb24")) for i, frame in enumerate(container.decode(stream))
+            )
+            return _keep(decoded, indices)
 
     return _Source(total, fps, fetch)
 
@@ -171,21 +181,24 @@ def _open_opencv(path: str) -> _Source:
     cap.release()
 
     def fetch(indices: list[int]) -> np.ndarray:
-        wanted, out = set(indices), {}
         cap = cv2.VideoCapture(path)
+
+        def retrieve() -> np.ndarray:
+            ok, bgr = cap.retrieve()
+            if not ok:
+                raise ValueError("a grabbed frame could not be decoded")
+            return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+        def grabbed():
+            i = 0
+            while cap.grab():
+                yield i, retrieve
+                i += 1
+
         try:
-            for i in range(indices[-1] + 1):
-                if not cap.grab():
-                    break
-                if i in wanted:
-                    ok, bgr = cap.retrieve()
-                    if ok:
-                        out[i] = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            return _keep(grabbed(), indices)
         finally:
             cap.release()
-        if not out:
-            raise ValueError("no frame could be decoded")
-        return np.stack([out[i] if i in out else out[max(out)] for i in indices])
 
     return _Source(total, fps, fetch)
 

@@ -54,6 +54,7 @@ class Exchange:
     files: tuple[FilePlan, ...] = ()  # this turn's files as the model sees them (size, grid, tokens)
     sent_at: float = field(default_factory=time.time)  # wall clock, for the export
     stop_requested: bool = False  # set by Stop; the streaming handler ends the turn when it sees it
+    _divergence: dict[tuple[int, int], Divergence] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def start(
@@ -69,12 +70,17 @@ class Exchange:
         return split_reasoning(self.answers[side].text, self.settings.enable_thinking)
 
     def divergence(self, side: int, reference: int) -> Divergence | None:
-        """``side`` against ``reference``; ``None`` for the reference itself or a side with an error."""
+        """``side`` against ``reference`` as far as both have arrived; ``None`` for the reference
+        itself. A stopped or failed side is compared on what arrived, with no length verdict.
+        Once both are done the result is kept (the aligned share costs tens of ms)."""
         if side == reference or not 0 <= reference < len(self.answers):
             return None
+        if (side, reference) in self._divergence:
+            return self._divergence[side, reference]
         ref, other = self.answers[reference], self.answers[side]
-        if (ref.done and not ref.finish_reason) or (other.done and not other.finish_reason):
-            finished = False  # stopped or failed: compare what arrived, no length verdict
-        else:
-            finished = ref.done and other.done
-        return diverge(ref.token_ids, other.token_ids, ref.logprobs, other.logprobs, finished=finished)
+        ended_early = (ref.done and not ref.finish_reason) or (other.done and not other.finish_reason)
+        finished = ref.done and other.done and not ended_early
+        d = diverge(ref.token_ids, other.token_ids, ref.logprobs, other.logprobs, finished=finished)
+        if ref.done and other.done:
+            self._divergence[side, reference] = d
+        return d

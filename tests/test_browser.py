@@ -119,6 +119,13 @@ def fresh(page, served):
     tab.close()
 
 
+def answered(tab) -> None:
+    """Wait until both panes hold an answer to the turn just sent and the input unlocks again
+    (a short turn can be over before a check for the locked input would run)."""
+    tab.wait_for_function(f"() => [0, 1].every(i => ({BOT_TEXT})(i).length > 0)", timeout=60_000)
+    finished(tab)
+
+
 def finished(tab) -> None:
     """Wait until the input unlocks again: the turn is over on every side."""
     tab.wait_for_function("() => !document.querySelector('#box textarea').disabled", timeout=60_000)
@@ -129,8 +136,7 @@ def test_example_fills_the_input_and_a_finished_comparison_shows_metrics_diverge
     fresh.wait_for_function("() => document.querySelector('#box textarea').value.startsWith('Which day')")
     assert fresh.locator('#box [aria-label="File thumbnail"]').count() == 1  # chart.png came with it
     fresh.click("#box .submit-button")
-    fresh.wait_for_function("() => document.querySelector('#box textarea').disabled", timeout=10_000)
-    finished(fresh)
+    answered(fresh)
     assert fresh.locator("#pane-0 img").count() == 1 and fresh.locator("#pane-1 img").count() == 1
     fp8, bf16 = fresh.inner_text("#metrics-0"), fresh.inner_text("#metrics-1")
     assert "TTFT" in fp8 and "160 tokens" in fp8 and "(280 visual" in fp8 and "weights" in fp8
@@ -148,8 +154,7 @@ def test_thinking_switch_shows_reasoning_in_its_own_block(fresh, artifacts):
     set_max_tokens(fresh, 24)
     fresh.check("#thinking input[type=checkbox]")
     send(fresh, "Think first.", [])
-    fresh.wait_for_function("() => document.querySelector('#box textarea').disabled", timeout=10_000)
-    finished(fresh)
+    answered(fresh)
     for side in (0, 1):
         assert "🧠 Reasoning" in fresh.inner_text(f"#pane-{side}")
     fresh.screenshot(path=str(artifacts / "browser-thinking.png"), full_page=True)
@@ -158,8 +163,7 @@ def test_thinking_switch_shows_reasoning_in_its_own_block(fresh, artifacts):
 def test_markdown_and_latex_render_in_the_panes(fresh):
     set_max_tokens(fresh, 4)
     send(fresh, "Is **this** $e^{i\\pi} + 1 = 0$ right?", [])
-    fresh.wait_for_function("() => document.querySelector('#box textarea').disabled", timeout=10_000)
-    finished(fresh)
+    answered(fresh)
     for side in (0, 1):
         assert fresh.locator(f"#pane-{side} .katex").count() >= 1  # KaTeX rendered the formula
         assert fresh.locator(f"#pane-{side} strong").count() >= 1  # and Markdown the bold text

@@ -4,16 +4,21 @@ Contract: pure Pillow drawing, no Gradio. ``grid_preview(image, plan)`` resizes 
 the planned size and draws the 32 px token grid over it; ``frame_strip(frames, plan,
 seconds)`` lays the sampled frames out in rows, each stamped with its time, the two frames of
 each temporal patch framed in the same colour. ``caption(file_plan)`` says it in words.
+``preview_file`` draws the right one for a planned file once and keeps it as a PNG (the
+preview is asked for again on every keystroke in the input box).
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from inference.chat import FilePlan
+from inference.media import VideoOptions, load_image, load_video
 from inference.vision import FACTOR, MERGE, TEMPORAL, Plan
 
 GRID = (255, 0, 160)  # line colour of the token grid
@@ -67,3 +72,16 @@ def caption(fp: FilePlan) -> str:
         f"{fp.name}: {p.frames} frames{span} at {p.width}×{p.height} px → "
         f"{p.frames // TEMPORAL} temporal patches × {cells} tokens = {p.tokens}"
     )
+
+
+@lru_cache(maxsize=16)
+def preview_file(path: str, fp: FilePlan, video: VideoOptions) -> str:
+    """The preview of one planned file as a PNG path (drawn once per file, plan and options)."""
+    if fp.kind == "image":
+        picture = grid_preview(load_image(path), fp.plan)
+    else:
+        frames, _ = load_video(path, video)
+        picture = frame_strip(frames, fp.plan, fp.seconds)
+    with tempfile.NamedTemporaryFile(prefix="preview-", suffix=".png", delete=False) as out:
+        picture.save(out, format="PNG")
+    return out.name

@@ -34,7 +34,7 @@ from inference.media import VideoOptions
 from inference.pool import EnginePool
 from inference.transcript import Exchange
 from inference.vision import VisualBudget
-from ui.preview import caption, frame_strip, grid_preview
+from ui.preview import caption, preview_file
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,8 @@ def describe(ex: Exchange | None, side: int, reference: int, labels: list[str], 
     if d is not None:
         ref = labels[reference]
         if d.first is None:
-            state = "identical" if a.done and ex.answers[reference].done else "identical so far"
+            complete = a.finish_reason and ex.answers[reference].finish_reason  # both ended by the model
+            state = "identical" if complete else "identical so far"
             parts = [f"vs {ref}: {state} ({d.common} tokens)"]
         else:
             parts = [f"vs {ref}: first divergence at token {d.first + 1}"]
@@ -285,28 +286,19 @@ class Comparison:
         try:
             video, budget = self._visual(image_max_tokens, video_fps, video_max_frames, video_max_tokens)
             history = [ex.turn for ex in conversation]
-            mine = self._prepare([*history, UserTurn(turn.text or ".", turn.files)], video, budget, 0).plans
+            prepared = self._prepare([*history, UserTurn(turn.text or ".", turn.files)], video, budget, 0)
         except (DemoError, TypeError, ValueError) as err:
             return gr.update(value=None, visible=False), f"⚠️ {err}"
-        mine = mine[len(mine) - len(turn.files) :]
-        pictures = [(self._picture(path, fp, video), caption(fp)) for path, fp in zip(turn.files, mine, strict=True)]
+        mine = prepared.plans[len(prepared.plans) - len(turn.files) :]
+        pictures = [(preview_file(path, fp, video), caption(fp)) for path, fp in zip(turn.files, mine, strict=True)]
         lines = [f"**{fp.name}**: {fp.plan.tokens} visual tokens" for fp in mine]
-        total = sum(fp.plan.tokens for fp in mine) + sum(fp.plan.tokens for ex in conversation for fp in ex.files)
+        total = prepared.visual_tokens  # the whole conversation under these settings, as it would be sent
         summary = f"{' · '.join(lines)}  \nConversation: {total} visual tokens"
         if self.context:
             summary += f" + up to {int(max_tokens)} new tokens, of a {self.context}-token context"
             if total + int(max_tokens) > self.context:
                 summary += " — ⚠️ **does not fit**: lower the budgets or max new tokens (Settings)."
         return gr.update(value=pictures, visible=True), summary
-
-    @staticmethod
-    def _picture(path: str, fp, video: VideoOptions):
-        from inference.media import load_image, load_video
-
-        if fp.kind == "image":
-            return grid_preview(load_image(path), fp.plan)
-        frames, _ = load_video(path, video)
-        return frame_strip(frames, fp.plan, fp.seconds)
 
     async def respond(
         self,
