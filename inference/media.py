@@ -2,12 +2,12 @@
 
 Contract: pure loaders, no UI. ``media_kind`` says whether a path is an image or a video;
 ``load_image`` returns an upright RGB ``PIL.Image``; ``load_video`` decodes only the frames it
-samples, with the backend the options name (PyAV by default; decord and OpenCV are real
-alternatives, chosen explicitly, never a silent fallback), and returns them as a
-``(T, H, W, 3)`` uint8 array with the metadata vLLM requires (``fps``, ``duration``,
-``total_num_frames``, ``frames_indices``, ...), the frame count even (Qwen3.5 packs 2 frames
-per temporal patch). Resizing is the model's own processor's job (see ``vision``). Every
-failure is a ``DemoError`` naming the file.
+samples, upright (a phone video's display matrix applied), with the backend the options name
+(PyAV by default; decord and OpenCV are real alternatives, chosen explicitly, never a silent
+fallback), and returns them as a ``(T, H, W, 3)`` uint8 array with the metadata vLLM requires
+(``fps``, ``duration``, ``total_num_frames``, ``frames_indices``, ...), the frame count even
+(Qwen3.5 packs 2 frames per temporal patch). Resizing is the model's own processor's job (see
+``vision``). Every failure is a ``DemoError`` naming the file.
 """
 
 from __future__ import annotations
@@ -92,6 +92,8 @@ def load_image(path: str) -> Image.Image:
         raise DemoError(f"{name}: image is too large to decode safely ({_reason(err, path)}).") from err
     except (OSError, ValueError, SyntaxError) as err:
         raise DemoError(f"{name}: not a readable image ({_reason(err, path)}).") from err
+    if img.mode.startswith("I;16"):  # 16-bit grayscale: Pillow's RGB conversion clips it (mostly white)
+        img = Image.fromarray((np.asarray(img, np.uint16) >> 8).astype(np.uint8))
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -149,22 +151,29 @@ def _keep(decoded, indices: list[int]) -> np.ndarray:
     return out
 
 
+def _upright(frame) -> np.ndarray:
+    """A PyAV frame as RGB, turned as its display matrix says: phones store portrait video as
+    landscape frames plus a quarter turn (decord and OpenCV apply it themselves; PyAV does not)."""
+    rgb = frame.to_ndarray(format="rgb24")
+    turns = round(frame.rotation / 90) % 4  # counter-clockwise quarter turns, as np.rot90 counts them
+    return np.rot90(rgb, turns) if turns else rgb
+
+
 def _open_pyav(path: str) -> _Source:
-    """PyAV, decoding in order with codec threads; only the kept frames are converted to RGB."""
+    """PyAV, decoding in order with codec threads; only the kept frames are converted to RGB.
+    Matroska/WebM store no frame count: their packets are counted (demuxed, not decoded), as decord does."""
     import av
 
     with av.open(path) as probe:
         stream = probe.streams.video[0]
         fps = float(stream.average_rate or stream.guessed_rate or 0)
-        total = stream.frames or int(float(stream.duration * stream.time_base) * fps if stream.duration else 0)
+        total = stream.frames or sum(1 for packet in probe.demux(stream) if packet.size)
 
     def fetch(indices: list[int]) -> np.ndarray:
         with av.open(path) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
-            decoded = (
-                (i, lambda f=frame: f.to_ndarray(format="rgb24")) for i, frame in enumerate(container.decode(stream))
-            )
+            decoded = ((i, lambda f=frame: _upright(f)) for i, frame in enumerate(container.decode(stream)))
             return _keep(decoded, indices)
 
     return _Source(total, fps, fetch)

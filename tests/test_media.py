@@ -144,13 +144,73 @@ def test_an_animated_image_gives_its_first_frame(tmp_path):
     assert loaded.size == (40, 30) and loaded.getpixel((5, 5))[0] > 200  # red, the first frame
 
 
+def corpus_files(name: str, directory) -> list:
+    from tests.corpus import cases
+
+    return next(c for c in cases() if c.name == name).make(directory)
+
+
 @pytest.mark.parametrize("backend", ["decord", "pyav", "opencv"])
 def test_a_video_without_frames_is_refused_by_name(tmp_path, backend):
+    (path,) = corpus_files("video/zero-frames", tmp_path)  # Matroska: MP4 would leave the empty track out
     import av
 
-    path = tmp_path / "blank.mp4"
-    with av.open(str(path), "w") as container:  # a video stream that never receives a frame
-        stream = container.add_stream("libx264", rate=10)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-    with pytest.raises(DemoError, match=r"blank\.mp4"):
+    with av.open(str(path)) as container:
+        assert container.streams.video, "the file must hold a video stream"
+    with pytest.raises(DemoError, match=r"blank\.mkv: ") as err:
         load_video(str(path), VideoOptions(backend=backend))
+    assert str(tmp_path) not in str(err.value)
+
+
+def test_a_16_bit_image_keeps_its_grey_levels(tmp_path):
+    (path,) = corpus_files("image/16-bit-png", tmp_path)  # a ramp over 0..65535, left to right
+    assert Image.open(path).mode == "I;16"
+    row = np.asarray(load_image(str(path)))[0, :, 0].astype(int)
+    assert row[0] == 0 and row[-1] == 255 and np.all(np.diff(row) >= 0)  # scaled, not clipped to white
+    assert 100 < row[len(row) // 2] < 155
+
+
+@pytest.mark.parametrize("backend", ["decord", "pyav", "opencv"])
+@pytest.mark.parametrize("rotation", [-90, 90, 180])
+def test_a_phone_video_comes_upright_from_every_backend(tmp_path, backend, rotation):
+    """Phones store portrait video as landscape frames plus a display matrix; every backend turns them."""
+    from tests.corpus import phone_video, upright_portrait
+
+    path = phone_video(tmp_path, rotation=rotation)  # stored 96x64, displayed 64 wide, 96 high
+    frames, _ = load_video(str(path), VideoOptions(backend=backend))
+    assert frames.shape[1:] == upright_portrait().shape == (96, 64, 3)
+    for frame in frames:  # the white bar is at the top
+        assert frame[:8].min() > 200 and frame[16:].max() < 80
+
+
+@pytest.mark.parametrize("backend", ["pyav", "opencv"])
+def test_a_rotated_video_gives_decords_frames(tmp_path, backend):
+    from tests.corpus import _encode
+
+    rng = np.random.default_rng(0)
+    noise = [rng.integers(0, 256, (64, 96, 3), np.uint8) for _ in range(4)]
+    path = str(_encode(tmp_path / "noise.mp4", noise, rotation=-90))
+    reference, _ = load_video(path, VideoOptions(backend="decord"))
+    frames, _ = load_video(path, VideoOptions(backend=backend))
+    assert frames.shape == reference.shape == (2, 96, 64, 3) and np.array_equal(frames, reference)
+
+
+@pytest.mark.parametrize("backend", ["decord", "pyav", "opencv"])
+@pytest.mark.parametrize("name", ["video/mkv", "video/webm-vp9"])
+def test_matroska_and_webm_videos_count_their_frames(tmp_path, backend, name):
+    """Matroska stores no frame count (PyAV's ``stream.frames`` is 0): the frames are counted."""
+    (path,) = corpus_files(name, tmp_path)  # 10 frames at 10 fps
+    frames, meta = load_video(str(path), VideoOptions(backend=backend))
+    assert meta["total_num_frames"] == 10 and meta["fps"] == pytest.approx(10.0)
+    assert meta["duration"] == pytest.approx(1.0) and frames.shape == (2, 64, 96, 3)
+
+
+@pytest.mark.parametrize("backend", ["decord", "pyav", "opencv"])
+def test_a_variable_frame_rate_video_lasts_what_its_container_says(tmp_path, backend):
+    """20 frames: 0.5 s at 20 fps, then 4.5 s at 2 fps. The fps is the average; frames are sampled
+    evenly by index (as Qwen's reference loader does), so the slow part gets fewer of them per second."""
+    (path,) = corpus_files("video/variable-frame-rate", tmp_path)
+    frames, meta = load_video(str(path), VideoOptions(backend=backend))
+    assert meta["total_num_frames"] == 20 and 5.0 <= meta["duration"] <= 5.5
+    assert meta["fps"] == pytest.approx(20 / meta["duration"])
+    assert len(meta["frames_indices"]) == frames.shape[0] == 10  # 2 fps over ~5 s
