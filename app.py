@@ -49,6 +49,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-tokens", type=int, default=256, help="new tokens per answer")
     p.add_argument("--max-video-seconds", type=float, default=600.0, help="longer uploads are refused")
     p.add_argument("--video-backend", choices=["pyav", "decord", "opencv"], default="pyav", help="video decoder")
+    p.add_argument(
+        "--stall-seconds", type=float, default=120.0, help="a side that produces nothing this long is stopped"
+    )
+    p.add_argument("--max-file-size", default="500mb", help="larger uploads are refused by the server")
+    p.add_argument(
+        "--cache-hours", type=float, default=24.0, help="uploads and other served files older than this are deleted"
+    )
     p.add_argument("--tiny-dir", type=Path, default=TINY_DIR, help="where `make tiny` wrote the CPU pair")
     return p.parse_args(argv)
 
@@ -81,8 +88,11 @@ def resolve_specs(args: argparse.Namespace) -> list[ModelSpec]:
     return cpu_pair(args.tiny_dir)
 
 
-def build(specs: list[ModelSpec], settings, video=None):
-    """The page and its handlers, engines not yet started: ``(demo, comparison)``."""
+def build(specs: list[ModelSpec], settings, video=None, *, stall_seconds: float | None = None, cache_hours=None):
+    """The page and its handlers, engines not yet started: ``(demo, comparison)``.
+
+    ``cache_hours``: Gradio deletes uploads (and files it served) older than this, checked
+    every tenth of it; ``None`` keeps them until the app exits."""
     from inference.media import VideoOptions
     from inference.pool import EnginePool
     from ui.layout import build_demo
@@ -93,15 +103,21 @@ def build(specs: list[ModelSpec], settings, video=None):
     if any(s.tiny for s in specs):
         fp8, bf16 = (s.model for s in gpu_pair())
         banner = TINY_BANNER.format(fp8=fp8, bf16=bf16)
-    comparison = Comparison(pool, settings, video or VideoOptions())
-    return build_demo(comparison, banner, EXAMPLES_DIR), comparison
+    comparison = Comparison(pool, settings, video or VideoOptions(), stall_seconds=stall_seconds)
+    age = None if cache_hours is None else max(1, int(cache_hours * 3600))
+    delete_cache = None if age is None else (max(1, age // 10), age)
+    return build_demo(comparison, banner, EXAMPLES_DIR, delete_cache), comparison
 
 
-def launch(demo, comparison, host: str = "127.0.0.1", port: int | None = None, **extra):
-    """Serve the page without blocking; the engines warm up in the server's loop once started."""
+def launch(demo, comparison, host: str = "127.0.0.1", port: int | None = None, max_file_size="500mb", **extra):
+    """Serve the page without blocking; the engines warm up in the server's loop once started.
+
+    Only uploads and the shipped examples are served (no ``allowed_paths``); uploads over
+    ``max_file_size`` are refused by Gradio before they reach a handler."""
     return demo.launch(
         server_name=host,
         server_port=port,
+        max_file_size=max_file_size,
         prevent_thread_lock=True,
         ssr_mode=False,
         app_kwargs={"lifespan": comparison.lifespan},
@@ -118,9 +134,11 @@ def main(argv: list[str] | None = None) -> None:
 
     from inference.chat import GenerationSettings
     from inference.media import VideoOptions
+    from ui.preview import remove_scratch
 
     video = VideoOptions(max_seconds=args.max_video_seconds, backend=args.video_backend)
-    demo, comparison = build(specs, GenerationSettings(max_tokens=args.max_tokens), video)
+    settings = GenerationSettings(max_tokens=args.max_tokens)
+    demo, comparison = build(specs, settings, video, stall_seconds=args.stall_seconds, cache_hours=args.cache_hours)
     pool = comparison.pool
 
     def terminate(signum, _frame):
@@ -132,7 +150,7 @@ def main(argv: list[str] | None = None) -> None:
 
     signal.signal(signal.SIGTERM, terminate)
     demo.queue(default_concurrency_limit=8)
-    launch(demo, comparison, args.host, args.port)
+    launch(demo, comparison, args.host, args.port, args.max_file_size)
     try:
         try:
             pool.start()
@@ -144,6 +162,7 @@ def main(argv: list[str] | None = None) -> None:
         pass
     finally:
         pool.shutdown()
+        remove_scratch()
         os._exit(0)  # vLLM's finalizers print noise at interpreter exit; the engines are down
 
 

@@ -5,12 +5,15 @@ task and yields ``SideEvent``s in arrival order, so no side waits for another; a
 yields one event with its ``DemoError`` and the others go on; each side ends with exactly
 one event whose ``done`` is true. The sides start when ``stream_sides`` is called (inside a
 running loop), not at the first event. ``aclose()``, or cancelling the consumer while it
-waits, cancels every side's task, which makes vLLM abort those requests.
+waits, cancels every side's task, which makes vLLM abort those requests. A side that yields
+nothing for ``stall_seconds`` (an engine that hangs) ends with a ``DemoError`` and its stream
+is closed (its request aborted); the others go on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -37,16 +40,27 @@ class stream_sides:
     """The merged stream; every side's task starts at once, before the first event is asked for
     (so a caller can render something else while the requests are already on their way)."""
 
-    def __init__(self, streams: Sequence[AsyncIterator[Chunk]]):
+    def __init__(self, streams: Sequence[AsyncIterator[Chunk]], stall_seconds: float | None = None):
         self._queue: asyncio.Queue[SideEvent] = asyncio.Queue()
+        self._stall = stall_seconds
         self._tasks = [asyncio.create_task(self._pump(i, s), name=f"side-{i}") for i, s in enumerate(streams)]
         self._remaining = len(self._tasks)
 
     async def _pump(self, side: int, stream: AsyncIterator[Chunk]) -> None:
         queue = self._queue
         try:
-            async for chunk in stream:
+            while True:
+                try:
+                    async with asyncio.timeout(self._stall):
+                        chunk = await anext(stream)
+                except StopAsyncIteration:
+                    break
                 queue.put_nowait(SideEvent(side, chunk=chunk))
+        except TimeoutError:
+            await _close(stream)
+            message = f"No output for {self._stall:.0f} s, so this side was stopped (the engine may be stuck)."
+            queue.put_nowait(SideEvent(side, error=DemoError(message), done=True))
+            return
         except DemoError as err:
             queue.put_nowait(SideEvent(side, error=err, done=True))
         except Exception as err:  # an unexpected failure stays on its own side
@@ -75,3 +89,11 @@ class stream_sides:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+async def _close(stream: AsyncIterator[Chunk]) -> None:
+    """Close an async generator (vLLM aborts its request when its generator closes)."""
+    close = getattr(stream, "aclose", None)
+    if close is not None:
+        with contextlib.suppress(Exception):
+            await close()

@@ -7,7 +7,10 @@ their token counts, ``RequestOutputKind.DELTA``) for one chat turn; cancelling t
 aborts the vLLM request (``AsyncLLM`` aborts on ``CancelledError``, which is never swallowed
 here); every engine failure reaches the caller as ``DemoError`` with the real cause chained.
 ``footprint`` gives the weights' size and the KV cache's capacity once started; each chunk
-carries the engine's current KV-cache use (from vLLM's scheduler stats). ``shutdown()`` is
+carries the engine's current KV-cache use (from vLLM's scheduler stats). ``alive`` turns false
+when the EngineCore process dies (vLLM's own monitor notices); ``restart()`` (blocking, like
+``start``) replaces a dead engine, and a turn sent meanwhile is refused on this side alone.
+``prompt_tokens`` counts what a turn's prompt will hold, before it is sent. ``shutdown()`` is
 idempotent. This module knows nothing about the UI.
 """
 
@@ -82,6 +85,9 @@ class Engine:
         self._visual_ids: frozenset[int] = frozenset()
         self.footprint = Footprint(None, None)
         self.kv_usage: float | None = None  # latest KV-cache use reported by the scheduler
+        self.restarting = False  # a replacement is starting (see ``restart``)
+        self.closed = False  # shut down for good: a start still under way undoes itself
+        self.restarts = 0
 
     def start(self) -> None:
         """Create the ``AsyncLLM`` (spawns its EngineCore process) and load the chat template."""
@@ -97,10 +103,33 @@ class Engine:
         if self.spec.fork:  # the CPU platform sets "spawn" while creating the config
             os.environ["VLLM_WORKER_MULTIPROC_METHOD"] = "fork"
         self._llm = AsyncLLM.from_vllm_config(config, stat_loggers=[_kv_watch(self)])
+        if self.closed:  # shut down while this start was under way (a restart during exit)
+            self._stop()
+            return
         cache = config.cache_config  # the EngineCore wrote its measured capacity back here
         blocks = cache.num_gpu_blocks
         self.footprint = Footprint(weight_bytes(self.spec.model), blocks * cache.block_size if blocks else None)
         log.info("engine %s ready: %s", self.spec.title, self.footprint)
+
+    @property
+    def started(self) -> bool:
+        return self._llm is not None
+
+    @property
+    def alive(self) -> bool:
+        """Started, and its EngineCore still running (vLLM's monitor thread marks a dead one)."""
+        return self._llm is not None and not self._llm.errored
+
+    def restart(self) -> None:
+        """Replace a dead (or live) engine with a new one: blocking, from a thread with no running loop."""
+        self.restarting = True
+        try:
+            self._stop()
+            self.kv_usage = None
+            self.start()
+            self.restarts += 1
+        finally:
+            self.restarting = False
 
     def render(self, prepared: Prepared, answers: Sequence[str], settings: GenerationSettings) -> str:
         """The prompt text for one side, through the model's own chat template."""
@@ -115,8 +144,15 @@ class Engine:
         self, prepared: Prepared, answers: Sequence[str], settings: GenerationSettings
     ) -> AsyncIterator[Chunk]:
         """Yield the answer as vLLM produces it; the first chunk also gives the prompt's size."""
+        if self.restarting:
+            raise DemoError(
+                f"{self.spec.label}: the engine stopped and is restarting; this side skips this turn. "
+                "The status line says when it is back."
+            )
         if self._llm is None:
             raise DemoError(f"{self.spec.label}: the engine is not running.")
+        if self._llm.errored:
+            raise DemoError(f"{self.spec.label}: the engine stopped; it restarts on its own in a moment.")
         from vllm import SamplingParams
         from vllm.exceptions import VLLMClientError
         from vllm.sampling_params import RequestOutputKind
@@ -156,7 +192,10 @@ class Engine:
                     yield Chunk(completion.text, len(new), **piece)
                 first = False
         except EngineDeadError as err:
-            raise DemoError(f"{self.spec.label}: the engine stopped ({err.__cause__ or err}).") from err
+            raise DemoError(
+                f"{self.spec.label}: the engine stopped while answering ({err.__cause__ or err}); "
+                "it restarts on its own, and the other side is not affected."
+            ) from err
         except EngineGenerateError as err:
             cause = err.__cause__ or err
             raise DemoError(f"{self.spec.label}: the request failed: {cause}") from err
@@ -183,6 +222,13 @@ class Engine:
         for batch in (1, 2):
             await asyncio.gather(*(one() for _ in range(batch)))
 
+    def prompt_tokens(self, prepared: Prepared, answers: Sequence[str], settings: GenerationSettings) -> int:
+        """The prompt's length in tokens as vLLM will count it: the rendered template, each
+        image/video placeholder expanded to its visual tokens."""
+        ids = self._tokenizer.encode(self.render(prepared, answers, settings), add_special_tokens=False)
+        placeholders = sum(1 for t in ids if t in self._visual_ids)
+        return len(ids) - placeholders + prepared.visual_tokens
+
     def decode(self, token_ids: Sequence[int]) -> str:
         """Token ids to text, the way vLLM detokenises an answer (special tokens skipped)."""
         if self._tokenizer is None:
@@ -199,6 +245,10 @@ class Engine:
         return bool(await self._llm.engine_core.call_utility_async("has_work"))
 
     def shutdown(self) -> None:
+        self.closed = True
+        self._stop()
+
+    def _stop(self) -> None:
         llm, self._llm = self._llm, None
         if llm is not None:
             llm.shutdown()

@@ -4,8 +4,10 @@ Contract: ``EnginePool(specs).start()`` starts each engine in order (never concu
 vllm#55827) and keeps ``status`` current for a UI to poll; a failed start is recorded in
 ``status.error`` and stops the sequence. ``warm_up()`` (async, from the loop that will stream)
 then runs each engine's lazily compiled paths once so the first user does not wait on them;
-it never raises. ``shutdown()`` stops every engine in parallel and
-is safe to call more than once, from any thread, at any point of the start.
+it never raises. ``watch()`` (async, same loop) restarts, one at a time, any engine whose
+EngineCore died, and keeps ``notes`` (per engine, what a UI should say about it) current.
+``shutdown()`` stops every engine in parallel and is safe to call more than once, from any
+thread, at any point of the start.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ class EnginePool:
         self.start_seconds: float | None = None
         self.warm_seconds: float | None = None
         self._lock = threading.Lock()
+        self.notes: dict[int, str] = {}  # engine index -> what is wrong with it now
+        self._closing = False
 
     @property
     def specs(self) -> list[ModelSpec]:
@@ -65,8 +69,45 @@ class EnginePool:
         self.warm_seconds = time.monotonic() - t0
         log.info("engines warmed up in %.1f s", self.warm_seconds)
 
+    def health(self) -> dict[str, object]:
+        """Every engine's state, for a health check: ``ok`` when all are started and alive."""
+        states = []
+        for e in self.engines:
+            state = "restarting" if e.restarting else "alive" if e.alive else "dead" if e.started else "loading"
+            states.append({"label": e.spec.label, "model": e.spec.model_name, "state": state, "restarts": e.restarts})
+        ok = self.status.ready and all(s["state"] == "alive" for s in states)
+        return {"ok": ok, "ready": self.status.ready, "error": self.status.error, "engines": states}
+
+    async def watch(self, interval: float = 1.0) -> None:
+        """Restart dead engines until cancelled (vLLM marks an engine dead when its EngineCore exits)."""
+        while True:
+            await asyncio.sleep(interval)
+            if not self.status.ready or self._closing:
+                continue
+            for i, engine in enumerate(self.engines):
+                if engine.alive or engine.restarting or self._closing:
+                    continue
+                title = engine.spec.title
+                log.warning("engine %s died; restarting it", title)
+                self.notes[i] = f"{title} stopped unexpectedly; restarting it (the other side keeps working)…"
+                t0 = time.monotonic()
+                try:
+                    with self._lock:  # never beside a shutdown
+                        if self._closing:
+                            return
+                        engine.restarting = True
+                    await asyncio.to_thread(engine.restart)
+                    await engine.warm_up()
+                except Exception as err:
+                    log.exception("restart of %s failed", title)
+                    self.notes[i] = f"{title} stopped and could not be restarted ({err}); restart the app."
+                    return
+                log.info("engine %s restarted in %.1f s", title, time.monotonic() - t0)
+                self.notes[i] = f"{title} was restarted after it stopped ({time.monotonic() - t0:.0f} s)."
+
     def shutdown(self) -> None:
         with self._lock:
+            self._closing = True
             threads = [threading.Thread(target=e.shutdown, daemon=True) for e in self.engines]
             for t in threads:
                 t.start()

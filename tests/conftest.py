@@ -59,12 +59,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(specs, settings, video=None):
-    """The app as ``app.py`` composes it for ``specs``, served on a free port, engines started and
-    warmed up: yields ``(url, comparison)``."""
+def serve(specs, settings, video=None, **options):
+    """The app as ``app.py`` composes it for ``specs`` (``options`` as ``app.build`` takes them),
+    served on a free port, engines started and warmed up: yields ``(url, comparison)``."""
     import app
 
-    demo, comparison = app.build(specs, settings, video)
+    demo, comparison = app.build(specs, settings, video, **options)
     pool = comparison.pool
     demo.queue()
     _, url, _ = app.launch(demo, comparison, port=free_port(), quiet=True)
@@ -90,3 +90,16 @@ def served(tiny_dir):
     settings = GenerationSettings(max_tokens=160, ignore_eos=True)
     with serve(cpu_pair(tiny_dir), settings, VideoOptions(max_seconds=10)) as served:
         yield served
+
+
+def core_pid(engine) -> int:
+    """The pid of an engine's EngineCore process (vLLM's process manager knows it)."""
+    return engine._llm.engine_core.resources.engine_manager.processes[0].pid
+
+
+def on_engine_loop(engine, coro, timeout: float = 10):
+    """Run a coroutine of the engine's in the server loop that streams from it; its result."""
+    import asyncio
+
+    loop = engine._llm.output_handler.get_loop()
+    return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)

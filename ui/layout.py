@@ -61,8 +61,13 @@ def settings_panel(comparison: Comparison) -> list[gr.components.Component]:
     return [controls[name] for name in SETTINGS]
 
 
-def build_demo(comparison: Comparison, banner: str = "", examples_dir: Path | None = None) -> gr.Blocks:
-    with gr.Blocks(title=TITLE) as demo:
+def build_demo(
+    comparison: Comparison,
+    banner: str = "",
+    examples_dir: Path | None = None,
+    delete_cache: tuple[int, int] | None = None,
+) -> gr.Blocks:
+    with gr.Blocks(title=TITLE, delete_cache=delete_cache) as demo:
         gr.Markdown(f"# {TITLE}\nThe same turn goes to every model at once; their answers stream side by side.")
         if banner:
             gr.Markdown(banner, elem_id="banner")
@@ -135,7 +140,8 @@ def build_demo(comparison: Comparison, banner: str = "", examples_dir: Path | No
             height=220,
         )
         files = gr.File(label="Comparison (JSON and Markdown)", file_count="multiple", visible=False, elem_id="files")
-        timer = gr.Timer(1.0)
+        timer = gr.Timer(1.0)  # start-up: until the engines are ready
+        watch = gr.Timer(3.0)  # afterwards: the status line says when an engine restarts
 
         outputs = [box, *panes, *metrics, *marks, plot, conversation]
         common = {"show_progress": "hidden", "concurrency_limit": 8}
@@ -159,6 +165,7 @@ def build_demo(comparison: Comparison, banner: str = "", examples_dir: Path | No
         )
         demo.unload(comparison.leave)
         gr.on([demo.load, timer.tick], comparison.poll, None, [status, box, timer], show_progress="hidden")
+        watch.tick(comparison.status_line, None, [status], show_progress="hidden", api_name="status")
         if examples is not None:  # Gradio restores the box's constructor props (locked) with an example
             examples.load_input_event.then(comparison.poll, None, [status, box, timer], show_progress="hidden")
     return demo

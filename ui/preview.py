@@ -5,14 +5,18 @@ the planned size and draws the 32 px token grid over it; ``frame_strip(frames, p
 seconds)`` lays the sampled frames out in rows, each stamped with its time, the two frames of
 each temporal patch framed in the same colour. ``caption(file_plan)`` says it in words.
 ``preview_file`` draws the right one for a planned file once and keeps it as a PNG (the
-preview is asked for again on every keystroke in the input box).
+preview is asked for again on every keystroke in the input box) in a scratch folder that
+never holds more than ``KEEP_FILES`` of them (``prune``, ``scratch``, ``remove_scratch``).
 """
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import cache, lru_cache
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -74,7 +78,37 @@ def caption(fp: FilePlan) -> str:
     )
 
 
-@lru_cache(maxsize=16)
+PREVIEW_CACHE = 16  # previews remembered (paths handed out)
+KEEP_FILES = 4 * PREVIEW_CACHE  # PNGs kept on disk: every remembered one is among the newest
+
+
+def prune(folder: Path, keep: int) -> None:
+    """Delete all but the ``keep`` newest entries of ``folder`` (files or folders), so a long-running
+    app's scratch space stays bounded. Gradio has copied anything handed to it long before."""
+    entries = sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in entries[keep:]:
+        if old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.unlink(missing_ok=True)
+
+
+@cache
+def scratch(kind: str) -> Path:
+    """This process's folder for ``kind`` (previews, exports); ``remove_scratch`` removes them all."""
+    folder = Path(tempfile.mkdtemp(prefix=f"qwen-demo-{kind}-"))
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
+
+
+def remove_scratch() -> None:
+    """Remove every scratch folder now (for an exit that skips ``atexit``, such as ``os._exit``)."""
+    for kind in ("preview", "export"):
+        shutil.rmtree(scratch(kind), ignore_errors=True)
+    scratch.cache_clear()
+
+
+@lru_cache(maxsize=PREVIEW_CACHE)
 def preview_file(path: str, fp: FilePlan, video: VideoOptions) -> str:
     """The preview of one planned file as a PNG path (drawn once per file, plan and options)."""
     if fp.kind == "image":
@@ -82,6 +116,8 @@ def preview_file(path: str, fp: FilePlan, video: VideoOptions) -> str:
     else:
         frames, _ = load_video(path, video)
         picture = frame_strip(frames, fp.plan, fp.seconds)
-    with tempfile.NamedTemporaryFile(prefix="preview-", suffix=".png", delete=False) as out:
+    folder = scratch("preview")
+    with tempfile.NamedTemporaryFile(dir=folder, prefix="preview-", suffix=".png", delete=False) as out:
         picture.save(out, format="PNG")
+    prune(folder, KEEP_FILES)
     return out.name

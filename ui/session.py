@@ -34,7 +34,7 @@ from inference.media import VideoOptions
 from inference.pool import EnginePool
 from inference.transcript import Exchange
 from inference.vision import VisualBudget
-from ui.preview import caption, preview_file
+from ui.preview import caption, preview_file, prune, scratch
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,7 @@ STOPPED = "⏹ *stopped*"
 EMPTY = "*(no text: the model ended its answer at once)*"
 REASONING = "🧠 Reasoning"
 DIVERGES = "first divergence"
+KEEP_EXPORTS = 64  # export folders kept on disk (Gradio copies each into its cache when it is handed out)
 REGENERATE = {"regenerate": True}  # what the Regenerate button sends as its message
 
 
@@ -166,8 +167,10 @@ class Comparison:
         settings: GenerationSettings = GenerationSettings(),
         video: VideoOptions = VideoOptions(),
         budget: VisualBudget | None = None,
+        stall_seconds: float | None = None,
     ):
         self.pool = pool
+        self.stall_seconds = stall_seconds  # a side silent this long is stopped (see ``stream_sides``)
         self.settings = settings
         self.video = video
         specs = pool.specs
@@ -268,6 +271,29 @@ class Comparison:
     def _prepare(self, turns, video, budget, max_tokens) -> Prepared:
         return prepare(turns, video, self.limits, budget, self.context, max_tokens)
 
+    def _check_length(self, prepared: Prepared, history: list[Exchange], settings: GenerationSettings) -> None:
+        """Refuse a turn whose prompt and new tokens exceed the context, before anything is sent.
+
+        Tokenising is skipped when the text's UTF-8 bytes alone show it fits (a token is at
+        least one byte), so an ordinary turn pays nothing for the check.
+        """
+        if self.context is None:
+            return
+        text = settings.system + "".join(t.text for t in prepared.turns)
+        text += "".join(a.text for ex in history for a in ex.answers)
+        slack = 64 * len(prepared.turns) + 2 * len(prepared.plans) + 64  # the template's own tokens, generously
+        if len(text.encode()) + slack + prepared.visual_tokens + settings.max_tokens <= self.context:
+            return
+        for i, engine in enumerate(self.pool.engines):
+            answers = [past.split(i).reply for past in history]
+            tokens = engine.prompt_tokens(prepared, answers, settings)
+            if tokens + settings.max_tokens > self.context:
+                raise DemoError(
+                    f"This turn's prompt is {tokens} tokens ({prepared.visual_tokens} visual); with "
+                    f"{settings.max_tokens} new tokens it exceeds the model's context of {self.context} tokens. "
+                    "Shorten the message, lower max new tokens or the media budgets (Settings), or press Clear."
+                )
+
     def preview(
         self,
         message: dict[str, Any] | None,
@@ -348,6 +374,7 @@ class Comparison:
                 raise DemoError("A turn is still being answered: wait for it or press Stop.")
             chosen, video, budget = self._settings(values)
             prepared = self._prepare([ex.turn for ex in history] + [turn], video, budget, chosen.max_tokens)
+            self._check_length(prepared, history, chosen)
         except DemoError as err:
             log.info("input refused: %s", err)
             gr.Warning(str(err))
@@ -363,7 +390,7 @@ class Comparison:
             engine.stream(prepared, [past.split(i).reply for past in history], chosen)
             for i, engine in enumerate(self.pool.engines)
         ]
-        merged = stream_sides(streams)  # the requests start now, while the placeholders render
+        merged = stream_sides(streams, self.stall_seconds)  # the requests start now, while the placeholders render
         self._running[request.session_hash] = ex
         box = gr.update(interactive=False) if replace else gr.update(value=None, interactive=False)
         n = self.sides
@@ -438,20 +465,24 @@ class Comparison:
             return gr.update()
         feet = [e.footprint for e in self.pool.engines]
         rec = record(self.pool.specs, feet, conversation, self.reference)
-        folder = Path(tempfile.mkdtemp(prefix="comparison-"))
+        root = scratch("export")
+        folder = Path(tempfile.mkdtemp(dir=root, prefix="comparison-"))
+        prune(root, KEEP_EXPORTS)
         (folder / "comparison.json").write_text(json.dumps(rec, indent=2, ensure_ascii=False), encoding="utf-8")
         (folder / "comparison.md").write_text(markdown(rec), encoding="utf-8")
         return gr.update(value=[str(folder / "comparison.json"), str(folder / "comparison.md")], visible=True)
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _app):
-        """For ``launch(app_kwargs={"lifespan": ...})``: warm the engines up in the server's loop once started."""
+        """For ``launch(app_kwargs={"lifespan": ...})``: in the server's loop, warm the engines up once
+        started, then watch them (a dead engine is restarted)."""
 
         async def warm_when_started() -> None:
             while not (self.pool.status.ready or self.pool.status.error):
                 await asyncio.sleep(0.2)
             if self.pool.status.ready:
                 await self.pool.warm_up()
+                await self.pool.watch()
 
         task = asyncio.create_task(warm_when_started())
         try:
@@ -462,15 +493,21 @@ class Comparison:
     def poll(self):
         """Engine start-up status: the status line, the input's state, and whether to keep polling."""
         status = self.pool.status
+        placeholder = "Ask about images or videos…" if status.ready else "Engines are loading…"
+        return (
+            self.status_line(),
+            gr.update(interactive=status.ready, placeholder=placeholder),
+            gr.Timer(active=not (status.ready or status.error)),
+        )
+
+    def status_line(self) -> str:
+        """The status line: start-up progress or readiness, then what is wrong with any engine now."""
+        status = self.pool.status
         if status.error:
             text = f"❌ **{status.message}** {status.error}"
         elif status.ready:
             text = f"✅ {status.message}"
         else:
             text = f"⏳ {status.message} The input unlocks when every engine is ready."
-        placeholder = "Ask about images or videos…" if status.ready else "Engines are loading…"
-        return (
-            text,
-            gr.update(interactive=status.ready, placeholder=placeholder),
-            gr.Timer(active=not (status.ready or status.error)),
-        )
+        notes = [f"⚠️ {note}" for _, note in sorted(self.pool.notes.items())]
+        return "  \n".join([text, *notes])
