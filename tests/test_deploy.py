@@ -1,4 +1,5 @@
-"""Deployment as written: the Dockerfile, linted by hadolint and read instruction by instruction."""
+"""Deployment as written: the Dockerfile (linted by hadolint, read instruction by instruction) and
+the Hugging Face Space metadata at the top of README.md."""
 
 from __future__ import annotations
 
@@ -15,15 +16,25 @@ import threading
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "Dockerfile"
+README = ROOT / "README.md"
 # The served app's code: the build tools (tiny checkpoints, the FP8 recipe) do not run in the image.
 APP_SOURCES = [ROOT / "app.py", *sorted((ROOT / "ui").glob("*.py"))] + [
     p for p in sorted((ROOT / "inference").glob("*.py")) if p.name not in {"tiny.py", "quantize.py"}
 ]
 # Variables the Dockerfile may set for libraries rather than for app.py.
 LIBRARY_ENV = {"HF_HOME", "XDG_CACHE_HOME", "HOME", "GRADIO_ANALYTICS_ENABLED", "PYTHONUNBUFFERED", "HEALTHCHECK_PATH"}
+# Colours a Space card accepts (huggingface.co/docs/hub/spaces-config-reference).
+SPACE_COLORS = {"red", "yellow", "green", "blue", "indigo", "purple", "pink", "gray"}
+SPACE_HARDWARE_GPU = {
+    "a100-large": "A100 80 GB",
+    "l40sx1": "L40S 48 GB",
+    "l4x1": "L4 24 GB",
+    "a10g-large": "A10G 24 GB",
+}
 
 
 def instructions(text: str) -> list[tuple[str, str]]:
@@ -239,3 +250,53 @@ def test_healthcheck_passes_while_the_page_answers_and_fails_when_it_does_not(do
         server.shutdown()
         server.server_close()
     assert subprocess.run(probe, env={"DEMO_PORT": port, "HEALTHCHECK_PATH": path}, **run).returncode != 0
+
+
+# --- the Space -------------------------------------------------------------------------------
+
+
+def front_matter() -> tuple[dict, list[str]]:
+    lines = README.read_text().splitlines()
+    assert lines[0] == "---", "README.md must start with the Space's YAML front matter"
+    end = lines.index("---", 1)
+    return yaml.safe_load("\n".join(lines[1:end])), lines[end + 1 :]
+
+
+def test_readme_front_matter_describes_a_docker_space(docker):
+    from huggingface_hub import SpaceHardware
+
+    meta, _ = front_matter()
+    assert meta["sdk"] == "docker"
+    assert str(meta["app_port"]) == values(docker, "EXPOSE")[0]
+    assert meta["suggested_hardware"] in {h.value for h in SpaceHardware}
+    assert meta["colorFrom"] in SPACE_COLORS and meta["colorTo"] in SPACE_COLORS
+    assert meta["title"] and meta["emoji"] and meta["license"]
+    assert 0 < len(meta["short_description"]) <= 60
+
+
+def test_suggested_hardware_fits_both_engines():
+    from inference import memory
+
+    meta, _ = front_matter()
+    gpu = SPACE_HARDWARE_GPU[meta["suggested_hardware"]]
+    plan = memory.plan_memory(memory.reference_footprints(), memory.idle_gpu(gpu, memory.GPUS[gpu]))
+    assert plan.fits and plan.sides[0].max_model_len == memory.DEFAULT_MAX_MODEL_LEN
+
+
+def test_readme_still_opens_with_the_two_commands():
+    _, rest = front_matter()
+    lines = [line for line in rest if line.strip()]
+    assert lines[0].startswith("# ")
+    assert lines[1] == "```bash"
+    assert lines[2].startswith("make demo ") and lines[3].startswith("make test ")
+    assert lines[4] == "```"
+
+
+def test_space_section_names_variables_the_app_reads_and_the_token_secret():
+    text = README.read_text()
+    section = text.split("## Deploy as a Space", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"`(DEMO_\w+)`", section))
+    assert {"DEMO_FP8_MODEL", "DEMO_BF16_MODEL"} <= named <= app_environment_names()
+    assert "HF_TOKEN" in section and "secret" in section.lower()
+    assert front_matter()[0]["suggested_hardware"] in section
+    assert "/data" in section
