@@ -72,5 +72,10 @@ bench-comparison: $(VENV)/.installed tiny
 bench-preprocess: $(VENV)/.installed tiny
 	$(VENV)/bin/python -m bench.preprocess
 
+# Bad inputs, engine faults, process hygiene, security: the table in README.md (tests marked reliability).
+.PHONY: reliability
+reliability: $(VENV)/.installed tiny $(BROWSER)
+	$(VENV)/bin/python -m pytest -m reliability --reliability-table bench/results/reliability.md
+
 clean:
 	rm -rf $(TINY)

@@ -139,12 +139,14 @@ def build(specs: list[ModelSpec], settings, video=None, *, stall_seconds: float 
 def launch(demo, comparison, host: str = "127.0.0.1", port: int | None = None, max_file_size="500mb", **extra):
     """Serve the page without blocking; the engines warm up in the server's loop once started.
 
-    Only uploads and the shipped examples are served (no ``allowed_paths``); uploads over
-    ``max_file_size`` are refused by Gradio before they reach a handler."""
+    Only uploads and the shipped examples' cached copies are served (no ``allowed_paths``; the
+    project folder blocked); uploads over ``max_file_size`` are refused by Gradio before they
+    reach a handler, and a handler takes files from Gradio's upload folder only."""
     return demo.launch(
         server_name=host,
         server_port=port,
         max_file_size=max_file_size,
+        blocked_paths=[str(ROOT)],
         prevent_thread_lock=True,
         ssr_mode=False,
         app_kwargs={"lifespan": comparison.lifespan},

@@ -23,6 +23,8 @@ import pytest
 
 from tests import media_factory
 
+pytest_plugins = ["tests.reliability_report"]
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / ".cache" / "tiny"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -260,3 +261,41 @@ def test_the_preview_counts_tokens_against_the_context_before_sending(client, me
     assert "does not fit" in summary
     box, panes, _ = split(client.predict({"text": "Too much", "files": files}, max_tokens=8000, api_name="/respond"))
     assert all(not answers(p) for p in panes) and box["value"]["text"] == "Too much"
+
+
+@pytest.mark.reliability
+def test_only_uploads_and_examples_are_served_and_no_server_path_is_taken(client, served, tiny_dir):
+    """No file outside Gradio's uploads and the shipped examples can be read through the page,
+    and a message may not name a server file it never uploaded."""
+    from tests.conftest import ROOT
+
+    url = served[0]
+    for path in ("/etc/hostname", str(ROOT / "app.py"), str(tiny_dir / "bf16" / "config.json")):
+        response = httpx.get(f"{url}gradio_api/file={path}", timeout=10)
+        assert response.status_code in (403, 404), (path, response.status_code)
+    client.predict({"text": "Hello", "files": []}, max_tokens=4, api_name="/respond")
+    for path in (ROOT / "docs" / "screenshot-preview.png", Path("/etc/hostname")):  # a real PNG, not an example
+        forged = {"path": str(path), "meta": {"_type": "gradio.FileData"}}  # raw: gradio_client would upload it
+        event = httpx.post(f"{url}gradio_api/call/respond", json={"data": [{"text": "x", "files": [forged]}]})
+        with httpx.stream("GET", f"{url}gradio_api/call/respond/{event.json()['event_id']}", timeout=30) as stream:
+            said = "".join(stream.iter_text())
+        assert said.startswith("event: error") and "event: complete" not in said, said[:300]
+    _, panes, _ = split(client.predict({"text": "Still fine?", "files": []}, max_tokens=4, api_name="/respond"))
+    assert all(len(answers(p)) == 2 for p in panes)
+
+
+@pytest.mark.reliability
+def test_the_api_takes_no_model_id_or_path_from_the_browser(client):
+    api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    for name, endpoint in api.items():
+        for parameter in endpoint["parameters"]:
+            label = f"{parameter['parameter_name']} {parameter.get('label', '')}".lower()
+            assert "model" not in label and "path" not in label and "dir" not in label, (name, label)
+            assert parameter["component"] in {
+                "Multimodaltextbox",
+                "Slider",
+                "Number",
+                "Textbox",
+                "Checkbox",
+                "State",
+            }, (name, parameter["component"])

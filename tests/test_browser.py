@@ -176,3 +176,27 @@ def test_files_in_the_box_show_their_token_grid_frames_and_cost_before_sending(f
     assert f"{media['image'].name}: 266 visual tokens" in summary and "visual tokens of" not in summary
     assert "8192-token context" in summary
     fresh.screenshot(path=str(artifacts / "browser-preview.png"), full_page=True)
+
+
+@pytest.mark.reliability
+def test_html_in_text_and_file_names_is_shown_not_run_and_a_refusal_is_said_under_the_box(fresh, tmp_path, artifacts):
+    """Hostile content: markup in the message, in an upload's name, and in a refusal message is
+    displayed inert (a handler that ran would set ``window.__pwned``)."""
+    from tests.media_factory import corrupt_image, scene_image
+
+    payload = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
+    named = scene_image(tmp_path, name='<img src=x onerror="window.__pwned=3">.png')
+    set_max_tokens(fresh, 4)
+    send(fresh, f"Look {payload} [click](javascript:window.__pwned=4)", [str(named)])
+    answered(fresh)
+    broken = corrupt_image(tmp_path, name="<img src=x onerror=window.__pwned=5>broken.png")
+    send(fresh, "And this?", [str(broken)])
+    fresh.wait_for_function("() => document.querySelector('#notice').innerText.includes('not a readable image')")
+    for link in fresh.locator("#pane-0 a").all():  # a javascript: link is not kept clickable
+        assert not (link.get_attribute("href") or "").startswith("javascript:")
+        link.click(timeout=2_000, no_wait_after=True)
+    time.sleep(0.5)
+    assert fresh.evaluate("() => window.__pwned") is None
+    assert fresh.locator("#pane-0 script").count() == 0
+    assert "img src=x onerror=window.__pwned=5broken.png" in fresh.inner_text("#notice")  # the name Gradio gave it
+    fresh.screenshot(path=str(artifacts / "browser-hostile.png"), full_page=True)

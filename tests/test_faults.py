@@ -19,7 +19,7 @@ from gradio_client import Client
 from tests.conftest import core_pid, on_engine_loop, serve
 from tests.test_app import answers, split
 
-pytestmark = pytest.mark.engine
+pytestmark = [pytest.mark.engine, pytest.mark.reliability]
 
 STALL = 3.0  # seconds of silence after which a side is stopped (the app's default is 120)
 
@@ -54,7 +54,7 @@ def _idle(engine, timeout: float = 10) -> None:
         time.sleep(0.1)
 
 
-def test_a_side_that_hangs_is_stopped_and_the_other_side_finishes(client, faulty):
+def test_a_side_that_hangs_is_stopped_and_the_other_side_finishes(client, faulty, figures):
     fp8 = faulty[1].pool.engines[0]
     _, before, _ = split(client.predict({"text": "Hello", "files": []}, max_tokens=4, api_name="/respond"))
     job = client.submit({"text": "Go on.", "files": []}, max_tokens=600, api_name="/respond")
@@ -70,11 +70,12 @@ def test_a_side_that_hangs_is_stopped_and_the_other_side_finishes(client, faulty
     assert "600 tokens" in metrics[1] and "No output" not in answers(panes[1])[-1]
     assert all(p[: len(b)] == b for p, b in zip(panes, before, strict=True))  # the history stays
     _idle(fp8)  # the stopped request was aborted in vLLM once the process ran again
+    figures["test_faults"]["hung side stopped after"] = f"{STALL:.0f} s (other side: 600 of 600 tokens)"
     _, panes, metrics = split(client.predict({"text": "Again?", "files": []}, max_tokens=6, api_name="/respond"))
     assert all("6 tokens" in line for line in metrics) and all(len(answers(p)) == 3 for p in panes)
 
 
-def test_a_killed_engine_is_reported_restarted_and_serves_again(client, faulty):
+def test_a_killed_engine_is_reported_restarted_and_serves_again(client, faulty, figures):
     pool = faulty[1].pool
     fp8 = pool.engines[0]
     client.predict({"text": "Hello", "files": []}, max_tokens=4, api_name="/respond")
@@ -85,6 +86,7 @@ def test_a_killed_engine_is_reported_restarted_and_serves_again(client, faulty):
     watcher.start()
     old = psutil.Process(core_pid(fp8))
     old.kill()
+    killed = time.monotonic()
     box, panes, metrics = split(job.result(timeout=120))
     assert box["interactive"] is True
     assert "FP8: the engine stopped while answering" in answers(panes[0])[-1]
@@ -94,6 +96,7 @@ def test_a_killed_engine_is_reported_restarted_and_serves_again(client, faulty):
     while not (pool.health()["ok"] and fp8.restarts):
         assert time.monotonic() < deadline, f"not restarted: {pool.health()}"
         time.sleep(0.5)
+    figures["test_faults"]["killed engine serving again after"] = f"{time.monotonic() - killed:.0f} s"
     time.sleep(1)
     watching.set()
     watcher.join()

@@ -1,54 +1,92 @@
-"""``python app.py`` as a user runs it: page first, engines after, and no orphan on SIGTERM."""
+"""``python app.py`` as a user runs it: page first, engines after, nothing left behind on exit.
+
+One app per signal (SIGTERM, as a container stop sends; SIGINT, as Ctrl-C does): it serves
+the page at once with the input locked, loads both engines, binds 127.0.0.1 only, refuses an
+upload over ``--max-file-size``, deletes uploads older than ``--cache-hours``, never writes a
+token from its environment to its logs, and on the signal exits 0 with no process left.
+"""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 import time
 
+import httpx
 import psutil
 import pytest
-from gradio_client import Client
+from gradio_client import Client, handle_file
 
 from tests.conftest import ROOT, free_port
+from tests.media_factory import scene_image
 
-pytestmark = pytest.mark.engine
+pytestmark = [pytest.mark.engine, pytest.mark.reliability]
+
+SECRET = "hf_reliabilitySentinel0123456789"  # a token the app must never print
 
 
-def test_app_serves_then_loads_and_leaves_no_process_on_sigterm(tiny_dir):
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "app.py", "--port", str(port), "--tiny-dir", str(tiny_dir)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        client, statuses, deadline = None, [], time.monotonic() + 240
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, "app.py exited early"
-            try:
-                client = client or Client(f"http://127.0.0.1:{port}/", download_files=False, verbose=False)
-                status, box, _ = client.predict(api_name="/poll")
-            except Exception:
-                time.sleep(0.5)
-                continue
-            statuses.append((status, box["interactive"]))
-            if status.startswith("✅"):
-                break
+def _wait_ready(proc, port: int) -> list[tuple[str, bool]]:
+    client, statuses, deadline = None, [], time.monotonic() + 240
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "app.py exited early"
+        try:
+            client = client or Client(f"http://127.0.0.1:{port}/", download_files=False, verbose=False)
+            status, box, _ = client.predict(api_name="/poll")
+        except Exception:
             time.sleep(0.5)
+            continue
+        statuses.append((status, box["interactive"]))
+        if status.startswith("✅"):
+            break
+        time.sleep(0.5)
+    return statuses
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_app_serves_then_loads_stays_private_and_leaves_nothing_on_a_signal(signum, tiny_dir, tmp_path, figures):
+    port = free_port()
+    log = tmp_path / "app.log"
+    cache = tmp_path / "gradio"
+    env = {**os.environ, "HF_TOKEN": SECRET, "GRADIO_TEMP_DIR": str(cache)}
+    args = ["--port", str(port), "--tiny-dir", str(tiny_dir), "--max-file-size", "1mb", "--cache-hours", "0.002"]
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "app.py", *args], cwd=ROOT, stdout=out, stderr=out, env=env)
+    try:
+        statuses = _wait_ready(proc, port)
         assert statuses, "the page never answered"
         last_status, last_interactive = statuses[-1]
         assert last_status.startswith("✅") and last_interactive
         # the page was up, input locked, while the engines loaded
         assert any(s.startswith("⏳") and not interactive for s, interactive in statuses)
-        children = psutil.Process(proc.pid).children(recursive=True)
+        app = psutil.Process(proc.pid)
+        listening = {c.laddr.ip for c in app.net_connections("tcp") if c.status == psutil.CONN_LISTEN}
+        assert listening == {"127.0.0.1"}, listening
+        children = app.children(recursive=True)
         assert len(children) >= 2  # one EngineCore per engine
-        proc.send_signal(signal.SIGTERM)
+
+        client = Client(f"http://127.0.0.1:{port}/", download_files=False, verbose=False)
+        image = scene_image(tmp_path, name="to-expire.png")  # a name no shipped example has
+        client.predict({"text": "Hi", "files": [handle_file(str(image))]}, max_tokens=4, api_name="/respond")
+        uploads = [p for p in cache.rglob("*") if p.is_file() and p.name == image.name]
+        assert uploads, "the upload is not in Gradio's cache"
+        big = tmp_path / "big.png"
+        big.write_bytes(image.read_bytes() + b"\0" * 2_000_000)
+        refused = httpx.post(f"http://127.0.0.1:{port}/gradio_api/upload", files={"files": big.open("rb")})
+        assert refused.status_code == 413, refused.text  # over --max-file-size, refused by the server
+        deadline = time.monotonic() + 30  # --cache-hours 0.002: 7 s old, looked for every second
+        while any(p.exists() for p in uploads):
+            assert time.monotonic() < deadline, "an old upload was not deleted"
+            time.sleep(0.5)
+
+        proc.send_signal(signum)
         assert proc.wait(timeout=60) == 0
         _gone, alive = psutil.wait_procs(children, timeout=10)
-        assert not alive, f"orphans after SIGTERM: {[p.pid for p in alive]}"
+        assert not alive, f"orphans after {signum!r}: {[p.pid for p in alive]}"
+        figures["test_process"][f"orphans after {signal.Signals(signum).name}"] = len(alive)
     finally:
         if proc.poll() is None:
             proc.kill()
+    text = log.read_text(errors="replace")
+    assert "engines ready" in text and SECRET not in text

@@ -96,6 +96,7 @@ def build_demo(
             show_label=False,
             sources=["upload"],
         )
+        notice = gr.Markdown(elem_id="notice")  # why the last turn was refused; empty otherwise
         tokens = gr.Markdown(elem_id="tokens")
         preview = gr.Gallery(
             label="What the model sees (token grid, sampled frames)",
@@ -143,7 +144,7 @@ def build_demo(
         timer = gr.Timer(1.0)  # start-up: until the engines are ready
         watch = gr.Timer(3.0)  # afterwards: the status line says when an engine restarts
 
-        outputs = [box, *panes, *metrics, *marks, plot, conversation]
+        outputs = [box, *panes, *metrics, *marks, plot, notice, conversation]
         common = {"show_progress": "hidden", "concurrency_limit": 8}
         turn = box.submit(comparison.respond, [box, conversation, *settings], outputs, api_name="respond", **common)
         again_inputs = [gr.State(REGENERATE), conversation, *settings]

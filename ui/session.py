@@ -4,12 +4,12 @@ Contract: ``Comparison(pool, settings)`` holds the engines and the default setti
 methods are Gradio handlers whose inputs and outputs are plain values. Outputs, in
 ``outputs`` order: the input box, one chat pane per side, one metrics line per side, one
 divergence view per side (the latest answer with its first diverging token marked), the
-tokens-over-time plot, and the conversation (a list of ``Exchange``, mutated in place so that
-Stop sees the partial answers). The settings a user picks go to every side alike.
-``respond`` streams every side at once and renders at most every ``RENDER_INTERVAL``
-seconds (the plot every ``PLOT_INTERVAL``) while the metrics count every token; a
-``DemoError`` in the input leaves the history and the user's input as they were and shows the
-message; an error on one side is shown in that side's pane while the others go on.
+tokens-over-time plot, the notice under the input box (why a turn was refused), and the
+conversation (a list of ``Exchange``, mutated in place so that Stop sees the partial answers).
+The settings a user picks go to every side alike. ``respond`` streams every side at once and
+renders at most every ``RENDER_INTERVAL`` seconds (the plot every ``PLOT_INTERVAL``) while
+the metrics count every token; a ``DemoError`` in the input leaves the history and the user's
+input as they were and shows the message; an error on one side is shown in that side's pane while the others go on.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+import gradio.utils as gr_utils
 import pandas as pd
 
 from inference.chat import GenerationSettings, Prepared, UserTurn, prepare
@@ -151,10 +152,16 @@ def describe(ex: Exchange | None, side: int, reference: int, labels: list[str], 
 
 
 def _as_turn(message: dict[str, Any] | None) -> UserTurn:
+    """The box's value as a turn; every file must be an upload in Gradio's cache (a page can name
+    any path in a forged request: the app reads uploads and the shipped examples' copies only)."""
     message = message or {}
     files = []
     for f in message.get("files") or []:
         files.append(f if isinstance(f, str) else f.get("path"))
+    uploads = Path(gr_utils.get_upload_folder()).resolve()
+    for f in filter(None, files):
+        if not Path(f).resolve().is_relative_to(uploads):
+            raise DemoError(f"{Path(f).name}: not a file uploaded to this page; attach it again.")
     return UserTurn(text=(message.get("text") or "").strip(), files=tuple(p for p in files if p))
 
 
@@ -218,16 +225,18 @@ class Comparison:
                 rows += [{"seconds": round(t, 3), "tokens": n, "side": label} for t, n in picked]
         return pd.DataFrame(rows, columns=["seconds", "tokens", "side"])
 
-    def _view(self, conversation: list[Exchange], details: bool = True) -> list[Any]:
-        """Every pane, every metrics line, then (when ``details``) the divergence views and plot."""
+    def _view(self, conversation: list[Exchange], details: bool = True, notice: str | None = None) -> list[Any]:
+        """Every pane, every metrics line, then (when ``details``) the divergence views and plot, then
+        the notice under the input box (``None``: left as it is)."""
         last = conversation[-1] if conversation else None
         feet = [e.footprint for e in self.pool.engines]
         n = range(self.sides)
         panes = [render(conversation, i) for i in n]
         lines = [describe(last, i, self.reference, self.labels, feet[i]) for i in n]
+        note = gr.skip() if notice is None else notice
         if not details:
-            return [*panes, *lines, *[gr.skip()] * self.sides, gr.skip()]
-        return [*panes, *lines, *[self.marks(last, i) for i in n], self.plot(last)]
+            return [*panes, *lines, *[gr.skip()] * self.sides, gr.skip(), note]
+        return [*panes, *lines, *[self.marks(last, i) for i in n], self.plot(last), note]
 
     # --- handlers ------------------------------------------------------------------------
 
@@ -306,10 +315,10 @@ class Comparison:
     ):
         """What the files in the input box will cost and look like to the model, before sending:
         a gallery (grid over each image, sampled frames of each video) and a token summary."""
-        turn = _as_turn(message)
-        if not turn.files:
-            return gr.update(value=None, visible=False), ""
         try:
+            turn = _as_turn(message)
+            if not turn.files:
+                return gr.update(value=None, visible=False), ""
             video, budget = self._visual(image_max_tokens, video_fps, video_max_frames, video_max_tokens)
             history = [ex.turn for ex in conversation]
             prepared = self._prepare([*history, UserTurn(turn.text or ".", turn.files)], video, budget, 0)
@@ -355,8 +364,9 @@ class Comparison:
         replace = message == REGENERATE
         if replace:
             if not conversation:
-                gr.Warning("There is no turn to regenerate yet.")
-                yield gr.update(), *self._view(conversation), conversation
+                why = "There is no turn to regenerate yet."
+                gr.Warning(why)
+                yield gr.update(), *self._view(conversation, notice=f"⚠️ {why}"), conversation
                 return
             last = conversation[-1].turn
             message = {"text": last.text, "files": list(last.files)}
@@ -365,9 +375,10 @@ class Comparison:
 
     async def _turn(self, message, conversation: list[Exchange], values, request: gr.Request, *, replace: bool):
         """One turn on every side; ``replace``: it takes the place of the latest turn (regenerate)."""
-        turn = _as_turn(message)
         history = conversation[:-1] if replace else conversation[:]
+        turn = UserTurn("")
         try:
+            turn = _as_turn(message)
             if not self.pool.status.ready:
                 raise DemoError("The engines are still loading; please wait until the status says ready.")
             if conversation and not conversation[-1].done:
@@ -379,7 +390,7 @@ class Comparison:
             log.info("input refused: %s", err)
             gr.Warning(str(err))
             box = gr.update() if replace else gr.update(value=message, interactive=True)
-            yield box, *self._view(conversation), conversation
+            yield box, *self._view(conversation, notice=f"⚠️ {err}"), conversation
             return
         if replace:
             conversation.pop()
@@ -395,7 +406,7 @@ class Comparison:
         box = gr.update(interactive=False) if replace else gr.update(value=None, interactive=False)
         n = self.sides
         try:
-            yield box, *self._view(conversation, details=False)[: 2 * n], *[[]] * n, None, conversation
+            yield box, *self._view(conversation, details=False)[: 2 * n], *[[]] * n, None, "", conversation
             last, last_plot = 0.0, start  # the plot and marks wait for their interval
             async for event in merged:
                 if ex.stop_requested:  # Stop ran first: end here, which aborts every request
@@ -431,16 +442,17 @@ class Comparison:
             for a in unfinished:
                 a.finish(now, STOPPED)
             ex.stop_requested = ex.stop_requested or bool(unfinished)
-        return gr.update(interactive=self.pool.status.ready), *self._view(conversation), conversation
+        return gr.update(interactive=self.pool.status.ready), *self._view(conversation, notice=""), conversation
 
     def edit(self, conversation: list[Exchange]):
         """Take the latest turn back into the input box (its answers are dropped) to edit and resend."""
         if not conversation or not conversation[-1].done:
-            gr.Warning("Nothing to edit yet." if not conversation else "Wait for the answers or press Stop first.")
-            return gr.update(), *self._view(conversation), conversation
+            why = "Nothing to edit yet." if not conversation else "Wait for the answers or press Stop first."
+            gr.Warning(why)
+            return gr.update(), *self._view(conversation, notice=f"⚠️ {why}"), conversation
         ex = conversation.pop()
         box = gr.update(value={"text": ex.turn.text, "files": list(ex.turn.files)}, interactive=True)
-        return box, *self._view(conversation), conversation
+        return box, *self._view(conversation, notice=""), conversation
 
     def leave(self, request: gr.Request) -> None:
         """The tab was closed: end its running turn, which aborts its requests.
@@ -456,7 +468,7 @@ class Comparison:
         """Forget the conversation on every side (a turn still streaming ends)."""
         for ex in conversation:
             ex.stop_requested = True
-        return gr.update(value=None, interactive=self.pool.status.ready), *self._view([]), []
+        return gr.update(value=None, interactive=self.pool.status.ready), *self._view([], notice=""), []
 
     def export(self, conversation: list[Exchange]):
         """The whole comparison as ``comparison.json`` and ``comparison.md``, shown for download."""
