@@ -173,11 +173,15 @@ def main(argv: list[str] | None = None) -> None:
     def terminate(signum, _frame):
         # Only unwind here: the engines shut down in the ``finally`` below, outside the handler
         # (starting threads inside a signal handler deadlocked once: the app ignored SIGTERM).
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once; a second signal must not cut the shutdown
+        for each in (signal.SIGTERM, signal.SIGINT):  # once; a second signal must not cut the shutdown
+            signal.signal(each, signal.SIG_IGN)
         log.info("signal %s: shutting the engines down", signum)
         raise SystemExit(0)
 
+    # Ctrl-C too: Gradio's block_thread catches KeyboardInterrupt and then waits for the server to
+    # close, which open client connections can hold up (seen once in CI: no exit within 60 s)
     signal.signal(signal.SIGTERM, terminate)
+    signal.signal(signal.SIGINT, terminate)
     demo.queue(default_concurrency_limit=8)
     launch(demo, comparison, args.host, args.port, args.max_file_size)
     try:
