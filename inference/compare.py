@@ -6,14 +6,13 @@ yields one event with its ``DemoError`` and the others go on; each side ends wit
 one event whose ``done`` is true. The sides start when ``stream_sides`` is called (inside a
 running loop), not at the first event. ``aclose()``, or cancelling the consumer while it
 waits, cancels every side's task, which makes vLLM abort those requests. A side that yields
-nothing for ``stall_seconds`` (an engine that hangs) ends with a ``DemoError`` and its stream
-is closed (its request aborted); the others go on.
+nothing for ``stall_seconds`` (an engine that hangs) ends with a ``DemoError``: the timeout
+cancels its pending read, which aborts its vLLM request like any cancellation; the others go on.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -57,7 +56,6 @@ class stream_sides:
                     break
                 queue.put_nowait(SideEvent(side, chunk=chunk))
         except TimeoutError:
-            await _close(stream)
             message = f"No output for {self._stall:.0f} s, so this side was stopped (the engine may be stuck)."
             queue.put_nowait(SideEvent(side, error=DemoError(message), done=True))
             return
@@ -89,11 +87,3 @@ class stream_sides:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-
-
-async def _close(stream: AsyncIterator[Chunk]) -> None:
-    """Close an async generator (vLLM aborts its request when its generator closes)."""
-    close = getattr(stream, "aclose", None)
-    if close is not None:
-        with contextlib.suppress(Exception):
-            await close()

@@ -8,6 +8,7 @@ token from its environment to its logs, and on the signal exits 0 with no proces
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -85,8 +86,12 @@ def test_app_serves_then_loads_stays_private_and_leaves_nothing_on_a_signal(sign
         _gone, alive = psutil.wait_procs(children, timeout=10)
         assert not alive, f"orphans after {signum!r}: {[p.pid for p in alive]}"
         figures["test_process"][f"orphans after {signal.Signals(signum).name}"] = len(alive)
-    finally:
+    finally:  # a failed check must not leave the app's EngineCores running for the tests after it
         if proc.poll() is None:
+            leftovers = psutil.Process(proc.pid).children(recursive=True)
             proc.kill()
+            for child in leftovers:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    child.kill()
     text = log.read_text(errors="replace")
     assert "engines ready" in text and SECRET not in text

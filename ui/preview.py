@@ -15,7 +15,7 @@ import atexit
 import shutil
 import tempfile
 from collections.abc import Sequence
-from functools import cache, lru_cache
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -84,28 +84,37 @@ KEEP_FILES = 4 * PREVIEW_CACHE  # PNGs kept on disk: every remembered one is amo
 
 def prune(folder: Path, keep: int) -> None:
     """Delete all but the ``keep`` newest entries of ``folder`` (files or folders), so a long-running
-    app's scratch space stays bounded. Gradio has copied anything handed to it long before."""
-    entries = sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in entries[keep:]:
+    app's scratch space stays bounded. Gradio has copied anything handed to it long before. Safe
+    beside another prune of the same folder (handlers run in threads)."""
+
+    def age(entry: Path) -> float:
+        try:
+            return entry.stat().st_mtime
+        except FileNotFoundError:  # pruned by another handler meanwhile
+            return 0.0
+
+    for old in sorted(folder.iterdir(), key=age, reverse=True)[keep:]:
         if old.is_dir():
             shutil.rmtree(old, ignore_errors=True)
         else:
             old.unlink(missing_ok=True)
 
 
-@cache
+_SCRATCH: dict[str, Path] = {}
+
+
 def scratch(kind: str) -> Path:
     """This process's folder for ``kind`` (previews, exports); ``remove_scratch`` removes them all."""
-    folder = Path(tempfile.mkdtemp(prefix=f"qwen-demo-{kind}-"))
-    atexit.register(shutil.rmtree, folder, True)
-    return folder
+    if kind not in _SCRATCH:
+        _SCRATCH[kind] = Path(tempfile.mkdtemp(prefix=f"qwen-demo-{kind}-"))
+        atexit.register(shutil.rmtree, _SCRATCH[kind], True)
+    return _SCRATCH[kind]
 
 
 def remove_scratch() -> None:
     """Remove every scratch folder now (for an exit that skips ``atexit``, such as ``os._exit``)."""
-    for kind in ("preview", "export"):
-        shutil.rmtree(scratch(kind), ignore_errors=True)
-    scratch.cache_clear()
+    while _SCRATCH:
+        shutil.rmtree(_SCRATCH.popitem()[1], ignore_errors=True)
 
 
 @lru_cache(maxsize=PREVIEW_CACHE)

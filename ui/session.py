@@ -9,7 +9,8 @@ conversation (a list of ``Exchange``, mutated in place so that Stop sees the par
 The settings a user picks go to every side alike. ``respond`` streams every side at once and
 renders at most every ``RENDER_INTERVAL`` seconds (the plot every ``PLOT_INTERVAL``) while
 the metrics count every token; a ``DemoError`` in the input leaves the history and the user's
-input as they were and shows the message; an error on one side is shown in that side's pane while the others go on.
+input as they were and shows the message; an error on one side is shown in that side's pane
+while the others go on.
 """
 
 from __future__ import annotations
@@ -152,8 +153,8 @@ def describe(ex: Exchange | None, side: int, reference: int, labels: list[str], 
 
 
 def _as_turn(message: dict[str, Any] | None) -> UserTurn:
-    """The box's value as a turn; every file must be an upload in Gradio's cache (a page can name
-    any path in a forged request: the app reads uploads and the shipped examples' copies only)."""
+    """The box's value as a turn; every file must lie in Gradio's upload folder (Gradio already
+    refuses a forged path; this keeps the handlers from ever reading anything else)."""
     message = message or {}
     files = []
     for f in message.get("files") or []:
