@@ -77,7 +77,9 @@ def test_video_turn_and_stop_button(page, served, media, artifacts):
     pool = served[1].pool
     set_max_tokens(page, 4000)  # minutes of answer: only a real abort ends it in time
     send(page, "What moves in this clip?", [str(media["video"])])
-    page.wait_for_function(f"() => [0, 1].every(i => ({BOT_TEXT})(i).length > 5)", timeout=60_000)
+    # both sides streaming this turn (the panes' last text could still be the previous turn's)
+    streaming = "i => /[1-9][0-9]* tokens…/.test(document.querySelector(`#metrics-${i}`).innerText)"
+    page.wait_for_function(f"() => [0, 1].every({streaming})", timeout=60_000)
     page.click("#stop")
     page.wait_for_function(f"() => [0, 1].every(i => ({BOT_TEXT})(i).endsWith('stopped'))", timeout=10_000)
     deadline = time.monotonic() + 3
