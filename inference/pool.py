@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from inference.engine import Engine
+from inference.backends import make_engine
 from inference.spec import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ class PoolStatus:
 
 class EnginePool:
     def __init__(self, specs: Sequence[ModelSpec]):
-        self.engines = [Engine(s) for s in specs]
+        self.engines = [make_engine(s) for s in specs]
         self.status = PoolStatus(False, "Waiting to start the engines…")
         self.start_seconds: float | None = None
         self.warm_seconds: float | None = None

@@ -1,8 +1,8 @@
 """What to run: one ``ModelSpec`` per side, FP8 and BF16 being two values of it.
 
-Contract: a spec is frozen data (label, model id or path, vLLM engine arguments, and the
-process environment the engine must start under); nothing here imports vLLM or reads the
-environment. ``gpu_pair`` and ``cpu_pair`` give the project's two default layouts.
+Contract: a spec is frozen data (label, model id or path, the backend that runs it, engine
+arguments, and the process environment the engine must start under); nothing here imports vLLM
+or reads the environment. ``gpu_pair`` and ``cpu_pair`` give the project's two default layouts.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ class ModelSpec:
     tiny: bool = False  # a random tiny checkpoint: its answers are noise
     fork: bool = False  # fork the EngineCore from this process instead of vLLM's CPU default, spawn
     reference: bool = False  # the side the others are compared with (divergence); default: the last
+    backend: str = "vllm"  # what runs it: a key of ``inference.backends.BACKENDS``
+    endpoint: str | None = None  # backend "remote": the server's OpenAI-compatible base URL (…/v1)
 
     @property
     def model_name(self) -> str:
