@@ -6,6 +6,8 @@ progress, and shuts every engine down on exit, Ctrl-C or SIGTERM (no orphan Engi
 
     python app.py                      # real 9B pair on a CUDA GPU, tiny pair on CPU otherwise
     python app.py --model FP8=/path/a --model BF16=/path/b --device cpu
+    python app.py --model FP8=/path/a --model BF16=http://gpu-box:8000/v1   # BF16 on a vLLM server
+    python app.py --backend transformers                                      # no vLLM for any side
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from urllib.parse import urlparse
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no outside connections
 
-from inference.spec import BF16_MODEL, CPU_PROCESS_ENV, FP8_MODEL, ModelSpec, cpu_pair, cpu_spec, gpu_pair
+from inference.spec import BF16_MODEL, CPU_PROCESS_ENV, FP8_MODEL, MM_LIMITS, ModelSpec, cpu_pair, cpu_spec, gpu_pair
 
 log = logging.getLogger("app")
 ROOT = Path(__file__).resolve().parent
@@ -43,7 +46,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--model",
         action="append",
         metavar="LABEL=MODEL",
-        help="a side as label=model id or path (repeat for each side); default: the FP8/BF16 pair",
+        help="a side as label=model id, path or an OpenAI-compatible server's URL (…/v1) (repeat for each "
+        "side); default: the FP8/BF16 pair",
+    )
+    p.add_argument(
+        "--backend",
+        action="append",
+        metavar="[LABEL=]NAME",
+        default=[b for b in [os.environ.get("DEMO_BACKEND")] if b],
+        help="what runs the in-process sides (vllm by default), for all of them or one label (repeat); "
+        "a side given as a URL always runs on its server",
     )
     p.add_argument("--fp8-model", default=os.environ.get("DEMO_FP8_MODEL", FP8_MODEL), help="GPU pair: FP8 side")
     p.add_argument("--bf16-model", default=os.environ.get("DEMO_BF16_MODEL", BF16_MODEL), help="GPU pair: BF16 side")
@@ -74,21 +86,56 @@ def has_cuda_gpu() -> bool:
     return out.returncode == 0 and "GPU" in out.stdout
 
 
+def is_url(model: str) -> bool:
+    return model.startswith(("http://", "https://"))
+
+
+def default_label(model: str) -> str:
+    """A side's label when none is given: a server's host:port, or a checkpoint's folder name."""
+    return urlparse(model).netloc if is_url(model) else Path(model).name
+
+
 def resolve_specs(args: argparse.Namespace) -> list[ModelSpec]:
+    """The sides to run, from the command line: their models, backends and engine arguments."""
     cuda = args.device == "cuda" or (args.device == "auto" and has_cuda_gpu())
     if args.model:
-        pairs = [m.split("=", 1) if "=" in m else (Path(m).name, m) for m in args.model]
+        pairs = [m.split("=", 1) if "=" in m and not is_url(m) else (default_label(m), m) for m in args.model]
+        local = [(label, model) for label, model in pairs if not is_url(model)]
         if cuda:
-            return plan_gpu_memory([ModelSpec(label, model, gpu_pair()[0].engine_args) for label, model in pairs])
-        return [
-            cpu_spec(label, model, core=i % 2, kv_cache_bytes=256 * 2**20) for i, (label, model) in enumerate(pairs)
-        ]
+            specs = [ModelSpec(label, model, gpu_pair()[0].engine_args) for label, model in local]
+        else:
+            cpu = 256 * 2**20
+            specs = [cpu_spec(label, model, core=i % 2, kv_cache_bytes=cpu) for i, (label, model) in enumerate(local)]
+        specs = with_backends(specs, args.backend)
+        planned = {s.label: s for s in (plan_gpu_memory(specs) if cuda and specs else specs)}
+        return [remote_spec(label, model) if is_url(model) else planned[label] for label, model in pairs]
     if cuda:
-        return plan_gpu_memory(gpu_pair(args.fp8_model, args.bf16_model))
+        return plan_gpu_memory(with_backends(gpu_pair(args.fp8_model, args.bf16_model), args.backend))
     missing = [d for d in ("bf16", "fp8") if not (args.tiny_dir / d / "config.json").exists()]
     if missing:
         sys.exit(f"No GPU and no tiny checkpoints in {args.tiny_dir} ({', '.join(missing)}): run `make tiny`.")
-    return cpu_pair(args.tiny_dir)
+    return with_backends(cpu_pair(args.tiny_dir), args.backend)
+
+
+def remote_spec(label: str, url: str) -> ModelSpec:
+    """A side served by an OpenAI-compatible server (``vllm serve``); its model name is asked of
+    the server when the side starts."""
+    return ModelSpec(label, "", {"limit_mm_per_prompt": MM_LIMITS}, backend="remote", endpoint=url.rstrip("/"))
+
+
+def with_backends(specs: list[ModelSpec], choices: list[str]) -> list[ModelSpec]:
+    """``--backend NAME`` (every side) and ``--backend LABEL=NAME`` (one side), the latter winning."""
+    from inference.backends import BACKENDS
+
+    every = [c for c in choices if "=" not in c][-1:]  # the last one given
+    per_label = dict(c.split("=", 1) for c in choices if "=" in c)
+    labels = {s.label for s in specs}
+    for label, name in [*((None, c) for c in every), *per_label.items()]:
+        if name not in BACKENDS or name == "remote":
+            sys.exit(f"--backend {name}: unknown; choose one of {', '.join(b for b in BACKENDS if b != 'remote')}.")
+        if label is not None and label not in labels:
+            sys.exit(f"--backend {label}={name}: no side is labelled {label} (sides: {', '.join(sorted(labels))}).")
+    return [replace(s, backend=per_label.get(s.label, every[0] if every else s.backend)) for s in specs]
 
 
 def plan_gpu_memory(specs: list[ModelSpec]) -> list[ModelSpec]:
