@@ -6,11 +6,10 @@
 # since vLLM 0.17). The tag could not be pulled from where this was written (no Docker Hub).
 FROM vllm/vllm-openai:v0.32.0
 
-# The path the health check asks for (the page itself until the app serves a dedicated one).
-ARG HEALTHCHECK_PATH=/
-
 # Model pair and options, read by app.py (override with `docker run -e` or a Space's variables).
 # HF_HOME and the compile caches live on the volume, so a restart neither downloads nor compiles again.
+# FORWARDED_ALLOW_IPS: uvicorn takes each user's address from X-Forwarded-For (the container is only
+# reached through the Space's or your own proxy), so the per-user limits count users, not the proxy.
 ENV DEMO_HOST=0.0.0.0 \
     DEMO_PORT=7860 \
     DEMO_DEVICE=cuda \
@@ -21,7 +20,7 @@ ENV DEMO_HOST=0.0.0.0 \
     HOME=/home/demo \
     GRADIO_ANALYTICS_ENABLED=False \
     PYTHONUNBUFFERED=1 \
-    HEALTHCHECK_PATH=${HEALTHCHECK_PATH}
+    FORWARDED_ALLOW_IPS=*
 
 WORKDIR /app
 COPY requirements/gpu.txt requirements/gpu.txt
@@ -44,8 +43,10 @@ USER 1000
 VOLUME ["/data"]
 EXPOSE 7860
 
-# The page answers as soon as it is served (the engines load behind it, for minutes).
+# /healthz is 200 while the engines load, answer or restart, and 503 once the app cannot recover
+# (a start failed, an engine could not be restarted); /readyz (200 only when every engine answers)
+# is for a load balancer in front of several containers.
 HEALTHCHECK --interval=30s --timeout=10s --start-period=120s --retries=3 \
-    CMD ["python3", "-c", "import os, urllib.request as u; u.urlopen('http://127.0.0.1:' + os.environ['DEMO_PORT'] + os.environ['HEALTHCHECK_PATH'], timeout=5)"]
+    CMD ["python3", "-c", "import os, urllib.request as u; u.urlopen('http://127.0.0.1:' + os.environ['DEMO_PORT'] + '/healthz', timeout=5)"]
 
 ENTRYPOINT ["python3", "app.py", "--host", "0.0.0.0"]

@@ -71,6 +71,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--cache-hours", type=float, default=24.0, help="uploads and other served files older than this are deleted"
     )
+    p.add_argument(
+        "--max-queue",
+        type=int,
+        default=int(os.environ.get("DEMO_MAX_QUEUE", "0")) or None,
+        help="turns that may wait for a free slot before users are told the demo is busy "
+        "(default: 4 x the engines' batch size, max_num_seqs)",
+    )
+    p.add_argument(
+        "--user-running",
+        type=int,
+        default=int(os.environ.get("DEMO_USER_RUNNING", "4")),
+        help="turns one user (client address) may have answered at once; 0: no limit",
+    )
+    p.add_argument(
+        "--user-per-minute",
+        type=int,
+        default=int(os.environ.get("DEMO_USER_PER_MINUTE", "30")),
+        help="turns one user (client address) may send per minute; 0: no limit",
+    )
     p.add_argument("--tiny-dir", type=Path, default=TINY_DIR, help="where `make tiny` wrote the CPU pair")
     return p.parse_args(argv)
 
@@ -162,11 +181,23 @@ def plan_gpu_memory(specs: list[ModelSpec]) -> list[ModelSpec]:
     return planned
 
 
-def build(specs: list[ModelSpec], settings, video=None, *, stall_seconds: float | None = None, cache_hours=None):
-    """The page and its handlers, engines not yet started: ``(demo, comparison)``.
+def build(
+    specs: list[ModelSpec],
+    settings,
+    video=None,
+    *,
+    stall_seconds: float | None = None,
+    cache_hours=None,
+    limits=None,
+    max_queue: int | None = None,
+):
+    """The page and its handlers, engines not yet started, queue configured: ``(demo, comparison)``.
 
     ``cache_hours``: Gradio deletes uploads (and files it served) older than this, checked
-    every tenth of it; ``None`` keeps them until the app exits."""
+    every tenth of it; ``None`` keeps them until the app exits. Turns run ``capacity`` at a time
+    (the engines' batch size); ``max_queue`` more may wait (default 4 × capacity), beyond which
+    a turn is refused with "busy, please retry"; ``limits``: per-user limits (default none)."""
+    from inference.limits import UserLimits
     from inference.media import VideoOptions
     from inference.pool import EnginePool
     from ui.layout import build_demo
@@ -177,14 +208,25 @@ def build(specs: list[ModelSpec], settings, video=None, *, stall_seconds: float 
     if any(s.tiny for s in specs):
         fp8, bf16 = (s.model for s in gpu_pair())
         banner = TINY_BANNER.format(fp8=fp8, bf16=bf16)
-    comparison = Comparison(pool, settings, video or VideoOptions(), stall_seconds=stall_seconds)
+    limits = limits or UserLimits(running=0, per_minute=0)
+    comparison = Comparison(
+        pool, settings, video or VideoOptions(), stall_seconds=stall_seconds, limits=limits, max_queue=max_queue
+    )
     age = None if cache_hours is None else max(1, int(cache_hours * 3600))
     delete_cache = None if age is None else (max(1, age // 10), age)
-    return build_demo(comparison, banner, EXAMPLES_DIR, delete_cache), comparison
+    demo = build_demo(comparison, banner, EXAMPLES_DIR, delete_cache)
+    # Turns wait for a slot inside the handler (``Comparison``), which tells users their place or
+    # that the demo is busy; Gradio's own queue only guards against floods (its "busy" toast).
+    waiting = comparison.capacity + comparison.max_queue
+    demo.queue(default_concurrency_limit=comparison.capacity, max_size=4 * waiting)
+    return demo, comparison
 
 
 def launch(demo, comparison, host: str = "127.0.0.1", port: int | None = None, max_file_size="500mb", **extra):
-    """Serve the page without blocking; the engines warm up in the server's loop once started.
+    from ui import health
+
+    """Serve the page without blocking; the engines warm up in the server's loop once started;
+    ``/healthz`` and ``/readyz`` answer beside it (``ui/health.py``).
 
     Only uploads and the shipped examples' cached copies are served (no ``allowed_paths``; the
     project folder blocked); uploads over ``max_file_size`` are refused by Gradio before they
@@ -196,7 +238,7 @@ def launch(demo, comparison, host: str = "127.0.0.1", port: int | None = None, m
         blocked_paths=[str(ROOT)],
         prevent_thread_lock=True,
         ssr_mode=False,
-        app_kwargs={"lifespan": comparison.lifespan},
+        app_kwargs={"lifespan": comparison.lifespan, "routes": health.routes(comparison.pool)},
         **extra,
     )
 
@@ -209,12 +251,15 @@ def main(argv: list[str] | None = None) -> None:
         os.environ.update(CPU_PROCESS_ENV)
 
     from inference.chat import GenerationSettings
+    from inference.limits import UserLimits
     from inference.media import VideoOptions
     from ui.preview import remove_scratch
 
     video = VideoOptions(max_seconds=args.max_video_seconds, backend=args.video_backend)
     settings = GenerationSettings(max_tokens=args.max_tokens)
-    demo, comparison = build(specs, settings, video, stall_seconds=args.stall_seconds, cache_hours=args.cache_hours)
+    limits = UserLimits(running=args.user_running, per_minute=args.user_per_minute)
+    options = {"stall_seconds": args.stall_seconds, "cache_hours": args.cache_hours, "max_queue": args.max_queue}
+    demo, comparison = build(specs, settings, video, limits=limits, **options)
     pool = comparison.pool
 
     def terminate(signum, _frame):
@@ -229,7 +274,6 @@ def main(argv: list[str] | None = None) -> None:
     # close, which open client connections can hold up (seen once in CI: no exit within 60 s)
     signal.signal(signal.SIGTERM, terminate)
     signal.signal(signal.SIGINT, terminate)
-    demo.queue(default_concurrency_limit=8)
     launch(demo, comparison, args.host, args.port, args.max_file_size)
     try:
         try:

@@ -323,8 +323,8 @@ def serve_child(mode: str, ready_file: Path) -> None:
         if mode == "fake":  # real specs (same panes and limits), fake engines: nothing of vLLM starts
             pool.engines = [FakeFastEngine(e.spec) for e in pool.engines]
     try:
-        demo.queue()
-        if comparison is None:  # the echo page
+        if comparison is None:  # the echo page (the app's own pages configure their queue in ``build``)
+            demo.queue()
             _, url, _ = demo.launch(server_port=free_port(), prevent_thread_lock=True, ssr_mode=False, quiet=True)
         else:
             _, url, _ = app.launch(demo, comparison, port=free_port(), quiet=True)

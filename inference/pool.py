@@ -40,6 +40,7 @@ class EnginePool:
         self.warm_seconds: float | None = None
         self._lock = threading.Lock()
         self.notes: dict[int, str] = {}  # engine index -> what is wrong with it now
+        self.failed: set[int] = set()  # engines that could not be restarted
         self._closing = False
 
     @property
@@ -70,13 +71,24 @@ class EnginePool:
         log.info("engines warmed up in %.1f s", self.warm_seconds)
 
     def health(self) -> dict[str, object]:
-        """Every engine's state, for a health check: ``ok`` when all are started and alive."""
+        """Every engine's state, for health checks: ``ok`` when all are started and alive;
+        ``failed`` when the app cannot recover on its own (a start failed, a restart failed)."""
         states = []
-        for e in self.engines:
+        for i, e in enumerate(self.engines):
             state = "restarting" if e.restarting else "alive" if e.alive else "dead" if e.started else "loading"
+            if i in self.failed:
+                state = "failed"
             states.append({"label": e.spec.label, "model": e.spec.model_name, "state": state, "restarts": e.restarts})
         ok = self.status.ready and all(s["state"] == "alive" for s in states)
-        return {"ok": ok, "ready": self.status.ready, "error": self.status.error, "engines": states}
+        failed = self.status.error is not None or bool(self.failed)
+        return {
+            "ok": ok,
+            "failed": failed,
+            "ready": self.status.ready,
+            "status": self.status.message,
+            "error": self.status.error,
+            "engines": states,
+        }
 
     async def watch(self, interval: float = 1.0) -> None:
         """Restart dead engines until cancelled (vLLM marks an engine dead when its EngineCore exits)."""
@@ -101,6 +113,7 @@ class EnginePool:
                 except Exception as err:
                     log.exception("restart of %s failed", title)
                     self.notes[i] = f"{title} stopped and could not be restarted ({err}); restart the app."
+                    self.failed.add(i)
                     return
                 log.info("engine %s restarted in %.1f s", title, time.monotonic() - t0)
                 self.notes[i] = f"{title} was restarted after it stopped ({time.monotonic() - t0:.0f} s)."

@@ -44,6 +44,17 @@ class ModelSpec:
 
 # Limits shared by both sides: the same request must be valid on each.
 MM_LIMITS = {"image": 8, "video": 2}
+# Requests one GPU engine batches at once (vLLM's default, 1024, sizes its sampler and Gated
+# DeltaNet state for that many): enough for a showcase's viewers, and the app's concurrency.
+GPU_MAX_NUM_SEQS = 32
+UNKNOWN_CAPACITY = 16  # turns at once when no side says how many it batches (remote servers)
+
+
+def batch_capacity(specs: list[ModelSpec]) -> int:
+    """Turns the sides can answer at once: the smallest ``max_num_seqs`` among them (each turn is
+    one request on every side), so the UI never queues more work on an engine than it batches."""
+    sizes = [s.engine_args["max_num_seqs"] for s in specs if s.engine_args.get("max_num_seqs")]
+    return min(sizes) if sizes else UNKNOWN_CAPACITY
 
 
 def gpu_pair(fp8: str = FP8_MODEL, bf16: str = BF16_MODEL, max_model_len: int = 32768) -> list[ModelSpec]:
@@ -52,7 +63,7 @@ def gpu_pair(fp8: str = FP8_MODEL, bf16: str = BF16_MODEL, max_model_len: int = 
     ``gpu_memory_utilization`` is each engine's share of the whole GPU (0.38 + 0.50 = 0.88);
     the engines start one after the other so each measures memory the other already holds.
     """
-    common = {"max_model_len": max_model_len, "limit_mm_per_prompt": MM_LIMITS}
+    common = {"max_model_len": max_model_len, "limit_mm_per_prompt": MM_LIMITS, "max_num_seqs": GPU_MAX_NUM_SEQS}
     return [
         ModelSpec("FP8", fp8, {**common, "gpu_memory_utilization": 0.38}),
         ModelSpec("BF16", bf16, {**common, "gpu_memory_utilization": 0.50}, reference=True),

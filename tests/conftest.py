@@ -68,7 +68,6 @@ def serve(specs, settings, video=None, **options):
 
     demo, comparison = app.build(specs, settings, video, **options)
     pool = comparison.pool
-    demo.queue()
     _, url, _ = app.launch(demo, comparison, port=free_port(), quiet=True)
     try:
         pool.start()

@@ -145,7 +145,8 @@ def build_demo(
         watch = gr.Timer(3.0)  # afterwards: the status line says when an engine restarts
 
         outputs = [box, *panes, *metrics, *marks, plot, notice, conversation]
-        common = {"show_progress": "hidden", "concurrency_limit": 8}
+        # no limit here: every turn enters its handler at once, which waits for a slot or says the demo is busy
+        common = {"show_progress": "hidden", "concurrency_limit": None}
         turn = box.submit(comparison.respond, [box, conversation, *settings], outputs, api_name="respond", **common)
         again_inputs = [gr.State(REGENERATE), conversation, *settings]
         again = regenerate.click(comparison.respond, again_inputs, outputs, api_name="regenerate", **common)

@@ -8,9 +8,14 @@ tokens-over-time plot, the notice under the input box (why a turn was refused), 
 conversation (a list of ``Exchange``, mutated in place so that Stop sees the partial answers).
 The settings a user picks go to every side alike. ``respond`` streams every side at once and
 renders at most every ``RENDER_INTERVAL`` seconds (the plot every ``PLOT_INTERVAL``) while
-the metrics count every token; a ``DemoError`` in the input leaves the history and the user's
-input as they were and shows the message; an error on one side is shown in that side's pane
-while the others go on.
+the metrics count every token; a ``DemoError`` in the input, or a user over the per-user
+limits (``inference.limits``), leaves the history and the user's input as they were and shows
+the message; an error on one side is shown in that side's pane while the others go on.
+``capacity`` is how many turns the engines answer at once (their smallest ``max_num_seqs``);
+up to ``max_queue`` more wait for a free slot, told their place under the input box; beyond
+that a turn is refused with "busy, please retry" (the box keeps it). Gradio lets every turn
+handler in at once (no concurrency limit) so that the waiting happens here, where a user can be
+told, and not in Gradio's queue.
 """
 
 from __future__ import annotations
@@ -32,8 +37,10 @@ from inference.chat import GenerationSettings, Prepared, UserTurn, prepare
 from inference.compare import stream_sides
 from inference.errors import DemoError
 from inference.export import markdown, record
+from inference.limits import Admission, UserLimits
 from inference.media import VideoOptions
 from inference.pool import EnginePool
+from inference.spec import batch_capacity
 from inference.transcript import Exchange
 from inference.vision import VisualBudget
 from ui.preview import caption, preview_file, prune, scratch
@@ -166,6 +173,13 @@ def _as_turn(message: dict[str, Any] | None) -> UserTurn:
     return UserTurn(text=(message.get("text") or "").strip(), files=tuple(p for p in files if p))
 
 
+def user(request: gr.Request | None) -> str:
+    """Who sends a turn, for the per-user limits: the client's address (behind a proxy, uvicorn
+    takes it from X-Forwarded-For when the proxy is listed in ``FORWARDED_ALLOW_IPS``)."""
+    client = getattr(request, "client", None)
+    return getattr(client, "host", None) or getattr(request, "session_hash", None) or "anonymous"
+
+
 class Comparison:
     """Handlers for one page; every side is driven by the same code."""
 
@@ -176,8 +190,11 @@ class Comparison:
         video: VideoOptions = VideoOptions(),
         budget: VisualBudget | None = None,
         stall_seconds: float | None = None,
+        limits: UserLimits = UserLimits(running=0, per_minute=0),
+        max_queue: int | None = None,
     ):
         self.pool = pool
+        self.admission = Admission(limits)  # turns per user (client address), at once and per minute
         self.stall_seconds = stall_seconds  # a side silent this long is stopped (see ``stream_sides``)
         self.settings = settings
         self.video = video
@@ -189,6 +206,10 @@ class Comparison:
         limits = [s.engine_args.get("limit_mm_per_prompt", {}) for s in specs]
         self.limits = {k: min(lim.get(k, 0) for lim in limits) for k in ("image", "video")}
         self.reference = next((i for i, s in enumerate(specs) if s.reference), len(specs) - 1)
+        self.capacity = batch_capacity(specs)  # turns answered at once
+        self.max_queue = 4 * self.capacity if max_queue is None else max_queue  # turns that may wait for a slot
+        self._slots = asyncio.Semaphore(self.capacity)
+        self._waiting = 0
         self.labels = [s.label for s in specs]
         self._running: dict[str, Exchange] = {}  # session -> its turn being answered
 
@@ -378,6 +399,7 @@ class Comparison:
         """One turn on every side; ``replace``: it takes the place of the latest turn (regenerate)."""
         history = conversation[:-1] if replace else conversation[:]
         turn = UserTurn("")
+        slot = contextlib.ExitStack()  # this user's place among the turns answered now
         try:
             turn = _as_turn(message)
             if not self.pool.status.ready:
@@ -387,12 +409,28 @@ class Comparison:
             chosen, video, budget = self._settings(values)
             prepared = self._prepare([ex.turn for ex in history] + [turn], video, budget, chosen.max_tokens)
             self._check_length(prepared, history, chosen)
+            if self._slots.locked() and self._waiting >= self.max_queue:
+                raise DemoError(
+                    f"The demo is busy ({self.capacity} turns being answered, {self._waiting} waiting). "
+                    "Please retry in a minute; your message is still in the box."
+                )
+            self.admission.forget_idle()
+            slot.enter_context(self.admission.admit(user(request)))
         except DemoError as err:
             log.info("input refused: %s", err)
             gr.Warning(str(err))
             box = gr.update() if replace else gr.update(value=message, interactive=True)
             yield box, *self._view(conversation, notice=f"⚠️ {err}"), conversation
             return
+        try:
+            async with contextlib.aclosing(self._wait_for_slot()) as places:
+                async for place in places:
+                    view = self._view(conversation, details=False, notice=place)
+                    yield gr.update(interactive=False), *view, conversation
+        except BaseException:
+            slot.close()
+            raise
+        slot.callback(self._slots.release)
         if replace:
             conversation.pop()
         start = time.monotonic()
@@ -424,12 +462,36 @@ class Comparison:
                     last, last_plot = now, now if details else last_plot
                     yield gr.update(), *self._view(conversation, details), conversation
         finally:
+            slot.close()
             await merged.aclose()
             for answer in ex.answers:  # ended early (Stop, Clear, closed tab): nothing left open
                 answer.finish(time.monotonic(), STOPPED)
             if self._running.get(request.session_hash) is ex:
                 del self._running[request.session_hash]
         yield gr.update(interactive=True), *self._view(conversation), conversation
+
+    async def _wait_for_slot(self):
+        """Take one of the ``capacity`` slots; while none is free, yield (every second) the line that
+        tells the user their place. Cancelled while waiting (Stop, closed tab), nothing is held."""
+        if not self._slots.locked():
+            await self._slots.acquire()
+            return
+        self._waiting += 1
+        ahead = self._waiting
+        try:
+            while True:
+                yield (
+                    f"⏳ The demo is busy: your turn starts when one of the {self.capacity} being answered "
+                    f"ends ({ahead} waiting)."
+                )
+                try:
+                    async with asyncio.timeout(1.0):
+                        await self._slots.acquire()
+                    return
+                except TimeoutError:
+                    ahead = self._waiting
+        finally:
+            self._waiting -= 1
 
     def stop(self, conversation: list[Exchange]):
         """Stop: mark unfinished answers, unlock the input, and have ``respond`` end the turn.

@@ -1,0 +1,71 @@
+"""How many turns one user may run: at once, and per minute.
+
+Contract: ``Admission(limits)`` counts turns per user key (the app uses the client's address;
+a Gradio session already runs one turn at a time). ``admit(key)`` is a context manager for one
+turn: it raises ``DemoError`` (saying when to retry) when that user already runs
+``running`` turns or started ``per_minute`` turns in the last 60 s, and frees the running slot
+on exit. A limit of 0 is no limit. Pure bookkeeping for one event loop: no locks, no I/O.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from inference.errors import DemoError
+
+WINDOW = 60.0  # seconds: what "per minute" counts
+
+
+@dataclass(frozen=True)
+class UserLimits:
+    running: int = 2  # turns one user may have answered at the same time (several tabs); 0: no limit
+    per_minute: int = 20  # turns one user may start in any 60 s; 0: no limit
+
+
+class Admission:
+    def __init__(self, limits: UserLimits = UserLimits(), clock: Callable[[], float] = time.monotonic):
+        self.limits = limits
+        self._clock = clock
+        self._running: dict[str, int] = defaultdict(int)
+        self._started: dict[str, deque[float]] = defaultdict(deque)
+
+    @contextlib.contextmanager
+    def admit(self, key: str) -> Iterator[None]:
+        now, limits = self._clock(), self.limits
+        started = self._started[key]
+        while started and now - started[0] >= WINDOW:
+            started.popleft()
+        if limits.running and self._running[key] >= limits.running:
+            n = self._running[key]
+            raise DemoError(
+                f"You already have {n} turn{'s' * (n > 1)} being answered (the limit per user is "
+                f"{limits.running}); wait for it to finish, or press Stop in your other tab."
+            )
+        if limits.per_minute and len(started) >= limits.per_minute:
+            wait = math.ceil(WINDOW - (now - started[0]))
+            raise DemoError(
+                f"You sent {len(started)} turns in the last minute (the limit per user is {limits.per_minute}); "
+                f"please retry in {wait} s."
+            )
+        started.append(now)
+        self._running[key] += 1
+        try:
+            yield
+        finally:
+            self._running[key] -= 1
+            if not self._running[key]:
+                del self._running[key]
+            if not started:
+                self._started.pop(key, None)
+
+    def forget_idle(self) -> None:
+        """Drop users with nothing running and no turn in the window (keeps the tables small)."""
+        now = self._clock()
+        for key in [k for k, s in self._started.items() if not s or now - s[-1] >= WINDOW]:
+            if not self._running.get(key):
+                del self._started[key]

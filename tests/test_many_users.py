@@ -1,0 +1,230 @@
+"""Many users at once: turns run as many at a time as the engines batch, a full queue says
+"busy, try again", per-user limits refuse politely, and health routes tell loading from ready.
+
+One app with engines that batch only 2 requests (``max_num_seqs=2``), a queue of 1 and limits of
+1 running turn and 4 turns a minute per user. Users are told apart by their address, which each
+client sets with ``X-Forwarded-For`` (uvicorn trusts it from 127.0.0.1, as from a local proxy).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import replace
+
+import httpx
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+from tests.conftest import ROOT, free_port, serve
+
+pytestmark = pytest.mark.engine
+
+CAPACITY = 2
+
+
+@pytest.fixture(scope="module")
+def crowded(tiny_dir):
+    from inference.chat import GenerationSettings
+    from inference.limits import UserLimits
+    from inference.spec import cpu_pair
+
+    specs = [replace(s, engine_args={**s.engine_args, "max_num_seqs": CAPACITY}) for s in cpu_pair(tiny_dir)]
+    settings = GenerationSettings(max_tokens=200, ignore_eos=True)
+    limits = UserLimits(running=1, per_minute=4)
+    with serve(specs, settings, limits=limits, max_queue=1) as served:
+        yield served
+
+
+def docker_healthcheck() -> list[str]:
+    text = (ROOT / "Dockerfile").read_text()
+    return json.loads(re.search(r"CMD (\[.*\])", text[text.index("\nHEALTHCHECK") :]).group(1))
+
+
+def client(url: str, address: str) -> Client:
+    return Client(url, headers={"X-Forwarded-For": address}, download_files=False, verbose=False)
+
+
+def notice(update) -> str:
+    """The line under the input box (the last output the client sees; the conversation is state);
+    "" when the update leaves it as it was (an answered turn cleared it when it started)."""
+    return update[-1] if isinstance(update[-1], str) else ""
+
+
+def test_health_routes_say_alive_and_ready(crowded):
+    url, _comparison = crowded
+    for route in ("/healthz", "/readyz"):
+        r = httpx.get(url + route.lstrip("/"), timeout=10)
+        assert r.status_code == 200, route
+        body = r.json()
+        assert body["ok"] and body["ready"] and not body["failed"]
+        assert [e["state"] for e in body["engines"]] == ["alive", "alive"]
+        assert [e["label"] for e in body["engines"]] == ["FP8", "BF16"]
+
+
+def test_health_routes_while_loading_and_after_a_failed_start(tiny_dir):
+    """Engines never started: alive (still loading) but not ready; then a failed start: not alive."""
+    import app
+    from inference.chat import GenerationSettings
+    from inference.pool import PoolStatus
+    from inference.spec import cpu_pair
+
+    demo, comparison = app.build(cpu_pair(tiny_dir), GenerationSettings())
+    port = free_port()
+    _, url, _ = app.launch(demo, comparison, port=port, quiet=True)
+    probe = [sys.executable, *docker_healthcheck()[1:]]  # the Dockerfile's HEALTHCHECK, run here
+    run = {"capture_output": True, "timeout": 30, "env": {"DEMO_PORT": str(port)}}
+    try:
+        live, ready = (httpx.get(url + r, timeout=10) for r in ("healthz", "readyz"))
+        assert (live.status_code, ready.status_code) == (200, 503)
+        assert [e["state"] for e in ready.json()["engines"]] == ["loading", "loading"]
+        assert ready.json()["status"].startswith("Waiting")
+        assert subprocess.run(probe, **run).returncode == 0  # Docker waits while the engines load
+        comparison.pool.status = PoolStatus(False, "Engine start failed.", "FP8: out of memory")
+        live = httpx.get(url + "healthz", timeout=10)
+        assert live.status_code == 503 and live.json()["error"] == "FP8: out of memory"
+        assert subprocess.run(probe, **run).returncode != 0  # Docker marks the container unhealthy
+    finally:
+        demo.close()
+
+
+def test_turns_run_as_many_at_once_as_the_engines_batch_and_a_full_queue_says_busy(crowded):
+    url, comparison = crowded
+    engines = comparison.pool.engines
+    peak = [0]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], *(e.num_unfinished_requests() for e in engines))
+            time.sleep(0.01)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    users = [client(url, f"10.0.0.{i}") for i in range(CAPACITY + 1)]
+    late = client(url, "10.0.0.99")  # connected before: its turn comes while the queue is full
+    jobs = [u.submit({"text": f"Hello {i}", "files": []}, api_name="/respond") for i, u in enumerate(users)]
+    time.sleep(0.5)  # in order: the third is the one that waits
+    wait_until_full(comparison)
+    try:
+        refused = late.predict({"text": "one more", "files": []}, api_name="/respond")
+        assert "The demo is busy" in notice(refused) and "retry" in notice(refused)
+        assert refused[0]["value"]["text"] == "one more"  # the box keeps the message
+        results = [list(j) for j in jobs]  # every update of each turn
+    finally:
+        done.set()
+        sampler.join()
+    assert peak[0] == CAPACITY  # the engines never held more than they batch, and did batch
+    waited = [r for r in results if any("your turn starts when one of the 2" in notice(u) for u in r)]
+    assert len(waited) == 1  # the third was told it waits, then answered like the others
+    for updates in results:
+        assert all("200 tokens" in m for m in updates[-1][3:5])  # every turn was answered in full
+    # once the queue has room again, the same late user is answered
+    answered = late.predict({"text": "now?", "files": []}, max_tokens=5, api_name="/respond")
+    assert all("5 tokens" in m for m in answered[3:5])
+
+
+def test_the_status_line_and_preview_answer_while_every_slot_is_taken(crowded, media):
+    url, comparison = crowded
+    light = client(url, "10.0.5.50")
+    jobs = fill(url, comparison, "5")
+    try:
+        t0 = time.monotonic()
+        assert light.predict(api_name="/status").startswith("✅")
+        _gallery, tokens = light.predict({"text": "", "files": [handle_file(str(media["image"]))]}, api_name="/preview")
+        assert "visual tokens" in tokens and time.monotonic() - t0 < 10  # not behind the long turns
+    finally:
+        for job in jobs:
+            job.result(timeout=180)
+
+
+def test_one_user_may_run_one_turn_at_a_time_across_tabs(crowded):
+    url, comparison = crowded
+    first, second = client(url, "10.0.1.1"), client(url, "10.0.1.1")  # one person, two tabs
+    other = client(url, "10.0.1.2")
+    job = first.submit({"text": "a long one", "files": []}, api_name="/respond")
+    deadline = time.monotonic() + 60
+    while not comparison.pool.engines[0].num_unfinished_requests() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    refused = second.predict({"text": "me again", "files": []}, api_name="/respond")
+    assert "already have 1 turn being answered" in notice(refused)
+    assert refused[0]["value"]["text"] == "me again"  # the box keeps what was typed
+    answered = other.predict({"text": "someone else", "files": []}, max_tokens=5, api_name="/respond")
+    assert all("5 tokens" in m for m in answered[3:5]) and notice(answered) == ""
+    assert all("200 tokens" in m for m in job.result(timeout=180)[3:5])
+
+
+def test_turns_per_minute_are_limited_per_user_with_when_to_retry(crowded):
+    url, _ = crowded
+    user = client(url, "10.0.2.1")
+    for i in range(4):
+        answered = user.predict({"text": f"turn {i}", "files": []}, max_tokens=2, api_name="/respond")
+        assert notice(answered) == ""
+    refused = user.predict({"text": "turn 5", "files": []}, max_tokens=2, api_name="/respond")
+    assert "4 turns in the last minute" in notice(refused) and "retry in" in notice(refused)
+    assert sum(1 for m in refused[1] if m["role"] == "assistant") == 4  # the history is kept
+    fresh = client(url, "10.0.2.2").predict({"text": "hi", "files": []}, max_tokens=2, api_name="/respond")
+    assert notice(fresh) == ""
+
+
+def test_a_refused_turn_is_not_an_error_event(crowded):
+    """Limits answer with a notice, never an error the client must catch."""
+    url, _ = crowded
+    user = client(url, "10.0.3.1")
+    try:
+        user.predict({"text": "", "files": []}, api_name="/respond")
+    except AppError as err:  # pragma: no cover - shown if it regresses
+        pytest.fail(f"a refused turn raised {err}")
+
+
+def wait_until_full(comparison) -> None:
+    """Until two turns run on the engines and one waits for a slot (the queue holds 1)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        running = sum(e.num_unfinished_requests() for e in comparison.pool.engines) == 2 * CAPACITY
+        if running and comparison._waiting == 1:
+            return
+        time.sleep(0.05)
+    pytest.fail("the queue did not fill")
+
+
+def fill(url: str, comparison, tag: str) -> list:
+    """Two turns running and one waiting: the next turn finds the demo busy."""
+    users = [client(url, f"10.0.{tag}.{i}") for i in range(CAPACITY + 1)]
+    jobs = [u.submit({"text": f"busy {i}", "files": []}, api_name="/respond") for i, u in enumerate(users)]
+    wait_until_full(comparison)
+    return jobs
+
+
+@pytest.mark.browser
+def test_the_page_says_busy_when_the_queue_is_full_and_keeps_the_message(crowded, artifacts):
+    from playwright.sync_api import sync_playwright
+
+    from tests.test_browser import ARGS, CHROMIUM
+
+    url, comparison = crowded
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        page.goto(url)
+        page.wait_for_selector("#status:has-text('Engines ready')", timeout=60_000)
+        jobs = fill(url, comparison, "4")
+        page.fill("#box textarea", "Is anyone there?")
+        page.press("#box textarea", "Enter")
+        page.wait_for_selector("#notice:has-text('The demo is busy')", timeout=15_000)
+        page.screenshot(path=str(artifacts / "busy.png"))
+        assert "retry" in page.inner_text("#notice")
+        assert "Error" not in page.inner_text("#pane-0")  # the panes are left as they were
+        assert page.input_value("#box textarea") == "Is anyone there?"  # nothing typed is lost
+        for job in jobs:
+            job.result(timeout=180)
+        page.press("#box textarea", "Enter")  # the retry is answered
+        page.wait_for_function(
+            "() => document.querySelectorAll('#pane-1 [data-testid=\"bot\"]').length > 0", timeout=60_000
+        )
+        browser.close()
