@@ -61,6 +61,7 @@ bench: $(VENV)/.installed tiny
 	$(VENV)/bin/python -m bench.startup
 	$(VENV)/bin/python -m bench.comparison
 	$(VENV)/bin/python -m bench.preprocess
+	$(VENV)/bin/python -m bench.load
 
 # TTFT overhead of the app, side by side vs alone, renders per second (bench/comparison.py).
 .PHONY: bench-comparison
@@ -79,3 +80,8 @@ reliability: $(VENV)/.installed tiny $(BROWSER)
 
 clean:
 	rm -rf $(TINY)
+
+# 1/4/8/16/32 gradio_client users against python app.py (bench/load.py); quoted in the README.
+.PHONY: bench-load
+bench-load: $(VENV)/.installed tiny
+	$(VENV)/bin/python -m bench.load

@@ -62,6 +62,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--host", default=os.environ.get("DEMO_HOST", "127.0.0.1"))
     p.add_argument("--port", type=int, default=int(os.environ.get("DEMO_PORT", "7860")))
     p.add_argument("--max-tokens", type=int, default=256, help="new tokens per answer")
+    p.add_argument(
+        "--ignore-eos", action="store_true", help="for load tests and benchmarks: every answer runs to max tokens"
+    )
     p.add_argument("--max-video-seconds", type=float, default=600.0, help="longer uploads are refused")
     p.add_argument("--video-backend", choices=["pyav", "decord", "opencv"], default="pyav", help="video decoder")
     p.add_argument(
@@ -256,7 +259,7 @@ def main(argv: list[str] | None = None) -> None:
     from ui.preview import remove_scratch
 
     video = VideoOptions(max_seconds=args.max_video_seconds, backend=args.video_backend)
-    settings = GenerationSettings(max_tokens=args.max_tokens)
+    settings = GenerationSettings(max_tokens=args.max_tokens, ignore_eos=args.ignore_eos)
     limits = UserLimits(running=args.user_running, per_minute=args.user_per_minute)
     options = {"stall_seconds": args.stall_seconds, "cache_hours": args.cache_hours, "max_queue": args.max_queue}
     demo, comparison = build(specs, settings, video, limits=limits, **options)
