@@ -247,18 +247,31 @@ class Comparison:
                 rows += [{"seconds": round(t, 3), "tokens": n, "side": label} for t, n in picked]
         return pd.DataFrame(rows, columns=["seconds", "tokens", "side"])
 
-    def _view(self, conversation: list[Exchange], details: bool = True, notice: str | None = None) -> list[Any]:
-        """Every pane, every metrics line, then (when ``details``) the divergence views and plot, then
-        the notice under the input box (``None``: left as it is)."""
+    def _view(
+        self, conversation: list[Exchange], details: bool = True, notice: str | None = None, shown: list | None = None
+    ) -> list[Any]:
+        """Every pane, every metrics line, then the divergence views and plot, then the notice under
+        the input box (``None``: left as it is).
+
+        ``details=False`` repeats the divergence views and plot last shown (``shown``, which
+        ``details=True`` refreshes) instead of computing them: repeating a value costs Gradio
+        nothing on the wire (it sends diffs), while ``gr.skip()`` makes it build the component
+        anew with its JSON schema (~5 ms each, on every render).
+        """
         last = conversation[-1] if conversation else None
         feet = [e.footprint for e in self.pool.engines]
         n = range(self.sides)
         panes = [render(conversation, i) for i in n]
         lines = [describe(last, i, self.reference, self.labels, feet[i]) for i in n]
         note = gr.skip() if notice is None else notice
+        if not details and shown is not None:
+            return [*panes, *lines, *shown, note]
         if not details:
             return [*panes, *lines, *[gr.skip()] * self.sides, gr.skip(), note]
-        return [*panes, *lines, *[self.marks(last, i) for i in n], self.plot(last), note]
+        fresh = [*[self.marks(last, i) for i in n], self.plot(last)]
+        if shown is not None:
+            shown[:] = fresh
+        return [*panes, *lines, *fresh, note]
 
     # --- handlers ------------------------------------------------------------------------
 
@@ -443,9 +456,13 @@ class Comparison:
         merged = stream_sides(streams, self.stall_seconds)  # the requests start now, while the placeholders render
         self._running[request.session_hash] = ex
         box = gr.update(interactive=False) if replace else gr.update(value=None, interactive=False)
+        # while streaming: the box's value again (a new turn emptied it; ``gr.update()`` costs a
+        # component rebuild per render, so only Regenerate, whose box keeps the user's draft, pays it)
+        keep = gr.update() if replace else None
         n = self.sides
+        shown: list[Any] = [*[[]] * n, None]  # divergence views and plot as last rendered
         try:
-            yield box, *self._view(conversation, details=False)[: 2 * n], *[[]] * n, None, "", conversation
+            yield box, *self._view(conversation, details=False, notice="", shown=shown), conversation
             last, last_plot = 0.0, start  # the plot and marks wait for their interval
             async for event in merged:
                 if ex.stop_requested:  # Stop ran first: end here, which aborts every request
@@ -460,7 +477,7 @@ class Comparison:
                 if event.done or first_text or now - last >= RENDER_INTERVAL:  # a side's first text: at once
                     details = event.done or now - last_plot >= PLOT_INTERVAL
                     last, last_plot = now, now if details else last_plot
-                    yield gr.update(), *self._view(conversation, details), conversation
+                    yield keep, *self._view(conversation, details, notice="", shown=shown), conversation
         finally:
             slot.close()
             await merged.aclose()
