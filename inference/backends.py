@@ -20,6 +20,7 @@ from inference.spec import ModelSpec
 
 BACKENDS = {
     "vllm": "inference.engine:Engine",  # an in-process vLLM AsyncLLM
+    "transformers": "inference.hf_engine:TransformersEngine",  # model.generate: ZeroGPU, no vLLM, a cross-check
 }
 
 
