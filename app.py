@@ -8,6 +8,7 @@ progress, and shuts every engine down on exit, Ctrl-C or SIGTERM (no orphan Engi
     python app.py --model FP8=/path/a --model BF16=/path/b --device cpu
     python app.py --model FP8=/path/a --model BF16=http://gpu-box:8000/v1   # BF16 on a vLLM server
     python app.py --backend transformers                                      # no vLLM for any side
+    python app.py --backend BF16=transformers                                 # BF16 side on transformers
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ TINY_DIR = ROOT / ".cache" / "tiny"
 EXAMPLES_DIR = ROOT / "examples"  # written by `python -m inference.samples --out examples`
 TINY_BANNER = (
     "⚠️ **Tiny random checkpoints on CPU.** No GPU was found, so both panes run randomly "
-    "initialised miniature Qwen3.5 models (the real architecture, the real FP8 recipe) on vLLM's "
-    "CPU engine. **Their answers are noise**; the pipeline, streaming and timing are real. "
+    "initialised miniature Qwen3.5 models (the real architecture, the real FP8 recipe) on {engine}. "
+    "**Their answers are noise**; the pipeline, streaming and timing are real. "
     "On a CUDA GPU the app runs `{fp8}` and `{bf16}`."
 )
 
@@ -176,7 +177,9 @@ def build(specs: list[ModelSpec], settings, video=None, *, stall_seconds: float 
     banner = ""
     if any(s.tiny for s in specs):
         fp8, bf16 = (s.model for s in gpu_pair())
-        banner = TINY_BANNER.format(fp8=fp8, bf16=bf16)
+        names = {"vllm": "vLLM's CPU engine", "transformers": "transformers (`model.generate`)"}
+        engine = " and ".join(dict.fromkeys(names.get(s.backend, s.backend) for s in specs))
+        banner = TINY_BANNER.format(fp8=fp8, bf16=bf16, engine=engine)
     comparison = Comparison(pool, settings, video or VideoOptions(), stall_seconds=stall_seconds)
     age = None if cache_hours is None else max(1, int(cache_hours * 3600))
     delete_cache = None if age is None else (max(1, age // 10), age)
