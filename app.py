@@ -2,7 +2,8 @@
 
 Contract: nothing else in the project reads ``sys.argv`` or the environment. ``main()``
 serves the page at once, starts the engines one after the other while the page shows
-progress, and shuts every engine down on exit, Ctrl-C or SIGTERM (no orphan EngineCore).
+progress (on a ZeroGPU Space the engines load first: ZeroGPU takes the weights at launch),
+and shuts every engine down on exit, Ctrl-C or SIGTERM (no orphan EngineCore).
 
     python app.py                      # real 9B pair on a CUDA GPU, tiny pair on CPU otherwise
     python app.py --model FP8=/path/a --model BF16=/path/b --device cpu
@@ -233,13 +234,18 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, terminate)
     signal.signal(signal.SIGINT, terminate)
     demo.queue(default_concurrency_limit=8)
-    launch(demo, comparison, args.host, args.port, args.max_file_size)
+    # ZeroGPU packs the weights already on "cuda" when the server launches: there, load them first
+    zerogpu = any(getattr(e, "on_zerogpu", False) for e in pool.engines)
+    if not zerogpu:
+        launch(demo, comparison, args.host, args.port, args.max_file_size)
     try:
         try:
             pool.start()
             log.info("engines ready in %.1f s", pool.start_seconds)
         except Exception:
             log.exception("an engine failed to start; the page shows the error")
+        if zerogpu:
+            launch(demo, comparison, args.host, args.port, args.max_file_size)
         demo.block_thread()
     except KeyboardInterrupt:
         pass

@@ -10,6 +10,7 @@ Everything else (engine, checkpoint, processor, generate) is real.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import sys
 import textwrap
 from dataclasses import replace
@@ -44,32 +45,29 @@ def GPU(task=None, *, duration=None, size=None):
 
 @pytest.fixture
 def fake_spaces(tmp_path, monkeypatch):
+    """Swap the installed ``spaces`` for the stand-in while a test runs (Gradio imports the real one)."""
+    real = {n: m for n, m in sys.modules.items() if n == "spaces" or n.startswith("spaces.")}
+
     def install(zero_gpu: bool):
         package = tmp_path / "spaces"
         package.mkdir()
         (package / "__init__.py").write_text(textwrap.dedent(FAKE))
         (package / "config.py").write_text(f"class Config:\n    zero_gpu = {zero_gpu}\n")
+        for name in real:
+            del sys.modules[name]
         monkeypatch.syspath_prepend(str(tmp_path))
-        return __import__("spaces")
+        return importlib.import_module("spaces")
 
     yield install
     for name in [n for n in sys.modules if n == "spaces" or n.startswith("spaces.")]:
         del sys.modules[name]
+    sys.modules.update(real)
 
 
-def test_without_spaces_the_work_runs_in_process():
+def test_off_zerogpu_the_installed_spaces_leaves_the_work_in_process(monkeypatch):
     from inference.hf_engine import zerogpu
 
-    def task():
-        yield 1
-
-    assert zerogpu(task, lambda: 1) == (task, False)
-
-
-def test_spaces_off_zerogpu_leaves_the_work_in_process(fake_spaces):
-    from inference.hf_engine import zerogpu
-
-    fake_spaces(zero_gpu=False)
+    monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
 
     def task():
         yield 1
