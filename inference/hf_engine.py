@@ -22,14 +22,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import json
 import logging
 import threading
 import warnings
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib.util import find_spec
-from pathlib import Path
 from typing import Any
 
 from inference.chat import GenerationSettings, Prepared, UserTurn, prepare
@@ -69,15 +68,12 @@ class _Ticket:
 
 
 def _is_compressed_tensors(model: str) -> bool:
-    config = Path(model) / "config.json"
-    if not config.is_file():
-        from transformers import AutoConfig
+    """Whether a checkpoint is quantized in compressed-tensors' format (llm-compressor's FP8)."""
+    from transformers import AutoConfig
 
-        quant = getattr(AutoConfig.from_pretrained(model), "quantization_config", None) or {}
-    else:
-        quant = json.loads(config.read_text()).get("quantization_config") or {}
+    quant = getattr(AutoConfig.from_pretrained(model), "quantization_config", None) or {}
     method = quant.get("quant_method") if isinstance(quant, dict) else getattr(quant, "quant_method", None)
-    return str(method) in ("compressed-tensors", "QuantizationMethod.COMPRESSED_TENSORS")
+    return method == "compressed-tensors"
 
 
 class TransformersEngine(PromptViews):
@@ -94,8 +90,8 @@ class TransformersEngine(PromptViews):
         self._processor: Any = None
         self._device = "cpu"
         self._eos: list[int] = []
-        self._lock = threading.Lock()  # one generate at a time
-        self._tickets: set[_Ticket] = set()  # requests waiting or running
+        self._queue: deque[_Ticket] = deque()  # requests waiting or running; the first one runs
+        self._turn = threading.Condition()  # one generate at a time, in arrival order
         self._threads: set[threading.Thread] = set()
         threads = spec.env.get("OMP_NUM_THREADS")
         self._torch_threads = int(threads) if threads and threads.isdigit() else None
@@ -158,7 +154,7 @@ class TransformersEngine(PromptViews):
         self._drop()
 
     def _drop(self) -> None:
-        for ticket in list(self._tickets):
+        for ticket in list(self._queue):
             ticket.stop.set()
         for thread in list(self._threads):
             thread.join(timeout=30)
@@ -167,7 +163,7 @@ class TransformersEngine(PromptViews):
     # --- requests ------------------------------------------------------------------------
 
     def num_unfinished_requests(self) -> int:
-        return len(self._tickets)
+        return len(self._queue)
 
     async def has_work(self) -> bool:
         """Whether a request's thread (waiting, or running ``generate``) is still alive."""
@@ -203,7 +199,8 @@ class TransformersEngine(PromptViews):
             target=context.run, args=(self._serve, ticket, prompt, prepared, settings, post), daemon=True
         )
         worker.name = f"transformers-{self.spec.label}"
-        self._tickets.add(ticket)
+        with self._turn:  # queued here, on the caller's side: arrival order is call order
+            self._queue.append(ticket)
         self._threads.add(worker)
         worker.start()
         try:
@@ -217,14 +214,11 @@ class TransformersEngine(PromptViews):
     def _serve(self, ticket: _Ticket, prompt: str, prepared: Prepared, settings: GenerationSettings, post) -> None:
         """A request's thread: wait for the engine, prepare the inputs, stream the pieces."""
         try:
-            while not self._lock.acquire(timeout=0.05):
-                if ticket.stop.is_set():
-                    return
-            try:
-                if not ticket.stop.is_set():
-                    self._answer(ticket, prompt, prepared, settings, post)
-            finally:
-                self._lock.release()
+            with self._turn:
+                while self._queue[0] is not ticket and not ticket.stop.is_set():
+                    self._turn.wait(0.05)
+            if not ticket.stop.is_set():
+                self._answer(ticket, prompt, prepared, settings, post)
         except DemoError as err:
             post(err)
         except Exception as err:
@@ -233,7 +227,9 @@ class TransformersEngine(PromptViews):
             failure.__cause__ = err
             post(failure)
         finally:
-            self._tickets.discard(ticket)
+            with self._turn:
+                self._queue.remove(ticket)
+                self._turn.notify_all()
             self._threads.discard(threading.current_thread())
             post(_END)
 

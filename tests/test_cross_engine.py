@@ -152,9 +152,36 @@ async def test_requests_on_one_engine_are_served_one_after_the_other(hf):
         stamps = [(loop.time(), c) async for c in engine.stream(prepared, [], settings)]
         return stamps[0][0], stamps[-1][0], [t for _, c in stamps for t in c.token_ids]
 
-    (a_first, a_last, a_ids), (b_first, b_last, b_ids) = await asyncio.gather(timed(), timed())
-    assert a_last <= b_first or b_last <= a_first  # never interleaved
+    (_, a_last, a_ids), (b_first, _, b_ids) = await asyncio.gather(timed(), timed())
+    assert a_last <= b_first  # in call order, never interleaved
     assert a_ids == b_ids  # greedy: the same answer both times
+
+
+async def _until(condition, seconds: float = 10) -> bool:
+    for _ in range(int(seconds / 0.02)):
+        if condition():
+            return True
+        await asyncio.sleep(0.02)
+    return False
+
+
+async def test_a_waiting_request_that_is_stopped_never_runs(hf):
+    engine = hf.engines[SIDES["bf16"]]
+    running = engine.stream(prepare([UserTurn("Keep talking.")]), [], LONG)
+    await anext(running)
+    waiting = engine.stream(prepare([UserTurn("Me too.")]), [], LONG)
+    task = asyncio.create_task(anext(waiting))
+    assert await _until(lambda: engine.num_unfinished_requests() == 2)
+    await asyncio.sleep(0.2)
+    assert not task.done()  # queued behind the running one
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # it leaves the queue while the first still runs: it never reached generate
+    assert await _until(lambda: engine.num_unfinished_requests() == 1)
+    assert len(generate_threads(engine.spec.label)) == 1
+    await running.aclose()
+    assert await _until(lambda: engine.num_unfinished_requests() == 0 and not generate_threads(engine.spec.label))
 
 
 async def test_seeded_sampling_repeats_and_the_seed_matters(hf):
