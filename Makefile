@@ -10,8 +10,9 @@ BROWSER := /usr/bin/chromium /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf
 
 .PHONY: demo test tiny lint format bench clean browser
 
+# ARGS go to app.py, e.g. make demo ARGS="--backend transformers" (see app.py --help)
 demo: $(VENV)/.installed tiny
-	$(VENV)/bin/python app.py
+	$(VENV)/bin/python app.py $(ARGS)
 
 test: $(VENV)/.installed tiny $(BROWSER)
 	$(VENV)/bin/ruff check .

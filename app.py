@@ -2,12 +2,14 @@
 
 Contract: nothing else in the project reads ``sys.argv`` or the environment. ``main()``
 serves the page at once, starts the engines one after the other while the page shows
-progress, and shuts every engine down on exit, Ctrl-C or SIGTERM (no orphan EngineCore).
+progress (on a ZeroGPU Space the engines load first: ZeroGPU takes the weights at launch),
+and shuts every engine down on exit, Ctrl-C or SIGTERM (no orphan EngineCore).
 
     python app.py                      # real 9B pair on a CUDA GPU, tiny pair on CPU otherwise
     python app.py --model FP8=/path/a --model BF16=/path/b --device cpu
     python app.py --model FP8=/path/a --model BF16=http://gpu-box:8000/v1   # BF16 on a vLLM server
     python app.py --backend transformers                                      # no vLLM for any side
+    python app.py --backend BF16=transformers                                 # BF16 side on transformers
 """
 
 from __future__ import annotations
@@ -33,8 +35,8 @@ TINY_DIR = ROOT / ".cache" / "tiny"
 EXAMPLES_DIR = ROOT / "examples"  # written by `python -m inference.samples --out examples`
 TINY_BANNER = (
     "⚠️ **Tiny random checkpoints on CPU.** No GPU was found, so both panes run randomly "
-    "initialised miniature Qwen3.5 models (the real architecture, the real FP8 recipe) on vLLM's "
-    "CPU engine. **Their answers are noise**; the pipeline, streaming and timing are real. "
+    "initialised miniature Qwen3.5 models (the real architecture, the real FP8 recipe) on {engine}. "
+    "**Their answers are noise**; the pipeline, streaming and timing are real. "
     "On a CUDA GPU the app runs `{fp8}` and `{bf16}`."
 )
 
@@ -210,7 +212,9 @@ def build(
     banner = ""
     if any(s.tiny for s in specs):
         fp8, bf16 = (s.model for s in gpu_pair())
-        banner = TINY_BANNER.format(fp8=fp8, bf16=bf16)
+        names = {"vllm": "vLLM's CPU engine", "transformers": "transformers (`model.generate`)"}
+        engine = " and ".join(dict.fromkeys(names.get(s.backend, s.backend) for s in specs))
+        banner = TINY_BANNER.format(fp8=fp8, bf16=bf16, engine=engine)
     limits = limits or UserLimits(running=0, per_minute=0)
     comparison = Comparison(
         pool, settings, video or VideoOptions(), stall_seconds=stall_seconds, limits=limits, max_queue=max_queue
@@ -226,14 +230,14 @@ def build(
 
 
 def launch(demo, comparison, host: str = "127.0.0.1", port: int | None = None, max_file_size="500mb", **extra):
-    from ui import health
-
     """Serve the page without blocking; the engines warm up in the server's loop once started;
     ``/healthz`` and ``/readyz`` answer beside it (``ui/health.py``).
 
     Only uploads and the shipped examples' cached copies are served (no ``allowed_paths``; the
     project folder blocked); uploads over ``max_file_size`` are refused by Gradio before they
     reach a handler, and a handler takes files from Gradio's upload folder only."""
+    from ui import health
+
     return demo.launch(
         server_name=host,
         server_port=port,
@@ -277,13 +281,18 @@ def main(argv: list[str] | None = None) -> None:
     # close, which open client connections can hold up (seen once in CI: no exit within 60 s)
     signal.signal(signal.SIGTERM, terminate)
     signal.signal(signal.SIGINT, terminate)
-    launch(demo, comparison, args.host, args.port, args.max_file_size)
+    # ZeroGPU packs the weights already on "cuda" when the server launches: there, load them first
+    zerogpu = any(getattr(e, "on_zerogpu", False) for e in pool.engines)
+    if not zerogpu:
+        launch(demo, comparison, args.host, args.port, args.max_file_size)
     try:
         try:
             pool.start()
             log.info("engines ready in %.1f s", pool.start_seconds)
         except Exception:
             log.exception("an engine failed to start; the page shows the error")
+        if zerogpu:
+            launch(demo, comparison, args.host, args.port, args.max_file_size)
         demo.block_thread()
     except KeyboardInterrupt:
         pass

@@ -21,6 +21,7 @@ from inference.spec import ModelSpec
 BACKENDS = {
     "vllm": "inference.engine:Engine",  # an in-process vLLM AsyncLLM
     "remote": "inference.remote:RemoteEngine",  # an OpenAI-compatible vLLM server (spec.endpoint)
+    "transformers": "inference.hf_engine:TransformersEngine",  # model.generate: ZeroGPU, no vLLM, a cross-check
 }
 
 

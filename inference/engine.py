@@ -28,9 +28,8 @@ from typing import Any
 from inference.chat import GenerationSettings, Prepared
 from inference.errors import DemoError
 from inference.metrics import Chunk
+from inference.prompt import PromptViews
 from inference.spec import ModelSpec
-
-VISUAL_TOKENS = ("<|image_pad|>", "<|video_pad|>")  # what each image/video patch group becomes
 
 log = logging.getLogger(__name__)
 
@@ -75,14 +74,12 @@ def _kv_watch(engine: Engine):
     return lambda vllm_config, engine_index=0: KvWatch(vllm_config, engine_index)
 
 
-class Engine:
-    """A started-on-demand vLLM engine for one ``ModelSpec``."""
+class Engine(PromptViews):
+    """A started-on-demand vLLM engine for one ``ModelSpec`` (rendering and counting: ``PromptViews``)."""
 
     def __init__(self, spec: ModelSpec):
         self.spec = spec
         self._llm: Any = None
-        self._tokenizer: Any = None
-        self._visual_ids: frozenset[int] = frozenset()
         self.footprint = Footprint(None, None)
         self.kv_usage: float | None = None  # latest KV-cache use reported by the scheduler
         self.restarting = False  # a replacement is starting (see ``restart``)
@@ -97,8 +94,7 @@ class Engine:
         from vllm.v1.engine.async_llm import AsyncLLM
 
         args = AsyncEngineArgs(model=self.spec.model, **self.spec.engine_args)
-        self._tokenizer = AutoTokenizer.from_pretrained(self.spec.model)
-        self._visual_ids = frozenset(self._tokenizer.convert_tokens_to_ids(list(VISUAL_TOKENS)))
+        self.load_tokenizer(AutoTokenizer.from_pretrained(self.spec.model))
         config = args.create_engine_config()
         if self.spec.fork:  # the CPU platform sets "spawn" while creating the config
             os.environ["VLLM_WORKER_MULTIPROC_METHOD"] = "fork"
@@ -130,15 +126,6 @@ class Engine:
             self.restarts += 1
         finally:
             self.restarting = False
-
-    def render(self, prepared: Prepared, answers: Sequence[str], settings: GenerationSettings) -> str:
-        """The prompt text for one side, through the model's own chat template."""
-        return self._tokenizer.apply_chat_template(
-            prepared.messages(answers, system=settings.system),
-            tokenize=False,
-            add_generation_prompt=True,
-            enable_thinking=settings.enable_thinking,
-        )
 
     async def stream(
         self, prepared: Prepared, answers: Sequence[str], settings: GenerationSettings
@@ -186,8 +173,8 @@ class Engine:
                 piece = {"token_ids": new, "logprobs": logprobs, "kv_usage": self.kv_usage}
                 piece["finish_reason"] = completion.finish_reason
                 if first and ids is not None:  # the prompt's size, once
-                    visual = sum(1 for t in ids if t in self._visual_ids)
-                    yield Chunk(completion.text, len(new), len(ids), visual, **piece)
+                    head = {"prompt_token_ids": tuple(ids)}
+                    yield Chunk(completion.text, len(new), len(ids), self.visual_count(ids), **piece, **head)
                 elif completion.text or new or completion.finish_reason:
                     yield Chunk(completion.text, len(new), **piece)
                 first = False
@@ -221,19 +208,6 @@ class Engine:
 
         for batch in (1, 2):
             await asyncio.gather(*(one() for _ in range(batch)))
-
-    def prompt_tokens(self, prepared: Prepared, answers: Sequence[str], settings: GenerationSettings) -> int:
-        """The prompt's length in tokens as vLLM will count it: the rendered template, each
-        image/video placeholder expanded to its visual tokens."""
-        ids = self._tokenizer.encode(self.render(prepared, answers, settings), add_special_tokens=False)
-        placeholders = sum(1 for t in ids if t in self._visual_ids)
-        return len(ids) - placeholders + prepared.visual_tokens
-
-    def decode(self, token_ids: Sequence[int]) -> str:
-        """Token ids to text, the way vLLM detokenises an answer (special tokens skipped)."""
-        if self._tokenizer is None:
-            return ""
-        return self._tokenizer.decode(list(token_ids), skip_special_tokens=True)
 
     def num_unfinished_requests(self) -> int:
         return 0 if self._llm is None else self._llm.get_num_unfinished_requests()

@@ -1,7 +1,7 @@
 """What one side of a turn cost, measured as its stream arrives.
 
 Contract: ``Chunk`` is one streamed piece of an answer (text, the new token ids and their
-log-probabilities, and on the first chunk the prompt's size; on the last, why it ended);
+log-probabilities, and on the first chunk the prompt's size and token ids; on the last, why it ended);
 ``SideMetrics`` accumulates chunks against a monotonic clock and derives time to first
 token, decode rate, total time and the tokens-over-time series. Pure: the caller passes the
 clock readings.
@@ -22,6 +22,7 @@ class Chunk:
     logprobs: tuple[float, ...] = ()  # the log-probability each new token had, if requested
     finish_reason: str | None = None  # on the last piece: "stop", "length", …
     kv_usage: float | None = None  # the engine's KV-cache use (0..1) when this piece arrived
+    prompt_token_ids: tuple[int, ...] = ()  # on the first piece: the prompt as the model saw it
 
 
 @dataclass

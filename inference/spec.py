@@ -38,8 +38,8 @@ class ModelSpec:
 
     @property
     def title(self) -> str:
-        """The pane's heading: label and model."""
-        return f"{self.label} · {self.model_name}"
+        """The pane's heading: label and model, and the backend when it is not the default."""
+        return f"{self.label} · {self.model_name}" + ("" if self.backend == "vllm" else f" ({self.backend})")
 
 
 # Limits shared by both sides: the same request must be valid on each.
