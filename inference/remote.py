@@ -33,9 +33,10 @@ from typing import Any
 import httpx
 
 from inference.chat import GenerationSettings, Prepared
-from inference.engine import VISUAL_TOKENS, Footprint
+from inference.engine import Footprint
 from inference.errors import DemoError
 from inference.metrics import Chunk
+from inference.prompt import VISUAL_TOKENS
 from inference.spec import ModelSpec
 
 log = logging.getLogger(__name__)

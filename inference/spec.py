@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 FP8_MODEL = "depop-ml/Qwen3.5-9B-FP8-Dynamic"
 BF16_MODEL = "Qwen/Qwen3.5-9B"
@@ -39,7 +40,8 @@ class ModelSpec:
     @property
     def title(self) -> str:
         """The pane's heading: label and model, and the backend when it is not the default."""
-        return f"{self.label} · {self.model_name}" + ("" if self.backend == "vllm" else f" ({self.backend})")
+        where = {"vllm": "", "remote": f" (server {urlparse(self.endpoint or '').netloc})"}
+        return f"{self.label} · {self.model_name}" + where.get(self.backend, f" ({self.backend})")
 
 
 # Limits shared by both sides: the same request must be valid on each.
