@@ -279,11 +279,11 @@ def test_readme_front_matter_describes_a_docker_space(docker):
 
 
 def test_suggested_hardware_fits_both_engines():
-    from inference import memory
+    from inference import memory, memory_table
 
     meta, _ = front_matter()
     gpu = SPACE_HARDWARE_GPU[meta["suggested_hardware"]]
-    plan = memory.plan_memory(memory.reference_footprints(), memory.idle_gpu(gpu, memory.GPUS[gpu]))
+    plan = memory.plan_memory(memory_table.reference_footprints(), memory_table.idle_gpu(gpu, memory.GPUS[gpu]))
     assert plan.fits and plan.sides[0].max_model_len == memory.DEFAULT_MAX_MODEL_LEN
 
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from inference import memory
-from inference.memory import GPUS, Gpu, MemoryPlan, idle_gpu, plan_memory, reference_footprints
+from inference import memory, memory_table
+from inference.memory import GPUS, Gpu, MemoryPlan, plan_memory
+from inference.memory_table import idle_gpu, reference_footprints
 
 # The 9B's published numbers, read from its model card (huggingface.co/Qwen/Qwen3.5-9B): hidden
 # 4096, 32 layers as 8 × (3 Gated DeltaNet + 1 gated attention), DeltaNet 32 V / 16 QK heads of 128,
@@ -55,7 +56,7 @@ def test_config_alone_predicts_the_tiny_checkpoints_tensors(tiny_dir: Path, side
     """The shapes the 9B table is built from come from the same derivation, checked here on real files."""
     headers, config = memory.read_local(tiny_dir / side)
     real = {k: {"dtype": v["dtype"], "shape": v["shape"]} for k, v in headers[0].items() if k != "__metadata__"}
-    assert memory.estimate_header(config, fp8=side == "fp8") == real
+    assert memory_table.estimate_header(config, fp8=side == "fp8") == real
 
 
 def test_tiny_fp8_weighs_less_than_bf16_and_has_the_same_cache_geometry(tiny_dir: Path):
@@ -77,7 +78,7 @@ def test_only_full_attention_layers_cache_per_token_and_linear_layers_keep_a_fix
 
 
 def test_mtp_head_is_not_counted_as_loaded_weights():
-    header = memory.estimate_header(memory.QWEN35_9B_CONFIG)
+    header = memory_table.estimate_header(memory_table.QWEN35_9B_CONFIG)
     mtp = {k: v for k, v in header.items() if k.startswith("mtp.")}
     assert mtp
     assert memory.tensor_bytes(header, memory.UNLOADED_PREFIXES) == memory.tensor_bytes(header) - memory.tensor_bytes(
@@ -96,13 +97,13 @@ def test_nvidia_smi_output_is_parsed_in_mib():
 
 
 def test_reference_config_matches_the_model_card():
-    text = memory.QWEN35_9B_CONFIG["text_config"]
+    text = memory_table.QWEN35_9B_CONFIG["text_config"]
     assert {k: text[k] for k in CARD} == CARD
-    assert memory.layer_types(memory.QWEN35_9B_CONFIG).count("full_attention") == 8
+    assert memory.layer_types(memory_table.QWEN35_9B_CONFIG).count("full_attention") == 8
 
 
 def test_derived_9b_checkpoint_weighs_what_the_hub_lists():
-    header = memory.estimate_header(memory.QWEN35_9B_CONFIG)
+    header = memory_table.estimate_header(memory_table.QWEN35_9B_CONFIG)
     assert memory.tensor_bytes(header) == pytest.approx(CARD_SHARDS_BYTES, rel=0.005)
 
 
@@ -171,7 +172,7 @@ def test_memory_held_by_others_lowers_the_plan(pair):
 
 def test_readme_table_is_the_generated_one():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    assert memory.markdown_table() in readme
+    assert memory_table.markdown_table() in readme
 
 
 # --- app.py on the CUDA path ---------------------------------------------------------------
@@ -203,8 +204,8 @@ def test_app_exits_with_the_plan_message_when_the_pair_does_not_fit(monkeypatch,
 
     smi = "NVIDIA L4, 23034, 22900\n"
     monkeypatch.setattr(app.subprocess, "run", lambda *a, **k: type("R", (), {"stdout": smi, "returncode": 0})())
-    config = memory.QWEN35_9B_CONFIG
-    checkpoints = {s.model: ([memory.estimate_header(config, fp8=s.label == "FP8")], config) for s in pair}
+    config = memory_table.QWEN35_9B_CONFIG
+    checkpoints = {s.model: ([memory_table.estimate_header(config, fp8=s.label == "FP8")], config) for s in pair}
     monkeypatch.setattr(memory, "read_checkpoint", checkpoints.__getitem__)
     with pytest.raises(SystemExit) as exit_:
         app.resolve_specs(app.parse_args(["--device", "cuda"]))
