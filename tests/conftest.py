@@ -61,6 +61,19 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
+def started(specs):
+    """An ``EnginePool`` of ``specs``, started, shut down on exit (pass or fail)."""
+    from inference.pool import EnginePool
+
+    pool = EnginePool(specs)
+    try:
+        pool.start()
+        yield pool
+    finally:
+        pool.shutdown()
+
+
+@contextlib.contextmanager
 def serve(specs, settings, video=None, **options):
     """The app as ``app.py`` composes it for ``specs`` (``options`` as ``app.build`` takes them),
     served on a free port, engines started and warmed up: yields ``(url, comparison)``."""

@@ -27,8 +27,8 @@ import pytest
 
 from inference.chat import GenerationSettings, UserTurn, prepare
 from inference.metrics import Chunk
-from inference.pool import EnginePool
 from inference.spec import cpu_pair
+from tests.conftest import started
 
 pytestmark = pytest.mark.engine
 
@@ -41,22 +41,14 @@ LONG = GenerationSettings(max_tokens=4000, ignore_eos=True)
 
 @pytest.fixture(scope="module")
 def vllm(tiny_dir):
-    pool = EnginePool(cpu_pair(tiny_dir))
-    try:
-        pool.start()
+    with started(cpu_pair(tiny_dir)) as pool:
         yield pool
-    finally:
-        pool.shutdown()
 
 
 @pytest.fixture(scope="module")
 def hf(tiny_dir, vllm):  # after vLLM: its EngineCores fork from this process before any generate thread
-    pool = EnginePool([replace(s, backend="transformers") for s in cpu_pair(tiny_dir)])
-    try:
-        pool.start()
+    with started([replace(s, backend="transformers") for s in cpu_pair(tiny_dir)]) as pool:
         yield pool
-    finally:
-        pool.shutdown()
 
 
 def turn(kind: str, media) -> UserTurn:

@@ -10,8 +10,8 @@ from inference.chat import GenerationSettings, UserTurn, prepare
 from inference.compare import SideEvent, stream_sides
 from inference.errors import DemoError
 from inference.metrics import Chunk
-from inference.pool import EnginePool
 from inference.spec import cpu_pair
+from tests.conftest import started
 
 pytestmark = pytest.mark.engine
 
@@ -21,12 +21,8 @@ LONG = GenerationSettings(max_tokens=4000, ignore_eos=True)
 
 @pytest.fixture(scope="module")
 def pool(tiny_dir):
-    pool = EnginePool(cpu_pair(tiny_dir))
-    try:
-        pool.start()
+    with started(cpu_pair(tiny_dir)) as pool:
         yield pool
-    finally:
-        pool.shutdown()
 
 
 async def _collect(stream) -> list[Chunk]:
