@@ -176,7 +176,8 @@ def _text(s: str, limit: int = 0) -> str:
     return s[: limit - 1] + "…" if limit and len(s) > limit else s
 
 
-def markdown(rep: dict) -> str:
+def markdown(rep: dict, full: bool = True) -> str:
+    """The report as Markdown; ``full=False``: summary and per-prompt tables only (no plots, no answers)."""
     s, sides = rep["summary"], rep["sides"]
     kinds: dict[str, int] = {}
     for p in rep["prompts"]:
@@ -213,7 +214,9 @@ def markdown(rep: dict) -> str:
             f"| {a['label']} vs {a['against']} | {_cell(a['mean_token_agreement'], '{:.1%}')} "
             f"| {a['exact_matches']} of {a['compared']} | {first} | {_cell(a['mean_abs_logprob_gap'], '{:.4f}')} |"
         )
-    lines += ["", *(f"![{name[:-4]}]({name})" for name in PLOTS), "", "## Per prompt", ""]
+    if full:
+        lines += ["", *(f"![{name[:-4]}]({name})" for name in PLOTS)]
+    lines += ["", "## Per prompt", ""]
     labels = [x["label"] for x in sides]
     head = "| prompt | kind | prompt tokens (visual + text) | agreement | first divergence | exact"
     head += " | mean \\|Δ logprob\\| |"
@@ -233,6 +236,8 @@ def markdown(rep: dict) -> str:
                 + " | ".join(marks)
                 + " |"
             )
+    if not full:
+        return "\n".join(lines) + "\n"
     lines += ["", "## Answers"]
     for p in rep["prompts"]:
         files = ", ".join(f["name"] for f in p["files"])
