@@ -97,7 +97,8 @@ def evaluation_tab(comparison: Comparison) -> Evaluation:
     gr.Markdown(
         "Runs the built-in prompt set (charts, a receipt, counting, a scene, clips, text; media made by the "
         "project) through every side with the same greedy settings, and reports token agreement, first "
-        "divergence, |Δ log-prob|, speed and, where the answer is known, accuracy. Chat keeps working meanwhile."
+        "divergence, |Δ log-prob|, speed and, where the answer is known, accuracy. Chat keeps working meanwhile "
+        "(its turns share the engines, so they also weigh on the evaluation's timings)."
     )
     with gr.Row():
         max_tokens = gr.Slider(8, 1024, 64, step=8, label="Max new tokens per answer", elem_id="eval-max-tokens")
