@@ -3,13 +3,16 @@
 Contract: each ``make_*`` function writes one file into a folder and returns its path; the
 facts each picture shows are known (a chart's values, a card's text, where things are), so
 answers can be checked. ``EXAMPLES`` pairs prompts with those files; ``python -m
-inference.samples --out examples`` writes the files the app ships. Videos are H.264 (PyAV's
-bundled libx264) so browsers play them too.
+inference.samples --out examples`` writes the files the app ships. ``EVALUATION`` is the
+built-in prompt set of ``inference.evaluate``: prompts over these media with the words a
+correct reply contains; ``write_evaluation_set(folder)`` writes its media and ``prompts.jsonl``.
+Videos are H.264 (PyAV's bundled libx264) so browsers play them too.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +21,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 CHART_VALUES = {"Mon": 3, "Tue": 7, "Wed": 5, "Thu": 9, "Fri": 4}
 CARD_TEXT = "Qwen3.5 reads\n16 px patches"
+RECEIPT_TEXT = "CAFE LUMEN\nTotal: 42.50 EUR"
+DOTS = 4  # yellow discs in dots.png
 
 
 def make_scene(folder: Path, size: tuple[int, int] = (448, 336), name: str = "scene.png") -> Path:
@@ -62,12 +67,33 @@ def make_card(folder: Path, text: str = CARD_TEXT, name: str = "card.png") -> Pa
     return path
 
 
+def make_dots(folder: Path, count: int = DOTS, name: str = "dots.png") -> Path:
+    """``count`` yellow discs in a row on a dark grey card (448x224)."""
+    img = Image.new("RGB", (448, 224), (60, 60, 70))
+    draw = ImageDraw.Draw(img)
+    slot = 448 // count
+    for i in range(count):
+        cx = slot * i + slot // 2
+        draw.ellipse((cx - 30, 82, cx + 30, 142), fill=(250, 210, 40))
+    path = folder / name
+    img.save(path)
+    return path
+
+
 def make_clip(
-    folder: Path, seconds: float = 2.0, fps: int = 10, size: tuple[int, int] = (320, 240), name: str = "clip.mp4"
+    folder: Path,
+    seconds: float = 2.0,
+    fps: int = 10,
+    size: tuple[int, int] = (320, 240),
+    name: str = "clip.mp4",
+    direction: str = "right",
 ) -> Path:
-    """A white square crossing a dark frame from left to right, H.264 in MP4."""
+    """A white square crossing a dark frame (``direction``: "right" from the left edge, "down"
+    from the top), H.264 in MP4."""
     import av
 
+    if direction not in ("right", "down"):
+        raise ValueError(f"direction must be 'right' or 'down', not {direction!r}")
     w, h = size
     path = folder / name
     with av.open(str(path), "w") as container:
@@ -76,8 +102,13 @@ def make_clip(
         frames = round(seconds * fps)
         for i in range(frames):
             arr = np.full((h, w, 3), 30, np.uint8)
-            x = int((w - 40) * i / max(frames - 1, 1))
-            arr[h // 2 - 20 : h // 2 + 20, x : x + 40] = 255
+            along = i / max(frames - 1, 1)
+            if direction == "right":
+                x = int((w - 40) * along)
+                arr[h // 2 - 20 : h // 2 + 20, x : x + 40] = 255
+            else:
+                y = int((h - 40) * along)
+                arr[y : y + 40, w // 2 - 20 : w // 2 + 20] = 255
             for packet in stream.encode(av.VideoFrame.from_ndarray(arr, format="rgb24")):
                 container.mux(packet)
         for packet in stream.encode():
@@ -99,6 +130,49 @@ EXAMPLES = (
     Example("Write the softmax function in LaTeX and explain it in two sentences."),
 )
 MAKERS = {"scene.png": make_scene, "chart.png": make_chart, "card.png": make_card, "clip.mp4": make_clip}
+
+
+@dataclass(frozen=True)
+class EvalPrompt:
+    id: str
+    text: str
+    files: tuple[str, ...] = ()  # names in the set's folder
+    expect: tuple[str, ...] = ()  # regular expressions a correct reply matches, each as a whole word
+
+
+EVALUATION = (
+    EvalPrompt("chart-max", "Which day had the most orders, and how many?", ("chart.png",), ("thu(rsday)?", "9|nine")),
+    EvalPrompt("chart-wed", "How many orders were there on Wednesday?", ("chart.png",), ("5|five",)),
+    EvalPrompt("chart-min", "Which day had the fewest orders?", ("chart.png",), ("mon(day)?",)),
+    EvalPrompt("card-read", "Read the text on this card exactly.", ("card.png",), (r"qwen3\.5", "16", "patches")),
+    EvalPrompt("receipt-total", "What is the total on this receipt?", ("receipt.png",), (r"42[.,]50",)),
+    EvalPrompt("dots-count", "How many yellow circles are there?", ("dots.png",), ("4|four",)),
+    EvalPrompt("scene-left", "What colour is the shape on the left?", ("scene.png",), ("red",)),
+    EvalPrompt("clip-right", "Which way does the white square move?", ("clip.mp4",), ("right(wards?)?",)),
+    EvalPrompt("clip-down", "In which direction does the white square move?", ("clip-down.mp4",), ("down(wards?)?",)),
+    EvalPrompt("sum", "What is 17 + 25? Answer with the number only.", (), ("42",)),
+    EvalPrompt("capital", "What is the capital of France? One word.", (), ("paris",)),
+    EvalPrompt("softmax", "Write the softmax function in LaTeX and explain it in two sentences."),
+)
+EVALUATION_MAKERS = {
+    **MAKERS,
+    "receipt.png": lambda folder, name: make_card(folder, RECEIPT_TEXT, name),
+    "dots.png": make_dots,
+    "clip-down.mp4": lambda folder, name: make_clip(folder, name=name, direction="down"),
+}
+
+
+def write_evaluation_set(folder: Path) -> Path:
+    """The built-in evaluation set in ``folder``: its media and ``prompts.jsonl`` (returned)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in sorted({f for p in EVALUATION for f in p.files}):
+        EVALUATION_MAKERS[name](folder, name=name)
+    path = folder / "prompts.jsonl"
+    lines = [
+        json.dumps({"id": p.id, "text": p.text, "files": list(p.files), "expect": list(p.expect)}) for p in EVALUATION
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
 
 
 def main() -> None:

@@ -4,8 +4,9 @@ Contract: ``build_demo(comparison, banner, examples_dir)`` returns a ``gr.Blocks
 per-side components are built in a loop over the comparison's sides (no per-side code),
 whose input stays locked until every engine is ready (a timer polls the start-up status),
 whose settings go to every side alike, whose Stop and Clear cancel a running turn, and whose
-examples (from ``inference.samples``) fill the input when clicked. It launches nothing.
-API names: /respond, /regenerate, /edit, /stop, /clear, /export, /poll.
+examples (from ``inference.samples``) fill the input when clicked. A second tab runs the
+built-in evaluation on the same engines (``ui.evaluation``). It launches nothing.
+API names: /respond, /regenerate, /edit, /stop, /clear, /export, /poll, /evaluate.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import gradio as gr
 
 from inference.samples import EXAMPLES
+from ui.evaluation import evaluation_tab
 from ui.session import DIVERGES, REGENERATE, SETTINGS, VISUAL, Comparison
 
 TITLE = "Qwen3.5-9B: FP8 next to BF16"
@@ -73,74 +75,80 @@ def build_demo(
             gr.Markdown(banner, elem_id="banner")
         status = gr.Markdown(elem_id="status")
         conversation = gr.State([])
-        panes, metrics, marks = [], [], []
-        with gr.Row(equal_height=True):
-            for i, spec in enumerate(comparison.pool.specs):
-                with gr.Column(min_width=320):
-                    panes.append(
-                        gr.Chatbot(
-                            label=spec.title,
-                            elem_id=f"pane-{i}",
-                            height=480,
-                            buttons=["copy", "copy_all"],
-                            latex_delimiters=LATEX,
-                        )
-                    )
-                    metrics.append(gr.Markdown(elem_id=f"metrics-{i}"))
-        box = gr.MultimodalTextbox(
-            elem_id="box",
-            file_types=["image", "video"],
-            file_count="multiple",
-            placeholder="Engines are loading…",
-            interactive=False,
-            show_label=False,
-            sources=["upload"],
-        )
-        notice = gr.Markdown(elem_id="notice")  # why the last turn was refused; empty otherwise
-        tokens = gr.Markdown(elem_id="tokens")
-        preview = gr.Gallery(
-            label="What the model sees (token grid, sampled frames)",
-            elem_id="preview",
-            visible=False,
-            columns=3,
-            height="auto",
-            object_fit="contain",
-        )
-        with gr.Row():
-            stop = gr.Button("Stop", elem_id="stop", variant="stop")
-            regenerate = gr.Button("Regenerate", elem_id="regenerate")
-            edit = gr.Button("Edit last turn", elem_id="edit")
-            clear = gr.Button("Clear", elem_id="clear")
-            export = gr.Button("Export", elem_id="export")
-        settings = settings_panel(comparison)
-        examples = None
-        if examples_dir is not None:
-            examples = gr.Examples(
-                [[{"text": e.text, "files": [str(examples_dir / f) for f in e.files]}] for e in EXAMPLES],
-                inputs=[box],
-                label="Examples (media made by the project)",
-                examples_per_page=len(EXAMPLES),
-            )
-        with gr.Accordion("Where the answers part (latest turn)", open=True, elem_id="divergence"), gr.Row():
-            for i, spec in enumerate(comparison.pool.specs):
-                marks.append(
-                    gr.HighlightedText(
-                        label=spec.label,
-                        elem_id=f"marks-{i}",
-                        color_map={DIVERGES: "red"},
-                        show_legend=False,
-                        combine_adjacent=True,
-                    )
+        with gr.Tabs(elem_id="tabs"):
+            with gr.Tab("Comparison", id="comparison", elem_id="comparison-tab"):
+                panes, metrics, marks = [], [], []
+                with gr.Row(equal_height=True):
+                    for i, spec in enumerate(comparison.pool.specs):
+                        with gr.Column(min_width=320):
+                            panes.append(
+                                gr.Chatbot(
+                                    label=spec.title,
+                                    elem_id=f"pane-{i}",
+                                    height=480,
+                                    buttons=["copy", "copy_all"],
+                                    latex_delimiters=LATEX,
+                                )
+                            )
+                            metrics.append(gr.Markdown(elem_id=f"metrics-{i}"))
+                box = gr.MultimodalTextbox(
+                    elem_id="box",
+                    file_types=["image", "video"],
+                    file_count="multiple",
+                    placeholder="Engines are loading…",
+                    interactive=False,
+                    show_label=False,
+                    sources=["upload"],
                 )
-        plot = gr.LinePlot(
-            x="seconds",
-            y="tokens",
-            color="side",
-            title="Tokens over time (latest turn)",
-            elem_id="plot",
-            height=220,
-        )
-        files = gr.File(label="Comparison (JSON and Markdown)", file_count="multiple", visible=False, elem_id="files")
+                notice = gr.Markdown(elem_id="notice")  # why the last turn was refused; empty otherwise
+                tokens = gr.Markdown(elem_id="tokens")
+                preview = gr.Gallery(
+                    label="What the model sees (token grid, sampled frames)",
+                    elem_id="preview",
+                    visible=False,
+                    columns=3,
+                    height="auto",
+                    object_fit="contain",
+                )
+                with gr.Row():
+                    stop = gr.Button("Stop", elem_id="stop", variant="stop")
+                    regenerate = gr.Button("Regenerate", elem_id="regenerate")
+                    edit = gr.Button("Edit last turn", elem_id="edit")
+                    clear = gr.Button("Clear", elem_id="clear")
+                    export = gr.Button("Export", elem_id="export")
+                settings = settings_panel(comparison)
+                examples = None
+                if examples_dir is not None:
+                    examples = gr.Examples(
+                        [[{"text": e.text, "files": [str(examples_dir / f) for f in e.files]}] for e in EXAMPLES],
+                        inputs=[box],
+                        label="Examples (media made by the project)",
+                        examples_per_page=len(EXAMPLES),
+                    )
+                with gr.Accordion("Where the answers part (latest turn)", open=True, elem_id="divergence"), gr.Row():
+                    for i, spec in enumerate(comparison.pool.specs):
+                        marks.append(
+                            gr.HighlightedText(
+                                label=spec.label,
+                                elem_id=f"marks-{i}",
+                                color_map={DIVERGES: "red"},
+                                show_legend=False,
+                                combine_adjacent=True,
+                            )
+                        )
+                plot = gr.LinePlot(
+                    x="seconds",
+                    y="tokens",
+                    color="side",
+                    title="Tokens over time (latest turn)",
+                    elem_id="plot",
+                    height=220,
+                )
+                files = gr.File(
+                    label="Comparison (JSON and Markdown)", file_count="multiple", visible=False, elem_id="files"
+                )
+            with gr.Tab("Evaluation", id="evaluation", elem_id="evaluation-tab"):
+                evaluation_tab(comparison)
         timer = gr.Timer(1.0)  # start-up: until the engines are ready
         watch = gr.Timer(3.0)  # afterwards: the status line says when an engine restarts
 

@@ -1,0 +1,317 @@
+"""The batch evaluation: its command line (a subprocess), the app's Evaluation tab through
+``gradio_client`` and in Chromium, and the prompt-set reader.
+
+Engines: one subprocess pair (the same BF16 checkpoint twice) and the served tiny FP8/BF16 pair
+(``served``, shared by the tab's tests).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import jsonschema
+import pytest
+
+from inference.errors import DemoError
+from inference.evaluate import Prompt, load_prompts
+from inference.samples import EVALUATION, make_chart, make_clip
+
+ROOT = Path(__file__).resolve().parents[1]
+PNG = b"\x89PNG\r\n\x1a\n"
+PLOTS = ("agreement.png", "speed.png", "divergence.png")
+
+
+def _obj(**props) -> dict:
+    return {"type": "object", "required": list(props), "properties": props, "additionalProperties": False}
+
+
+NUM, INT = {"type": ["number", "null"]}, {"type": ["integer", "null"]}
+STR, BOOL = {"type": "string"}, {"type": "boolean"}
+COUNT = {"type": "integer", "minimum": 0}
+SHARE = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
+REPORT = _obj(
+    created_at=STR,
+    source=STR,
+    settings={"type": "object", "required": ["max_tokens", "temperature", "seed", "enable_thinking"]},
+    reference=STR,
+    sides={
+        "type": "array",
+        "items": _obj(label=STR, model=STR, tiny_random_checkpoint=BOOL, reference=BOOL, weight_bytes=INT),
+    },
+    prompts={
+        "type": "array",
+        "items": _obj(
+            id=STR,
+            text=STR,
+            kind={"enum": ["text", "image", "video", "image+video"]},
+            files={"type": "array"},
+            expect={"type": "array", "items": STR},
+            error=STR,
+            answers={
+                "type": "array",
+                "items": _obj(
+                    label=STR,
+                    reply=STR,
+                    note=STR,
+                    finish_reason={"type": ["string", "null"]},
+                    output_tokens=COUNT,
+                    prompt_tokens=INT,
+                    visual_tokens=INT,
+                    text_tokens=INT,
+                    ttft_s=NUM,
+                    decode_tokens_per_s=NUM,
+                    total_s=NUM,
+                    correct={"type": ["boolean", "null"]},
+                ),
+            },
+            agreement={
+                "type": "array",
+                "items": _obj(
+                    label=STR,
+                    against=STR,
+                    token_agreement=SHARE,
+                    exact_match=BOOL,
+                    first_divergence=INT,
+                    common_prefix_tokens=COUNT,
+                    tokens_compared=COUNT,
+                    mean_abs_logprob_gap=NUM,
+                ),
+            },
+        ),
+    },
+    summary=_obj(
+        prompts=COUNT,
+        failed_prompts=COUNT,
+        sides={
+            "type": "array",
+            "items": _obj(
+                label=STR,
+                checked=COUNT,
+                correct=COUNT,
+                accuracy=SHARE,
+                median_ttft_s=NUM,
+                median_decode_tokens_per_s=NUM,
+                mean_visual_tokens=NUM,
+                mean_text_tokens=NUM,
+                output_tokens=COUNT,
+                errors=COUNT,
+            ),
+        },
+        agreement={
+            "type": "array",
+            "items": _obj(
+                label=STR,
+                against=STR,
+                mean_token_agreement=SHARE,
+                exact_matches=COUNT,
+                compared=COUNT,
+                median_first_divergence=NUM,
+                mean_abs_logprob_gap=NUM,
+            ),
+        },
+    ),
+)
+
+
+def small_set(folder: Path) -> Path:
+    """Text, image and video prompts, media in a subfolder (paths relative to the set)."""
+    media = folder / "media"
+    media.mkdir(parents=True)
+    make_chart(media)
+    make_clip(media, seconds=1.0)
+    lines = [
+        {"id": "chart", "text": "Which day had the most orders?", "files": ["media/chart.png"], "expect": ["thu"]},
+        {"id": "clip", "text": "Which way does the square move?", "files": ["media/clip.mp4"], "expect": ["right"]},
+        {"text": "Say hello."},
+    ]
+    path = folder / "set.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    return path
+
+
+# --- the prompt set --------------------------------------------------------------------------
+
+
+def test_prompt_set_resolves_media_next_to_it_and_checks_whole_words(tmp_path):
+    prompts = load_prompts(small_set(tmp_path))
+    assert [p.id for p in prompts] == ["chart", "clip", "p3"]
+    assert prompts[0].files == (str(tmp_path / "media" / "chart.png"),)
+    assert [p.kind for p in prompts] == ["image", "video", "text"]
+    chart = prompts[0]
+    assert chart.correct("Thursday? No: THU had 9.") is True and chart.correct("Thursday had 9") is False
+    assert prompts[2].correct("anything") is None  # nothing expected: not checked
+    assert Prompt("x", "t", expect=("9|nine", "thu(rsday)?")).correct("Thursday, nine orders") is True
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        ("{not json", "not JSON"),
+        ('{"files": []}', "'text' string"),
+        ('{"text": "a", "files": ["missing.png"]}', "no file missing.png"),
+        ('{"text": "a", "expect": ["(unclosed"]}', "not a regular expression"),
+        ('{"id": "a", "text": "x"}\n{"id": "a", "text": "y"}', "used twice"),
+    ],
+)
+def test_a_bad_prompt_line_is_refused_with_its_line_number(tmp_path, line, says):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(line + "\n")
+    with pytest.raises(DemoError, match=says) as caught:
+        load_prompts(path)
+    assert "bad.jsonl, line" in str(caught.value)
+
+
+def test_builtin_set_has_text_image_and_video_prompts_with_known_answers():
+    kinds = {Prompt(p.id, p.text, tuple(f"/set/{f}" for f in p.files)).kind for p in EVALUATION}
+    assert {"text", "image", "video"} <= kinds
+    assert sum(bool(p.expect) for p in EVALUATION) >= len(EVALUATION) - 2
+    assert len({p.id for p in EVALUATION}) == len(EVALUATION)
+
+
+# --- the command line ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def same_checkpoint(tiny_dir, tmp_path_factory):
+    """``python -m inference.evaluate`` with the same BF16 checkpoint on both sides: ``(result, out)``."""
+    folder = tmp_path_factory.mktemp("same")
+    bf16 = str(tiny_dir / "bf16")
+    cmd = [sys.executable, "-m", "inference.evaluate", "--prompts", str(small_set(folder))]
+    cmd += ["--out", str(folder / "out")]
+    cmd += ["--model", f"BF16-a={bf16}", "--model", f"BF16-b={bf16}", "--max-tokens", "24", "--device", "cpu"]
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True, **pipes)
+    try:
+        stdout, stderr = proc.communicate(timeout=900)
+    finally:
+        if proc.poll() is None:  # its engines are in its process group
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 0, stderr[-3000:]
+    return stdout, folder / "out"
+
+
+def test_command_line_writes_report_json_markdown_and_plots(same_checkpoint):
+    stdout, out = same_checkpoint
+    names = ["report.json", "report.md", *PLOTS]
+    printed = [Path(line).name for line in stdout.splitlines() if line.startswith(str(out))]  # vLLM logs there too
+    assert printed == names
+    for name in names:
+        assert (out / name).stat().st_size > 0, name
+    for name in PLOTS:
+        assert (out / name).read_bytes().startswith(PNG)
+    md = (out / "report.md").read_text()
+    assert "# FP8 vs BF16 evaluation" in md and "| BF16-a vs BF16-b |" in md and "![agreement](agreement.png)" in md
+    assert "### chart: Which day had the most orders?" in md
+
+
+def test_same_checkpoint_on_both_sides_agrees_on_every_token(same_checkpoint):
+    rep = json.loads((same_checkpoint[1] / "report.json").read_text())
+    jsonschema.validate(rep, REPORT)
+    assert rep["reference"] == "BF16-b" and [p["kind"] for p in rep["prompts"]] == ["image", "video", "text"]
+    for p in rep["prompts"]:
+        (row,) = p["agreement"]
+        assert row["token_agreement"] == 1.0 and row["exact_match"] and row["first_divergence"] is None
+        assert row["mean_abs_logprob_gap"] == 0.0 and row["common_prefix_tokens"] == row["tokens_compared"] > 0
+        assert p["answers"][0]["reply"] == p["answers"][1]["reply"]
+    (summary,) = rep["summary"]["agreement"]
+    assert summary["mean_token_agreement"] == 1.0 and summary["exact_matches"] == 3
+    assert summary["mean_abs_logprob_gap"] == 0.0 and summary["median_first_divergence"] is None
+    image = rep["prompts"][0]["answers"][0]
+    assert image["visual_tokens"] == rep["prompts"][0]["files"][0]["visual_tokens"] > 0 and image["text_tokens"] > 0
+
+
+# --- the tab, through gradio_client --------------------------------------------------------------
+
+
+def download(url: str) -> bytes:
+    r = httpx.get(url, timeout=30)
+    r.raise_for_status()
+    return r.content
+
+
+def test_tab_evaluates_fp8_against_bf16_while_chat_goes_on_and_offers_the_report(served):
+    from gradio_client import Client
+
+    url, comparison = served
+    client = Client(url, download_files=False, verbose=False)
+    job = client.submit(24, api_name="/evaluate")
+    deadline = time.monotonic() + 120
+    while not any("1/" in (u[0] or "") for u in job.outputs()):  # the first prompt is through
+        assert time.monotonic() < deadline and not job.done(), job.outputs()[-1:]
+        time.sleep(0.2)
+    chat = Client(url, download_files=False, verbose=False)  # another user, chatting meanwhile
+    update = chat.predict({"text": "Hi", "files": []}, max_tokens=8, api_name="/respond")
+    assert all("8 tokens" in line for line in update[3:5])
+    assert not job.done(), "the evaluation ended before the chat turn: nothing shows it ran beside it"
+    status, tables, plots, files = job.result(timeout=600)  # (gradio_client leaves the Run button out)
+    updates = job.outputs()
+    n = len(EVALUATION)
+    statuses = [u[0] for u in updates]
+    assert all(any(f"{k}/{n} prompts" in line for line in statuses) for k in range(1, n + 1))  # progress
+    assert status.startswith(f"✅ {n} prompts") and "| FP8 vs BF16 |" in tables
+    assert [download(p["image"]["url"])[:8] for p in plots] == [PNG] * 3
+    by_name = {f["orig_name"]: f["url"] for f in files["value"]}
+    assert sorted(by_name) == ["report.json", "report.md"]
+    rep = json.loads(download(by_name["report.json"]))
+    jsonschema.validate(rep, REPORT)
+    assert "## Per prompt" in download(by_name["report.md"]).decode()
+    # tiny FP8 against tiny BF16: they part somewhere, and every figure is there
+    (summary,) = rep["summary"]["agreement"]
+    assert summary["mean_token_agreement"] < 1.0 and summary["exact_matches"] < n
+    assert None not in summary.values() and all(None not in s.values() for s in rep["summary"]["sides"])
+    assert {p["kind"] for p in rep["prompts"]} == {"text", "image", "video"} and not rep["summary"]["failed_prompts"]
+    for p in rep["prompts"]:
+        for a in p["answers"]:
+            assert a["output_tokens"] == 24 and a["finish_reason"] == "length"
+            assert None not in (a["ttft_s"], a["decode_tokens_per_s"], a["prompt_tokens"], a["visual_tokens"])
+            assert (a["correct"] is None) == (not p["expect"])
+    rows = [p["agreement"][0] for p in rep["prompts"]]
+    assert any(r["first_divergence"] is not None for r in rows)
+    assert any(r["mean_abs_logprob_gap"] is not None and r["mean_abs_logprob_gap"] > 0 for r in rows)
+    assert all(e.num_unfinished_requests() == 0 for e in comparison.pool.engines)
+
+
+# --- the tab, in Chromium -----------------------------------------------------------------------
+
+
+@pytest.mark.browser
+def test_tab_in_the_browser_runs_and_shows_plots_and_tables(served, artifacts):
+    from playwright.sync_api import sync_playwright
+
+    from tests.test_browser import ARGS, CHROMIUM
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 1400, "height": 1100}).new_page()
+            page.goto(served[0])
+            page.wait_for_selector("#status:has-text('Engines ready')", timeout=60_000)
+            page.get_by_role("tab", name="Evaluation").click()
+            field = page.locator("#eval-max-tokens input[type=number]")
+            field.fill("16")
+            field.press("Enter")
+            page.click("#eval-run")
+            page.wait_for_function("() => document.querySelector('#eval-run').disabled", timeout=10_000)
+            page.wait_for_function("() => document.querySelectorAll('#eval-plots img').length === 3", timeout=300_000)
+            page.wait_for_function("() => !document.querySelector('#eval-run').disabled", timeout=30_000)
+            assert "FP8 vs BF16" in page.inner_text("#eval-tables")
+            assert page.inner_text("#eval-status").startswith("✅")
+            listed = page.inner_text("#eval-files").replace("\n", "")
+            assert "report.json" in listed and "report.md" in listed
+            page.screenshot(path=str(artifacts / "browser-evaluation.png"), full_page=True)
+        finally:
+            browser.close()
+
+
+def test_the_command_line_module_does_not_load_torch_before_it_sets_the_cpu_settings():
+    code = "import sys, inference.evaluate, inference.eval_report; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "False"
