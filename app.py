@@ -17,9 +17,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import shutil
 import signal
-import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -27,6 +25,7 @@ from urllib.parse import urlparse
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no outside connections
 
+from inference.gpu import has_cuda_gpu, plan_gpu_memory
 from inference.spec import BF16_MODEL, CPU_PROCESS_ENV, FP8_MODEL, MM_LIMITS, ModelSpec, cpu_pair, cpu_spec, gpu_pair
 
 log = logging.getLogger("app")
@@ -99,17 +98,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def has_cuda_gpu() -> bool:
-    """A cheap probe (no torch import): does ``nvidia-smi`` list a GPU?"""
-    if not shutil.which("nvidia-smi"):
-        return False
-    try:
-        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return out.returncode == 0 and "GPU" in out.stdout
-
-
 def is_url(model: str) -> bool:
     return model.startswith(("http://", "https://"))
 
@@ -160,30 +148,6 @@ def with_backends(specs: list[ModelSpec], choices: list[str]) -> list[ModelSpec]
         if label is not None and label not in labels:
             sys.exit(f"--backend {label}={name}: no side is labelled {label} (sides: {', '.join(sorted(labels))}).")
     return [replace(s, backend=per_label.get(s.label, every[0] if every else s.backend)) for s in specs]
-
-
-def plan_gpu_memory(specs: list[ModelSpec]) -> list[ModelSpec]:
-    """Each spec's ``gpu_memory_utilization`` and ``max_model_len`` from the memory plan for this GPU
-    (``inference/memory.py``); exits with the plan's message when the engines do not fit. Keeps the
-    specs' defaults when the GPU or the checkpoints' headers cannot be read."""
-    from inference import memory
-
-    query = ["nvidia-smi", "--query-gpu=name,memory.total,memory.free", "--format=csv,noheader,nounits"]
-    try:
-        gpu = memory.parse_nvidia_smi(subprocess.run(query, capture_output=True, text=True, timeout=10).stdout)
-        sides = [memory.footprint(s.label, s.model, *memory.read_checkpoint(s.model)) for s in specs]
-    except Exception as e:  # no plan rather than no app: vLLM still checks memory itself
-        log.warning("GPU memory plan skipped (%s); keeping gpu_memory_utilization as configured", e)
-        return specs
-    plan = memory.plan_memory(sides, gpu, specs[0].engine_args.get("max_model_len", memory.DEFAULT_MAX_MODEL_LEN))
-    log.info("GPU memory plan: %s", plan.message)
-    if not plan.fits:
-        sys.exit(plan.message)
-    planned = []
-    for spec, side in zip(specs, plan.sides, strict=True):
-        args = {"gpu_memory_utilization": side.gpu_memory_utilization, "max_model_len": side.max_model_len}
-        planned.append(replace(spec, engine_args={**spec.engine_args, **args}))
-    return planned
 
 
 def build(

@@ -171,7 +171,7 @@ def resolve_specs(args: argparse.Namespace) -> list[Any]:
     """The sides: ``--model`` checkpoints, else the app's default pair for this machine."""
     from dataclasses import replace
 
-    from app import has_cuda_gpu, plan_gpu_memory
+    from inference.gpu import has_cuda_gpu, plan_gpu_memory
     from inference.spec import ModelSpec, cpu_pair, cpu_spec, gpu_pair
 
     cuda = args.device == "cuda" or (args.device == "auto" and has_cuda_gpu())

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from inference import memory, memory_table
+from inference import gpu, memory, memory_table
 from inference.memory import GPUS, Gpu, MemoryPlan, plan_memory
 from inference.memory_table import idle_gpu, reference_footprints
 
@@ -182,7 +182,7 @@ def test_app_sets_each_side_from_the_plan(monkeypatch, tiny_dir: Path):
     import app
 
     smi = "NVIDIA H100 80GB HBM3, 81559, 81000\n"
-    monkeypatch.setattr(app.subprocess, "run", lambda *a, **k: type("R", (), {"stdout": smi, "returncode": 0})())
+    monkeypatch.setattr(gpu.subprocess, "run", lambda *a, **k: type("R", (), {"stdout": smi, "returncode": 0})())
     args = app.parse_args(
         ["--device", "cuda", "--model", f"FP8={tiny_dir / 'fp8'}", "--model", f"BF16={tiny_dir / 'bf16'}"]
     )
@@ -203,7 +203,7 @@ def test_app_exits_with_the_plan_message_when_the_pair_does_not_fit(monkeypatch,
     import app
 
     smi = "NVIDIA L4, 23034, 22900\n"
-    monkeypatch.setattr(app.subprocess, "run", lambda *a, **k: type("R", (), {"stdout": smi, "returncode": 0})())
+    monkeypatch.setattr(gpu.subprocess, "run", lambda *a, **k: type("R", (), {"stdout": smi, "returncode": 0})())
     config = memory_table.QWEN35_9B_CONFIG
     checkpoints = {s.model: ([memory_table.estimate_header(config, fp8=s.label == "FP8")], config) for s in pair}
     monkeypatch.setattr(memory, "read_checkpoint", checkpoints.__getitem__)
@@ -216,7 +216,7 @@ def test_app_keeps_configured_settings_when_headers_cannot_be_read(monkeypatch):
     import app
 
     smi = "NVIDIA H100 80GB HBM3, 81559, 81000\n"
-    monkeypatch.setattr(app.subprocess, "run", lambda *a, **k: type("R", (), {"stdout": smi, "returncode": 0})())
+    monkeypatch.setattr(gpu.subprocess, "run", lambda *a, **k: type("R", (), {"stdout": smi, "returncode": 0})())
 
     def offline(model):
         raise OSError(f"cannot reach the Hub for {model}")
