@@ -257,10 +257,11 @@ class Comparison:
         """Every pane, every metrics line, then the divergence views and plot, then the notice under
         the input box (``None``: left as it is).
 
-        ``details=False`` repeats the divergence views and plot last shown (``shown``, which
-        ``details=True`` refreshes) instead of computing them: repeating a value costs Gradio
-        nothing on the wire (it sends diffs), while ``gr.skip()`` makes it build the component
-        anew with its JSON schema (~5 ms each, on every render).
+        ``details=False`` leaves the divergence views and plot as they are. While they are still
+        empty (``shown``, which ``details=True`` refreshes, says what the browser has) it sends the
+        empty values again, which costs nothing on either side; once they hold an answer it sends
+        ``gr.skip()``, which makes Gradio rebuild the component with its JSON schema (~5 ms on the
+        server) but spares the browser from re-drawing a long answer and the plot on every render.
         """
         last = conversation[-1] if conversation else None
         feet = [e.footprint for e in self.pool.engines]
@@ -268,7 +269,7 @@ class Comparison:
         panes = [render(conversation, i) for i in n]
         lines = [describe(last, i, self.reference, self.labels, feet[i]) for i in n]
         note = gr.skip() if notice is None else notice
-        if not details and shown is not None:
+        if not details and shown is not None and not any(v is not None and len(v) for v in shown):
             return [*panes, *lines, *shown, note]
         if not details:
             return [*panes, *lines, *[gr.skip()] * self.sides, gr.skip(), note]
