@@ -7,7 +7,8 @@ divergence view per side (the latest answer with its first diverging token marke
 tokens-over-time plot, the notice under the input box (why a turn was refused), and the
 conversation (a list of ``Exchange``, mutated in place so that Stop sees the partial answers).
 The settings a user picks go to every side alike. ``respond`` streams every side at once and
-renders at most every ``RENDER_INTERVAL`` seconds (the plot every ``PLOT_INTERVAL``) while
+renders at most every ``RENDER_INTERVAL`` seconds (the plot every ``PLOT_INTERVAL``), less often
+when many turns run at once (all of them together at most ``RENDER_BUDGET`` a second), while
 the metrics count every token; a ``DemoError`` in the input, or a user over the per-user
 limits (``inference.limits``), leaves the history and the user's input as they were and shows
 the message; an error on one side is shown in that side's pane while the others go on.
@@ -65,6 +66,10 @@ SETTINGS = (
 VISUAL = SETTINGS[-4:]  # the visual budget: what the preview depends on
 RENDER_INTERVAL = 0.05  # seconds between renders: at most ~20 per second per pane
 PLOT_INTERVAL = 0.5  # the plot re-draws less often
+# Renders per second of all running turns together: each costs the server loop ~5-20 ms (Gradio's
+# postprocessing), so with 8 turns at 20 a second each the loop, not the engines, set the pace
+# (bench/load.py: throughput fell from 2.1x one user's at 4 users to 1.1x at 8).
+RENDER_BUDGET = 40
 PLOT_POINTS = 200  # per side, at most
 STOPPED = "⏹ *stopped*"
 EMPTY = "*(no text: the model ended its answer at once)*"
@@ -470,6 +475,7 @@ class Comparison:
             yield box, *self._view(conversation, details=False, notice="", shown=shown), conversation
             last, last_plot = 0.0, start  # the plot and marks wait for their interval
             async for event in merged:
+                interval = max(RENDER_INTERVAL, len(self._running) / RENDER_BUDGET)
                 if ex.stop_requested:  # Stop ran first: end here, which aborts every request
                     break
                 now = time.monotonic()
@@ -479,8 +485,8 @@ class Comparison:
                     answer.add(event.chunk, now)
                 if event.done:
                     answer.finish(now, f"⚠️ {event.error}" if event.error is not None else "")
-                if event.done or first_text or now - last >= RENDER_INTERVAL:  # a side's first text: at once
-                    details = event.done or now - last_plot >= PLOT_INTERVAL
+                if event.done or first_text or now - last >= interval:  # a side's first text: at once
+                    details = event.done or now - last_plot >= max(PLOT_INTERVAL, 4 * interval)
                     last, last_plot = now, now if details else last_plot
                     yield keep, *self._view(conversation, details, notice="", shown=shown), conversation
         finally:
