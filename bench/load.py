@@ -47,6 +47,8 @@ class Level:
     errors: int = 0
     tokens: int = 0  # new tokens, both sides together
     ttft_ms: list[float] = field(default_factory=list)
+    cpu_app_s: float = 0.0  # CPU seconds of the app and its EngineCores during the level
+    cpu_users_s: float = 0.0  # CPU seconds of this process (the simulated users) during the level
     rss_mb: list[float] = field(default_factory=list)
     error_kinds: dict[str, int] = field(default_factory=dict)
 
@@ -63,6 +65,8 @@ class Level:
             "ttft_p95_ms": pct(0.95),
             "turns_per_s": round(self.turns / self.seconds, 3) if self.seconds else 0.0,
             "tokens_per_s": round(self.tokens / self.seconds, 1) if self.seconds else 0.0,
+            "cpu_app_s": round(self.cpu_app_s, 1),
+            "cpu_users_s": round(self.cpu_users_s, 1),
             "rss_mb_start": round(self.rss_mb[0]) if self.rss_mb else None,
             "rss_mb_end": round(self.rss_mb[-1]) if self.rss_mb else None,
             "rss_mb_max": round(max(self.rss_mb)) if self.rss_mb else None,
@@ -78,6 +82,23 @@ def tree_rss_mb(pid: int) -> float:
         with contextlib.suppress(psutil.Error):  # a process that just ended
             total += p.memory_info().rss
     return total / 2**20
+
+
+def tree_cpu_s(pid: int) -> float:
+    import psutil
+
+    root = psutil.Process(pid)
+    total = 0.0
+    for p in [root, *root.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            t = p.cpu_times()
+            total += t.user + t.system
+    return total
+
+
+def own_cpu_s() -> float:
+    t = os.times()
+    return t.user + t.system
 
 
 def answers(pane: list[dict]) -> list[str]:
@@ -122,6 +143,7 @@ def user(url: str, address: str, deadline: float, level: Level, lock: threading.
 
 def run_level(url: str, app_pid: int, users: int, seconds: float) -> Level:
     level, lock = Level(users), threading.Lock()
+    app_cpu, users_cpu = tree_cpu_s(app_pid), own_cpu_s()
     start = time.monotonic()
     deadline = start + seconds
     threads = [
@@ -135,6 +157,8 @@ def run_level(url: str, app_pid: int, users: int, seconds: float) -> Level:
         time.sleep(1.0)
     level.seconds = time.monotonic() - start
     level.rss_mb.append(tree_rss_mb(app_pid))
+    level.cpu_app_s = tree_cpu_s(app_pid) - app_cpu
+    level.cpu_users_s = own_cpu_s() - users_cpu
     return level
 
 
@@ -170,15 +194,16 @@ def markdown(result: dict) -> str:
         f"text turns of {TOKENS} new tokens per side back to back for {result['seconds']:.0f} s.",
         "",
         "| users | turns | errors | TTFT p50 / p95 | turns/s | new tokens/s | × one user "
-        "| app memory start → end (max) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| app memory start → end (max) | CPU: app / users |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         ratio = r["turns_per_s"] / one
         ttft = f"{r['ttft_p50_ms']:.0f} / {r['ttft_p95_ms']:.0f} ms" if r["ttft_p50_ms"] is not None else "–"
         memory = f"{r['rss_mb_start']} → {r['rss_mb_end']} MB ({r['rss_mb_max']})"
         row = f"| {r['users']} | {r['turns']} | {r['errors']} | {ttft} | {r['turns_per_s']:.2f} "
-        lines.append(row + f"| {r['tokens_per_s']:.0f} | {ratio:.1f}× | {memory} |")
+        cpu = f"{r['cpu_app_s'] / r['seconds']:.2f} / {r['cpu_users_s'] / r['seconds']:.2f} cores"
+        lines.append(row + f"| {r['tokens_per_s']:.0f} | {ratio:.1f}× | {memory} | {cpu} |")
     t = result["targets"]
     mark = {True: "✅", False: "❌", None: "(not run)"}
     lines += [
@@ -186,7 +211,9 @@ def markdown(result: dict) -> str:
         f"Targets: 0 errors at 32 users {mark[t['no_errors_at_32']]} ({rows[-1]['errors']}); "
         f"throughput at 8 users ≥ 3 × one user {mark[t['batching_at_8']]} ({t['ratio_at_8']:.1f}×); "
         f"memory flat {mark[t['memory_flat']]} (first level's end {t['memory_first_end']} MB, "
-        f"last level's end {t['memory_last_end']} MB, {t['memory_growth']:+.1%}).",
+        f"last level's end {t['memory_last_end']} MB, {t['memory_growth']:+.1%}). The simulated users run "
+        "on the same 2 cores as the app (last column: CPU time per second of each), so the higher levels "
+        "also measure the load generator.",
     ]
     return "\n".join(lines) + "\n"
 

@@ -499,25 +499,29 @@ class Comparison:
         yield gr.update(interactive=True), *self._view(conversation), conversation
 
     async def _wait_for_slot(self):
-        """Take one of the ``capacity`` slots; while none is free, yield (every second) the line that
-        tells the user their place. Cancelled while waiting (Stop, closed tab), nothing is held."""
+        """Take one of the ``capacity`` slots; while none is free, yield the line that tells the user
+        their place, again whenever it changes (checked every second; each render costs the server,
+        and many may wait). Cancelled while waiting (Stop, closed tab), nothing is held."""
         if not self._slots.locked():
             await self._slots.acquire()
             return
         self._waiting += 1
-        ahead = self._waiting
+        said = None
         try:
             while True:
-                yield (
+                line = (
                     f"⏳ The demo is busy: your turn starts when one of the {self.capacity} being answered "
-                    f"ends ({ahead} waiting)."
+                    f"ends ({self._waiting} waiting)."
                 )
+                if line != said:
+                    said = line
+                    yield line
                 try:
                     async with asyncio.timeout(1.0):
                         await self._slots.acquire()
                     return
                 except TimeoutError:
-                    ahead = self._waiting
+                    pass
         finally:
             self._waiting -= 1
 
