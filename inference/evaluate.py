@@ -139,15 +139,6 @@ async def run(
         yield Outcome(prompt, ex)
 
 
-def request_limits(specs: Sequence[Any]) -> tuple[int | None, dict[str, int], VisualBudget]:
-    """What one request may hold on every side: context, media counts, visual budget (as the app's)."""
-    lengths = [s.engine_args.get("max_model_len") for s in specs]
-    context = min(lengths) if all(lengths) else None
-    limits = [s.engine_args.get("limit_mm_per_prompt", {}) for s in specs]
-    counts = {k: min(lim.get(k, 0) for lim in limits) for k in ("image", "video")}
-    return context, counts, VisualBudget(video_max_tokens=min(16384, (context or 32768) // 2))
-
-
 # --- command line ------------------------------------------------------------------------------
 
 
@@ -204,13 +195,16 @@ def resolve_specs(args: argparse.Namespace) -> list[Any]:
 async def evaluate_to(pool: Any, prompts: list[Prompt], settings: GenerationSettings, out: Path, source: str):
     """Warm the engines up, run every prompt with a progress bar, write the report; its paths."""
     from inference import eval_report
+    from inference.spec import request_limits
+    from inference.vision import budget_for
 
     try:
         from tqdm import tqdm
     except ImportError:  # tqdm comes with vLLM; a plain count otherwise
         tqdm = None
     await pool.warm_up()
-    context, limits, budget = request_limits(pool.specs)
+    context, limits = request_limits(pool.specs)
+    budget = budget_for(context)
     outcomes = []
     bar = tqdm(total=len(prompts), unit="prompt", file=sys.stderr) if tqdm else None
     async for outcome in run(pool.engines, prompts, settings, budget=budget, limits=limits, context=context):

@@ -52,6 +52,15 @@ GPU_MAX_NUM_SEQS = 32
 UNKNOWN_CAPACITY = 16  # turns at once when no side says how many it batches (remote servers)
 
 
+def request_limits(specs: list[ModelSpec]) -> tuple[int | None, dict[str, int]]:
+    """What one turn may hold, since the same request goes to every side: the shortest context
+    (``None`` while a side's is unknown, e.g. a server not asked yet) and the fewest images/videos."""
+    lengths = [s.engine_args.get("max_model_len") for s in specs]
+    media = [s.engine_args.get("limit_mm_per_prompt", {}) for s in specs]
+    counts = {k: min(m.get(k, 0) for m in media) for k in ("image", "video")}
+    return (min(lengths) if all(lengths) else None), counts
+
+
 def batch_capacity(specs: list[ModelSpec]) -> int:
     """Turns the sides can answer at once: the smallest ``max_num_seqs`` among them (each turn is
     one request on every side), so the UI never queues more work on an engine than it batches."""

@@ -46,6 +46,12 @@ class VisualBudget:
             raise DemoError(f"The video budget needs at least {VIDEO_MIN_PIXELS // FACTOR**2} tokens.")
 
 
+def budget_for(context: int | None) -> VisualBudget:
+    """The default budget for a context: Qwen's guidance allows a video 16384 tokens; never more
+    than half the context."""
+    return VisualBudget(video_max_tokens=min(16384, (context or 32768) // 2))
+
+
 def processor_kwargs(budget: VisualBudget) -> dict[str, Any]:
     """Per-request arguments for the HF processor (vLLM's ``mm_processor_kwargs``)."""
     px = FACTOR * FACTOR

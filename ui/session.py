@@ -41,9 +41,9 @@ from inference.export import markdown, record
 from inference.limits import Admission, UserLimits
 from inference.media import VideoOptions
 from inference.pool import EnginePool
-from inference.spec import batch_capacity
+from inference.spec import batch_capacity, request_limits
 from inference.transcript import Exchange
-from inference.vision import VisualBudget
+from inference.vision import VisualBudget, budget_for
 from ui.preview import caption, preview_file, prune, scratch
 
 log = logging.getLogger(__name__)
@@ -204,10 +204,8 @@ class Comparison:
         self.settings = settings
         self.video = video
         specs = pool.specs
-        # Qwen's guidance allows a video 16384 tokens; never more than half the context by default
-        self.budget = budget or VisualBudget(video_max_tokens=min(16384, (self.context or 32768) // 2))
-        limits = [s.engine_args.get("limit_mm_per_prompt", {}) for s in specs]
-        self.limits = {k: min(lim.get(k, 0) for lim in limits) for k in ("image", "video")}
+        self.budget = budget or budget_for(self.context)
+        self.limits = request_limits(specs)[1]  # images and videos per turn
         self.reference = next((i for i, s in enumerate(specs) if s.reference), len(specs) - 1)
         self.capacity = batch_capacity(specs)  # turns answered at once
         self.max_queue = 4 * self.capacity if max_queue is None else max_queue  # turns that may wait for a slot
@@ -219,8 +217,7 @@ class Comparison:
     @property
     def context(self) -> int | None:
         """The shortest context of all sides; a remote side's is known once its server answered."""
-        lengths = [s.engine_args.get("max_model_len") for s in self.pool.specs]
-        return min(lengths) if all(lengths) else None
+        return request_limits(self.pool.specs)[0]
 
     @property
     def sides(self) -> int:
@@ -445,57 +442,54 @@ class Comparison:
             box = gr.update() if replace else gr.update(value=message, interactive=True)
             yield box, *self._view(conversation, notice=f"⚠️ {err}"), conversation
             return
-        try:
+        with slot:  # the user's place and the engine slot are given back however the turn ends
             async with contextlib.aclosing(self._wait_for_slot()) as places:
                 async for place in places:
                     view = self._view(conversation, details=False, notice=place)
                     yield gr.update(interactive=False), *view, conversation
-        except BaseException:
-            slot.close()
-            raise
-        slot.callback(self._slots.release)
-        if replace:
-            conversation.pop()
-        start = time.monotonic()
-        ex = Exchange.start(turn, chosen, self.sides, start, prepared.plans[len(prepared.plans) - len(turn.files) :])
-        conversation.append(ex)
-        streams = [
-            engine.stream(prepared, [past.split(i).reply for past in history], chosen)
-            for i, engine in enumerate(self.pool.engines)
-        ]
-        merged = stream_sides(streams, self.stall_seconds)  # the requests start now, while the placeholders render
-        self._running[request.session_hash] = ex
-        box = gr.update(interactive=False) if replace else gr.update(value=None, interactive=False)
-        # while streaming: the box's value again (a new turn emptied it; ``gr.update()`` costs a
-        # component rebuild per render, so only Regenerate, whose box keeps the user's draft, pays it)
-        keep = gr.update() if replace else None
-        n = self.sides
-        shown: list[Any] = [*[[]] * n, None]  # divergence views and plot as last rendered
-        try:
-            yield box, *self._view(conversation, details=False, notice="", shown=shown), conversation
-            last, last_plot = 0.0, start  # the plot and marks wait for their interval
-            async for event in merged:
-                interval = max(RENDER_INTERVAL, len(self._running) / RENDER_BUDGET)
-                if ex.stop_requested:  # Stop ran first: end here, which aborts every request
-                    break
-                now = time.monotonic()
-                answer = ex.answers[event.side]
-                first_text = not answer.text and event.chunk is not None and bool(event.chunk.text)
-                if event.chunk is not None:
-                    answer.add(event.chunk, now)
-                if event.done:
-                    answer.finish(now, f"⚠️ {event.error}" if event.error is not None else "")
-                if event.done or first_text or now - last >= interval:  # a side's first text: at once
-                    details = event.done or now - last_plot >= max(PLOT_INTERVAL, 4 * interval)
-                    last, last_plot = now, now if details else last_plot
-                    yield keep, *self._view(conversation, details, notice="", shown=shown), conversation
-        finally:
-            slot.close()
-            await merged.aclose()
-            for answer in ex.answers:  # ended early (Stop, Clear, closed tab): nothing left open
-                answer.finish(time.monotonic(), STOPPED)
-            if self._running.get(request.session_hash) is ex:
-                del self._running[request.session_hash]
+            slot.callback(self._slots.release)
+            if replace:
+                conversation.pop()
+            start = time.monotonic()
+            mine = prepared.plans[len(prepared.plans) - len(turn.files) :]  # this turn's files
+            ex = Exchange.start(turn, chosen, self.sides, start, mine)
+            conversation.append(ex)
+            streams = [
+                engine.stream(prepared, [past.split(i).reply for past in history], chosen)
+                for i, engine in enumerate(self.pool.engines)
+            ]
+            merged = stream_sides(streams, self.stall_seconds)  # the requests start now, while the placeholders render
+            self._running[request.session_hash] = ex
+            box = gr.update(interactive=False) if replace else gr.update(value=None, interactive=False)
+            # while streaming: the box's value again (a new turn emptied it; ``gr.update()`` costs a
+            # component rebuild per render, so only Regenerate, whose box keeps the user's draft, pays it)
+            keep = gr.update() if replace else None
+            n = self.sides
+            shown: list[Any] = [*[[]] * n, None]  # divergence views and plot as last rendered
+            try:
+                yield box, *self._view(conversation, details=False, notice="", shown=shown), conversation
+                last, last_plot = 0.0, start  # the plot and marks wait for their interval
+                async for event in merged:
+                    interval = max(RENDER_INTERVAL, len(self._running) / RENDER_BUDGET)
+                    if ex.stop_requested:  # Stop ran first: end here, which aborts every request
+                        break
+                    now = time.monotonic()
+                    answer = ex.answers[event.side]
+                    first_text = not answer.text and event.chunk is not None and bool(event.chunk.text)
+                    if event.chunk is not None:
+                        answer.add(event.chunk, now)
+                    if event.done:
+                        answer.finish(now, f"⚠️ {event.error}" if event.error is not None else "")
+                    if event.done or first_text or now - last >= interval:  # a side's first text: at once
+                        details = event.done or now - last_plot >= max(PLOT_INTERVAL, 4 * interval)
+                        last, last_plot = now, now if details else last_plot
+                        yield keep, *self._view(conversation, details, notice="", shown=shown), conversation
+            finally:
+                await merged.aclose()
+                for answer in ex.answers:  # ended early (Stop, Clear, closed tab): nothing left open
+                    answer.finish(time.monotonic(), STOPPED)
+                if self._running.get(request.session_hash) is ex:
+                    del self._running[request.session_hash]
         yield gr.update(interactive=True), *self._view(conversation), conversation
 
     async def _wait_for_slot(self):
