@@ -5,7 +5,8 @@ task and yields ``SideEvent``s in arrival order, so no side waits for another; a
 yields one event with its ``DemoError`` and the others go on; each side ends with exactly
 one event whose ``done`` is true. The sides start when ``stream_sides`` is called (inside a
 running loop), not at the first event. ``aclose()``, or cancelling the consumer while it
-waits, cancels every side's task, which makes vLLM abort those requests. A side that yields
+waits, cancels every side's task, which makes vLLM abort those requests. ``arrives_within(s)``
+says whether an event is ready within ``s`` seconds, without taking it. A side that yields
 nothing for ``stall_seconds`` (an engine that hangs) ends with a ``DemoError``: the timeout
 cancels its pending read, which aborts its vLLM request like any cancellation; the others go on.
 """
@@ -41,12 +42,12 @@ class stream_sides:
 
     def __init__(self, streams: Sequence[AsyncIterator[Chunk]], stall_seconds: float | None = None):
         self._queue: asyncio.Queue[SideEvent] = asyncio.Queue()
+        self._arrived = asyncio.Event()  # set whenever an event is queued
         self._stall = stall_seconds
         self._tasks = [asyncio.create_task(self._pump(i, s), name=f"side-{i}") for i, s in enumerate(streams)]
         self._remaining = len(self._tasks)
 
     async def _pump(self, side: int, stream: AsyncIterator[Chunk]) -> None:
-        queue = self._queue
         try:
             while True:
                 try:
@@ -54,18 +55,33 @@ class stream_sides:
                         chunk = await anext(stream)
                 except StopAsyncIteration:
                     break
-                queue.put_nowait(SideEvent(side, chunk=chunk))
+                self._put(SideEvent(side, chunk=chunk))
         except TimeoutError:
             message = f"No output for {self._stall:.0f} s, so this side was stopped (the engine may be stuck)."
-            queue.put_nowait(SideEvent(side, error=DemoError(message), done=True))
+            self._put(SideEvent(side, error=DemoError(message), done=True))
             return
         except DemoError as err:
-            queue.put_nowait(SideEvent(side, error=err, done=True))
+            self._put(SideEvent(side, error=err, done=True))
         except Exception as err:  # an unexpected failure stays on its own side
             log.exception("side %d failed", side)
-            queue.put_nowait(SideEvent(side, error=DemoError(f"unexpected error: {err!r}"), done=True))
+            self._put(SideEvent(side, error=DemoError(f"unexpected error: {err!r}"), done=True))
         else:
-            queue.put_nowait(SideEvent(side, done=True))
+            self._put(SideEvent(side, done=True))
+
+    async def arrives_within(self, seconds: float) -> bool:
+        """Whether an event is ready now or within ``seconds`` (it stays queued for ``__anext__``)."""
+        if self._queue.empty():
+            self._arrived.clear()
+            try:
+                async with asyncio.timeout(seconds):
+                    await self._arrived.wait()
+            except TimeoutError:
+                pass
+        return not self._queue.empty()
+
+    def _put(self, event: SideEvent) -> None:
+        self._queue.put_nowait(event)
+        self._arrived.set()
 
     def __aiter__(self) -> stream_sides:
         return self

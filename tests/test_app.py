@@ -57,8 +57,9 @@ def test_text_and_image_stream_into_both_panes_and_history_is_kept(client, media
     for side in (0, 1):
         partial = [row[side] for row in lengths]
         assert partial == sorted(partial) and partial[0] < partial[-1]
-    # the input is locked while answering
-    assert updates[0][0]["interactive"] is False
+    # the input is emptied at the first render, then locked while answering
+    assert updates[0][0] is None or updates[0][0].get("value") is None
+    assert any(isinstance(u[0], dict) and u[0].get("interactive") is False for u in updates[1:-1])
 
     _, panes, _ = split(client.predict({"text": "And in more detail?", "files": []}, api_name="/respond"))
     for pane in panes:
@@ -66,6 +67,11 @@ def test_text_and_image_stream_into_both_panes_and_history_is_kept(client, media
         users = [m for m in pane if m["role"] == "user"]
         assert users[0]["content"][0]["type"] == "file"  # the image is still in the history
         assert users[-1]["content"][0]["text"] == "And in more detail?"
+    # the panes address the image by this page's URL (ui.links), and the page serves it
+    file = panes[0][0]["content"][0]["file"]
+    assert file["url"].startswith(client.src.rstrip("/") + "/gradio_api/file=") and file["mime_type"] == "image/png"
+    served = httpx.get(file["url"])
+    assert served.status_code == 200 and served.content == Path(media["image"]).read_bytes()
 
 
 def test_settings_reach_both_sides(client):

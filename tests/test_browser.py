@@ -129,8 +129,12 @@ def answered(tab) -> None:
 
 
 def finished(tab) -> None:
-    """Wait until the input unlocks again: the turn is over on every side."""
-    tab.wait_for_function("() => !document.querySelector('#box textarea').disabled", timeout=60_000)
+    """Wait until the turn is over on every side: no metrics line counts tokens still coming ("N
+    tokens…") and the input is unlocked (a new turn's box unlocks a render before it locks)."""
+    over = "i => !/tokens…/.test(document.querySelector(`#metrics-${i}`).innerText)"
+    tab.wait_for_function(
+        f"() => [0, 1].every({over}) && !document.querySelector('#box textarea').disabled", timeout=60_000
+    )
 
 
 def test_example_fills_the_input_and_a_finished_comparison_shows_metrics_divergence_plot_export(fresh, artifacts):

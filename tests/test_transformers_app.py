@@ -13,7 +13,7 @@ from gradio_client import Client, handle_file
 
 from tests.conftest import serve
 from tests.test_app import answers, split
-from tests.test_browser import ARGS, BOT_TEXT, CHROMIUM, send
+from tests.test_browser import ARGS, BOT_TEXT, CHROMIUM, finished, send
 
 pytestmark = pytest.mark.engine
 TOKENS = 96
@@ -85,7 +85,7 @@ def test_browser_both_panes_stream(served_hf, media, artifacts):
             send(page, "What is in this picture?", [str(media["image"])])
             streaming = "i => /[1-9][0-9]* tokens…/.test(document.querySelector(`#metrics-${i}`).innerText)"
             page.wait_for_function(f"() => [0, 1].every({streaming})", timeout=60_000)  # both mid-answer
-            page.wait_for_function("() => !document.querySelector('#box textarea').disabled", timeout=60_000)
+            finished(page)
             for side in (0, 1):
                 assert len(page.evaluate(BOT_TEXT, side)) > 40
                 assert f"{TOKENS} tokens" in page.inner_text(f"#metrics-{side}")

@@ -17,6 +17,7 @@ import gradio as gr
 
 from inference.samples import EXAMPLES
 from ui.evaluation import evaluation_tab
+from ui.inline import inline
 from ui.session import DIVERGES, REGENERATE, SETTINGS, VISUAL, Comparison
 
 TITLE = "Qwen3.5-9B: FP8 next to BF16"
@@ -154,10 +155,15 @@ def build_demo(
 
         outputs = [box, *panes, *metrics, *marks, plot, notice, conversation]
         # no limit here: every turn enters its handler at once, which waits for a slot or says the demo is busy
-        common = {"show_progress": "hidden", "concurrency_limit": None}
-        turn = box.submit(comparison.respond, [box, conversation, *settings], outputs, api_name="respond", **common)
+        # and the components' processing runs in the handler's coroutine, not in a thread per component
+        common = {"show_progress": "hidden", "concurrency_limit": None, "preprocess": False, "postprocess": False}
+        turn_inputs = [box, conversation, *settings]
+        respond = inline(comparison.respond, turn_inputs, outputs)
+        turn = box.submit(respond, turn_inputs, outputs, api_name="respond", **common)
         again_inputs = [gr.State(REGENERATE), conversation, *settings]
-        again = regenerate.click(comparison.respond, again_inputs, outputs, api_name="regenerate", **common)
+        again = regenerate.click(
+            inline(comparison.respond, again_inputs, outputs), again_inputs, outputs, api_name="regenerate", **common
+        )
         running = [turn, again]
         stop.click(comparison.stop, [conversation], outputs, cancels=running, api_name="stop")
         edit.click(comparison.edit, [conversation], outputs, api_name="edit")

@@ -44,6 +44,7 @@ from inference.pool import EnginePool
 from inference.spec import batch_capacity, request_limits
 from inference.transcript import Exchange
 from inference.vision import VisualBudget, budget_for
+from ui.links import Link, by_path, linker
 from ui.preview import caption, preview_file, prune, scratch
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,9 @@ SETTINGS = (
 VISUAL = SETTINGS[-4:]  # the visual budget: what the preview depends on
 RENDER_INTERVAL = 0.05  # seconds between renders: at most ~20 per second per pane
 PLOT_INTERVAL = 0.5  # the plot re-draws less often
+# A turn first appears with its first text, or with "…" placeholders after this long: a render at
+# once would take the server loop (~10-20 ms) just while it processes the requests' inputs.
+PLACEHOLDER_DELAY = 0.15
 # Renders per second of all running turns together: each costs the server loop ~5-20 ms (Gradio's
 # postprocessing), so with 8 turns at 20 a second each the loop, not the engines, set the pace
 # (bench/load.py: throughput fell from 2.1x one user's at 4 users to 1.1x at 8).
@@ -90,11 +94,12 @@ def budget_note(ex: Exchange, side: int) -> str:
     return ""
 
 
-def render(conversation: list[Exchange], side: int) -> list[dict[str, Any]]:
-    """The chat pane of one side: user files and text, then that side's reasoning and reply."""
+def render(conversation: list[Exchange], side: int, link: Link = by_path) -> list[dict[str, Any]]:
+    """The chat pane of one side: user files (``link`` gives each file's content) and text, then
+    that side's reasoning and reply."""
     messages: list[dict[str, Any]] = []
     for ex in conversation:
-        messages += [{"role": "user", "content": {"path": f}} for f in ex.turn.files]
+        messages += [{"role": "user", "content": link(f)} for f in ex.turn.files]
         if ex.turn.text:
             messages.append({"role": "user", "content": ex.turn.text})
         a, parts = ex.answers[side], ex.split(side)
@@ -254,7 +259,12 @@ class Comparison:
         return pd.DataFrame(rows, columns=["seconds", "tokens", "side"])
 
     def _view(
-        self, conversation: list[Exchange], details: bool = True, notice: str | None = None, shown: list | None = None
+        self,
+        conversation: list[Exchange],
+        details: bool = True,
+        notice: str | None = None,
+        shown: list | None = None,
+        link: Link = by_path,
     ) -> list[Any]:
         """Every pane, every metrics line, then the divergence views and plot, then the notice under
         the input box (``None``: left as it is).
@@ -264,11 +274,12 @@ class Comparison:
         empty values again, which costs nothing on either side; once they hold an answer it sends
         ``gr.skip()``, which makes Gradio rebuild the component with its JSON schema (~5 ms on the
         server) but spares the browser from re-drawing a long answer and the plot on every render.
+        ``link``: the content of each user file in the panes (``ui.links``).
         """
         last = conversation[-1] if conversation else None
         feet = [e.footprint for e in self.pool.engines]
         n = range(self.sides)
-        panes = [render(conversation, i) for i in n]
+        panes = [render(conversation, i, link) for i in n]
         lines = [describe(last, i, self.reference, self.labels, feet[i]) for i in n]
         note = gr.skip() if notice is None else notice
         if not details and shown is not None and not any(v is not None and len(v) for v in shown):
@@ -418,6 +429,7 @@ class Comparison:
     async def _turn(self, message, conversation: list[Exchange], values, request: gr.Request, *, replace: bool):
         """One turn on every side; ``replace``: it takes the place of the latest turn (regenerate)."""
         history = conversation[:-1] if replace else conversation[:]
+        link = linker(request)  # the panes' user files, by URL: no per-render path checks in Gradio
         turn = UserTurn("")
         slot = contextlib.ExitStack()  # this user's place among the turns answered now
         try:
@@ -440,12 +452,12 @@ class Comparison:
             log.info("input refused: %s", err)
             gr.Warning(str(err))
             box = gr.update() if replace else gr.update(value=message, interactive=True)
-            yield box, *self._view(conversation, notice=f"⚠️ {err}"), conversation
+            yield box, *self._view(conversation, notice=f"⚠️ {err}", link=link), conversation
             return
         with slot:  # the user's place and the engine slot are given back however the turn ends
             async with contextlib.aclosing(self._wait_for_slot()) as places:
                 async for place in places:
-                    view = self._view(conversation, details=False, notice=place)
+                    view = self._view(conversation, details=False, notice=place, link=link)
                     yield gr.update(interactive=False), *view, conversation
             slot.callback(self._slots.release)
             if replace:
@@ -458,16 +470,28 @@ class Comparison:
                 engine.stream(prepared, [past.split(i).reply for past in history], chosen)
                 for i, engine in enumerate(self.pool.engines)
             ]
-            merged = stream_sides(streams, self.stall_seconds)  # the requests start now, while the placeholders render
+            merged = stream_sides(streams, self.stall_seconds)  # the requests start now
             self._running[request.session_hash] = ex
             box = gr.update(interactive=False) if replace else gr.update(value=None, interactive=False)
-            # while streaming: the box's value again (a new turn emptied it; ``gr.update()`` costs a
-            # component rebuild per render, so only Regenerate, whose box keeps the user's draft, pays it)
+            # The box: when the first text comes first, a new turn's first render empties it (a
+            # value, cheap) and the next locks it (an update makes Gradio rebuild the component,
+            # ~5 ms: not on the way to the first token; Gradio takes no second submit while a turn
+            # runs anyway). The "…" render of a slow start does both at once, as does Regenerate,
+            # which keeps the user's draft in the box. Afterwards a new turn's box is sent empty
+            # again; ``gr.update()`` would cost a rebuild per render, so only Regenerate pays it.
+            lock = gr.update(interactive=False)
+            boxes = [lock] if replace else [None, lock]
             keep = gr.update() if replace else None
             n = self.sides
             shown: list[Any] = [*[[]] * n, None]  # divergence views and plot as last rendered
+
+            def view(details: bool) -> list[Any]:
+                return self._view(conversation, details, notice="", shown=shown, link=link)
+
             try:
-                yield box, *self._view(conversation, details=False, notice="", shown=shown), conversation
+                if not await merged.arrives_within(PLACEHOLDER_DELAY):  # slow to start: show the turn now
+                    yield box, *view(False), conversation
+                    boxes.clear()
                 last, last_plot = 0.0, start  # the plot and marks wait for their interval
                 async for event in merged:
                     interval = max(RENDER_INTERVAL, len(self._running) / RENDER_BUDGET)
@@ -483,14 +507,14 @@ class Comparison:
                     if event.done or first_text or now - last >= interval:  # a side's first text: at once
                         details = event.done or now - last_plot >= max(PLOT_INTERVAL, 4 * interval)
                         last, last_plot = now, now if details else last_plot
-                        yield keep, *self._view(conversation, details, notice="", shown=shown), conversation
+                        yield boxes.pop(0) if boxes else keep, *view(details), conversation
             finally:
                 await merged.aclose()
                 for answer in ex.answers:  # ended early (Stop, Clear, closed tab): nothing left open
                     answer.finish(time.monotonic(), STOPPED)
                 if self._running.get(request.session_hash) is ex:
                     del self._running[request.session_hash]
-        yield gr.update(interactive=True), *self._view(conversation), conversation
+        yield gr.update(interactive=True), *self._view(conversation, link=link), conversation
 
     async def _wait_for_slot(self):
         """Take one of the ``capacity`` slots; while none is free, yield the line that tells the user

@@ -1,0 +1,150 @@
+"""Narrow unit tests of a turn's render order and of the event plumbing, with fake engines (no vLLM).
+
+``FakeEngine`` (bench/comparison.py's ``FakeFastEngine``, with a start delay) stands in for the
+engines; ``Comparison.respond`` is driven directly, as Gradio would call it. The real engines and
+the served page are tested in test_app.py, test_browser.py and the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+import typing
+from pathlib import Path
+from types import SimpleNamespace
+
+import gradio as gr
+import pytest
+
+from bench.comparison import FakeFastEngine
+from inference.chat import GenerationSettings
+from inference.compare import stream_sides
+from inference.metrics import Chunk
+from inference.pool import EnginePool
+from inference.spec import cpu_pair
+from ui.inline import inline
+from ui.links import by_path, linker
+from ui.session import PLACEHOLDER_DELAY, SETTINGS, Comparison
+
+
+class FakeEngine(FakeFastEngine):
+    """A fake engine whose first token comes ``delay`` seconds after the request."""
+
+    def __init__(self, spec, delay: float):
+        super().__init__(spec, rate=1000.0)
+        self.delay = delay
+
+    async def stream(self, prepared, answers, settings):
+        await asyncio.sleep(self.delay)
+        async for chunk in super().stream(prepared, answers, settings):
+            yield chunk
+
+
+def comparison(delay: float) -> Comparison:
+    pool = EnginePool(cpu_pair(Path("/nowhere/tiny")))
+    pool.engines = [FakeEngine(e.spec, delay) for e in pool.engines]
+    pool.start()
+    return Comparison(pool, GenerationSettings(max_tokens=20))
+
+
+def settings_values(c: Comparison) -> list:
+    """The settings panel's defaults, in ``SETTINGS`` order."""
+    b, v = c.budget, c.video
+    return [getattr(c.settings, n) for n in SETTINGS[:-4]] + [
+        b.image_max_tokens,
+        v.fps,
+        v.max_frames,
+        b.video_max_tokens,
+    ]
+
+
+async def turn(c: Comparison) -> list[tuple[float, list]]:
+    """Every update of one text turn, with its time since the call."""
+    request = SimpleNamespace(session_hash="s1", client=SimpleNamespace(host="127.0.0.1"))
+    t = time.monotonic()
+    updates = c.respond({"text": "Hi", "files": []}, [], *settings_values(c), request)
+    return [(time.monotonic() - t, list(u)) async for u in updates]
+
+
+def last_reply(update: list, side: int) -> str:
+    pane = update[1 + side]
+    return pane[-1]["content"] if pane and pane[-1]["role"] == "assistant" else ""
+
+
+async def test_a_fast_start_renders_the_turn_with_its_first_text():
+    updates = await turn(comparison(0.0))
+    _, first = updates[0]
+    assert any(last_reply(first, side) not in ("", "…") for side in (0, 1))  # no "…" render before it
+    boxes = [u[0] for _, u in updates]
+    assert boxes[0] is None  # emptied (a value: cheap for Gradio)
+    assert boxes[1] == gr.update(interactive=False)  # then locked
+    assert boxes[-1] == gr.update(interactive=True)  # and unlocked at the end
+
+
+async def test_a_slow_start_shows_placeholders_after_the_delay():
+    updates = await turn(comparison(4 * PLACEHOLDER_DELAY))
+    t, first = updates[0]
+    assert PLACEHOLDER_DELAY * 0.8 <= t < 4 * PLACEHOLDER_DELAY
+    assert first[0] == gr.update(value=None, interactive=False)  # emptied and locked at once
+    assert [last_reply(first, side) for side in (0, 1)] == ["…", "…"]
+    assert all(u[0] is None for _, u in updates[1:-1])  # left so
+    assert all(last_reply(updates[-1][1], side).startswith("w") for side in (0, 1))
+
+
+async def test_arrives_within_waits_for_an_event_and_loses_none():
+    async def fake_side(delay: float, n: int):
+        await asyncio.sleep(delay)
+        for i in range(n):
+            yield Chunk(text=f"t{i}", tokens=1)
+
+    merged = stream_sides([fake_side(0.3, 2), fake_side(0.3, 1)])
+    t = time.monotonic()
+    assert not await merged.arrives_within(0.05)
+    assert await merged.arrives_within(5.0)
+    assert 0.25 <= time.monotonic() - t < 5.0
+    assert await merged.arrives_within(0.0)  # still there: nothing was taken
+    events = [e async for e in merged]
+    assert sorted(e.text for e in events if e.chunk) == ["t0", "t0", "t1"]
+    assert sum(e.done for e in events) == 2
+
+
+def test_inline_processing_is_the_components_own_and_keeps_the_signature():
+    with gr.Blocks():
+        box, chat, notes, state = gr.MultimodalTextbox(), gr.Chatbot(), gr.Markdown(), gr.State()
+        slider = gr.Slider(1, 10, step=1)
+
+    async def handler(message, count, conversation, request: gr.Request):
+        yield (
+            gr.update(value={"text": message["text"] + "!", "files": message["files"]}, interactive=True),
+            [{"role": "user", "content": {"path": message["files"][0]}}, {"role": "assistant", "content": "ok"}],
+            gr.skip(),
+            [*conversation, count, request],
+        )
+
+    run = inline(handler, [box, slider, state], [box, chat, notes, state])
+    assert inspect.signature(run) == inspect.signature(handler)  # Gradio finds gr.Request through it
+    assert typing.get_type_hints(run)["request"] is gr.Request
+    wire = {"text": "hi", "files": [{"path": "/tmp/a.png", "meta": {"_type": "gradio.FileData"}}]}
+
+    async def first():
+        return await anext(run(wire, 3.0, ["past"], "REQUEST"))
+
+    out_box, out_chat, out_notes, out_state = asyncio.run(first())
+    assert out_box["value"]["text"] == "hi!" and out_box["value"]["files"][0]["path"] == "/tmp/a.png"
+    assert out_box["interactive"] is True
+    assert (
+        out_chat
+        == chat.postprocess(
+            [{"role": "user", "content": {"path": "/tmp/a.png"}}, {"role": "assistant", "content": "ok"}]
+        ).model_dump()
+    )
+    assert out_chat[0]["content"][0]["type"] == "file"
+    assert out_notes == gr.skip() and out_state == ["past", 3, "REQUEST"]
+    with pytest.raises(gr.Error):  # the slider's own bounds check, as Gradio's preprocessing does
+        asyncio.run(anext(run(wire, 99.0, [], None)))
+
+
+def test_links_give_this_pages_url_or_leave_the_path_to_gradio():
+    assert linker(SimpleNamespace(session_hash="s")) is by_path  # called directly: no HTTP request
+    assert by_path("/tmp/a.png") == {"path": "/tmp/a.png"}
