@@ -575,7 +575,7 @@ def measure_ttft(urls: dict[str, str], image: Path) -> dict:
                 samples[instrument]["app"].append(
                     {
                         "ttft": first_text(updates),
-                        "first_update": updates[0][0],  # the "…" placeholders
+                        "first_update": updates[0][0],  # the first text, or "…" if that took over 150 ms
                         "server_ttft": own,  # each side's TTFT on its metrics line
                         "updates": len(updates),
                     }
@@ -757,7 +757,7 @@ def markdown(results: dict) -> str:
         row("raw engine TTFT (`Engine.stream`, both engines at once, first text of either)", "raw_engine_ttft"),
         row("Gradio's floor (echo page, same instrument, same upload)", "echo_floor"),
         row("client TTFT − raw engine TTFT (turn i against turn i)", "app_minus_engine"),
-        row("submit → the “…” placeholders", "placeholder_update"),
+        row("submit → the first update (the “…” placeholders if the first text takes > 150 ms)", "placeholder_update"),
         row("the app's own TTFT (its metrics line, first side)", "app_own_ttft"),
         row("client TTFT − the app's own TTFT (same turn)", "client_minus_app_own_ttft"),
         "",
