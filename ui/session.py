@@ -6,7 +6,8 @@ methods are Gradio handlers whose inputs and outputs are plain values. Outputs, 
 divergence view per side (the latest answer with its first diverging token marked), the
 tokens-over-time plot, the notice under the input box (why a turn was refused), and the
 conversation (a list of ``Exchange``, mutated in place so that Stop sees the partial answers).
-The settings a user picks go to every side alike. ``respond`` streams every side at once and
+The settings a user picks go to every side alike. ``respond`` streams every side at once; the
+turn first appears with its first text, or with "…" placeholders after ``PLACEHOLDER_DELAY``; it
 renders at most every ``RENDER_INTERVAL`` seconds (the plot every ``PLOT_INTERVAL``), less often
 when many turns run at once (all of them together at most ``RENDER_BUDGET`` a second), while
 the metrics count every token; a ``DemoError`` in the input, or a user over the per-user
