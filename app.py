@@ -201,6 +201,7 @@ def launch(demo, comparison, host: str = "127.0.0.1", port: int | None = None, m
     project folder blocked); uploads over ``max_file_size`` are refused by Gradio before they
     reach a handler, and a handler takes files from Gradio's upload folder only."""
     from ui import health
+    from ui.layout import CSS
 
     return demo.launch(
         server_name=host,
@@ -210,6 +211,7 @@ def launch(demo, comparison, host: str = "127.0.0.1", port: int | None = None, m
         prevent_thread_lock=True,
         ssr_mode=False,
         app_kwargs={"lifespan": comparison.lifespan, "routes": health.routes(comparison.pool)},
+        css=CSS,
         **extra,
     )
 

@@ -3,12 +3,13 @@
 Contract: starts the app as users get it (``python app.py``, the tiny pair on CPU, default
 queue and per-user limits, except that the per-minute limit is off because each simulated
 user sends its turns back to back, and answers run to ``TOKENS`` new tokens), waits for
-``/readyz``, then for each level of concurrent users (1, 4, 8, 16, 32) runs every user in its
+``/readyz`` to say ready and warmed up, then for each level of concurrent users (1, 4, 8, 16, 32) runs every user in its
 own thread for ``SECONDS``: a text turn, wait for both answers, a fresh session, again. Each
 user has its own address (``X-Forwarded-For``, which uvicorn believes from 127.0.0.1), so the
 per-user limits apply per user as behind a proxy. Per level: completed turns, errors (an
 exception, a refusal or an incomplete answer), p50/p95 time to the first answer text seen by
-the client (queueing included), throughput (turns/s and new tokens/s, both sides together) and
+the client (queueing included; not the "…" placeholders of a slow start; every turn's in the
+JSON), throughput (turns/s and new tokens/s, both sides together) and
 the app's process-tree memory. Writes ``bench/results/load.json`` and ``load.md`` and quotes the
 latter in the README between the ``bench:load`` markers.
 
@@ -70,6 +71,7 @@ class Level:
             "rss_mb_start": round(self.rss_mb[0]) if self.rss_mb else None,
             "rss_mb_end": round(self.rss_mb[-1]) if self.rss_mb else None,
             "rss_mb_max": round(max(self.rss_mb)) if self.rss_mb else None,
+            "ttft_ms": self.ttft_ms,  # every answered turn's, in the order they ended
         }
 
 
@@ -122,7 +124,7 @@ def user(url: str, address: str, deadline: float, level: Level, lock: threading.
             job = client.submit({"text": PROMPT, "files": []}, max_tokens=TOKENS, api_name="/respond")
             update = None
             for update in job:
-                if first is None and any(a for pane in update[1:3] for a in answers(pane)):
+                if first is None and any(a.strip() not in ("", "…") for pane in update[1:3] for a in answers(pane)):
                     first = time.monotonic() - t0
             update = job.result() if update is None else update
             notice = update[-1] if isinstance(update[-1], str) else ""
@@ -175,8 +177,8 @@ def wait_ready(url: str, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if httpx.get(url + "readyz", timeout=5).status_code == 200:
-                time.sleep(3)  # the warm-up right after ready
+            r = httpx.get(url + "readyz", timeout=5)
+            if r.status_code == 200 and r.json().get("warmed_up"):  # the warm-up requests are done too
                 return
         except httpx.HTTPError:
             pass

@@ -72,7 +72,8 @@ class EnginePool:
 
     def health(self) -> dict[str, object]:
         """Every engine's state, for health checks: ``ok`` when all are started and alive;
-        ``failed`` when the app cannot recover on its own (a start failed, a restart failed)."""
+        ``failed`` when the app cannot recover on its own (a start failed, a restart failed);
+        ``warmed_up`` once the first requests' one-off compilations are done (``warm_up``)."""
         states = []
         for i, e in enumerate(self.engines):
             state = "restarting" if e.restarting else "alive" if e.alive else "dead" if e.started else "loading"
@@ -85,6 +86,7 @@ class EnginePool:
             "ok": ok,
             "failed": failed,
             "ready": self.status.ready,
+            "warmed_up": self.warm_seconds is not None,
             "status": self.status.message,
             "error": self.status.error,
             "engines": states,

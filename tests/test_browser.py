@@ -80,8 +80,13 @@ def test_video_turn_and_stop_button(page, served, media, artifacts):
     # both sides streaming this turn (the panes' last text could still be the previous turn's)
     streaming = "i => /[1-9][0-9]* tokens…/.test(document.querySelector(`#metrics-${i}`).innerText)"
     page.wait_for_function(f"() => [0, 1].every({streaming})", timeout=60_000)
-    page.click("#stop")
-    page.wait_for_function(f"() => [0, 1].every(i => ({BOT_TEXT})(i).endsWith('stopped'))", timeout=10_000)
+    # A click event on the visible, enabled button. (``page.click`` also waits for the button to keep
+    # its place for two animation frames; with both engines and Chromium on 2 cores that wait once
+    # ran out after 30 s in CI while the page re-rendered.)
+    stop = page.locator("#stop")
+    assert stop.is_visible() and stop.is_enabled()
+    stop.dispatch_event("click")
+    page.wait_for_function(f"() => [0, 1].every(i => ({BOT_TEXT})(i).endsWith('stopped'))", timeout=20_000)
     deadline = time.monotonic() + 3
     while any(e.num_unfinished_requests() for e in pool.engines):
         assert time.monotonic() < deadline, "Stop left a vLLM request running"

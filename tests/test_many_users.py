@@ -62,7 +62,7 @@ def test_health_routes_say_alive_and_ready(crowded):
         r = httpx.get(url + route.lstrip("/"), timeout=10)
         assert r.status_code == 200, route
         body = r.json()
-        assert body["ok"] and body["ready"] and not body["failed"]
+        assert body["ok"] and body["ready"] and body["warmed_up"] and not body["failed"]
         assert [e["state"] for e in body["engines"]] == ["alive", "alive"]
         assert [e["label"] for e in body["engines"]] == ["FP8", "BF16"]
 

@@ -5,7 +5,8 @@ per-side components are built in a loop over the comparison's sides (no per-side
 whose input stays locked until every engine is ready (a timer polls the start-up status),
 whose settings go to every side alike, whose Stop and Clear cancel a running turn, and whose
 examples (from ``inference.samples``) fill the input when clicked. A second tab runs the
-built-in evaluation on the same engines (``ui.evaluation``). It launches nothing.
+built-in evaluation on the same engines (``ui.evaluation``). It launches nothing; ``CSS`` is
+for the launch. The turn events run their components' processing inline (``ui.inline``).
 API names: /respond, /regenerate, /edit, /stop, /clear, /export, /poll, /evaluate.
 """
 
@@ -21,6 +22,9 @@ from ui.inline import inline
 from ui.session import DIVERGES, REGENERATE, SETTINGS, VISUAL, Comparison
 
 TITLE = "Qwen3.5-9B: FP8 next to BF16"
+# For ``launch(css=...)``: the figures under the panes keep their height while they stream (their
+# numbers change width and the lines re-wrap), so the buttons below do not move under the pointer.
+CSS = "[id^='metrics-'] { min-height: 7em; }"
 LATEX = [
     {"left": "$$", "right": "$$", "display": True},
     {"left": "\\[", "right": "\\]", "display": True},
