@@ -46,6 +46,8 @@ def set_max_tokens(page, n: int) -> None:
     field = page.locator("#max-tokens input[type=number]")
     field.fill(str(n))
     field.press("Enter")
+    field.press("Tab")  # and leave the field, as a user would
+    page.wait_for_function(f"() => document.querySelector('#max-tokens input[type=range]').value === '{n}'")
 
 
 def send(page, text: str, files: list[str]) -> None:
@@ -80,6 +82,7 @@ def test_video_turn_and_stop_button(page, served, media, artifacts):
     # both sides streaming this turn (the panes' last text could still be the previous turn's)
     streaming = "i => /[1-9][0-9]* tokens…/.test(document.querySelector(`#metrics-${i}`).innerText)"
     page.wait_for_function(f"() => [0, 1].every({streaming})", timeout=60_000)
+    assert [ex.settings.max_tokens for ex in served[1]._running.values()] == [4000]  # the setting arrived
     # A click event on the visible, enabled button. (``page.click`` also waits for the button to keep
     # its place for two animation frames; with both engines and Chromium on 2 cores that wait once
     # ran out after 30 s in CI while the page re-rendered.)
