@@ -71,9 +71,10 @@ PLOT_INTERVAL = 0.5  # the plot re-draws less often
 # A turn first appears with its first text, or with "…" placeholders after this long: a render at
 # once would take the server loop (~10-20 ms) just while it processes the requests' inputs.
 PLACEHOLDER_DELAY = 0.15
-# Renders per second of all running turns together: each costs the server loop ~5-20 ms (Gradio's
-# postprocessing), so with 8 turns at 20 a second each the loop, not the engines, set the pace
-# (bench/load.py: throughput fell from 2.1x one user's at 4 users to 1.1x at 8).
+# Renders per second of all running turns together. When each render cost the server loop ~5-20 ms
+# (Gradio's postprocessing in a thread per component), 8 turns at 20 a second each made the loop,
+# not the engines, set the pace (bench/load.py: 2.1x one user's throughput at 4 users, 1.1x at 8).
+# Renders now cost under 1 ms (``ui.inline``, ``ui.links``); the cap stays, not re-tuned since.
 RENDER_BUDGET = 40
 PLOT_POINTS = 200  # per side, at most
 STOPPED = "⏹ *stopped*"
