@@ -50,6 +50,11 @@ $(TINY)/fp8/config.json: $(TINY)/bf16/config.json inference/quantize.py | $(QVEN
 $(BROWSER) &:
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-noto-color-emoji >/dev/null
 
+# The engine tests with vLLM's (and torch's) AVX2 CPU kernels, also on an AVX-512 machine (tests/conftest.py).
+.PHONY: test-avx2
+test-avx2: $(VENV)/.installed tiny $(BROWSER)
+	$(VENV)/bin/python -m pytest -m engine --cpu-isa avx2
+
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

@@ -29,6 +29,7 @@ from inference.chat import GenerationSettings, Prepared
 from inference.errors import DemoError
 from inference.metrics import Chunk
 from inference.prompt import PromptViews
+from inference.scores import TokenScore
 from inference.spec import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -188,6 +189,36 @@ class Engine(PromptViews):
             raise DemoError(f"{self.spec.label}: the request failed: {cause}") from err
         except (VLLMClientError, ValueError, TypeError) as err:  # rejected while processing the input
             raise DemoError(f"{self.spec.label}: the input was refused: {err}") from err
+
+    async def score(
+        self,
+        prepared: Prepared,
+        answers: Sequence[str],
+        settings: GenerationSettings,
+        token_ids: Sequence[int],
+        top: int = 2,
+    ) -> list[TokenScore]:
+        """Teacher-forced scores of ``token_ids`` after this turn's prompt (``inference.scores``):
+        one prefill with vLLM's prompt log-probabilities, no sampling."""
+        if not self.alive:
+            raise DemoError(f"{self.spec.label}: the engine is not running.")
+        self.check_scorable(token_ids)
+        from vllm import SamplingParams
+
+        ids = self._tokenizer.encode(self.render(prepared, answers, settings), add_special_tokens=False)
+        prompt: dict[str, Any] = {"prompt_token_ids": ids + list(token_ids)}  # vLLM expands each placeholder
+        if prepared.multi_modal_data:
+            prompt["multi_modal_data"] = prepared.multi_modal_data
+            prompt["mm_processor_kwargs"] = prepared.processor_kwargs
+        params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=top, detokenize=False)
+        request_id = f"{self.spec.label}-score-{uuid.uuid4().hex[:12]}"
+        final = [output async for output in self._llm.generate(prompt, params, request_id)][-1]
+        entries = final.prompt_logprobs[len(final.prompt_token_ids) - len(token_ids) :] if token_ids else []
+        scores = []
+        for token, entry in zip(token_ids, entries, strict=True):
+            best = sorted(((t, p.logprob) for t, p in entry.items() if p.rank <= top), key=lambda x: -x[1])
+            scores.append(TokenScore(token, entry[token].logprob, tuple(best[:top])))
+        return scores
 
     async def warm_up(self) -> None:
         """Run what vLLM compiles lazily before a user waits on it.

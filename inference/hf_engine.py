@@ -36,6 +36,7 @@ from inference.engine import Footprint, weight_bytes
 from inference.errors import DemoError
 from inference.metrics import Chunk
 from inference.prompt import PromptViews
+from inference.scores import TokenScore
 from inference.spec import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,7 @@ class TransformersEngine(PromptViews):
         self._torch_threads = int(threads) if threads and threads.isdigit() else None
         # before the server starts: ZeroGPU registers its GPU functions at launch
         self._pieces, self.on_zerogpu = zerogpu(self._generate, _gpu_seconds)
+        self._scorer, _ = zerogpu(self._forward_scores, lambda *_: ZEROGPU_SECONDS)
 
     # --- life cycle ----------------------------------------------------------------------
 
@@ -210,6 +212,47 @@ class TransformersEngine(PromptViews):
                 yield item
         finally:
             ticket.stop.set()  # cancelled or closed early: generate stops at its next step
+
+    async def score(
+        self,
+        prepared: Prepared,
+        answers: Sequence[str],
+        settings: GenerationSettings,
+        token_ids: Sequence[int],
+        top: int = 2,
+    ) -> list[TokenScore]:
+        """Teacher-forced scores of ``token_ids`` after this turn's prompt (``inference.scores``):
+        one forward pass over the prompt and the tokens, in a thread."""
+        if self._model is None:
+            raise DemoError(f"{self.spec.label}: the model is not loaded.")
+        self.check_scorable(token_ids)
+        inputs = self._inputs(self.render(prepared, answers, settings), prepared)
+        return await asyncio.to_thread(self._scorer, inputs, list(token_ids), top)
+
+    def _forward_scores(self, inputs: dict, token_ids: list[int], top: int) -> list[TokenScore]:
+        """The GPU work of ``score``: the logits at the last ``len(token_ids)`` positions."""
+        import torch
+
+        if not token_ids:
+            return []
+        ids = inputs["input_ids"]
+        extra = torch.tensor([token_ids], dtype=ids.dtype)
+        inputs = {**inputs, "input_ids": torch.cat([ids, extra], 1)}
+        for key in ("attention_mask", "mm_token_type_ids"):  # the answer is text, fully attended
+            if key in inputs:
+                fill = torch.ones_like(extra) if key == "attention_mask" else torch.zeros_like(extra)
+                inputs[key] = torch.cat([inputs[key], fill.to(inputs[key].dtype)], 1)
+        inputs = {k: v.to(self._device) if hasattr(v, "to") else v for k, v in inputs.items()}
+        with torch.inference_mode():
+            if self._torch_threads:
+                torch.set_num_threads(self._torch_threads)
+            logits = self._model(**inputs, logits_to_keep=len(token_ids) + 1).logits[0, :-1]
+            logprobs = logits.float().log_softmax(-1).cpu()
+        best = logprobs.topk(top, -1)
+        return [
+            TokenScore(t, float(row[t]), tuple(zip(ids_.tolist(), vals.tolist(), strict=True)))
+            for t, row, ids_, vals in zip(token_ids, logprobs, best.indices, best.values, strict=True)
+        ]
 
     def _serve(self, ticket: _Ticket, prompt: str, prepared: Prepared, settings: GenerationSettings, post) -> None:
         """A request's thread: wait for the engine, prepare the inputs, stream the pieces."""

@@ -4,7 +4,7 @@ Contract: a backend mixes in ``PromptViews`` and calls ``load_tokenizer(tokenize
 the model's tokenizer (``AutoTokenizer``, or the one inside ``AutoProcessor``). ``render`` is the
 prompt text through the model's chat template, the same string on every backend;
 ``prompt_tokens`` counts that prompt as an engine will, each image/video placeholder expanded to
-its visual tokens; ``decode`` turns answer token ids into text with special tokens skipped.
+its visual tokens; ``check_scorable`` refuses an answer to score that holds placeholders; ``decode`` turns answer token ids into text with special tokens skipped.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from inference.chat import GenerationSettings, Prepared
+from inference.errors import DemoError
 
 VISUAL_TOKENS = ("<|image_pad|>", "<|video_pad|>")  # what each image/video patch group becomes
 
@@ -43,6 +44,12 @@ class PromptViews:
         image/video placeholder expanded to its visual tokens."""
         ids = self._tokenizer.encode(self.render(prepared, answers, settings), add_special_tokens=False)
         return len(ids) - self.visual_count(ids) + prepared.visual_tokens
+
+    def check_scorable(self, token_ids: Sequence[int]) -> None:
+        """An answer to score must hold no image/video placeholder: each one would stand for
+        visual features the prompt's media do not have."""
+        if n := self.visual_count(token_ids):
+            raise DemoError(f"The answer to score holds {n} image/video placeholder tokens; it cannot be scored.")
 
     def decode(self, token_ids: Sequence[int]) -> str:
         """Token ids to text, the way vLLM detokenises an answer (special tokens skipped)."""

@@ -48,6 +48,49 @@ def media(tmp_path_factory) -> dict[str, Path]:
     }
 
 
+_reported: list[str] = []
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--cpu-isa",
+        choices=["native", "avx2"],
+        default="native",
+        help="avx2: run vLLM's and torch's AVX2 CPU kernels even on an AVX-512 machine (make test-avx2)",
+    )
+
+
+def pytest_configure(config):
+    if config.getoption("--cpu-isa") == "avx2":  # before any engine starts: forked EngineCores inherit it
+        os.environ["ATEN_CPU_CAPABILITY"] = "avx2"
+        import torch
+
+        # what vLLM's CPU platform and layers ask to pick their kernels: an AVX2-only CPU says no to all
+        for probe in ("avx512", "avx512_bf16", "avx512_vnni", "amx_tile"):
+            setattr(torch.cpu, f"_is_{probe}_supported", lambda: False)
+
+
+def kernel_library(pid: int) -> str:
+    """Which of vLLM's CPU kernel libraries a process has loaded (``_C_AVX2``, ``_C_AVX512`` or
+    ``_C``, the AVX-512 BF16 one)."""
+    maps = Path(f"/proc/{pid}/maps").read_text().splitlines()
+    libs = {line.rsplit("/", 1)[-1].split(".")[0] for line in maps if "/vllm/_C" in line}
+    return ", ".join(sorted(libs)) or "none"
+
+
+@pytest.fixture(scope="session")
+def report():
+    """``report(line)``: a figure a test measured, printed in the summary at the end of the run."""
+    return _reported.append
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _reported:
+        terminalreporter.section("measured by the tests")
+        for line in _reported:
+            terminalreporter.line(line)
+
+
 @pytest.fixture(scope="session")
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)

@@ -5,7 +5,9 @@ Screenshots land in tests/artifacts/ for a person to look at.
 
 from __future__ import annotations
 
+import re
 import time
+from urllib.parse import urlencode
 
 import pytest
 
@@ -39,14 +41,21 @@ def page(served):
         browser.close()
 
 
-def set_max_tokens(page, n: int) -> None:
-    """Set the settings panel's max-new-tokens slider, as a user would."""
+def open_page(page, url: str, **settings) -> None:
+    """Open the app with ``settings`` preset by its link (``ui.presets``) and wait until the page
+    shows them: the server set them in its load event, so nothing typed can race the turn."""
+    page.goto(f"{url}?{urlencode(settings)}" if settings else url)
+    page.wait_for_selector("#status:has-text('Engines ready')", timeout=60_000)
+    if not settings:
+        return
     if not page.is_visible("#max-tokens input[type=number]"):
         page.click("#settings button")
-    # The slider itself (typing into its number field and pressing Enter did not always reach the
-    # slider's value in CI: the turn then ran with the default)
-    page.locator("#max-tokens input[type=range]").fill(str(n))
-    page.wait_for_function(f"() => document.querySelector('#max-tokens input[type=number]').value === '{n}'")
+    if "max_tokens" in settings:
+        n = settings["max_tokens"]
+        page.wait_for_function(f"() => document.querySelector('#max-tokens input[type=number]')?.value === '{n}'")
+    if "enable_thinking" in settings:
+        checked = "true" if settings["enable_thinking"] else "false"
+        page.wait_for_function(f"() => document.querySelector('#thinking input')?.checked === {checked}")
 
 
 def send(page, text: str, files: list[str]) -> None:
@@ -65,9 +74,14 @@ def test_upload_image_and_both_panes_fill(page, media, artifacts):
     assert "Tiny random checkpoints" in page.inner_text("#banner")
     send(page, "What is in this picture?", [str(media["image"])])
     page.wait_for_function(f"() => [0, 1].every(i => ({BOT_TEXT})(i).length > 40)", timeout=60_000)
-    # both panes fill while the turn is still running: neither waits for the other
-    assert page.is_disabled("#box textarea")
-    page.wait_for_function("() => !document.querySelector('#box textarea').disabled", timeout=60_000)
+    finished(page)
+    # neither side waited for the other: each one's first token came before the other had finished
+    ttft, total = [], []
+    for side in (0, 1):
+        line = page.inner_text(f"#metrics-{side}")
+        ttft.append(float(re.search(r"TTFT (\d+) ms", line).group(1)) / 1000)
+        total.append(float(re.search(r"([\d.]+) s\n", line).group(1)))
+    assert ttft[0] < total[1] and ttft[1] < total[0], (ttft, total)
     assert page.locator("#pane-0 img").count() >= 1 and page.locator("#pane-1 img").count() >= 1
     for side in (0, 1):
         assert "(266 visual" in page.inner_text(f"#metrics-{side}")  # raised to Qwen's 256-token floor
@@ -76,7 +90,7 @@ def test_upload_image_and_both_panes_fill(page, media, artifacts):
 
 def test_video_turn_and_stop_button(page, served, media, artifacts):
     pool = served[1].pool
-    set_max_tokens(page, 4000)  # minutes of answer: only a real abort ends it in time
+    open_page(page, served[0], max_tokens=4000)  # minutes of answer: only a real abort ends it in time
     send(page, "What moves in this clip?", [str(media["video"])])
     # both sides streaming this turn (the panes' last text could still be the previous turn's)
     streaming = "i => /[1-9][0-9]* tokens…/.test(document.querySelector(`#metrics-${i}`).innerText)"
@@ -100,7 +114,8 @@ def test_video_turn_and_stop_button(page, served, media, artifacts):
         page.wait_for_function(f"() => [0, 1].every(i => ({BOT_TEXT})(i).endsWith('stopped'))", timeout=60_000)
     except Exception:
         page.screenshot(path=str(artifacts / "browser-video-stop-failed.png"), full_page=True)
-        raise
+        ends = [bot_text(page, side)[-200:] for side in (0, 1)]
+        pytest.fail(f"the panes did not both say stopped within 60 s; they end with {ends}")
     assert not page.is_disabled("#box textarea")
     stopped_text = [bot_text(page, side) for side in (0, 1)]
     time.sleep(1)
@@ -111,9 +126,7 @@ def test_video_turn_and_stop_button(page, served, media, artifacts):
 def test_closing_the_tab_aborts_both_requests(served, page):
     url, pool = served[0], served[1].pool
     other = page.context.new_page()
-    other.goto(url)
-    other.wait_for_selector("#status:has-text('Engines ready')", timeout=30_000)
-    set_max_tokens(other, 4000)
+    open_page(other, url, max_tokens=4000)
     send(other, "Keep talking.", [])
     deadline = time.monotonic() + 30
     while not all(e.num_unfinished_requests() for e in pool.engines):
@@ -130,8 +143,7 @@ def test_closing_the_tab_aborts_both_requests(served, page):
 def fresh(page, served):
     """A new tab: its own session, so an empty conversation."""
     tab = page.context.new_page()
-    tab.goto(served[0])
-    tab.wait_for_selector("#status:has-text('Engines ready')", timeout=30_000)
+    open_page(tab, served[0])
     yield tab
     tab.close()
 
@@ -171,9 +183,8 @@ def test_example_fills_the_input_and_a_finished_comparison_shows_metrics_diverge
     fresh.screenshot(path=str(artifacts / "browser-comparison.png"), full_page=True)
 
 
-def test_thinking_switch_shows_reasoning_in_its_own_block(fresh, artifacts):
-    set_max_tokens(fresh, 24)
-    fresh.check("#thinking input[type=checkbox]")
+def test_thinking_switch_shows_reasoning_in_its_own_block(fresh, served, artifacts):
+    open_page(fresh, served[0], max_tokens=24, enable_thinking=1)
     send(fresh, "Think first.", [])
     answered(fresh)
     for side in (0, 1):
@@ -181,8 +192,8 @@ def test_thinking_switch_shows_reasoning_in_its_own_block(fresh, artifacts):
     fresh.screenshot(path=str(artifacts / "browser-thinking.png"), full_page=True)
 
 
-def test_markdown_and_latex_render_in_the_panes(fresh):
-    set_max_tokens(fresh, 4)
+def test_markdown_and_latex_render_in_the_panes(fresh, served):
+    open_page(fresh, served[0], max_tokens=4)
     send(fresh, "Is **this** $e^{i\\pi} + 1 = 0$ right?", [])
     answered(fresh)
     for side in (0, 1):
@@ -200,14 +211,16 @@ def test_files_in_the_box_show_their_token_grid_frames_and_cost_before_sending(f
 
 
 @pytest.mark.reliability
-def test_html_in_text_and_file_names_is_shown_not_run_and_a_refusal_is_said_under_the_box(fresh, tmp_path, artifacts):
+def test_html_in_text_and_file_names_is_shown_not_run_and_a_refusal_is_said_under_the_box(
+    fresh, served, tmp_path, artifacts
+):
     """Hostile content: markup in the message, in an upload's name, and in a refusal message is
     displayed inert (a handler that ran would set ``window.__pwned``)."""
     from tests.media_factory import corrupt_image, scene_image
 
     payload = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
     named = scene_image(tmp_path, name='<img src=x onerror="window.__pwned=3">.png')
-    set_max_tokens(fresh, 4)
+    open_page(fresh, served[0], max_tokens=4)
     send(fresh, f"Look {payload} [click](javascript:window.__pwned=4)", [str(named)])
     answered(fresh)
     broken = corrupt_image(tmp_path, name="<img src=x onerror=window.__pwned=5>broken.png")
@@ -221,3 +234,14 @@ def test_html_in_text_and_file_names_is_shown_not_run_and_a_refusal_is_said_unde
     assert fresh.locator("#pane-0 script").count() == 0
     assert "img src=x onerror=window.__pwned=5broken.png" in fresh.inner_text("#notice")  # the name Gradio gave it
     fresh.screenshot(path=str(artifacts / "browser-hostile.png"), full_page=True)
+
+
+def test_a_link_presets_the_settings_and_says_which_values_it_ignored(fresh, served, artifacts):
+    open_page(fresh, served[0], max_tokens=24, temperature="hot", top_k=999, enable_thinking=1)
+    said = "() => document.querySelector('#notice').innerText.includes('ignored')"
+    fresh.wait_for_function(said)
+    notice = fresh.inner_text("#notice")
+    assert "temperature=hot (not a number)" in notice and "top_k=999 (outside 0 to 200)" in notice
+    assert "max_tokens" not in notice  # the good values were taken, and not named
+    assert fresh.input_value("#max-tokens input[type=number]") == "24"
+    fresh.screenshot(path=str(artifacts / "browser-link-settings.png"), full_page=True)

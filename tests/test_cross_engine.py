@@ -1,20 +1,29 @@
 """The transformers backend against the in-process vLLM engine, on the tiny BF16 and FP8 checkpoints.
 
 The same turn (text, image, video) goes to both backends with the project's CPU settings
-(``cpu_spec``): the prompt must be the same token ids with the same visual tokens, and the
-greedy first token the same with nearly the same log-probability. Tolerances, in nats on the
-first token's raw log-probability:
+(``cpu_spec``): the prompt must be the same token ids with the same visual tokens. Then both
+engines score the same answer teacher-forced (vLLM's prompt log-probabilities, a forward pass in
+transformers; ``inference.scores``): every token's log-probability must agree within the
+tolerance, and the two engines' best tokens must agree wherever the best leads the second by more
+than twice the tolerance in both (a *decided* position). Elsewhere a random tiny model's two best
+tokens can lie closer than the engines' rounding, and which one wins depends on the machine's
+kernels (vLLM picks AVX2 or AVX-512 ones per CPU), so no argmax is compared there. Each case
+reports its decided positions and largest gap in the test summary, and fails if too few positions
+are decided to mean anything. Tolerances, in nats on a token's raw log-probability:
 
 * BF16: ``BF16_TOLERANCE`` = 0.02. The two backends run different kernels (vLLM's CPU attention
   and Gated DeltaNet kernels vs transformers' SDPA and reference PyTorch code) and round to BF16
   at different points. This model's logits are below 1 in magnitude, where one BF16 step is
-  2^-8 = 0.0039: measured gaps were 0.0000-0.0039 on the first token (0.008 at most over the
-  tokens both chose alike), so 0.02 is five BF16 steps of a logit.
+  2^-8 = 0.0039: measured gaps were 0.008 at most over 128 tokens, with vLLM's AVX2 and AVX-512 kernels.
 * FP8: ``FP8_TOLERANCE`` = 0.05. vLLM runs real FP8 matmuls; transformers on CPU dequantizes the
   FP8 weights (exactly: weight x per-channel scale) and simulates the dynamic per-token FP8
   activation quantization in BF16. One activation rounded to the neighbouring E4M3 value moves
-  it by 2^-3 of itself, so the FP8 gaps are larger: measured 0.004-0.012 on the first token,
-  0.022 at most over the common prefix.
+  it by 2^-3 of itself, so the FP8 gaps are larger: measured 0.031 at most over 128 tokens with
+  either kernel set.
+
+The answer scored is vLLM's greedy answer (``SCORED`` tokens); vLLM's own scores of it must also
+match the log-probabilities it streamed while decoding it, within the same tolerance (prefill and
+decode run different kernels).
 """
 
 from __future__ import annotations
@@ -27,21 +36,26 @@ import pytest
 
 from inference.chat import GenerationSettings, UserTurn, prepare
 from inference.metrics import Chunk
+from inference.scores import compare
 from inference.spec import cpu_pair
-from tests.conftest import started
+from tests.conftest import core_pid, kernel_library, started
 
 pytestmark = pytest.mark.engine
 
 BF16_TOLERANCE = 0.02
 FP8_TOLERANCE = 0.05
 SIDES = {"fp8": 0, "bf16": 1}  # cpu_pair's order
-GREEDY = GenerationSettings(max_tokens=8)
+TOLERANCE = {SIDES["fp8"]: FP8_TOLERANCE, SIDES["bf16"]: BF16_TOLERANCE}
+SCORED = 256  # tokens of answer scored by both engines
+MIN_DECIDED = 16  # decided positions needed for the best-token check to mean something (measured: 41-167)
+GREEDY = GenerationSettings(max_tokens=SCORED, ignore_eos=True)
 LONG = GenerationSettings(max_tokens=4000, ignore_eos=True)
 
 
 @pytest.fixture(scope="module")
-def vllm(tiny_dir):
+def vllm(tiny_dir, report):
     with started(cpu_pair(tiny_dir)) as pool:
+        report(f"cross-engine: vLLM's EngineCore runs {kernel_library(core_pid(pool.engines[0]))}")
         yield pool
 
 
@@ -66,17 +80,41 @@ def generate_threads(label: str) -> list[threading.Thread]:
 
 @pytest.mark.parametrize("side", SIDES.values(), ids=SIDES.keys())
 @pytest.mark.parametrize("kind", ["text", "image", "video"])
-async def test_same_prompt_ids_visual_tokens_and_greedy_first_token(vllm, hf, media, kind, side):
+async def test_same_prompt_ids_visual_tokens_and_scores_of_the_same_answer(vllm, hf, media, kind, side, report):
     prepared = prepare([turn(kind, media)])
-    ours = await collect(hf.engines[side], prepared, GREEDY)
+    ours = await collect(hf.engines[side], prepared, replace(GREEDY, max_tokens=1))
     theirs = await collect(vllm.engines[side], prepared, GREEDY)
     assert ours[0].prompt_token_ids == theirs[0].prompt_token_ids
     assert ours[0].prompt_tokens == theirs[0].prompt_tokens == len(ours[0].prompt_token_ids)
     assert ours[0].visual_tokens == theirs[0].visual_tokens == prepared.visual_tokens
     assert (ours[0].visual_tokens > 0) == (kind != "text")
-    assert ours[0].token_ids[0] == theirs[0].token_ids[0]
-    gap = abs(ours[0].logprobs[0] - theirs[0].logprobs[0])
-    assert gap <= (FP8_TOLERANCE if side == SIDES["fp8"] else BF16_TOLERANCE), gap
+
+    answer = [t for c in theirs for t in c.token_ids]
+    streamed = [p for c in theirs for p in c.logprobs]
+    assert len(answer) == len(streamed) == SCORED
+    # A random model can emit an image/video placeholder, which no engine can score: such a token
+    # becomes a full stop (both engines then score the same edited answer), and vLLM's streamed
+    # log-probabilities are compared up to the first edit only.
+    engine = vllm.engines[side]
+    stop = engine._tokenizer.encode(".", add_special_tokens=False)[0]
+    edits = [i for i, t in enumerate(answer) if engine.visual_count([t])]
+    answer = [stop if i in edits else t for i, t in enumerate(answer)]
+    tolerance = TOLERANCE[side]
+    scored_by_vllm = await vllm.engines[side].score(prepared, [], GREEDY, answer)
+    scored_by_hf = await hf.engines[side].score(prepared, [], GREEDY, answer)
+    assert [s.token for s in scored_by_vllm] == [s.token for s in scored_by_hf] == answer
+    # vLLM's prefill scores are the log-probabilities it decoded the answer with
+    unedited = edits[0] if edits else SCORED
+    assert (
+        max(abs(s.logprob - p) for s, p in zip(scored_by_vllm[:unedited], streamed[:unedited], strict=True))
+        <= tolerance
+    )
+    result = compare(scored_by_vllm, scored_by_hf, tolerance)
+    edited = f", {len(edits)} placeholder tokens edited" if edits else ""
+    report(f"cross-engine {kind}-{list(SIDES)[side]} (tolerance {tolerance}): {result.summary()}{edited}")
+    assert result.largest_gap <= tolerance, result.gaps
+    assert len(result.decided) >= MIN_DECIDED, f"too few decided positions to compare best tokens: {result.summary()}"
+    assert not result.disagreements, f"best tokens differ at decided positions {result.disagreements}"
 
 
 @pytest.mark.parametrize("side", SIDES.values(), ids=SIDES.keys())
@@ -189,17 +227,40 @@ async def test_seeded_sampling_repeats_and_the_seed_matters(hf):
     assert first == again and first != other and first != greedy
 
 
-async def test_penalties_match_vllm_on_the_greedy_answer(vllm, hf):
+def test_penalties_are_vllms_own_rule_on_the_same_logits():
     """Repetition penalty (transformers' own processor) and presence penalty (vLLM's rule, which
-    transformers lacks) steer the greedy answer as in vLLM."""
+    transformers lacks) change the same logits exactly as vLLM's ``apply_penalties`` does.
+    (Comparing the two engines' penalised greedy answers would compare argmaxes that a random
+    tiny model can leave tied within the engines' rounding.)"""
+    import torch
+    from vllm.model_executor.layers.utils import apply_penalties
+
+    from inference.hf_steps import sampling
+
+    vocab, prompt, answer = 50, [3, 7, 7, 11], [7, 20, 20, 42]
+    logits = torch.randn(1, vocab, generator=torch.Generator().manual_seed(0)) * 3
+    settings = GenerationSettings(repetition_penalty=1.3, presence_penalty=1.5)
+    ours = sampling(settings, len(prompt))(torch.tensor([prompt + answer]), logits.clone())
+    theirs = apply_penalties(
+        logits.clone(),
+        torch.tensor([prompt]),
+        torch.tensor([answer]),
+        presence_penalties=torch.tensor([1.5]),
+        frequency_penalties=torch.tensor([0.0]),
+        repetition_penalties=torch.tensor([1.3]),
+    )
+    assert not torch.equal(ours, logits)  # the penalties did something
+    torch.testing.assert_close(ours, theirs)
+
+
+async def test_penalties_change_the_greedy_answer_in_both_backends(vllm, hf):
     prepared = prepare([UserTurn("Say something repetitive.")])
     plain = GenerationSettings(max_tokens=16, ignore_eos=True)
     penalised = replace(plain, repetition_penalty=1.3, presence_penalty=1.5)
     side = SIDES["bf16"]
-    answers = {}
-    for name, settings in (("plain", plain), ("penalised", penalised)):
-        for backend, pool in (("hf", hf), ("vllm", vllm)):
-            chunks = await collect(pool.engines[side], prepared, settings)
-            answers[name, backend] = [t for c in chunks for t in c.token_ids]
-    assert answers["penalised", "hf"] != answers["plain", "hf"]  # the penalties did something
-    assert answers["penalised", "hf"][:8] == answers["penalised", "vllm"][:8]
+    for pool in (hf, vllm):
+        answers = [
+            [t for c in await collect(pool.engines[side], prepared, s) for t in c.token_ids] for s in (plain, penalised)
+        ]
+        assert answers[0] != answers[1]
+        assert len(set(answers[1])) >= len(set(answers[0]))  # fewer repeats, not more

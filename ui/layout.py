@@ -4,7 +4,8 @@ Contract: ``build_demo(comparison, banner, examples_dir)`` returns a ``gr.Blocks
 per-side components are built in a loop over the comparison's sides (no per-side code),
 whose input stays locked until every engine is ready (a timer polls the start-up status),
 whose settings go to every side alike, whose Stop and Clear cancel a running turn, and whose
-examples (from ``inference.samples``) fill the input when clicked. A second tab runs the
+examples (from ``inference.samples``) fill the input when clicked, and whose link can preset the
+settings (``ui.presets``: ``/?max_tokens=24``). A second tab runs the
 built-in evaluation on the same engines (``ui.evaluation``). It launches nothing; ``CSS`` is
 for the launch. The turn events run their components' processing inline (``ui.inline``).
 API names: /respond, /regenerate, /edit, /stop, /clear, /export, /poll, /evaluate.
@@ -19,6 +20,7 @@ import gradio as gr
 from inference.samples import EXAMPLES
 from ui.evaluation import evaluation_tab
 from ui.inline import inline
+from ui.presets import preset
 from ui.session import DIVERGES, REGENERATE, SETTINGS, VISUAL, Comparison
 
 TITLE = "Qwen3.5-9B: FP8 next to BF16"
@@ -184,6 +186,13 @@ def build_demo(
             api_name="preview",
         )
         demo.unload(comparison.leave)
+
+        def from_link(request: gr.Request):
+            values, problems = preset(request.query_params, SETTINGS, settings)
+            said = f"⚠️ Settings in the link that were ignored: {'; '.join(problems)}." if problems else gr.skip()
+            return [gr.skip() if v is None else v for v in values] + [said]
+
+        demo.load(from_link, None, [*settings, notice], show_progress="hidden", api_visibility="private")
         gr.on([demo.load, timer.tick], comparison.poll, None, [status, box, timer], show_progress="hidden")
         watch.tick(comparison.status_line, None, [status], show_progress="hidden", api_name="status")
         if examples is not None:  # Gradio restores the box's constructor props (locked) with an example
