@@ -4,7 +4,8 @@ Contract: a backend mixes in ``PromptViews`` and calls ``load_tokenizer(tokenize
 the model's tokenizer (``AutoTokenizer``, or the one inside ``AutoProcessor``). ``render`` is the
 prompt text through the model's chat template, the same string on every backend;
 ``prompt_tokens`` counts that prompt as an engine will, each image/video placeholder expanded to
-its visual tokens; ``check_scorable`` refuses an answer to score that holds placeholders; ``decode`` turns answer token ids into text with special tokens skipped.
+its visual tokens; ``check_scorable`` refuses an answer to score that holds placeholders;
+``decode`` turns answer token ids into text with special tokens skipped.
 """
 
 from __future__ import annotations
