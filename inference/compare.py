@@ -18,6 +18,7 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
+from inference.compat import timeout
 from inference.errors import DemoError
 from inference.metrics import Chunk
 
@@ -51,7 +52,7 @@ class stream_sides:
         try:
             while True:
                 try:
-                    async with asyncio.timeout(self._stall):
+                    async with timeout(self._stall):
                         chunk = await anext(stream)
                 except StopAsyncIteration:
                     break
@@ -73,7 +74,7 @@ class stream_sides:
         if self._queue.empty():
             self._arrived.clear()
             try:
-                async with asyncio.timeout(seconds):
+                async with timeout(seconds):
                     await self._arrived.wait()
             except TimeoutError:
                 pass

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from statistics import mean, median
 from typing import Any
@@ -156,7 +156,7 @@ def build(
     chosen.pop("ignore_eos", None)
     summary = {"prompts": len(prompts), "failed_prompts": sum(bool(p["error"]) for p in prompts)}
     return {
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "source": source,
         "settings": chosen,
         "reference": specs[ref].label,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from inference.transcript import Exchange
 
 
 def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="seconds")
 
 
 def _round(x: float | None, digits: int = 4) -> float | None:
@@ -91,7 +91,7 @@ def record(
                 "divergence": divergence,
             }
         )
-    return {"exported_at": _iso(datetime.now(UTC).timestamp()), "sides": sides, "turns": turns}
+    return {"exported_at": _iso(datetime.now(timezone.utc).timestamp()), "sides": sides, "turns": turns}
 
 
 def _file(path: str, fp: Any) -> dict:

@@ -13,6 +13,9 @@ from inference.spec import CPU_PROCESS_ENV
 # Before torch is imported anywhere in this process (OpenMP reads these once).
 os.environ.update(CPU_PROCESS_ENV)
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# The CPU suite on any machine: an app it starts serves the tiny pair on CPU even where nvidia-smi
+# lists a GPU (DEMO_DEVICE is app.py's default for --device).
+os.environ["DEMO_DEVICE"] = "cpu"
 
 import contextlib
 import socket

@@ -3,7 +3,6 @@ the Hugging Face Space metadata at the top of README.md."""
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import http.server
 import importlib.metadata
@@ -18,13 +17,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.packages import APP_SOURCES, imported_modules, pins, third_party
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "Dockerfile"
 README = ROOT / "README.md"
-# The served app's code: the build tools (tiny checkpoints, the FP8 recipe) do not run in the image.
-APP_SOURCES = [ROOT / "app.py", *sorted((ROOT / "ui").glob("*.py"))] + [
-    p for p in sorted((ROOT / "inference").glob("*.py")) if p.name not in {"tiny.py", "quantize.py"}
-]
 # Variables the Dockerfile may set for libraries rather than for app.py.
 LIBRARY_ENV = {"HF_HOME", "XDG_CACHE_HOME", "HOME", "GRADIO_ANALYTICS_ENABLED", "PYTHONUNBUFFERED"}
 LIBRARY_ENV |= {"FORWARDED_ALLOW_IPS"}  # uvicorn's: which proxies' X-Forwarded-For it believes
@@ -67,32 +64,6 @@ def env(docker) -> dict[str, str]:
     for args in values(docker, "ENV"):
         pairs.update(re.findall(r"(\w+)=(\S+)", args))
     return pairs
-
-
-def pins(path: Path) -> dict[str, str]:
-    """name → exact version of a requirements file (its ``-r`` includes followed)."""
-    found = {}
-    for line in path.read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line.startswith("-r "):
-            found.update(pins(path.parent / line[3:].strip()))
-        elif line:
-            name, sep, version = line.partition("==")
-            assert sep and re.fullmatch(r"[\w.]+", version.strip()), f"{path.name}: {line!r} is not pinned"
-            found[name.strip().lower()] = version.strip()
-    return found
-
-
-def imported_modules(paths: list[Path]) -> set[str]:
-    """Top-level names of the absolute imports in ``paths``, including those inside functions."""
-    names = set()
-    for path in paths:
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                names.update(a.name.split(".")[0] for a in node.names)
-            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
-                names.add(node.module.split(".")[0])
-    return names
 
 
 def app_environment_names() -> set[str]:
@@ -178,8 +149,6 @@ def test_every_package_the_served_app_imports_comes_with_the_image_or_gpu_requir
     """Third-party imports of the served code resolve to vLLM's requirements (the image has them)
     or to requirements/gpu.txt and what those require."""
     providers = importlib.metadata.packages_distributions()
-    local = {"inference", "ui", "app", "tests"}
-    third_party = {m for m in imported_modules(APP_SOURCES) if m not in sys.stdlib_module_names and m not in local}
 
     def requires(dist: str) -> set[str]:
         reqs = importlib.metadata.requires(dist) or []
@@ -193,7 +162,7 @@ def test_every_package_the_served_app_imports_comes_with_the_image_or_gpu_requir
         available.add(dist)
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):  # an optional, absent one
             todo.extend(requires(dist))
-    for module in sorted(third_party):
+    for module in sorted(third_party(APP_SOURCES)):
         dists = {d.lower().replace("_", "-") for d in providers.get(module, [])}
         assert dists & available, f"{module} ({dists}) is neither in the image's vLLM nor in requirements/gpu.txt"
 

@@ -198,6 +198,7 @@ def same_checkpoint(tiny_dir, tmp_path_factory):
     return stdout, folder / "out"
 
 
+@pytest.mark.engine
 def test_command_line_writes_report_json_markdown_and_plots(same_checkpoint):
     stdout, out = same_checkpoint
     names = ["report.json", "report.md", *PLOTS]
@@ -212,6 +213,7 @@ def test_command_line_writes_report_json_markdown_and_plots(same_checkpoint):
     assert "### chart: Which day had the most orders?" in md
 
 
+@pytest.mark.engine
 def test_same_checkpoint_on_both_sides_agrees_on_every_token(same_checkpoint):
     rep = json.loads((same_checkpoint[1] / "report.json").read_text())
     jsonschema.validate(rep, REPORT)
@@ -237,6 +239,7 @@ def download(url: str) -> bytes:
     return r.content
 
 
+@pytest.mark.engine
 def test_tab_evaluates_fp8_against_bf16_while_chat_goes_on_and_offers_the_report(served):
     from gradio_client import Client
 
@@ -282,6 +285,7 @@ def test_tab_evaluates_fp8_against_bf16_while_chat_goes_on_and_offers_the_report
 # --- the tab, in Chromium -----------------------------------------------------------------------
 
 
+@pytest.mark.engine
 @pytest.mark.browser
 def test_tab_in_the_browser_runs_and_shows_plots_and_tables(served, artifacts):
     from playwright.sync_api import sync_playwright

@@ -37,6 +37,7 @@ import pandas as pd
 
 from inference.chat import GenerationSettings, Prepared, UserTurn, prepare
 from inference.compare import stream_sides
+from inference.compat import timeout
 from inference.errors import DemoError
 from inference.export import markdown, record
 from inference.limits import Admission, UserLimits
@@ -537,7 +538,7 @@ class Comparison:
                     said = line
                     yield line
                 try:
-                    async with asyncio.timeout(1.0):
+                    async with timeout(1.0):
                         await self._slots.acquire()
                     return
                 except TimeoutError:

@@ -1,0 +1,120 @@
+"""One command per machine: `make demo` builds and runs the package set of the machine it is on,
+chosen by the app's own probe (``inference.gpu.has_cuda_gpu``: ``nvidia-smi -L`` lists a GPU), each
+set in its own environment on its own Python; ``DEVICE=cpu|cuda`` forces the set; `make test`
+runs the CPU suite on any machine.
+
+Dry runs only (``make -n -B``: every rule's commands printed, none run, whatever is built here),
+with a stand-in ``nvidia-smi`` first on ``PATH``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# What the stand-ins print: a GPU box, and a box whose nvidia-smi finds no driver (as it says there).
+LISTS_A_GPU = "echo 'GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-0c4b2d1e-0000-0000-0000-000000000000)'"
+NO_DRIVER = 'echo "NVIDIA-SMI has failed because it couldn\'t communicate with the NVIDIA driver."; exit 9'
+CUDA_SET = "-r requirements.txt"
+CPU_SET = "-r requirements/cpu.txt --override requirements/cpu-overrides.txt"
+
+
+def nvidia_smi(folder: Path, script: str) -> str:
+    """A ``PATH`` whose first ``nvidia-smi`` runs ``script``."""
+    exe = folder / "nvidia-smi"
+    exe.write_text(f"#!/bin/sh\n{script}\n")
+    exe.chmod(0o755)
+    return f"{folder}{os.pathsep}{os.environ['PATH']}"
+
+
+def without_nvidia_smi() -> str:
+    """This machine's ``PATH`` less every folder that holds an ``nvidia-smi``."""
+    folders = os.environ["PATH"].split(os.pathsep)
+    return os.pathsep.join(f for f in folders if not (Path(f) / "nvidia-smi").exists())
+
+
+def dry_run(path: str, *args: str) -> str:
+    """``make -n -B ARGS`` under ``path``, free of any outer make's flags and variables."""
+    env = {k: v for k, v in os.environ.items() if k not in {"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "DEVICE"}}
+    env["PATH"] = path
+    make = shutil.which("make", path=path)
+    assert make, "make is not on PATH"
+    out = subprocess.run([make, "-n", "-B", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def runs_app_from(commands: str) -> str:
+    """The environment the app is started from."""
+    (venv,) = re.findall(r"^(\S+)/bin/python app\.py", commands, re.MULTILINE)
+    return venv
+
+
+def python_of(commands: str, venv: str) -> str:
+    """The X.Y of the interpreter ``venv`` is made with."""
+    (python,) = re.findall(rf"^\S+ venv .*-p (\S+) {re.escape(venv)}$", commands, re.MULTILINE)
+    return re.fullmatch(r".*python(3\.\d+)", python).group(1)
+
+
+def test_make_demo_picks_the_cuda_set_when_nvidia_smi_lists_a_gpu(tmp_path):
+    commands = dry_run(nvidia_smi(tmp_path, LISTS_A_GPU), "demo")
+    assert runs_app_from(commands) == ".venv-cuda"
+    assert ".venv-cuda/bin/python app.py --device cuda" in commands
+    assert CUDA_SET in commands and python_of(commands, ".venv-cuda") == "3.12"
+    assert "requirements/cpu.txt" not in commands
+    assert "inference.tiny" not in commands  # the GPU serves the real pair
+
+
+@pytest.mark.parametrize("machine", ["no nvidia-smi", "nvidia-smi without a driver"])
+def test_make_demo_picks_the_cpu_set_without_a_gpu(machine, tmp_path):
+    path = without_nvidia_smi() if machine == "no nvidia-smi" else nvidia_smi(tmp_path, NO_DRIVER)
+    commands = dry_run(path, "demo")
+    assert runs_app_from(commands) == ".venv"
+    assert ".venv/bin/python app.py --device cpu" in commands
+    assert CPU_SET in commands and python_of(commands, ".venv") == "3.12"
+    assert ".venv-cuda" not in commands and CUDA_SET not in commands
+    assert "inference.tiny" in commands and "inference.quantize" in commands  # the tiny pair
+
+
+def test_device_forces_the_set_whatever_the_machine(tmp_path):
+    assert runs_app_from(dry_run(nvidia_smi(tmp_path, LISTS_A_GPU), "demo", "DEVICE=cpu")) == ".venv"
+    assert runs_app_from(dry_run(without_nvidia_smi(), "demo", "DEVICE=cuda")) == ".venv-cuda"
+
+
+def test_make_test_runs_the_cpu_suite_and_never_builds_the_cuda_set_on_a_gpu_machine(tmp_path):
+    commands = dry_run(nvidia_smi(tmp_path, LISTS_A_GPU), "test")
+    assert re.search(r"^\.venv/bin/python -m pytest$", commands, re.MULTILINE)
+    assert CPU_SET in commands and python_of(commands, ".venv") == "3.12"
+    assert ".venv-cuda" not in commands and CUDA_SET not in commands
+
+
+def test_the_suite_starts_the_app_on_cpu_where_nvidia_smi_lists_a_gpu(tmp_path, monkeypatch, tiny_dir):
+    import app
+    from inference.gpu import has_cuda_gpu
+
+    monkeypatch.setenv("PATH", nvidia_smi(tmp_path, LISTS_A_GPU))
+    assert has_cuda_gpu()
+    specs = app.resolve_specs(app.parse_args(["--tiny-dir", str(tiny_dir)]))  # as tests/test_process.py does
+    assert [s.model for s in specs] == [str(tiny_dir / "fp8"), str(tiny_dir / "bf16")]
+
+
+def test_make_test_also_runs_the_engine_free_tests_on_python_3_10(tmp_path):
+    commands = dry_run(without_nvidia_smi(), "test")
+    (line,) = re.findall(r"^\.venv-py310/bin/python -m pytest .*$", commands, re.MULTILINE)
+    assert '-m "not engine and not browser"' in line
+    assert "-r requirements/py310-test.txt" in commands and python_of(commands, ".venv-py310") == "3.10"
+
+
+def test_an_environment_made_on_another_python_is_made_again_not_mixed(tmp_path):
+    """Each environment's stamp needs its bin/pythonX.Y, which only a venv on that Python has;
+    making one removes whatever was there first."""
+    commands = dry_run(without_nvidia_smi(), "test").splitlines()
+    for venv in (".venv", ".venv-quantize", ".venv-py310"):
+        made = next(i for i, c in enumerate(commands) if re.search(rf" venv .* {re.escape(venv)}$", c))
+        assert commands[made - 1] == f"rm -rf {venv}"
