@@ -47,6 +47,20 @@ demo-cuda: $(CUDA_VENV)/.installed
 demo-%:
 	@echo "make demo: DEVICE must be cpu or cuda, not '$*' (the probe runs inference/gpu.py on $(PY))" >&2; exit 2
 
+# Before a showcase: both engines, an image and a video turn, each side alone then side by side;
+# writes bench/results/gpu.md (gpu-cpu.md on the tiny CPU pair). Same probe and DEVICE as demo.
+.PHONY: gpu-check gpu-check-cpu gpu-check-cuda
+gpu-check: gpu-check-$$(DEVICE)
+
+gpu-check-cpu: $(VENV)/.installed tiny
+	$(VENV)/bin/python -m bench.gpu_check --device cpu $(ARGS)
+
+gpu-check-cuda: $(CUDA_VENV)/.installed
+	$(CUDA_VENV)/bin/python -m bench.gpu_check --device cuda $(ARGS)
+
+gpu-check-%:
+	@echo "make gpu-check: DEVICE must be cpu or cuda, not '$*'" >&2; exit 2
+
 # The CPU suite, whatever the machine (on a GPU box too): lint, the engine-free tests on Python 3.10,
 # then everything on the CPU set.
 test: lint test-py310 $(VENV)/.installed tiny $(BROWSER)

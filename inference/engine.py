@@ -6,10 +6,13 @@ running event loop, before or beside the server loop that will stream from it);
 their token counts, ``RequestOutputKind.DELTA``) for one chat turn; cancelling the consumer
 aborts the vLLM request (``AsyncLLM`` aborts on ``CancelledError``, which is never swallowed
 here); every engine failure reaches the caller as ``DemoError`` with the real cause chained.
-``footprint`` gives the weights' size and the KV cache's capacity once started; each chunk
+``footprint`` gives the weights' size, the KV cache's capacity (vLLM's own token count) and the
+quantization scheme vLLM chose (``inference.quant``) once started; each chunk
 carries the engine's current KV-cache use (from vLLM's scheduler stats). ``alive`` turns false
 when the EngineCore process dies (vLLM's own monitor notices); ``restart()`` (blocking, like
-``start``) replaces a dead engine, and a turn sent meanwhile is refused on this side alone.
+``start``) replaces a dead engine with one of the same KV-cache size as the first start (a start
+beside a live engine can measure the memory wrongly, vllm#55827), and a turn sent meanwhile is
+refused on this side alone. ``score`` gives teacher-forced log-probabilities (``inference.scores``).
 ``prompt_tokens`` counts what a turn's prompt will hold, before it is sent. ``shutdown()`` is
 idempotent. This module knows nothing about the UI.
 """
@@ -29,6 +32,7 @@ from inference.chat import GenerationSettings, Prepared
 from inference.errors import DemoError
 from inference.metrics import Chunk
 from inference.prompt import PromptViews
+from inference.quant import vllm_scheme
 from inference.scores import TokenScore
 from inference.spec import ModelSpec
 
@@ -40,7 +44,8 @@ class Footprint:
     """What an engine holds: checkpoint weights (bytes of its safetensors files) and KV-cache capacity."""
 
     weight_bytes: int | None
-    kv_tokens: int | None  # tokens the KV cache can hold, all requests together
+    kv_tokens: int | None  # tokens the KV cache can hold, all requests together (vLLM's own count)
+    scheme: str | None = None  # the quantization scheme the engine runs (``inference.quant``); None: unquantized
 
 
 def weight_bytes(model: str) -> int | None:
@@ -86,6 +91,7 @@ class Engine(PromptViews):
         self.restarting = False  # a replacement is starting (see ``restart``)
         self.closed = False  # shut down for good: a start still under way undoes itself
         self.restarts = 0
+        self._blocks: int | None = None  # KV-cache blocks of the first start; a restart gets as many
 
     def start(self) -> None:
         """Create the ``AsyncLLM`` (spawns its EngineCore process) and load the chat template."""
@@ -95,6 +101,8 @@ class Engine(PromptViews):
         from vllm.v1.engine.async_llm import AsyncLLM
 
         args = AsyncEngineArgs(model=self.spec.model, **self.spec.engine_args)
+        if self._blocks is not None:  # a restart: the KV cache its first start measured (vllm#55827)
+            args.num_gpu_blocks_override = self._blocks
         self.load_tokenizer(AutoTokenizer.from_pretrained(self.spec.model))
         config = args.create_engine_config()
         if self.spec.fork:  # the CPU platform sets "spawn" while creating the config
@@ -103,9 +111,13 @@ class Engine(PromptViews):
         if self.closed:  # shut down while this start was under way (a restart during exit)
             self._stop()
             return
-        cache = config.cache_config  # the EngineCore wrote its measured capacity back here
-        blocks = cache.num_gpu_blocks
-        self.footprint = Footprint(weight_bytes(self.spec.model), blocks * cache.block_size if blocks else None)
+        # The EngineCore wrote its measured capacity back here: its blocks, and the tokens they hold
+        # as vLLM counts them for a hybrid model (the Gated DeltaNet states share the blocks, so
+        # blocks x block size overstates it), the count it logs as "KV cache size: N tokens".
+        cache = config.cache_config
+        self._blocks = self._blocks or cache.num_gpu_blocks or None
+        tokens = getattr(cache, "kv_cache_size_tokens", None)
+        self.footprint = Footprint(weight_bytes(self.spec.model), tokens, vllm_scheme(config))
         log.info("engine %s ready: %s", self.spec.title, self.footprint)
 
     @property

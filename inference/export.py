@@ -39,6 +39,7 @@ def record(
             "reference": i == reference,
             "weight_bytes": getattr(f, "weight_bytes", None),
             "kv_cache_tokens": getattr(f, "kv_tokens", None),
+            "quant_scheme": getattr(f, "scheme", None),
         }
         for i, (s, f) in enumerate(zip(specs, footprints, strict=True))
     ]
@@ -109,11 +110,12 @@ def _fmt(x: Any, unit: str = "") -> str:
 
 def markdown(rec: dict) -> str:
     lines = ["# FP8 vs BF16 comparison", "", f"Exported {rec['exported_at']}.", ""]
-    lines += ["| side | model | weights (bytes) | KV cache (tokens) |", "|---|---|---|---|"]
+    lines += ["| side | model | weights (bytes) | scheme | KV cache (tokens) |", "|---|---|---|---|---|"]
     for s in rec["sides"]:
         label = s["label"] + (" (reference)" if s["reference"] else "")
         model = s["model"] + (" — tiny random checkpoint, answers are noise" if s["tiny_random_checkpoint"] else "")
-        lines.append(f"| {label} | {model} | {_fmt(s['weight_bytes'])} | {_fmt(s['kv_cache_tokens'])} |")
+        scheme = s["quant_scheme"] or "unquantized"
+        lines.append(f"| {label} | {model} | {_fmt(s['weight_bytes'])} | {scheme} | {_fmt(s['kv_cache_tokens'])} |")
     for n, turn in enumerate(rec["turns"], 1):
         files = ", ".join(
             f"{f['name']} ({f['kind']}" + (f", {f['visual_tokens']} visual tokens)" if "visual_tokens" in f else ")")

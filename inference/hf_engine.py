@@ -110,11 +110,13 @@ class TransformersEngine(PromptViews):
             torch.set_num_threads(self._torch_threads)
         self._device = "cuda" if torch.cuda.is_available() else "cpu"
         options: dict[str, Any] = {}
+        scheme = None
         dtype = self.spec.engine_args.get("dtype", "auto")
         options["dtype"] = dtype if dtype == "auto" else getattr(torch, dtype)
         if _is_compressed_tensors(self.spec.model):  # keep FP8 where kernels exist, else dequantize at load
             fp8 = self._device == "cuda" and torch.cuda.get_device_capability() >= (8, 9)
             options["quantization_config"] = CompressedTensorsConfig(use_optimized_inference=fp8, dequantize=not fp8)
+            scheme = "W8A8 FP8" if fp8 else "FP8 weights dequantized to BF16, FP8 activations simulated"
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*already has a `quantization_config` attribute.*")
             model = AutoModelForImageTextToText.from_pretrained(self.spec.model, **options)
@@ -130,7 +132,7 @@ class TransformersEngine(PromptViews):
             return
         self._model, self._processor = model, processor
         self.load_tokenizer(processor.tokenizer)
-        self.footprint = Footprint(weight_bytes(self.spec.model), None)
+        self.footprint = Footprint(weight_bytes(self.spec.model), None, scheme)
         log.info("transformers engine %s ready on %s: %s", self.spec.title, self._device, self.footprint)
 
     @property

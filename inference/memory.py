@@ -78,7 +78,25 @@ GPUS = {
     "A100 80 GB": 81920,
     "H100 80 GB": 81559,
     "H200 141 GB": 143771,
+    "RTX PRO 6000 96 GB": 97887,  # Blackwell (Hugging Face's rtx-pro-6000): the figure public reports give
 }
+# Their CUDA compute capability: vLLM runs the FP8 checkpoint with FP8 matmuls (W8A8) from 8.9 on
+# (``CompressedTensorsW8A8Fp8.get_min_capability()``), as FP8 weights with BF16 activations below.
+CAPABILITY = {
+    "L4 24 GB": (8, 9),
+    "A10G 24 GB": (8, 6),
+    "L40S 48 GB": (8, 9),
+    "A100 80 GB": (8, 0),
+    "H100 80 GB": (9, 0),
+    "H200 141 GB": (9, 0),
+    "RTX PRO 6000 96 GB": (12, 0),
+}
+W8A8_FROM = (8, 9)
+
+
+def fp8_in_vllm(gpu: str) -> str:
+    """How vLLM runs the FP8 checkpoint on this GPU: the scheme names of ``inference.quant``."""
+    return "W8A8 FP8" if CAPABILITY[gpu] >= W8A8_FROM else "weight-only FP8 (BF16 activations)"
 
 
 @dataclass(frozen=True)

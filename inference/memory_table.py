@@ -21,6 +21,7 @@ from inference.memory import (
     MiB,
     as_gib,
     footprint,
+    fp8_in_vllm,
     head_dim,
     layer_types,
     plan_memory,
@@ -170,11 +171,13 @@ def markdown_table(gpus: Mapping[str, int] = GPUS) -> str:
     """The 9B pair on each GPU (idle, nothing else on it): the README's "GPU memory plan" table."""
     sides = reference_footprints()
     rows = [
-        "| GPU | both fit? | gpu_memory_utilization FP8 / BF16 | KV cache tokens FP8 / BF16 | max_model_len |",
-        "|---|---|---|---|---|",
+        "| GPU | FP8 in vLLM | both fit? | gpu_memory_utilization FP8 / BF16 | KV cache tokens FP8 / BF16 "
+        "| max_model_len |",
+        "|---|---|---|---|---|---|",
     ]
     for name, mib in gpus.items():
         plan = plan_memory(sides, idle_gpu(name, mib))
+        name = f"{name} | {fp8_in_vllm(name)}"
         if plan.fits:
             fp8, bf16 = plan.side("FP8"), plan.side("BF16")
             rows.append(

@@ -59,7 +59,9 @@ class EnginePool:
                 self.status = PoolStatus(False, "Engine start failed.", f"{engine.spec.title}: {err}")
                 raise
         self.start_seconds = time.monotonic() - t0
-        self.status = PoolStatus(True, f"Engines ready in {self.start_seconds:.0f} s.")
+        schemes = [f"{e.spec.label} runs as {e.footprint.scheme}" for e in self.engines if e.footprint.scheme]
+        said = f" {', '.join(schemes)} (vLLM's choice on this device)." if schemes else ""
+        self.status = PoolStatus(True, f"Engines ready in {self.start_seconds:.0f} s.{said}")
 
     async def warm_up(self) -> None:
         t0 = time.monotonic()

@@ -50,6 +50,23 @@ MM_LIMITS = {"image": 8, "video": 2}
 # DeltaNet state for that many): enough for a showcase's viewers, and the app's concurrency.
 GPU_MAX_NUM_SEQS = 32
 UNKNOWN_CAPACITY = 16  # turns at once when no side says how many it batches (remote servers)
+# vLLM defaults the GPU pair does not leave to chance (each read in vLLM 0.32's source):
+GPU_CHOICES = {
+    # Off. On Qwen3.5's hybrid layout vLLM caches prefixes only in its "align" Mamba mode, which
+    # keeps Gated DeltaNet states at block boundaries; and with it on, a turn that resends a
+    # conversation would time its prefill on one side and a cache hit on the other whenever only
+    # one side still held the prefix. Off, every turn's TTFT is the same full prefill on each side.
+    "enable_prefix_caching": False,
+    # Prompt tokens one engine step takes (chunked prefill). 8192 holds a typical turn (text and a
+    # few images of ~1-3k visual tokens each) in one step, while a long video's prefill is cut into
+    # steps between which the other viewers' answers keep decoding. vLLM's own default depends on
+    # the GPU's name and memory (2048 to 16384), so the same demo would differ between GPUs.
+    "max_num_batched_tokens": 8192,
+    # Host RAM per engine for processed images/videos (vLLM's default: 4 GiB each). Every turn
+    # resends the conversation's media, so the cache saves re-processing them; 2 GiB each holds
+    # dozens of conversations' media and leaves a Space's RAM for the rest (two engines, two caches).
+    "mm_processor_cache_gb": 2,
+}
 
 
 def request_limits(specs: list[ModelSpec]) -> tuple[int | None, dict[str, int]]:
@@ -74,7 +91,12 @@ def gpu_pair(fp8: str = FP8_MODEL, bf16: str = BF16_MODEL, max_model_len: int = 
     ``gpu_memory_utilization`` is each engine's share of the whole GPU (0.38 + 0.50 = 0.88);
     the engines start one after the other so each measures memory the other already holds.
     """
-    common = {"max_model_len": max_model_len, "limit_mm_per_prompt": MM_LIMITS, "max_num_seqs": GPU_MAX_NUM_SEQS}
+    common = {
+        "max_model_len": max_model_len,
+        "limit_mm_per_prompt": MM_LIMITS,
+        "max_num_seqs": GPU_MAX_NUM_SEQS,
+        **GPU_CHOICES,
+    }
     return [
         ModelSpec("FP8", fp8, {**common, "gpu_memory_utilization": 0.38}),
         ModelSpec("BF16", bf16, {**common, "gpu_memory_utilization": 0.50}, reference=True),

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.dockerfile import DOCKERFILE, entrypoint, env, parsed, values
 from tests.packages import APP_SOURCES, imported_modules, pins, third_party
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCKERFILE = ROOT / "Dockerfile"
 README = ROOT / "README.md"
 # Variables the Dockerfile may set for libraries rather than for app.py.
 LIBRARY_ENV = {"HF_HOME", "XDG_CACHE_HOME", "HOME", "GRADIO_ANALYTICS_ENABLED", "PYTHONUNBUFFERED"}
@@ -29,41 +29,16 @@ LIBRARY_ENV |= {"FORWARDED_ALLOW_IPS"}  # uvicorn's: which proxies' X-Forwarded-
 SPACE_COLORS = {"red", "yellow", "green", "blue", "indigo", "purple", "pink", "gray"}
 SPACE_HARDWARE_GPU = {
     "a100-large": "A100 80 GB",
+    "rtx-pro-6000": "RTX PRO 6000 96 GB",
     "l40sx1": "L40S 48 GB",
     "l4x1": "L4 24 GB",
     "a10g-large": "A10G 24 GB",
 }
 
 
-def instructions(text: str) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) for each Dockerfile instruction, continuation lines joined."""
-    out, pending = [], ""
-    for line in text.splitlines():
-        if not pending and (not line.strip() or line.lstrip().startswith("#")):
-            continue
-        if line.rstrip().endswith("\\"):
-            pending += line.rstrip()[:-1] + " "
-            continue
-        keyword, _, args = (pending + line).strip().partition(" ")
-        out.append((keyword.upper(), " ".join(args.split())))
-        pending = ""
-    return out
-
-
 @pytest.fixture(scope="module")
 def docker() -> list[tuple[str, str]]:
-    return instructions(DOCKERFILE.read_text())
-
-
-def values(docker, keyword: str) -> list[str]:
-    return [args for k, args in docker if k == keyword]
-
-
-def env(docker) -> dict[str, str]:
-    pairs = {}
-    for args in values(docker, "ENV"):
-        pairs.update(re.findall(r"(\w+)=(\S+)", args))
-    return pairs
+    return parsed()
 
 
 def app_environment_names() -> set[str]:
@@ -109,8 +84,7 @@ def test_exposes_the_port_the_app_serves_on(docker, monkeypatch):
 def test_entrypoint_runs_the_app_on_all_interfaces(docker, monkeypatch):
     import app
 
-    (entrypoint,) = values(docker, "ENTRYPOINT")
-    command = json.loads(entrypoint)
+    command = entrypoint(docker)
     assert command[:2] == ["python3", "app.py"]
     monkeypatch.setenv("DEMO_DEVICE", env(docker)["DEMO_DEVICE"])
     args = app.parse_args(command[2:])
@@ -254,6 +228,7 @@ def test_suggested_hardware_fits_both_engines():
     gpu = SPACE_HARDWARE_GPU[meta["suggested_hardware"]]
     plan = memory.plan_memory(memory_table.reference_footprints(), memory_table.idle_gpu(gpu, memory.GPUS[gpu]))
     assert plan.fits and plan.sides[0].max_model_len == memory.DEFAULT_MAX_MODEL_LEN
+    assert memory.fp8_in_vllm(gpu) == "W8A8 FP8"  # FP8 matmuls, not weight-only FP8
 
 
 def test_readme_still_opens_with_the_two_commands():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 
@@ -171,6 +172,23 @@ def test_footprint_reports_weights_and_kv_capacity(pool, tiny_dir):
     on_disk = [sum(f.stat().st_size for f in (tiny_dir / d).glob("*.safetensors")) for d in ("fp8", "bf16")]
     assert [fp8.weight_bytes, bf16.weight_bytes] == on_disk and fp8.weight_bytes < bf16.weight_bytes
     assert fp8.kv_tokens and fp8.kv_tokens >= 8192  # at least one max-length request fits
+    assert (fp8.scheme, bf16.scheme) == ("W8A8 FP8", None)  # vLLM's own choice on this machine
+
+
+def test_kv_capacity_is_the_token_count_vllm_logs(tiny_dir, capfd):
+    """Not blocks x block size: on Qwen3.5's hybrid layout the Gated DeltaNet states share the
+    blocks, and vLLM counts the tokens that fit (its "KV cache size: N tokens" line)."""
+    from inference.engine import Engine
+
+    engine = Engine(cpu_pair(tiny_dir, kv_cache_bytes=64 * 2**20)[1])
+    try:
+        engine.start()
+        out = capfd.readouterr()
+        logged = re.search(r"KV cache size: ([\d,]+) tokens", out.out + out.err)
+        assert logged, "vLLM logged no KV cache size"
+        assert engine.footprint.kv_tokens == int(logged.group(1).replace(",", ""))
+    finally:
+        engine.shutdown()
 
 
 async def test_penalties_reach_the_sampler(pool):

@@ -84,6 +84,7 @@ def test_a_killed_engine_is_reported_restarted_and_serves_again(client, faulty, 
     said, watching = [], threading.Event()
     watcher = threading.Thread(target=_watch_status, args=(faulty[0], said, watching), daemon=True)
     watcher.start()
+    first_kv = fp8.footprint.kv_tokens
     old = psutil.Process(core_pid(fp8))
     old.kill()
     killed = time.monotonic()
@@ -107,6 +108,9 @@ def test_a_killed_engine_is_reported_restarted_and_serves_again(client, faulty, 
     restarted = [s for s in said if "FP8" in s and "was restarted" in s]
     assert restarting and restarted and said.index(restarting[0]) < said.index(restarted[0]), said
     assert not old.is_running() and core_pid(fp8) != old.pid
+    # the new engine was given the first start's KV cache, not a size measured beside a live engine
+    assert fp8._llm.vllm_config.cache_config.num_gpu_blocks_override == fp8._blocks
+    assert fp8.footprint.kv_tokens == first_kv
     _, panes, metrics = split(client.predict({"text": "Back?", "files": []}, max_tokens=6, api_name="/respond"))
     assert all("6 tokens" in line for line in metrics) and all(len(answers(p)) == 3 for p in panes)
 

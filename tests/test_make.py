@@ -118,3 +118,12 @@ def test_an_environment_made_on_another_python_is_made_again_not_mixed(tmp_path)
     for venv in (".venv", ".venv-quantize", ".venv-py310"):
         made = next(i for i, c in enumerate(commands) if re.search(rf" venv .* {re.escape(venv)}$", c))
         assert commands[made - 1] == f"rm -rf {venv}"
+
+
+@pytest.mark.parametrize(("machine", "venv"), [("gpu", ".venv-cuda"), ("cpu", ".venv")])
+def test_make_gpu_check_runs_the_check_from_the_machines_set(machine, venv, tmp_path):
+    path = nvidia_smi(tmp_path, LISTS_A_GPU) if machine == "gpu" else without_nvidia_smi()
+    commands = dry_run(path, "gpu-check")
+    device = "cuda" if machine == "gpu" else "cpu"
+    assert re.search(rf"^{re.escape(venv)}/bin/python -m bench\.gpu_check --device {device}", commands, re.MULTILINE)
+    assert ("inference.tiny" in commands) == (machine == "cpu")

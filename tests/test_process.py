@@ -1,7 +1,9 @@
 """``python app.py`` as a user runs it: page first, engines after, nothing left behind on exit.
 
-One app per signal (SIGTERM, as a container stop sends; SIGINT, as Ctrl-C does): it serves
-the page at once with the input locked, loads both engines, binds 127.0.0.1 only, refuses an
+Two ways to run it: the Docker image's own command line with the Dockerfile's environment (on the
+tiny CPU pair), stopped with SIGTERM as a container stop sends it, and ``python app.py`` stopped
+with SIGINT as Ctrl-C does. Each serves the page at once with the input locked, loads both engines,
+binds where it is told (127.0.0.1 by default, all interfaces in the image), refuses an
 upload over ``--max-file-size``, deletes uploads older than ``--cache-hours``, never writes a
 token from its environment to its logs, and on the signal exits 0 with no process left.
 """
@@ -20,6 +22,7 @@ import psutil
 import pytest
 from gradio_client import Client, handle_file
 
+from tests import dockerfile
 from tests.conftest import ROOT, free_port
 from tests.media_factory import scene_image
 
@@ -45,15 +48,39 @@ def _wait_ready(proc, port: int) -> list[tuple[str, bool]]:
     return statuses
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_app_serves_then_loads_stays_private_and_leaves_nothing_on_a_signal(signum, tiny_dir, tmp_path, figures):
+def container(tmp_path, port: int) -> tuple[list[str], dict[str, str], str]:
+    """The Docker image's own command line and environment, on the tiny CPU pair: the image's
+    ``DEMO_DEVICE=cuda`` becomes ``cpu`` and its /data and home folders temporary ones."""
+    docker = dockerfile.parsed()
+    command = dockerfile.entrypoint(docker)
+    assert command[:2] == ["python3", "app.py"]
+    image_env = dockerfile.env(docker)
+    assert image_env["DEMO_DEVICE"] == "cuda" and image_env["DEMO_HOST"] == "0.0.0.0"
+    here = {"DEMO_DEVICE": "cpu", "DEMO_PORT": str(port), "HF_HOME": str(tmp_path / "hf")}
+    here |= {"XDG_CACHE_HOME": str(tmp_path / "cache"), "HOME": str(tmp_path / "home")}
+    return [sys.executable, *command[1:]], {**image_env, **here}, "0.0.0.0"
+
+
+@pytest.mark.parametrize(
+    ("signum", "how"),
+    [(signal.SIGTERM, "container"), (signal.SIGINT, "terminal")],
+    ids=["the image's command, stopped with SIGTERM", "python app.py, Ctrl-C"],
+)
+def test_app_serves_then_loads_binds_where_told_and_leaves_nothing_on_a_signal(
+    signum, how, tiny_dir, tmp_path, figures
+):
     port = free_port()
     log = tmp_path / "app.log"
     cache = tmp_path / "gradio"
     env = {**os.environ, "HF_TOKEN": SECRET, "GRADIO_TEMP_DIR": str(cache)}
-    args = ["--port", str(port), "--tiny-dir", str(tiny_dir), "--max-file-size", "1mb", "--cache-hours", "0.002"]
+    args = ["--max-file-size", "1mb", "--cache-hours", "0.002"]
+    if how == "container":  # the tiny pair from this checkout: app.py's default --tiny-dir
+        command, image_env, host = container(tmp_path, port)
+        env |= image_env
+    else:
+        command, host = [sys.executable, "app.py", "--port", str(port), "--tiny-dir", str(tiny_dir)], "127.0.0.1"
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "app.py", *args], cwd=ROOT, stdout=out, stderr=out, env=env)
+        proc = subprocess.Popen([*command, *args], cwd=ROOT, stdout=out, stderr=out, env=env)
     try:
         statuses = _wait_ready(proc, port)
         assert statuses, "the page never answered"
@@ -63,7 +90,7 @@ def test_app_serves_then_loads_stays_private_and_leaves_nothing_on_a_signal(sign
         assert any(s.startswith("⏳") and not interactive for s, interactive in statuses)
         app = psutil.Process(proc.pid)
         listening = {c.laddr.ip for c in app.net_connections("tcp") if c.status == psutil.CONN_LISTEN}
-        assert listening == {"127.0.0.1"}, listening
+        assert listening == {host}, listening  # loopback only, unless told otherwise (the image)
         children = app.children(recursive=True)
         assert len(children) >= 2  # one EngineCore per engine
 

@@ -148,7 +148,8 @@ def describe(ex: Exchange | None, side: int, reference: int, labels: list[str], 
     if m.prompt_tokens is not None:
         size.append(f"prompt {m.prompt_tokens} tokens ({m.visual_tokens} visual, {m.text_tokens} text)")
     if footprint is not None and footprint.weight_bytes:
-        size.append(f"weights {_size(footprint.weight_bytes)}")
+        scheme = f" ({footprint.scheme})" if getattr(footprint, "scheme", None) else ""
+        size.append(f"weights {_size(footprint.weight_bytes)}{scheme}")
     if footprint is not None and footprint.kv_tokens:
         peak = "" if m.kv_peak is None else f", peak use {m.kv_peak:.2%}"
         size.append(f"KV cache {_count(footprint.kv_tokens)} tokens{peak}")

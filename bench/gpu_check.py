@@ -1,0 +1,175 @@
+"""``make gpu-check``: the command to run on a GPU machine before a showcase.
+
+Contract: ``python -m bench.gpu_check [--device auto|cpu|cuda] [--max-tokens N] [--out FILE]``
+plans the GPU's memory (``inference.gpu``), starts both engines of the default pair (the 9B pair on
+a CUDA GPU, the tiny pair on CPU), warms them up, then answers two fixed turns from ``examples/``
+(an image and a video), first each side alone, one after the other, then both side by side, and
+writes a Markdown table (``bench/results/gpu.md`` on a GPU, ``gpu-cpu.md`` on CPU): per side the
+weights, the quantization scheme vLLM chose, the KV cache's tokens, and per turn the visual
+tokens, TTFT and decode rate alone and side by side, and where the greedy answers part. Greedy,
+``ignore_eos``: every answer has the same length. It exits non-zero with one sentence saying what
+failed (no GPU memory for both, a model that would not download or load, an engine that would
+not start, a turn that failed). The engines shut down at the end, pass or fail.
+"""
+
+from __future__ import annotations
+
+import os
+
+from inference.spec import CPU_PROCESS_ENV
+
+os.environ.update(CPU_PROCESS_ENV)  # before torch is imported (OpenMP reads it once); harmless on CUDA
+
+import argparse
+import asyncio
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from inference.chat import GenerationSettings, UserTurn, prepare
+from inference.divergence import diverge
+from inference.metrics import SideMetrics
+from inference.samples import EXAMPLES
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+TURNS = {"image": EXAMPLES[0], "video": EXAMPLES[2]}  # the chart, the moving square
+
+
+class CheckFailed(Exception):
+    """One sentence for the person at the terminal."""
+
+
+@dataclass
+class Answer:
+    metrics: SideMetrics
+    ids: list[int]
+
+
+def resolve(device: str, tiny_dir: Path):
+    """The pair to check, with the GPU memory plan applied on CUDA."""
+    from inference.gpu import has_cuda_gpu, plan_gpu_memory
+    from inference.spec import cpu_pair, gpu_pair
+
+    cuda = device == "cuda" or (device == "auto" and has_cuda_gpu())
+    if not cuda:
+        if not all((tiny_dir / d / "config.json").exists() for d in ("fp8", "bf16")):
+            raise CheckFailed(f"The tiny checkpoints are missing in {tiny_dir}; run `make tiny` first.")
+        return cpu_pair(tiny_dir), False
+    try:
+        return plan_gpu_memory(gpu_pair()), True
+    except SystemExit as plan:  # the plan's own sentence: the two engines do not fit
+        raise CheckFailed(f"No GPU memory for both engines: {plan.code}") from None
+
+
+async def answer(engine, prepared, settings) -> Answer:
+    loop = asyncio.get_running_loop()
+    metrics, ids = SideMetrics(started=loop.time()), []
+    async for chunk in engine.stream(prepared, [], settings):
+        metrics.add(chunk, loop.time())
+        ids += chunk.token_ids
+    metrics.finish(loop.time())
+    return Answer(metrics, ids)
+
+
+async def measure(pool, settings: GenerationSettings) -> dict[str, tuple[list[Answer], list[Answer]]]:
+    """Per turn: each side alone (one after the other), then all sides at once."""
+    await pool.warm_up()
+    results = {}
+    for name, example in TURNS.items():
+        prepared = prepare([UserTurn(example.text, tuple(str(ROOT / "examples" / f) for f in example.files))])
+        try:
+            alone = [await answer(e, prepared, settings) for e in pool.engines]
+            together = list(await asyncio.gather(*(answer(e, prepared, settings) for e in pool.engines)))
+        except Exception as err:
+            raise CheckFailed(f"The {name} turn failed: {err}") from err
+        results[name] = (alone, together)
+    return results
+
+
+def _ms(seconds: float | None) -> str:
+    return "–" if seconds is None else f"{seconds * 1000:.0f} ms"
+
+
+def _rate(m: SideMetrics) -> str:
+    return "–" if m.decode_rate is None else f"{m.decode_rate:.1f}"
+
+
+def report(pool, results, cuda: bool, settings: GenerationSettings, seconds: float) -> str:
+    specs, feet = pool.specs, [e.footprint for e in pool.engines]
+    where = "a CUDA GPU" if cuda else f"CPU ({platform.processor() or platform.machine()}), the tiny pair"
+    lines = [
+        f"`make gpu-check` on {where}, {time.strftime('%Y-%m-%d %H:%M')}; {settings.max_tokens} new tokens per "
+        f"answer (greedy, to the end); {seconds:.0f} s in all.",
+        "",
+        "| side | model | weights | scheme | KV cache |",
+        "|---|---|---|---|---|",
+    ]
+    for s, f in zip(specs, feet, strict=True):
+        b = f.weight_bytes
+        weights = "–" if b is None else f"{b / 2**30:.2f} GiB" if b >= 2**28 else f"{b / 2**20:.1f} MiB"
+        kv = "–" if f.kv_tokens is None else f"{f.kv_tokens:,} tokens"
+        lines.append(f"| {s.label} | `{s.model_name}` | {weights} | {f.scheme or 'unquantized'} | {kv} |")
+    lines += [
+        "",
+        "| turn | side | visual tokens | TTFT alone | TTFT side by side | decode tok/s alone | side by side |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    parts = []
+    ref = next((i for i, s in enumerate(specs) if s.reference), len(specs) - 1)
+    for name, (alone, together) in results.items():
+        for s, a, t in zip(specs, alone, together, strict=True):
+            m, n = a.metrics, t.metrics
+            row = [name, s.label, str(m.visual_tokens), _ms(m.ttft), _ms(n.ttft), _rate(m), _rate(n)]
+            lines.append("| " + " | ".join(row) + " |")
+        for i, s in enumerate(specs):
+            if i != ref:
+                d = diverge(alone[ref].ids, alone[i].ids, finished=True)
+                where_part = "never" if d.first is None else f"at token {d.first}"
+                parts.append(
+                    f"{name}: {s.label}'s greedy answer parts from {specs[ref].label}'s {where_part} of "
+                    f"{d.compared} ({d.identical:.0%} identical tokens)."
+                )
+    return "\n".join([*lines, "", *parts]) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--max-tokens", type=int, default=128)
+    p.add_argument("--out", type=Path, help="default: bench/results/gpu.md (CUDA) or gpu-cpu.md (CPU)")
+    p.add_argument("--tiny-dir", type=Path, default=ROOT / ".cache" / "tiny")
+    args = p.parse_args(argv)
+    from inference.pool import EnginePool
+
+    t0 = time.monotonic()
+    pool = None
+    try:
+        specs, cuda = resolve(args.device, args.tiny_dir)
+        pool = EnginePool(specs)
+        try:
+            pool.start()
+        except Exception as err:
+            why = (pool.status.error or str(err)).strip().splitlines()[0]
+            raise CheckFailed(f"An engine would not start (a model that did not download or load?): {why}") from err
+        settings = GenerationSettings(max_tokens=args.max_tokens, ignore_eos=True)
+        results = asyncio.run(measure(pool, settings))
+        text = report(pool, results, cuda, settings, time.monotonic() - t0)
+    except CheckFailed as failed:
+        print(f"gpu-check failed: {failed}", file=sys.stderr)
+        return 1
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    out = args.out or RESULTS / ("gpu.md" if cuda else "gpu-cpu.md")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    print(text)
+    print(f"written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
