@@ -3,7 +3,8 @@
 Contract: ``python -m bench.gpu_check [--device auto|cpu|cuda] [--max-tokens N] [--out FILE]``
 plans the GPU's memory (``inference.gpu``), starts both engines of the default pair (the 9B pair on
 a CUDA GPU, the tiny pair on CPU), warms them up, then answers two fixed turns from ``examples/``
-(an image and a video), first each side alone, one after the other, then both side by side, and
+(an image and a video), once untimed (so every timed run finds its media processed), then
+each side alone, one after the other, then both side by side, and
 writes a Markdown table (``bench/results/gpu.md`` on a GPU, ``gpu-cpu.md`` on CPU): per side the
 weights, the quantization scheme vLLM chose, the KV cache's tokens, and per turn the visual
 tokens, TTFT and decode rate alone and side by side, and where the greedy answers part. Greedy,
@@ -25,7 +26,7 @@ import asyncio
 import platform
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from inference.chat import GenerationSettings, UserTurn, prepare
@@ -81,6 +82,9 @@ async def measure(pool, settings: GenerationSettings) -> dict[str, tuple[list[An
     for name, example in TURNS.items():
         prepared = prepare([UserTurn(example.text, tuple(str(ROOT / "examples" / f) for f in example.files))])
         try:
+            # untimed first: each engine then finds the turn's media already processed in every
+            # timed run (as every later turn of a conversation does), not only in the last ones
+            await asyncio.gather(*(answer(e, prepared, replace(settings, max_tokens=1)) for e in pool.engines))
             alone = [await answer(e, prepared, settings) for e in pool.engines]
             together = list(await asyncio.gather(*(answer(e, prepared, settings) for e in pool.engines)))
         except Exception as err:
