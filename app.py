@@ -40,62 +40,114 @@ TINY_BANNER = (
 )
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description="Qwen3.5-9B FP8 next to BF16, streamed side by side.")
-    p.add_argument("--device", choices=["auto", "cuda", "cpu"], default=os.environ.get("DEMO_DEVICE", "auto"))
-    p.add_argument(
+ENV_PREFIX = "DEMO_"  # every option --some-option can also be given as DEMO_SOME_OPTION
+TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def env_name(flag: str) -> str:
+    """The environment variable of a command-line option: ``--max-tokens`` → ``DEMO_MAX_TOKENS``."""
+    return ENV_PREFIX + flag.lstrip("-").replace("-", "_").upper()
+
+
+def _from_env(name: str, raw: str, options: dict) -> object:
+    """An option's default from its variable, converted as argparse would; a bad value stops the app
+    with one sentence naming the variable."""
+    if options.get("action") == "store_true":
+        if raw.strip().lower() not in TRUE + FALSE:
+            sys.exit(f"{name}={raw!r}: say 1 or 0.")
+        return raw.strip().lower() in TRUE
+    if options.get("action") == "append":  # several values, separated as on a command line
+        return raw.split()
+    convert = options.get("type", str)
+    try:
+        value = convert(raw)
+    except (TypeError, ValueError):
+        sys.exit(f"{name}={raw!r}: not a valid {getattr(convert, '__name__', 'value')}.")
+    if options.get("choices") and value not in options["choices"]:
+        sys.exit(f"{name}={raw!r}: choose one of {', '.join(options['choices'])}.")
+    return value
+
+
+def parse_args(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> argparse.Namespace:
+    """The command line, each option's default taken from its ``DEMO_*`` variable when set (a Space is
+    configured by its variables); the command line wins over the environment."""
+    p, from_env = _parser(os.environ if environ is None else environ)
+    args = p.parse_args(argv)
+    for dest, values in from_env.items():
+        if getattr(args, dest) is None:
+            setattr(args, dest, values)
+    args.backend = args.backend or []
+    args.max_queue = args.max_queue or None
+    return args
+
+
+def environment_names() -> set[str]:
+    """Every environment variable the command line reads."""
+    p, _ = _parser({})
+    names = {env_name(a.option_strings[-1]) for a in p._actions if a.option_strings and a.dest != "help"}
+    return names | {"GRADIO_SERVER_NAME", "GRADIO_SERVER_PORT"}
+
+
+def _parser(env) -> tuple[argparse.ArgumentParser, dict[str, list[str]]]:
+    from inference.backends import BACKENDS
+
+    p = argparse.ArgumentParser(
+        description="Qwen3.5-9B FP8 next to BF16, streamed side by side.",
+        epilog=f"Every option can also be set by its environment variable, shown in brackets ({ENV_PREFIX}…).",
+    )
+    from_env: dict[str, list[str]] = {}  # appending options: the environment's values, unless argv gives some
+
+    def option(flag: str, **options) -> None:
+        name = env_name(flag)
+        options["help"] = f"{options.get('help', '')} [{name}]".strip()
+        if name in env:
+            value = _from_env(name, env[name], options)
+            if options.get("action") == "append":
+                from_env[options.get("dest", flag.lstrip("-").replace("-", "_"))] = value
+            else:
+                options["default"] = value
+        p.add_argument(flag, **options)
+
+    backends = ", ".join(b for b in BACKENDS if b != "remote")
+    option("--device", choices=["auto", "cuda", "cpu"], default="auto", help="auto: CUDA where nvidia-smi lists a GPU")
+    option(
         "--model",
         action="append",
         metavar="LABEL=MODEL",
         help="a side as label=model id, path or an OpenAI-compatible server's URL (…/v1) (repeat for each "
         "side); default: the FP8/BF16 pair",
     )
-    p.add_argument(
+    option(
         "--backend",
         action="append",
         metavar="[LABEL=]NAME",
-        default=[b for b in [os.environ.get("DEMO_BACKEND")] if b],
-        help="what runs the in-process sides (vllm by default), for all of them or one label (repeat); "
-        "a side given as a URL always runs on its server",
+        help=f"what runs the in-process sides: {backends} (vllm by default), for all of them or one label "
+        "(repeat); a side given as a URL always runs on its server",
     )
-    p.add_argument("--fp8-model", default=os.environ.get("DEMO_FP8_MODEL", FP8_MODEL), help="GPU pair: FP8 side")
-    p.add_argument("--bf16-model", default=os.environ.get("DEMO_BF16_MODEL", BF16_MODEL), help="GPU pair: BF16 side")
-    p.add_argument("--host", default=os.environ.get("DEMO_HOST", "127.0.0.1"))
-    p.add_argument("--port", type=int, default=int(os.environ.get("DEMO_PORT", "7860")))
-    p.add_argument("--max-tokens", type=int, default=256, help="new tokens per answer")
-    p.add_argument(
-        "--ignore-eos", action="store_true", help="for load tests and benchmarks: every answer runs to max tokens"
+    option("--fp8-model", default=FP8_MODEL, help="GPU pair: FP8 side")
+    option("--bf16-model", default=BF16_MODEL, help="GPU pair: BF16 side")
+    option(
+        "--host", default=env.get("GRADIO_SERVER_NAME", "127.0.0.1"), help="address to serve on (or GRADIO_SERVER_NAME)"
     )
-    p.add_argument("--max-video-seconds", type=float, default=600.0, help="longer uploads are refused")
-    p.add_argument("--video-backend", choices=["pyav", "decord", "opencv"], default="pyav", help="video decoder")
-    p.add_argument(
-        "--stall-seconds", type=float, default=120.0, help="a side that produces nothing this long is stopped"
-    )
-    p.add_argument("--max-file-size", default="500mb", help="larger uploads are refused by the server")
-    p.add_argument(
-        "--cache-hours", type=float, default=24.0, help="uploads and other served files older than this are deleted"
-    )
-    p.add_argument(
+    option("--port", type=int, default=int(env.get("GRADIO_SERVER_PORT", "7860")), help="(or GRADIO_SERVER_PORT)")
+    option("--max-tokens", type=int, default=256, help="new tokens per answer")
+    option("--ignore-eos", action="store_true", help="for load tests and benchmarks: every answer runs to max tokens")
+    option("--max-video-seconds", type=float, default=600.0, help="longer uploads are refused")
+    option("--video-backend", choices=["pyav", "decord", "opencv"], default="pyav", help="video decoder")
+    option("--stall-seconds", type=float, default=120.0, help="a side that produces nothing this long is stopped")
+    option("--max-file-size", default="500mb", help="larger uploads are refused by the server")
+    option("--cache-hours", type=float, default=24.0, help="uploads and other served files older than this are deleted")
+    option(
         "--max-queue",
         type=int,
-        default=int(os.environ.get("DEMO_MAX_QUEUE", "0")) or None,
+        default=0,
         help="turns that may wait for a free slot before users are told the demo is busy "
-        "(default: 4 x the engines' batch size, max_num_seqs)",
+        "(0: 4 x the engines' batch size, max_num_seqs)",
     )
-    p.add_argument(
-        "--user-running",
-        type=int,
-        default=int(os.environ.get("DEMO_USER_RUNNING", "4")),
-        help="turns one user (client address) may have answered at once; 0: no limit",
-    )
-    p.add_argument(
-        "--user-per-minute",
-        type=int,
-        default=int(os.environ.get("DEMO_USER_PER_MINUTE", "30")),
-        help="turns one user (client address) may send per minute; 0: no limit",
-    )
-    p.add_argument("--tiny-dir", type=Path, default=TINY_DIR, help="where `make tiny` wrote the CPU pair")
-    return p.parse_args(argv)
+    option("--user-running", type=int, default=4, help="turns one user may have answered at once; 0: no limit")
+    option("--user-per-minute", type=int, default=30, help="turns one user may send per minute; 0: no limit")
+    option("--tiny-dir", type=Path, default=TINY_DIR, help="where `make tiny` wrote the CPU pair")
+    return p, from_env
 
 
 def is_url(model: str) -> bool:

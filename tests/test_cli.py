@@ -45,3 +45,48 @@ def test_a_url_side_on_a_gpu_is_left_out_of_the_memory_plan(monkeypatch):
     got = sides("--device", "cuda", "--model", "FP8=org/fp8", "--model", "BF16=https://bf16.example/v1")
     assert [s.label for s in planned] == ["FP8"]
     assert [g[2] for g in got] == ["vllm", "remote"]
+
+
+# --- every option from the environment (a Space is configured by its variables) -----------------
+
+
+def test_every_option_has_a_demo_variable_named_in_help(capsys):
+    with pytest.raises(SystemExit):
+        app.parse_args(["--help"])
+    shown = capsys.readouterr().out
+    flags = {a.option_strings[-1] for a in app._parser({})[0]._actions if a.option_strings and a.dest != "help"}
+    assert len(flags) >= 18
+    for flag in flags:
+        assert f"[{app.env_name(flag)}]" in " ".join(shown.split()), flag
+    assert "vllm, transformers" in " ".join(shown.split())  # the backends one can choose
+
+
+def test_variables_set_defaults_and_the_command_line_wins():
+    env = {"DEMO_MAX_TOKENS": "64", "DEMO_IGNORE_EOS": "1", "DEMO_VIDEO_BACKEND": "decord", "DEMO_USER_RUNNING": "0"}
+    env |= {"DEMO_MODEL": "FP8=/a BF16=/b", "DEMO_BACKEND": "BF16=transformers"}
+    args = app.parse_args([], env)
+    assert (args.max_tokens, args.ignore_eos, args.video_backend, args.user_running) == (64, True, "decord", 0)
+    assert args.model == ["FP8=/a", "BF16=/b"] and args.backend == ["BF16=transformers"]
+    args = app.parse_args(["--max-tokens", "8", "--model", "X=/c"], env)
+    assert args.max_tokens == 8 and args.model == ["X=/c"]  # not added to the environment's sides
+
+
+def test_gradio_server_name_and_port_are_honoured_and_demo_variables_win():
+    args = app.parse_args([], {"GRADIO_SERVER_NAME": "0.0.0.0", "GRADIO_SERVER_PORT": "7861"})
+    assert (args.host, args.port) == ("0.0.0.0", 7861)
+    args = app.parse_args([], {"GRADIO_SERVER_PORT": "7861", "DEMO_PORT": "7862"})
+    assert (args.host, args.port) == ("127.0.0.1", 7862)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"DEMO_PORT": "eighty"}, "DEMO_PORT='eighty': not a valid int."),
+        ({"DEMO_IGNORE_EOS": "maybe"}, "DEMO_IGNORE_EOS='maybe': say 1 or 0."),
+        ({"DEMO_DEVICE": "tpu"}, "DEMO_DEVICE='tpu': choose one of auto, cuda, cpu."),
+    ],
+)
+def test_a_bad_variable_stops_the_app_with_one_sentence_naming_it(env, message):
+    with pytest.raises(SystemExit) as stopped:
+        app.parse_args([], env)
+    assert stopped.value.code == message

@@ -42,7 +42,9 @@ def docker() -> list[tuple[str, str]]:
 
 
 def app_environment_names() -> set[str]:
-    return set(re.findall(r"os\.environ\.get\(\"(\w+)\"", (ROOT / "app.py").read_text()))
+    import app
+
+    return app.environment_names()
 
 
 # --- the Dockerfile --------------------------------------------------------------------------
