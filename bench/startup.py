@@ -59,9 +59,9 @@ def child(config: str) -> dict:
     import_s = time.monotonic() - t
     import asyncio
 
-    from inference.chat import GenerationSettings, UserTurn, prepare
-    from inference.compare import stream_sides
-    from inference.pool import EnginePool
+    from inference.compare.merge import stream_sides
+    from inference.engines.pool import EnginePool
+    from inference.inputs.chat import GenerationSettings, UserTurn, prepare
     from tests.media_factory import scene_image
 
     pool = EnginePool(specs)

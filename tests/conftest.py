@@ -109,7 +109,7 @@ def free_port() -> int:
 @contextlib.contextmanager
 def started(specs):
     """An ``EnginePool`` of ``specs``, started, shut down on exit (pass or fail)."""
-    from inference.pool import EnginePool
+    from inference.engines.pool import EnginePool
 
     pool = EnginePool(specs)
     try:
@@ -143,8 +143,8 @@ def serve(specs, settings, video=None, **options):
 def served(tiny_dir):
     """The tiny FP8/BF16 pair; answers are 160 tokens (``ignore_eos``): a few seconds side by side.
     Videos over 10 s are refused (so a test can show it with a small file)."""
-    from inference.chat import GenerationSettings
-    from inference.media import VideoOptions
+    from inference.inputs.chat import GenerationSettings
+    from inference.inputs.media import VideoOptions
     from inference.spec import cpu_pair
 
     settings = GenerationSettings(max_tokens=160, ignore_eos=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from inference.samples import make_clip, make_scene
+from inference.inputs.samples import make_clip, make_scene
 from tests.media_factory import corrupt_image
 
 ANSWER = "answer"

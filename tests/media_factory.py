@@ -1,4 +1,4 @@
-"""Test media: the project's own sample media (``inference.samples``) plus broken files.
+"""Test media: the project's own sample media (``inference.inputs.samples``) plus broken files.
 
 Contract: each function writes one file under the given directory and returns its path.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from inference.samples import make_clip, make_scene
+from inference.inputs.samples import make_clip, make_scene
 
 
 def scene_image(directory: Path, size: tuple[int, int] = (448, 336), name: str = "scene.png") -> Path:

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.engine
 
 @pytest.fixture(scope="module")
 def same(tiny_dir):
-    from inference.chat import GenerationSettings
+    from inference.inputs.chat import GenerationSettings
     from inference.spec import cpu_spec
 
     bf16 = str(tiny_dir / "bf16")

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from inference.chat import UserTurn, prepare
 from inference.errors import DemoError
-from inference.media import VideoOptions
-from inference.vision import VisualBudget, plan_image, plan_video
+from inference.inputs.chat import UserTurn, prepare
+from inference.inputs.media import VideoOptions
+from inference.inputs.vision import VisualBudget, plan_image, plan_video
 from tests.corpus import ANSWER, Case, cases, shown_name
 
 CASES = cases()

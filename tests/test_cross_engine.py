@@ -3,7 +3,7 @@
 The same turn (text, image, video) goes to both backends with the project's CPU settings
 (``cpu_spec``): the prompt must be the same token ids with the same visual tokens. Then both
 engines score the same answer teacher-forced (vLLM's prompt log-probabilities, a forward pass in
-transformers; ``inference.scores``): every token's log-probability must agree within the
+transformers; ``inference.compare.scores``): every token's log-probability must agree within the
 tolerance, and the two engines' best tokens must agree wherever the best leads the second by more
 than twice the tolerance in both (a *decided* position). Elsewhere a random tiny model's two best
 tokens can lie closer than the engines' rounding, and which one wins depends on the machine's
@@ -34,9 +34,9 @@ from dataclasses import replace
 
 import pytest
 
-from inference.chat import GenerationSettings, UserTurn, prepare
-from inference.metrics import Chunk
-from inference.scores import compare
+from inference.compare.metrics import Chunk
+from inference.compare.scores import compare
+from inference.inputs.chat import GenerationSettings, UserTurn, prepare
 from inference.spec import cpu_pair
 from tests.conftest import core_pid, kernel_library, started
 
@@ -235,7 +235,7 @@ def test_penalties_are_vllms_own_rule_on_the_same_logits():
     import torch
     from vllm.model_executor.layers.utils import apply_penalties
 
-    from inference.hf_steps import sampling
+    from inference.engines.hf_steps import sampling
 
     vocab, prompt, answer = 50, [3, 7, 7, 11], [7, 20, 20, 42]
     logits = torch.randn(1, vocab, generator=torch.Generator().manual_seed(0)) * 3

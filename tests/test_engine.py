@@ -7,10 +7,10 @@ import re
 
 import pytest
 
-from inference.chat import GenerationSettings, UserTurn, prepare
-from inference.compare import SideEvent, stream_sides
+from inference.compare.merge import SideEvent, stream_sides
+from inference.compare.metrics import Chunk
 from inference.errors import DemoError
-from inference.metrics import Chunk
+from inference.inputs.chat import GenerationSettings, UserTurn, prepare
 from inference.spec import cpu_pair
 from tests.conftest import started
 
@@ -59,7 +59,7 @@ def _video_tokens_by_transformers(tiny_dir, frames, meta) -> int:
 
 
 async def test_video_prompt_streams_with_the_processors_token_count(pool, media, tiny_dir):
-    from inference.media import load_video
+    from inference.inputs.media import load_video
 
     prepared = prepare([UserTurn("What moves?", (str(media["video"]),))])
     chunks = await _collect(pool.engines[0].stream(prepared, [], SHORT))
@@ -178,7 +178,7 @@ def test_footprint_reports_weights_and_kv_capacity(pool, tiny_dir):
 def test_kv_capacity_is_the_token_count_vllm_logs(tiny_dir, capfd):
     """Not blocks x block size: on Qwen3.5's hybrid layout the Gated DeltaNet states share the
     blocks, and vLLM counts the tokens that fit (its "KV cache size: N tokens" line)."""
-    from inference.engine import Engine
+    from inference.engines.vllm_engine import Engine
 
     engine = Engine(cpu_pair(tiny_dir, kv_cache_bytes=64 * 2**20)[1])
     try:
@@ -214,8 +214,8 @@ async def test_warm_up_leaves_no_request_behind(pool):
 async def test_vllm_counts_the_visual_tokens_the_plan_predicts_for_images(pool, size, budget):
     from PIL import Image
 
-    from inference.chat import Prepared
-    from inference.vision import VisualBudget, plan_image, processor_kwargs
+    from inference.inputs.chat import Prepared
+    from inference.inputs.vision import VisualBudget, plan_image, processor_kwargs
 
     b = VisualBudget(**budget, image_min_tokens=min(256, budget.get("image_max_tokens", 256)))
     w, h = size
@@ -229,8 +229,8 @@ async def test_vllm_counts_the_visual_tokens_the_plan_predicts_for_images(pool, 
 async def test_vllm_counts_the_visual_tokens_the_plan_predicts_for_videos(pool, video_max_tokens):
     import numpy as np
 
-    from inference.chat import Prepared
-    from inference.vision import VisualBudget, plan_video, processor_kwargs
+    from inference.inputs.chat import Prepared
+    from inference.inputs.vision import VisualBudget, plan_video, processor_kwargs
 
     b = VisualBudget(video_max_tokens=video_max_tokens)
     frames = np.zeros((8, 360, 640, 3), np.uint8)

@@ -26,7 +26,7 @@ STALL = 3.0  # seconds of silence after which a side is stopped (the app's defau
 
 @pytest.fixture(scope="module")
 def faulty(tiny_dir):
-    from inference.chat import GenerationSettings
+    from inference.inputs.chat import GenerationSettings
     from inference.spec import cpu_pair
 
     settings = GenerationSettings(max_tokens=160, ignore_eos=True)

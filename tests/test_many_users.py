@@ -30,8 +30,8 @@ CAPACITY = 2
 
 @pytest.fixture(scope="module")
 def crowded(tiny_dir):
-    from inference.chat import GenerationSettings
-    from inference.limits import UserLimits
+    from inference.deploy.limits import UserLimits
+    from inference.inputs.chat import GenerationSettings
     from inference.spec import cpu_pair
 
     specs = [replace(s, engine_args={**s.engine_args, "max_num_seqs": CAPACITY}) for s in cpu_pair(tiny_dir)]
@@ -70,8 +70,8 @@ def test_health_routes_say_alive_and_ready(crowded):
 def test_health_routes_while_loading_and_after_a_failed_start(tiny_dir):
     """Engines never started: alive (still loading) but not ready; then a failed start: not alive."""
     import app
-    from inference.chat import GenerationSettings
-    from inference.pool import PoolStatus
+    from inference.engines.pool import PoolStatus
+    from inference.inputs.chat import GenerationSettings
     from inference.spec import cpu_pair
 
     demo, comparison = app.build(cpu_pair(tiny_dir), GenerationSettings())

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inference.chat import UserTurn, prepare
 from inference.errors import DemoError
-from inference.media import VideoOptions, load_image, load_video, media_kind, sample_indices
+from inference.inputs.chat import UserTurn, prepare
+from inference.inputs.media import VideoOptions, load_image, load_video, media_kind, sample_indices
 
 
 def test_sample_indices_are_even_spread_and_in_range():
@@ -105,7 +105,7 @@ def test_messages_keep_each_sides_history_and_placeholders(media):
 
 @pytest.mark.parametrize("backend", ["pyav", "opencv"])
 def test_every_video_backend_gives_decords_frames_and_metadata(media, backend):
-    from inference.media import VIDEO_BACKENDS
+    from inference.inputs.media import VIDEO_BACKENDS
 
     assert backend in VIDEO_BACKENDS
     reference, ref_meta = load_video(str(media["video"]), VideoOptions(backend="decord"))

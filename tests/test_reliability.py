@@ -29,7 +29,7 @@ CASES = cases()
 
 @pytest.fixture(scope="module")
 def app(tiny_dir):
-    from inference.chat import GenerationSettings
+    from inference.inputs.chat import GenerationSettings
     from inference.spec import cpu_pair
 
     with serve(cpu_pair(tiny_dir), GenerationSettings(max_tokens=TOKENS, ignore_eos=True)) as served:

@@ -14,12 +14,12 @@ from dataclasses import replace
 import httpx
 import pytest
 
-from inference.chat import GenerationSettings, UserTurn, prepare
+from inference.compare.metrics import Chunk
+from inference.engines.pool import EnginePool
+from inference.engines.remote import RemoteEngine, chat_request, metric
 from inference.errors import DemoError
-from inference.media import VideoOptions
-from inference.metrics import Chunk
-from inference.pool import EnginePool
-from inference.remote import RemoteEngine, chat_request, metric
+from inference.inputs.chat import GenerationSettings, UserTurn, prepare
+from inference.inputs.media import VideoOptions
 from inference.spec import ModelSpec, cpu_spec
 from tests import media_factory
 from tests.conftest import free_port, serve

@@ -22,7 +22,7 @@ TOKENS = 96
 @pytest.fixture(scope="module")
 def served_hf(tiny_dir):
     import app
-    from inference.chat import GenerationSettings
+    from inference.inputs.chat import GenerationSettings
 
     specs = app.resolve_specs(app.parse_args(["--device", "cpu", "--backend", "transformers"]))
     assert [s.backend for s in specs] == ["transformers", "transformers"]

@@ -1,6 +1,6 @@
 """The FP8 checkpoint's recipe as a command: llm-compressor ``FP8_DYNAMIC``.
 
-Contract: ``python -m inference.quantize --model SRC --out DST`` quantises every Linear layer
+Contract: ``python -m inference.checkpoints.quantize --model SRC --out DST`` quantises every Linear layer
 to FP8 (per-channel weights, dynamic per-token activations) except ``lm_head``, the vision
 tower and the Gated DeltaNet (linear-attention) layers, which stay BF16, and saves the
 compressed-tensors checkpoint together with the processor files. It is the model card's

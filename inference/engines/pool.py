@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from inference.backends import make_engine
+from inference.engines.backends import make_engine
 from inference.spec import ModelSpec
 
 log = logging.getLogger(__name__)

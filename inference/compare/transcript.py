@@ -13,10 +13,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from inference.chat import FilePlan, GenerationSettings, UserTurn
-from inference.divergence import Divergence, diverge
-from inference.metrics import Chunk, SideMetrics
-from inference.reasoning import Reasoned, split_reasoning
+from inference.compare.divergence import Divergence, diverge
+from inference.compare.metrics import Chunk, SideMetrics
+from inference.compare.reasoning import Reasoned, split_reasoning
+from inference.inputs.chat import FilePlan, GenerationSettings, UserTurn
 
 
 @dataclass

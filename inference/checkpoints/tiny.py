@@ -8,7 +8,7 @@ with Qwen's special tokens and a Qwen-style chat template (``enable_thinking``),
 Qwen3.5's preprocessor settings. Same inputs, same bytes: the seed and corpus are fixed.
 Its answers are noise; it exists so the real code paths run without a GPU or a hub.
 
-Run: ``python -m inference.tiny --out .cache/tiny/bf16``
+Run: ``python -m inference.checkpoints.tiny --out .cache/tiny/bf16``
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from inference.chat import GenerationSettings, Prepared
 from inference.errors import DemoError
+from inference.inputs.chat import GenerationSettings, Prepared
 
 VISUAL_TOKENS = ("<|image_pad|>", "<|video_pad|>")  # what each image/video patch group becomes
 

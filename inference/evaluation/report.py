@@ -21,8 +21,8 @@ from pathlib import Path
 from statistics import mean, median
 from typing import Any
 
-from inference.chat import GenerationSettings
-from inference.media import media_kind
+from inference.inputs.chat import GenerationSettings
+from inference.inputs.media import media_kind
 from inference.spec import ModelSpec
 
 PLOTS = ("agreement.png", "speed.png", "divergence.png")

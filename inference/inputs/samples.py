@@ -3,8 +3,8 @@
 Contract: each ``make_*`` function writes one file into a folder and returns its path; the
 facts each picture shows are known (a chart's values, a card's text, where things are), so
 answers can be checked. ``EXAMPLES`` pairs prompts with those files; ``python -m
-inference.samples --out examples`` writes the files the app ships. ``EVALUATION`` is the
-built-in prompt set of ``inference.evaluate``: prompts over these media with the words a
+inference.inputs.samples --out examples`` writes the files the app ships. ``EVALUATION`` is the
+built-in prompt set of ``inference.evaluation.evaluate``: prompts over these media with the words a
 correct reply contains; ``write_evaluation_set(folder)`` writes its media and ``prompts.jsonl``.
 Videos are H.264 (PyAV's bundled libx264) so browsers play them too.
 """

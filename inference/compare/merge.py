@@ -18,9 +18,9 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
+from inference.compare.metrics import Chunk
 from inference.compat import timeout
 from inference.errors import DemoError
-from inference.metrics import Chunk
 
 log = logging.getLogger(__name__)
 

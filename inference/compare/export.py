@@ -15,9 +15,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from inference.media import media_kind
+from inference.compare.transcript import Exchange
+from inference.inputs.media import media_kind
 from inference.spec import ModelSpec
-from inference.transcript import Exchange
 
 
 def _iso(t: float) -> str:

@@ -1,13 +1,13 @@
 """GPU memory plan: do the engines fit on one GPU, and with which vLLM settings?
 
-Contract: ``plan_memory`` is pure. From what each checkpoint needs (``footprint``: its safetensors
+Contract: ``plan_memory`` is pure. From what each checkpoint needs (``gpu_needs``: its safetensors
 headers and config.json, already read) and the GPU's total and free bytes it returns a frozen
 ``MemoryPlan``: per side ``gpu_memory_utilization``, KV-cache tokens and ``max_model_len``,
 whether everything fits, a sentence for a person and, when it does not fit, the alternatives.
 The readers (local headers, Hub metadata, ``nvidia-smi`` output) are separate small functions;
 nothing here imports vLLM or torch or reads the environment.
 
-    python -m inference.memory_table     # the README's table for common GPUs (memory_table.py)
+    python -m inference.deploy.memory_table     # the README's table for common GPUs (memory_table.py)
 
 How vLLM 0.32 spends ``gpu_memory_utilization`` (``vllm/v1/worker/utils.py: request_memory`` and
 ``vllm/v1/worker/gpu_worker.py: determine_available_memory``): an engine's budget is
@@ -19,7 +19,7 @@ instances ... the second one will likely think it ran out of memory"). But an en
 start when the free memory at its start is below its budget ("Free memory on device ... is less
 than desired GPU memory utilization"), so engines started one after the other need
 ``u1 + u2 ≤ free / total``. Started together they mis-measure each other (vllm#9198, vllm#55827),
-which is why ``inference/pool.py`` starts them in turn.
+which is why ``inference/engines/pool.py`` starts them in turn.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ W8A8_FROM = (8, 9)
 
 
 def fp8_in_vllm(gpu: str) -> str:
-    """How vLLM runs the FP8 checkpoint on this GPU: the scheme names of ``inference.quant``."""
+    """How vLLM runs the FP8 checkpoint on this GPU: the scheme names of ``inference.engines.quant``."""
     return "W8A8 FP8" if CAPABILITY[gpu] >= W8A8_FROM else "weight-only FP8 (BF16 activations)"
 
 
@@ -109,7 +109,7 @@ class Gpu:
 
 
 @dataclass(frozen=True)
-class Footprint:
+class GpuNeeds:
     """What one checkpoint needs on the GPU, from its safetensors headers and config.json."""
 
     label: str  # the pane's label, e.g. "FP8"
@@ -231,8 +231,8 @@ def vision_peak_bytes(config: Mapping[str, Any], max_pixels: int = IMAGE_MAX_PIX
     return patches * width * 2
 
 
-def footprint(label: str, model: str, headers: Iterable[Mapping[str, Any]], config: Mapping[str, Any]) -> Footprint:
-    return Footprint(
+def gpu_needs(label: str, model: str, headers: Iterable[Mapping[str, Any]], config: Mapping[str, Any]) -> GpuNeeds:
+    return GpuNeeds(
         label=label,
         model=model,
         weight_bytes=sum(tensor_bytes(h, UNLOADED_PREFIXES) for h in headers),
@@ -249,7 +249,7 @@ def _hundredths_up(nbytes: int, total: int) -> int:
     return -(-100 * nbytes // total)
 
 
-def _fit(sides: Sequence[Footprint], gpu: Gpu, max_model_len: int) -> tuple[SidePlan, ...] | None:
+def _fit(sides: Sequence[GpuNeeds], gpu: Gpu, max_model_len: int) -> tuple[SidePlan, ...] | None:
     """Utilizations in hundredths: each side its least need, the rest split so that every side's
     KV cache holds the same number of tokens (a fair comparison). ``None`` when they do not fit."""
     cap = min(int(100 * MAX_UTILIZATION), 100 * gpu.free_bytes // gpu.total_bytes - 1)
@@ -260,7 +260,7 @@ def _fit(sides: Sequence[Footprint], gpu: Gpu, max_model_len: int) -> tuple[Side
     kv_sum = sum(s.kv_bytes_per_token for s in sides)
     shares = [least[i] + spare * s.kv_bytes_per_token // kv_sum for i, s in enumerate(sides)]
 
-    def kv_tokens(side: Footprint, hundredths: int) -> int:
+    def kv_tokens(side: GpuNeeds, hundredths: int) -> int:
         budget = gpu.total_bytes * hundredths // 100
         return (budget - side.fixed_bytes - side.state_bytes_per_sequence) // side.kv_bytes_per_token
 
@@ -273,7 +273,7 @@ def _fit(sides: Sequence[Footprint], gpu: Gpu, max_model_len: int) -> tuple[Side
     )
 
 
-def _fit_shrinking(sides: Sequence[Footprint], gpu: Gpu, max_model_len: int) -> tuple[SidePlan, ...] | None:
+def _fit_shrinking(sides: Sequence[GpuNeeds], gpu: Gpu, max_model_len: int) -> tuple[SidePlan, ...] | None:
     """``_fit`` at ``max_model_len``, then at halves of it down to ``MIN_MODEL_LEN``."""
     length = max_model_len
     while True:
@@ -292,7 +292,7 @@ def _describe(plans: Sequence[SidePlan]) -> str:
     return f"gpu_memory_utilization {', '.join(parts)}, max_model_len {plans[0].max_model_len}"
 
 
-def plan_memory(sides: Sequence[Footprint], gpu: Gpu, max_model_len: int = DEFAULT_MAX_MODEL_LEN) -> MemoryPlan:
+def plan_memory(sides: Sequence[GpuNeeds], gpu: Gpu, max_model_len: int = DEFAULT_MAX_MODEL_LEN) -> MemoryPlan:
     """Whether ``sides`` fit on ``gpu`` started one after the other, and with which settings."""
     where = f"{gpu.name} ({as_gib(gpu.total_bytes)}, {as_gib(gpu.free_bytes)} free)"
     plans = _fit_shrinking(sides, gpu, max_model_len)
@@ -320,7 +320,7 @@ def plan_memory(sides: Sequence[Footprint], gpu: Gpu, max_model_len: int = DEFAU
     return MemoryPlan(gpu, (), False, message, alternatives)
 
 
-def _alternatives(sides: Sequence[Footprint], gpu: Gpu, max_model_len: int) -> tuple[Alternative, ...]:
+def _alternatives(sides: Sequence[GpuNeeds], gpu: Gpu, max_model_len: int) -> tuple[Alternative, ...]:
     """Each side alone on this GPU, and the reference side on a remote vLLM server."""
     out = []
     for side in sorted(sides, key=lambda s: s.weight_bytes):

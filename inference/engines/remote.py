@@ -1,7 +1,7 @@
 """One model on an OpenAI-compatible vLLM server (``vllm serve``), streamed like the in-process engine.
 
-Contract: ``RemoteEngine(spec)`` offers what ``inference.engine.Engine`` offers (the interface in
-``inference.backends``) for ``spec.endpoint`` (the server's base URL, ``…/v1``). ``start()``
+Contract: ``RemoteEngine(spec)`` is a backend (``inference.engines.base``: all but ``score``) for
+``spec.endpoint`` (the server's base URL, ``…/v1``). ``start()``
 (blocking) asks the server for its model, context length and KV-cache size, and loads that
 model's tokenizer where this machine can (a local folder or the Hub), else works without one;
 a server that cannot be reached is a ``DemoError`` naming the URL. ``stream()`` posts the same
@@ -32,11 +32,11 @@ from typing import Any
 
 import httpx
 
-from inference.chat import GenerationSettings, Prepared
-from inference.engine import Footprint
+from inference.compare.metrics import Chunk
+from inference.engines.base import EngineBase, Footprint
+from inference.engines.prompt import VISUAL_TOKENS
 from inference.errors import DemoError
-from inference.metrics import Chunk
-from inference.prompt import VISUAL_TOKENS
+from inference.inputs.chat import GenerationSettings, Prepared
 from inference.spec import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -150,21 +150,17 @@ def _error_message(body: bytes | str) -> str:
     return str(error.get("message", error) if isinstance(error, dict) else error)[:500]
 
 
-class RemoteEngine:
-    """A side served by a vLLM server at ``spec.endpoint``."""
+class RemoteEngine(EngineBase):
+    """A side served by a vLLM server at ``spec.endpoint`` (``kv_usage`` stays None: the server does
+    not stream it; ``score`` is refused: ``EngineBase``'s)."""
 
     def __init__(self, spec: ModelSpec):
         if not spec.endpoint:
             raise DemoError(f"{spec.label}: a remote side needs the server's URL (…/v1).")
-        self.spec = spec
+        super().__init__(spec)
         self.url = spec.endpoint.rstrip("/")
         self.base = self.url.removesuffix("/v1")  # /tokenize, /metrics and /health live at the root
-        self.footprint = Footprint(None, None)
-        self.kv_usage: float | None = None  # not streamed by the server
         self.last_usage: dict[str, int] | None = None  # the server's usage figures for the latest finished answer
-        self.restarting = False
-        self.closed = False
-        self.restarts = 0
         self._started = False
         self._reachable = False
         self._tokenizer: Any = None
@@ -245,22 +241,20 @@ class RemoteEngine:
         """Started, and the server answered the latest request (a lost connection turns this false)."""
         return self._started and self._reachable
 
-    def restart(self) -> None:
-        """Wait (blocking) until the server answers again, then re-read what it serves."""
-        self.restarting = True
-        try:
-            deadline = time.monotonic() + RESTART_WAIT_S
-            while True:
-                try:
-                    self.start()
-                    break
-                except DemoError:
-                    if self.closed or time.monotonic() > deadline:
-                        raise
-                    time.sleep(RESTART_POLL_S)
-            self.restarts += 1
-        finally:
-            self.restarting = False
+    def _stop(self) -> None:
+        """Nothing to stop here: the server is not this app's (``shutdown`` forgets it)."""
+
+    def _start_again(self) -> None:
+        """``restart``'s start: wait (blocking) until the server answers again, then re-read what it serves."""
+        deadline = time.monotonic() + RESTART_WAIT_S
+        while True:
+            try:
+                self.start()
+                return
+            except DemoError:
+                if self.closed or time.monotonic() > deadline:
+                    raise
+                time.sleep(RESTART_POLL_S)
 
     # --- streaming ---------------------------------------------------------------------------
 

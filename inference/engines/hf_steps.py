@@ -27,7 +27,7 @@ from transformers.generation.logits_process import (
 )
 from transformers.generation.streamers import BaseStreamer
 
-from inference.chat import GenerationSettings
+from inference.inputs.chat import GenerationSettings
 
 _END = object()
 

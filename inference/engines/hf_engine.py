@@ -1,6 +1,6 @@
-"""One model in transformers (``model.generate``), behind the same interface as ``inference.engine.Engine``.
+"""One model in transformers (``model.generate``), behind the backend contract (``inference.engines.base``).
 
-Contract: ``TransformersEngine(spec)`` is the "transformers" backend (see ``inference.backends``):
+Contract: ``TransformersEngine(spec)`` is the "transformers" backend (see ``inference.engines.backends``):
 ``start()`` (blocking) loads ``AutoModelForImageTextToText`` and ``AutoProcessor``; ``stream``
 renders the turn with the chat template every backend shares (``PromptViews``), feeds the same
 decoded images/videos and processor kwargs vLLM gets to the model's own processor, and yields
@@ -9,7 +9,7 @@ decoded images/videos and processor kwargs vLLM gets to the model's own processo
 arrival order (``generate`` runs one sequence; a waiting request that is cancelled never runs).
 Cancelling the consumer stops ``generate`` at its next step (a stopping criterion) and its thread
 ends. Failures reach the caller as ``DemoError``. Sampling follows vLLM's rules
-(``inference.hf_steps``), presence penalty included. FP8 compressed-tensors checkpoints: on CUDA
+(``inference.engines.hf_steps``), presence penalty included. FP8 compressed-tensors checkpoints: on CUDA
 (SM 8.9+) the FP8 weights stay FP8 and run through transformers' FP8 matmul kernels
 (``use_optimized_inference``); elsewhere they are dequantized to BF16 at load while the dynamic
 per-token FP8 activation quantization is still simulated (compressed-tensors' quantize-dequantize).
@@ -31,12 +31,12 @@ from dataclasses import dataclass, field
 from importlib.util import find_spec
 from typing import Any
 
-from inference.chat import GenerationSettings, Prepared, UserTurn, prepare
-from inference.engine import Footprint, weight_bytes
+from inference.compare.metrics import Chunk
+from inference.compare.scores import TokenScore
+from inference.engines.base import EngineBase, Footprint, weight_bytes
+from inference.engines.prompt import PromptViews
 from inference.errors import DemoError
-from inference.metrics import Chunk
-from inference.prompt import PromptViews
-from inference.scores import TokenScore
+from inference.inputs.chat import GenerationSettings, Prepared, UserTurn, prepare
 from inference.spec import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -77,16 +77,12 @@ def _is_compressed_tensors(model: str) -> bool:
     return method == "compressed-tensors"
 
 
-class TransformersEngine(PromptViews):
-    """A transformers model for one ``ModelSpec``; rendering and counting: ``PromptViews``."""
+class TransformersEngine(PromptViews, EngineBase):
+    """A transformers model for one ``ModelSpec``; rendering and counting: ``PromptViews``; state
+    and restart: ``EngineBase`` (``kv_usage`` stays None: no fixed KV pool here)."""
 
     def __init__(self, spec: ModelSpec):
-        self.spec = spec
-        self.footprint = Footprint(None, None)
-        self.kv_usage: float | None = None  # no fixed KV pool here: always unknown
-        self.restarting = False
-        self.closed = False
-        self.restarts = 0
+        super().__init__(spec)
         self._model: Any = None
         self._processor: Any = None
         self._device = "cpu"
@@ -144,20 +140,7 @@ class TransformersEngine(PromptViews):
         """Loaded: the model lives in this process, so nothing can die under it."""
         return self._model is not None and not self.closed
 
-    def restart(self) -> None:
-        self.restarting = True
-        try:
-            self._drop()
-            self.start()
-            self.restarts += 1
-        finally:
-            self.restarting = False
-
-    def shutdown(self) -> None:
-        self.closed = True
-        self._drop()
-
-    def _drop(self) -> None:
+    def _stop(self) -> None:
         for ticket in list(self._queue):
             ticket.stop.set()
         for thread in list(self._threads):
@@ -223,7 +206,7 @@ class TransformersEngine(PromptViews):
         token_ids: Sequence[int],
         top: int = 2,
     ) -> list[TokenScore]:
-        """Teacher-forced scores of ``token_ids`` after this turn's prompt (``inference.scores``):
+        """Teacher-forced scores of ``token_ids`` after this turn's prompt (``inference.compare.scores``):
         one forward pass over the prompt and the tokens, in a thread."""
         if self._model is None:
             raise DemoError(f"{self.spec.label}: the model is not loaded.")
@@ -279,7 +262,7 @@ class TransformersEngine(PromptViews):
             post(_END)
 
     def _answer(self, ticket: _Ticket, prompt: str, prepared: Prepared, settings: GenerationSettings, post) -> None:
-        from inference.hf_steps import TextDeltas
+        from inference.engines.hf_steps import TextDeltas
 
         inputs = self._inputs(prompt, prepared)
         ids = inputs["input_ids"][0].tolist()
@@ -332,7 +315,7 @@ class TransformersEngine(PromptViews):
         import torch
         from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
 
-        from inference.hf_steps import Steps, Stopped, sampling
+        from inference.engines.hf_steps import Steps, Stopped, sampling
 
         model = self._model
         inputs = {k: v.to(self._device) if hasattr(v, "to") else v for k, v in inputs.items()}

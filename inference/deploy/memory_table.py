@@ -1,12 +1,12 @@
 """The README's GPU memory table: the 9B pair's plan on common GPUs, from its config alone.
 
 Contract: ``estimate_header`` gives the tensors a Qwen3.5 checkpoint holds (names, dtypes,
-shapes) from its config, for where the 9B's files are not at hand; ``reference_footprints`` is
+shapes) from its config, for where the 9B's files are not at hand; ``reference_needs`` is
 the 9B pair by the project's FP8 recipe; ``markdown_table`` is the README's table. Pure; the
-plan itself is ``inference.memory``.
+plan itself is ``inference.deploy.memory``.
 
-    python -m inference.memory_table --table   # the README's table
-    python -m inference.memory_table           # each GPU's plan, in words
+    python -m inference.deploy.memory_table --table   # the README's table
+    python -m inference.deploy.memory_table           # each GPU's plan, in words
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from inference.memory import (
+from inference.deploy.memory import (
     ENGINE_OVERHEAD_BYTES,
     GPUS,
     Gpu,
     MiB,
     as_gib,
-    footprint,
     fp8_in_vllm,
+    gpu_needs,
     head_dim,
     layer_types,
     plan_memory,
@@ -155,11 +155,11 @@ QWEN35_9B_CONFIG: dict[str, Any] = {
 }
 
 
-def reference_footprints(fp8_model: str = "depop-ml/Qwen3.5-9B-FP8-Dynamic", bf16_model: str = "Qwen/Qwen3.5-9B"):
-    """The 9B pair's footprints from ``QWEN35_9B_CONFIG`` (FP8 by the project's recipe)."""
+def reference_needs(fp8_model: str = "depop-ml/Qwen3.5-9B-FP8-Dynamic", bf16_model: str = "Qwen/Qwen3.5-9B"):
+    """The 9B pair's GPU needs from ``QWEN35_9B_CONFIG`` (FP8 by the project's recipe)."""
     return [
-        footprint("FP8", fp8_model, [estimate_header(QWEN35_9B_CONFIG, fp8=True)], QWEN35_9B_CONFIG),
-        footprint("BF16", bf16_model, [estimate_header(QWEN35_9B_CONFIG)], QWEN35_9B_CONFIG),
+        gpu_needs("FP8", fp8_model, [estimate_header(QWEN35_9B_CONFIG, fp8=True)], QWEN35_9B_CONFIG),
+        gpu_needs("BF16", bf16_model, [estimate_header(QWEN35_9B_CONFIG)], QWEN35_9B_CONFIG),
     ]
 
 
@@ -169,7 +169,7 @@ def idle_gpu(name: str, total_mib: int) -> Gpu:
 
 def markdown_table(gpus: Mapping[str, int] = GPUS) -> str:
     """The 9B pair on each GPU (idle, nothing else on it): the README's "GPU memory plan" table."""
-    sides = reference_footprints()
+    sides = reference_needs()
     rows = [
         "| GPU | FP8 in vLLM | both fit? | gpu_memory_utilization FP8 / BF16 | KV cache tokens FP8 / BF16 "
         "| max_model_len |",
@@ -215,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(markdown_table())
     else:
         for name, mib in GPUS.items():
-            print(plan_memory(reference_footprints(), idle_gpu(name, mib)).message, end="\n\n")
+            print(plan_memory(reference_needs(), idle_gpu(name, mib)).message, end="\n\n")
 
 
 if __name__ == "__main__":

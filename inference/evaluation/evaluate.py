@@ -4,14 +4,14 @@ Contract: ``load_prompts(path)`` reads a JSONL prompt set (one object a line: ``
 ``id``, ``files`` relative to the set's folder, ``expect``: regular expressions a correct reply
 matches as whole words, case-insensitive), refusing a bad line with a ``DemoError`` that names
 it. ``run(engines, prompts, settings, ...)`` is an async iterator of ``Outcome``s, one per
-prompt in order: each prompt is prepared once (``inference.chat.prepare``, off the event loop)
-and streamed to every side at once (``inference.compare.stream_sides``); a prompt whose media
+prompt in order: each prompt is prepared once (``inference.inputs.chat.prepare``, off the event loop)
+and streamed to every side at once (``inference.compare.merge.stream_sides``); a prompt whose media
 are refused becomes an outcome with its error and the run goes on; cancelling the consumer
-aborts the requests. ``inference.eval_report`` turns the outcomes into ``report.json``,
+aborts the requests. ``inference.evaluation.report`` turns the outcomes into ``report.json``,
 ``report.md`` and plots. The command line (its own, separate from the app's):
 
-    python -m inference.evaluate --builtin --out DIR            # the built-in set (inference.samples)
-    python -m inference.evaluate --prompts set.jsonl --out DIR --model FP8=/ckpt/a --model BF16=/ckpt/b
+    python -m inference.evaluation --builtin --out DIR            # the built-in set (inference.inputs.samples)
+    python -m inference.evaluation --prompts set.jsonl --out DIR --model FP8=/ckpt/a --model BF16=/ckpt/b
 
 Without ``--model`` it runs the app's default pair: the 9B FP8/BF16 models on a CUDA GPU, the
 tiny CPU pair otherwise.
@@ -31,14 +31,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from inference.chat import GenerationSettings, UserTurn, prepare
-from inference.compare import stream_sides
+from inference.compare.merge import stream_sides
+from inference.compare.transcript import Exchange
 from inference.errors import DemoError
-from inference.media import VideoOptions
-from inference.transcript import Exchange
-from inference.vision import VisualBudget
+from inference.inputs.chat import GenerationSettings, UserTurn, prepare
+from inference.inputs.media import VideoOptions
+from inference.inputs.vision import VisualBudget
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CPU_KV_BYTES = 256 * 2**20
 
 
@@ -52,7 +52,7 @@ class Prompt:
     @property
     def kind(self) -> str:
         """ "text", "image", "video" or "image+video"."""
-        from inference.media import media_kind
+        from inference.inputs.media import media_kind
 
         kinds = sorted({media_kind(f) for f in self.files})
         return "+".join(kinds) or "text"
@@ -143,7 +143,9 @@ async def run(
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description="Run a prompt set through every side and write a report.")
+    p = argparse.ArgumentParser(
+        prog="python -m inference.evaluation", description="Run a prompt set through every side and write a report."
+    )
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--prompts", type=Path, help="JSONL prompt set (media paths relative to it)")
     source.add_argument("--builtin", action="store_true", help="write the built-in set into OUT/prompts and run it")
@@ -162,7 +164,7 @@ def resolve_specs(args: argparse.Namespace) -> list[Any]:
     """The sides: ``--model`` checkpoints, else the app's default pair for this machine."""
     from dataclasses import replace
 
-    from inference.gpu import has_cuda_gpu, plan_gpu_memory
+    from inference.deploy.gpu import has_cuda_gpu, plan_gpu_memory
     from inference.spec import ModelSpec, cpu_pair, cpu_spec, gpu_pair
 
     cuda = args.device == "cuda" or (args.device == "auto" and has_cuda_gpu())
@@ -194,9 +196,9 @@ def resolve_specs(args: argparse.Namespace) -> list[Any]:
 
 async def evaluate_to(pool: Any, prompts: list[Prompt], settings: GenerationSettings, out: Path, source: str):
     """Warm the engines up, run every prompt with a progress bar, write the report; its paths."""
-    from inference import eval_report
+    from inference.evaluation import report as eval_report
+    from inference.inputs.vision import budget_for
     from inference.spec import request_limits
-    from inference.vision import budget_for
 
     try:
         from tqdm import tqdm
@@ -228,8 +230,8 @@ def main(argv: list[str] | None = None) -> None:
         from inference.spec import CPU_PROCESS_ENV
 
         os.environ.update(CPU_PROCESS_ENV)
-    from inference.pool import EnginePool
-    from inference.samples import write_evaluation_set
+    from inference.engines.pool import EnginePool
+    from inference.inputs.samples import write_evaluation_set
 
     path = write_evaluation_set(args.out / "prompts") if args.builtin else args.prompts
     try:

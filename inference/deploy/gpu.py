@@ -2,9 +2,9 @@
 
 Contract: ``has_cuda_gpu()`` asks ``nvidia-smi`` (no torch import). ``plan_gpu_memory(specs)``
 gives each spec the ``gpu_memory_utilization`` and ``max_model_len`` of the memory plan for this
-GPU (``inference/memory.py``), keeps the specs as they are when the GPU or the checkpoints'
+GPU (``inference/deploy/memory.py``), keeps the specs as they are when the GPU or the checkpoints'
 headers cannot be read, and exits the program with the plan's message when the engines do not
-fit (it is called by ``app.py`` and ``inference/evaluate.py`` before anything starts).
+fit (it is called by ``app.py`` and ``inference/evaluation/evaluate.py`` before anything starts).
 """
 
 from __future__ import annotations
@@ -33,12 +33,12 @@ def has_cuda_gpu() -> bool:
 
 def plan_gpu_memory(specs: list[ModelSpec]) -> list[ModelSpec]:
     """Each spec's ``gpu_memory_utilization`` and ``max_model_len`` from this GPU's memory plan."""
-    from inference import memory
+    from inference.deploy import memory
 
     query = ["nvidia-smi", "--query-gpu=name,memory.total,memory.free", "--format=csv,noheader,nounits"]
     try:
         gpu = memory.parse_nvidia_smi(subprocess.run(query, capture_output=True, text=True, timeout=10).stdout)
-        sides = [memory.footprint(s.label, s.model, *memory.read_checkpoint(s.model)) for s in specs]
+        sides = [memory.gpu_needs(s.label, s.model, *memory.read_checkpoint(s.model)) for s in specs]
     except Exception as e:  # no plan rather than no app: vLLM still checks memory itself
         log.warning("GPU memory plan skipped (%s); keeping gpu_memory_utilization as configured", e)
         return specs

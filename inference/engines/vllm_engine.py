@@ -7,12 +7,12 @@ their token counts, ``RequestOutputKind.DELTA``) for one chat turn; cancelling t
 aborts the vLLM request (``AsyncLLM`` aborts on ``CancelledError``, which is never swallowed
 here); every engine failure reaches the caller as ``DemoError`` with the real cause chained.
 ``footprint`` gives the weights' size, the KV cache's capacity (vLLM's own token count) and the
-quantization scheme vLLM chose (``inference.quant``) once started; each chunk
+quantization scheme vLLM chose (``inference.engines.quant``) once started; each chunk
 carries the engine's current KV-cache use (from vLLM's scheduler stats). ``alive`` turns false
 when the EngineCore process dies (vLLM's own monitor notices); ``restart()`` (blocking, like
 ``start``) replaces a dead engine with one of the same KV-cache size as the first start (a start
 beside a live engine can measure the memory wrongly, vllm#55827), and a turn sent meanwhile is
-refused on this side alone. ``score`` gives teacher-forced log-probabilities (``inference.scores``).
+refused on this side alone. ``score`` gives teacher-forced log-probabilities (``inference.compare.scores``).
 ``prompt_tokens`` counts what a turn's prompt will hold, before it is sent. ``shutdown()`` is
 idempotent. This module knows nothing about the UI.
 """
@@ -24,42 +24,18 @@ import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from inference.chat import GenerationSettings, Prepared
+from inference.compare.metrics import Chunk
+from inference.compare.scores import TokenScore
+from inference.engines.base import EngineBase, Footprint, weight_bytes
+from inference.engines.prompt import PromptViews
+from inference.engines.quant import vllm_scheme
 from inference.errors import DemoError
-from inference.metrics import Chunk
-from inference.prompt import PromptViews
-from inference.quant import vllm_scheme
-from inference.scores import TokenScore
+from inference.inputs.chat import GenerationSettings, Prepared
 from inference.spec import ModelSpec
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Footprint:
-    """What an engine holds: checkpoint weights (bytes of its safetensors files) and KV-cache capacity."""
-
-    weight_bytes: int | None
-    kv_tokens: int | None  # tokens the KV cache can hold, all requests together (vLLM's own count)
-    scheme: str | None = None  # the quantization scheme the engine runs (``inference.quant``); None: unquantized
-
-
-def weight_bytes(model: str) -> int | None:
-    """Bytes of a checkpoint's ``*.safetensors`` files: a local folder, or a Hub id already cached."""
-    folder = Path(model)
-    if not folder.is_dir():
-        try:
-            from huggingface_hub import snapshot_download
-
-            folder = Path(snapshot_download(model, local_files_only=True, allow_patterns=["*.safetensors"]))
-        except Exception:  # not cached: unknown rather than wrong
-            return None
-    files = list(folder.glob("*.safetensors"))
-    return sum(f.stat().st_size for f in files) if files else None
 
 
 def _kv_watch(engine: Engine):
@@ -80,17 +56,13 @@ def _kv_watch(engine: Engine):
     return lambda vllm_config, engine_index=0: KvWatch(vllm_config, engine_index)
 
 
-class Engine(PromptViews):
-    """A started-on-demand vLLM engine for one ``ModelSpec`` (rendering and counting: ``PromptViews``)."""
+class Engine(PromptViews, EngineBase):
+    """A started-on-demand vLLM engine for one ``ModelSpec`` (rendering and counting: ``PromptViews``;
+    state and restart: ``EngineBase``). ``kv_usage``: the latest use the scheduler reported."""
 
     def __init__(self, spec: ModelSpec):
-        self.spec = spec
+        super().__init__(spec)
         self._llm: Any = None
-        self.footprint = Footprint(None, None)
-        self.kv_usage: float | None = None  # latest KV-cache use reported by the scheduler
-        self.restarting = False  # a replacement is starting (see ``restart``)
-        self.closed = False  # shut down for good: a start still under way undoes itself
-        self.restarts = 0
         self._blocks: int | None = None  # KV-cache blocks of the first start; a restart gets as many
 
     def start(self) -> None:
@@ -128,17 +100,6 @@ class Engine(PromptViews):
     def alive(self) -> bool:
         """Started, and its EngineCore still running (vLLM's monitor thread marks a dead one)."""
         return self._llm is not None and not self._llm.errored
-
-    def restart(self) -> None:
-        """Replace a dead (or live) engine with a new one: blocking, from a thread with no running loop."""
-        self.restarting = True
-        try:
-            self._stop()
-            self.kv_usage = None
-            self.start()
-            self.restarts += 1
-        finally:
-            self.restarting = False
 
     async def stream(
         self, prepared: Prepared, answers: Sequence[str], settings: GenerationSettings
@@ -210,7 +171,7 @@ class Engine(PromptViews):
         token_ids: Sequence[int],
         top: int = 2,
     ) -> list[TokenScore]:
-        """Teacher-forced scores of ``token_ids`` after this turn's prompt (``inference.scores``):
+        """Teacher-forced scores of ``token_ids`` after this turn's prompt (``inference.compare.scores``):
         one prefill with vLLM's prompt log-probabilities, no sampling."""
         if not self.alive:
             raise DemoError(f"{self.spec.label}: the engine is not running.")
@@ -260,10 +221,6 @@ class Engine(PromptViews):
         if self._llm is None:
             return False
         return bool(await self._llm.engine_core.call_utility_async("has_work"))
-
-    def shutdown(self) -> None:
-        self.closed = True
-        self._stop()
 
     def _stop(self) -> None:
         llm, self._llm = self._llm, None

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from inference.errors import DemoError
-from inference.media import VideoOptions, load_image, load_video, media_kind
-from inference.vision import Plan, VisualBudget, plan_image, plan_video, processor_kwargs
+from inference.inputs.media import VideoOptions, load_image, load_video, media_kind
+from inference.inputs.vision import Plan, VisualBudget, plan_image, plan_video, processor_kwargs
 
 
 @dataclass(frozen=True)
