@@ -54,13 +54,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.common import RESULTS, TINY, scene_image  # noqa: E402
 from inference.engines.base import EngineBase  # noqa: E402
 from inference.engines.fake import FakeFastEngine  # noqa: E402
 from inference.engines.vllm_engine import Engine  # noqa: E402
 from inference.inputs.chat import GenerationSettings, Prepared  # noqa: E402  (imports neither torch nor vLLM)
 
-RESULTS = ROOT / "bench" / "results"
-TINY = ROOT / ".cache" / "tiny"
 PROMPT = "What is in this picture?"
 TTFT_TOKENS = 8  # (a): a short answer; only its first token is timed
 TTFT_REPS = 30
@@ -179,7 +178,6 @@ def engines_child() -> dict:
     os.environ.update(CPU_PROCESS_ENV)  # before torch is imported
     from inference.engines.pool import EnginePool
     from inference.inputs.chat import UserTurn, prepare
-    from tests.media_factory import scene_image
 
     pool = EnginePool(cpu_pair(TINY))
     pool.start()
@@ -247,7 +245,7 @@ def echo_demo():
 
 
 def serve_child(mode: str, ready_file: Path) -> None:
-    """Serve one page as tests/conftest.py does (``real``: the app on the tiny engines, warmed
+    """Serve one page as tests/helpers/servers.py does (``real``: the app on the tiny engines, warmed
     up; ``fake``: the app on ``FakeFastEngine``s; ``echo``: the echo page), write its URL to
     ``ready_file``, serve until stdin closes. One page per process: two servers in one
     process would share its GIL (each Gradio queue wakes every 1 ms)."""
@@ -732,8 +730,6 @@ def main() -> None:
     if args.serve:
         serve_child(args.serve, args.ready_file)
         return
-
-    from tests.media_factory import scene_image
 
     t0 = time.monotonic()
     results: dict[str, Any] = {

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.dockerfile import DOCKERFILE, entrypoint, env, parsed, values
-from tests.packages import APP_SOURCES, imported_modules, pins, third_party
+from tests.helpers.dockerfile import DOCKERFILE, entrypoint, env, parsed, values
+from tests.helpers.packages import APP_SOURCES, imported_modules, pins, third_party
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"

@@ -145,7 +145,7 @@ def test_an_animated_image_gives_its_first_frame(tmp_path):
 
 
 def corpus_files(name: str, directory) -> list:
-    from tests.corpus import cases
+    from tests.helpers.corpus import cases
 
     return next(c for c in cases() if c.name == name).make(directory)
 
@@ -174,7 +174,7 @@ def test_a_16_bit_image_keeps_its_grey_levels(tmp_path):
 @pytest.mark.parametrize("rotation", [-90, 90, 180])
 def test_a_phone_video_comes_upright_from_every_backend(tmp_path, backend, rotation):
     """Phones store portrait video as landscape frames plus a display matrix; every backend turns them."""
-    from tests.corpus import phone_video, upright_portrait
+    from tests.helpers.corpus import phone_video, upright_portrait
 
     path = phone_video(tmp_path, rotation=rotation)  # stored 96x64, displayed 64 wide, 96 high
     frames, _ = load_video(str(path), VideoOptions(backend=backend))
@@ -185,7 +185,7 @@ def test_a_phone_video_comes_upright_from_every_backend(tmp_path, backend, rotat
 
 @pytest.mark.parametrize("backend", ["pyav", "opencv"])
 def test_a_rotated_video_gives_decords_frames(tmp_path, backend):
-    from tests.corpus import _encode
+    from tests.helpers.corpus import _encode
 
     rng = np.random.default_rng(0)
     noise = [rng.integers(0, 256, (64, 96, 3), np.uint8) for _ in range(4)]

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from inference.inputs.samples import make_clip, make_scene
-from tests.media_factory import corrupt_image
+from tests.helpers.media_factory import corrupt_image
 
 ANSWER = "answer"
 SMALL = (96, 64)  # width, height of the valid pictures and clips: cheap to make and to decode

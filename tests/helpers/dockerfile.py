@@ -10,7 +10,7 @@ import json
 import re
 from pathlib import Path
 
-DOCKERFILE = Path(__file__).resolve().parents[1] / "Dockerfile"
+DOCKERFILE = Path(__file__).resolve().parents[2] / "Dockerfile"
 
 
 def instructions(text: str) -> list[tuple[str, str]]:

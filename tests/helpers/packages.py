@@ -13,7 +13,7 @@ import re
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # The served app's code: the build tools (tiny checkpoints, the FP8 recipe) do not run in the image.
 APP_SOURCES = [ROOT / "app.py", *sorted((ROOT / "ui").glob("*.py"))] + [
     p for p in sorted((ROOT / "inference").rglob("*.py")) if "checkpoints" not in p.relative_to(ROOT).parts
