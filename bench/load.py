@@ -30,10 +30,9 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
+from bench.common import RESULTS, ROOT, quote_in_readme, tree_rss_mb
+
 LEVELS = (1, 4, 8, 16, 32)
 SECONDS = 30.0
 TOKENS = 64
@@ -73,17 +72,6 @@ class Level:
             "rss_mb_max": round(max(self.rss_mb)) if self.rss_mb else None,
             "ttft_ms": self.ttft_ms,  # every answered turn's, in the order they ended
         }
-
-
-def tree_rss_mb(pid: int) -> float:
-    import psutil
-
-    root = psutil.Process(pid)
-    total = 0
-    for p in [root, *root.children(recursive=True)]:
-        with contextlib.suppress(psutil.Error):  # a process that just ended
-            total += p.memory_info().rss
-    return total / 2**20
 
 
 def tree_cpu_s(pid: int) -> float:
@@ -220,15 +208,6 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def quote_in_readme(text: str) -> None:
-    readme = ROOT / "README.md"
-    start, end = "<!-- bench:load -->\n", "<!-- /bench:load -->"
-    body = readme.read_text()
-    if start in body and end in body:
-        head, rest = body.split(start, 1)
-        readme.write_text(head + start + text + rest[rest.index(end) :])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--levels", type=int, nargs="+", default=list(LEVELS))
@@ -283,7 +262,7 @@ def main() -> None:
     table = markdown(result)
     (RESULTS / "load.md").write_text(table)
     if not args.no_readme:
-        quote_in_readme(table)
+        quote_in_readme("load", table, required=False)
     print(table)
 
 

@@ -15,7 +15,7 @@ compressible) and cached in ``.cache/bench-media`` (delete it to re-encode):
   keyframe interval, 250), and 1080p 60 s at 30 fps with a 250-frame keyframe interval
   (``keyint=min-keyint=250``, no scene cuts). Sampling is the app's default ``VideoOptions``
   (2 fps, at most 32 frames). Per clip, wall time and peak RSS of:
-  ``ours-<backend>``: ``inference.media.load_video`` with decord, pyav and opencv;
+  ``ours-<backend>``: ``inference.inputs.media.load_video`` with decord, pyav and opencv;
   ``qwen-vl-utils``: the reference, ``qwen_vl_utils.fetch_video`` with
   ``FORCE_QWENVL_VIDEO_READER=decord`` and ``{"video": path, "fps": 2.0, "max_frames": 32}``
   (``image_patch_size=16``, Qwen3.5's patch); it also resizes (bicubic, antialiased) to float;
@@ -224,7 +224,7 @@ def child_video(method: str, clip: str) -> dict[str, Any]:
 
     path, reps = str(clip_path(clip)), CLIPS[clip][5]
     if method.startswith("ours-"):
-        from inference.media import VideoOptions, load_video
+        from inference.inputs.media import VideoOptions, load_video
 
         backend = method.removeprefix("ours-")
         __import__({"decord": "decord", "pyav": "av", "opencv": "cv2"}[backend])
@@ -251,7 +251,7 @@ def child_video(method: str, clip: str) -> dict[str, Any]:
     else:  # floor
         import av
 
-        from inference.media import VideoOptions, sample_indices
+        from inference.inputs.media import VideoOptions, sample_indices
 
         def run():
             with av.open(path) as container:
@@ -292,8 +292,8 @@ def child_grid(clip: str) -> dict[str, Any]:
     os.environ["FORCE_QWENVL_VIDEO_READER"] = "decord"
     from qwen_vl_utils import vision_process
 
-    from inference.media import VideoOptions, load_video
-    from inference.vision import VisualBudget, plan_video, processor_kwargs
+    from inference.inputs.media import VideoOptions, load_video
+    from inference.inputs.vision import VisualBudget, plan_video, processor_kwargs
 
     path = str(clip_path(clip))
     vp = _processor().video_processor
@@ -333,8 +333,8 @@ def child_grid(clip: str) -> dict[str, Any]:
 def child_image(method: str, image: str) -> dict[str, Any]:
     from PIL import Image
 
-    from inference.media import load_image
-    from inference.vision import VisualBudget, plan_image, processor_kwargs
+    from inference.inputs.media import load_image
+    from inference.inputs.vision import VisualBudget, plan_image, processor_kwargs
 
     path = str(image_path(image))
     ip = _processor().image_processor
@@ -499,7 +499,7 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         "## (a) Video → model-ready frames, 2 fps, at most 32 frames (the app's default `VideoOptions`)",
         "",
-        "`ours-*`: `inference.media.load_video` (uint8 frames at native size; the HF processor resizes; "
+        "`ours-*`: `inference.inputs.media.load_video` (uint8 frames at native size; the HF processor resizes; "
         "decord is opened with `num_threads=1`). `qwen-vl-utils`: `fetch_video` 0.0.14, decord reader with "
         "decord's default threads, which also resizes (bicubic, antialiased) to float32. `floor`: one "
         "threaded sequential PyAV decode of the whole file, only the kept frames converted to RGB. Ratios "

@@ -27,20 +27,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.common import RESULTS, ROOT, TINY, quote_in_readme, scene_image, tree_rss_mb
+
 T0 = time.monotonic()
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
-TINY = ROOT / ".cache" / "tiny"
+
 REPS = 5
 TOKENS = 64
-
-
-def tree_rss_mb() -> float:
-    import psutil
-
-    me = psutil.Process()
-    procs = [me, *me.children(recursive=True)]
-    return sum(p.memory_info().rss for p in procs if p.is_running()) / 2**20
 
 
 def child(config: str) -> dict:
@@ -59,10 +51,9 @@ def child(config: str) -> dict:
     import_s = time.monotonic() - t
     import asyncio
 
-    from inference.chat import GenerationSettings, UserTurn, prepare
-    from inference.compare import stream_sides
-    from inference.pool import EnginePool
-    from tests.media_factory import scene_image
+    from inference.compare.merge import stream_sides
+    from inference.engines.pool import EnginePool
+    from inference.inputs.chat import GenerationSettings, UserTurn, prepare
 
     pool = EnginePool(specs)
     starts = []
@@ -198,17 +189,8 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "startup.json").write_text(json.dumps(results, indent=2) + "\n")
     (RESULTS / "startup.md").write_text(markdown(results))
-    quote_in_readme(markdown(results))
+    quote_in_readme("startup", markdown(results))
     print(markdown(results))
-
-
-def quote_in_readme(text: str) -> None:
-    """Replace the README's block between the bench:startup markers with ``text``."""
-    readme = ROOT / "README.md"
-    start, end = "<!-- bench:startup -->\n", "<!-- /bench:startup -->"
-    body = readme.read_text()
-    a, b = body.index(start) + len(start), body.index(end)
-    readme.write_text(body[:a] + text + body[b:])
 
 
 if __name__ == "__main__":

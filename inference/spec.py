@@ -27,7 +27,7 @@ class ModelSpec:
     tiny: bool = False  # a random tiny checkpoint: its answers are noise
     fork: bool = False  # fork the EngineCore from this process instead of vLLM's CPU default, spawn
     reference: bool = False  # the side the others are compared with (divergence); default: the last
-    backend: str = "vllm"  # what runs it: a key of ``inference.backends.BACKENDS``
+    backend: str = "vllm"  # what runs it: a key of ``inference.engines.backends.BACKENDS``
     endpoint: str | None = None  # backend "remote": the server's OpenAI-compatible base URL (…/v1)
 
     @property

@@ -17,14 +17,12 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 # lists a GPU (DEMO_DEVICE is app.py's default for --device).
 os.environ["DEMO_DEVICE"] = "cpu"
 
-import contextlib
-import socket
-import time
 from pathlib import Path
 
 import pytest
 
-from tests import media_factory
+from tests.helpers import media_factory
+from tests.helpers.servers import serve
 
 pytest_plugins = ["tests.reliability_report"]
 
@@ -73,14 +71,6 @@ def pytest_configure(config):
             setattr(torch.cpu, f"_is_{probe}_supported", lambda: False)
 
 
-def kernel_library(pid: int) -> str:
-    """Which of vLLM's CPU kernel libraries a process has loaded (``_C_AVX2``, ``_C_AVX512`` or
-    ``_C``, the AVX-512 BF16 one)."""
-    maps = Path(f"/proc/{pid}/maps").read_text().splitlines()
-    libs = {line.rsplit("/", 1)[-1].split(".")[0] for line in maps if "/vllm/_C" in line}
-    return ", ".join(sorted(libs)) or "none"
-
-
 @pytest.fixture(scope="session")
 def report():
     """``report(line)``: a figure a test measured, printed in the summary at the end of the run."""
@@ -100,66 +90,14 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def started(specs):
-    """An ``EnginePool`` of ``specs``, started, shut down on exit (pass or fail)."""
-    from inference.pool import EnginePool
-
-    pool = EnginePool(specs)
-    try:
-        pool.start()
-        yield pool
-    finally:
-        pool.shutdown()
-
-
-@contextlib.contextmanager
-def serve(specs, settings, video=None, **options):
-    """The app as ``app.py`` composes it for ``specs`` (``options`` as ``app.build`` takes them),
-    served on a free port, engines started and warmed up: yields ``(url, comparison)``."""
-    import app
-
-    demo, comparison = app.build(specs, settings, video, **options)
-    pool = comparison.pool
-    _, url, _ = app.launch(demo, comparison, port=free_port(), quiet=True)
-    try:
-        pool.start()
-        deadline = time.monotonic() + 60
-        while pool.warm_seconds is None and time.monotonic() < deadline:
-            time.sleep(0.1)
-        yield url, comparison
-    finally:
-        demo.close()
-        pool.shutdown()
-
-
 @pytest.fixture(scope="module")
 def served(tiny_dir):
     """The tiny FP8/BF16 pair; answers are 160 tokens (``ignore_eos``): a few seconds side by side.
     Videos over 10 s are refused (so a test can show it with a small file)."""
-    from inference.chat import GenerationSettings
-    from inference.media import VideoOptions
+    from inference.inputs.chat import GenerationSettings
+    from inference.inputs.media import VideoOptions
     from inference.spec import cpu_pair
 
     settings = GenerationSettings(max_tokens=160, ignore_eos=True)
     with serve(cpu_pair(tiny_dir), settings, VideoOptions(max_seconds=10)) as served:
         yield served
-
-
-def core_pid(engine) -> int:
-    """The pid of an engine's EngineCore process (vLLM's process manager knows it)."""
-    return engine._llm.engine_core.resources.engine_manager.processes[0].pid
-
-
-def on_engine_loop(engine, coro, timeout: float = 10):
-    """Run a coroutine of the engine's in the server loop that streams from it; its result."""
-    import asyncio
-
-    loop = engine._llm.output_handler.get_loop()
-    return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)

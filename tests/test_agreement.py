@@ -6,17 +6,18 @@ import json
 
 import httpx
 import pytest
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 
-from tests.conftest import serve
-from tests.test_app import details, split
+from tests.helpers.clients import client as app_client
+from tests.helpers.clients import details, split
+from tests.helpers.servers import serve
 
 pytestmark = pytest.mark.engine
 
 
 @pytest.fixture(scope="module")
 def same(tiny_dir):
-    from inference.chat import GenerationSettings
+    from inference.inputs.chat import GenerationSettings
     from inference.spec import cpu_spec
 
     bf16 = str(tiny_dir / "bf16")
@@ -29,7 +30,7 @@ def same(tiny_dir):
 
 
 def test_same_checkpoint_on_both_sides_agrees_token_for_token(same, media):
-    client = Client(same[0], download_files=False, verbose=False)
+    client = app_client(same[0])
     update = client.predict({"text": "Describe it.", "files": [handle_file(str(media["image"]))]}, api_name="/respond")
     _, _, metrics = split(update)
     marks, _ = details(update)

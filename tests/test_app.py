@@ -9,32 +9,19 @@ from pathlib import Path
 
 import httpx
 import pytest
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
+from tests.helpers.clients import answers, details, split
+from tests.helpers.clients import client as app_client
+
 pytestmark = pytest.mark.engine
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
 def client(served):
-    return Client(served[0], download_files=False, verbose=False)
-
-
-def answers(pane: list[dict]) -> list[str]:
-    return ["".join(p.get("text", "") for p in m["content"]) for m in pane if m["role"] == "assistant"]
-
-
-def split(update, sides: int = 2):
-    """``/respond`` returns the input box, then per side: panes, metrics lines, divergence views; then the plot."""
-    box, *rest = update
-    panes, metrics, _marks = (rest[k * sides : (k + 1) * sides] for k in range(3))
-    return box, panes, metrics
-
-
-def details(update, sides: int = 2):
-    """The divergence views (one per side) and the tokens-over-time plot of an update."""
-    rest = update[1:]
-    return rest[2 * sides : 3 * sides], rest[3 * sides]
+    return app_client(served[0])
 
 
 def test_status_says_ready_and_input_unlocked(client):
@@ -213,7 +200,7 @@ def test_export_downloads_json_and_markdown_of_the_comparison(client, media):
 
 @pytest.fixture(scope="module")
 def bad(tmp_path_factory):
-    from tests.media_factory import bad_inputs
+    from tests.helpers.media_factory import bad_inputs
 
     return bad_inputs(tmp_path_factory.mktemp("bad"))
 
@@ -275,7 +262,6 @@ def test_the_preview_counts_tokens_against_the_context_before_sending(client, me
 def test_only_uploads_and_examples_are_served_and_no_server_path_is_taken(client, served, tiny_dir):
     """No file outside Gradio's uploads and the shipped examples can be read through the page,
     and a message may not name a server file it never uploaded."""
-    from tests.conftest import ROOT
 
     url = served[0]
     for path in ("/etc/hostname", str(ROOT / "app.py"), str(tiny_dir / "bf16" / "config.json")):

@@ -11,21 +11,9 @@ from urllib.parse import urlencode
 
 import pytest
 
-pytestmark = [pytest.mark.engine, pytest.mark.browser]
+from tests.helpers.browser import ARGS, BOT_TEXT, CHROMIUM, finished, send
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-BOT_TEXT = """(i) => {
-  const bots = document.querySelectorAll(`#pane-${i} [data-testid="bot"]`);
-  return bots.length ? bots[bots.length - 1].innerText.trim() : "";
-}"""
+pytestmark = [pytest.mark.engine, pytest.mark.browser]
 
 
 @pytest.fixture(scope="module")
@@ -56,14 +44,6 @@ def open_page(page, url: str, **settings) -> None:
     if "enable_thinking" in settings:
         checked = "true" if settings["enable_thinking"] else "false"
         page.wait_for_function(f"() => document.querySelector('#thinking input')?.checked === {checked}")
-
-
-def send(page, text: str, files: list[str]) -> None:
-    if files:
-        page.set_input_files("#box input[type=file]", files)
-        page.wait_for_selector('#box [aria-label="File thumbnail"]', timeout=15_000)
-    page.fill("#box textarea", text)
-    page.press("#box textarea", "Enter")
 
 
 def bot_text(page, side: int) -> str:
@@ -155,15 +135,6 @@ def answered(tab) -> None:
     finished(tab)
 
 
-def finished(tab) -> None:
-    """Wait until the turn is over on every side: no metrics line counts tokens still coming ("N
-    tokens…") and the input is unlocked (a new turn's box unlocks a render before it locks)."""
-    over = "i => !/tokens…/.test(document.querySelector(`#metrics-${i}`).innerText)"
-    tab.wait_for_function(
-        f"() => [0, 1].every({over}) && !document.querySelector('#box textarea').disabled", timeout=60_000
-    )
-
-
 def test_example_fills_the_input_and_a_finished_comparison_shows_metrics_divergence_plot_export(fresh, artifacts):
     fresh.get_by_text("Which day had the most orders").first.click()
     fresh.wait_for_function("() => document.querySelector('#box textarea').value.startsWith('Which day')")
@@ -216,7 +187,7 @@ def test_html_in_text_and_file_names_is_shown_not_run_and_a_refusal_is_said_unde
 ):
     """Hostile content: markup in the message, in an upload's name, and in a refusal message is
     displayed inert (a handler that ran would set ``window.__pwned``)."""
-    from tests.media_factory import corrupt_image, scene_image
+    from tests.helpers.media_factory import corrupt_image, scene_image
 
     payload = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
     named = scene_image(tmp_path, name='<img src=x onerror="window.__pwned=3">.png')

@@ -13,8 +13,8 @@ import sys
 import pytest
 
 from inference import compat
-from inference.compare import stream_sides
-from inference.metrics import Chunk
+from inference.compare.merge import stream_sides
+from inference.compare.metrics import Chunk
 
 TIMEOUTS = [pytest.param(compat.timeout, id="compat.timeout"), pytest.param(compat.Timeout, id="Timeout")]
 

@@ -1,4 +1,4 @@
-"""The bad-input corpus (``tests/corpus.py``), checked the way the app validates a turn: no engine, no app.
+"""The bad-input corpus (``tests/helpers/corpus.py``), checked the way the app validates a turn: no engine, no app.
 
 Each case goes through ``chat.prepare`` with the app's settings. A case expected to be answered
 prepares and costs the tokens its plan says; a refused one raises the ``DemoError`` the user will
@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from inference.chat import UserTurn, prepare
 from inference.errors import DemoError
-from inference.media import VideoOptions
-from inference.vision import VisualBudget, plan_image, plan_video
-from tests.corpus import ANSWER, Case, cases, shown_name
+from inference.inputs.chat import UserTurn, prepare
+from inference.inputs.media import VideoOptions
+from inference.inputs.vision import VisualBudget, plan_image, plan_video
+from tests.helpers.corpus import ANSWER, Case, cases, shown_name
 
 CASES = cases()
 CATEGORIES = ("image", "video", "text", "filename")

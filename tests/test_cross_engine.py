@@ -3,7 +3,7 @@
 The same turn (text, image, video) goes to both backends with the project's CPU settings
 (``cpu_spec``): the prompt must be the same token ids with the same visual tokens. Then both
 engines score the same answer teacher-forced (vLLM's prompt log-probabilities, a forward pass in
-transformers; ``inference.scores``): every token's log-probability must agree within the
+transformers; ``inference.compare.scores``): every token's log-probability must agree within the
 tolerance, and the two engines' best tokens must agree wherever the best leads the second by more
 than twice the tolerance in both (a *decided* position). Elsewhere a random tiny model's two best
 tokens can lie closer than the engines' rounding, and which one wins depends on the machine's
@@ -34,11 +34,12 @@ from dataclasses import replace
 
 import pytest
 
-from inference.chat import GenerationSettings, UserTurn, prepare
-from inference.metrics import Chunk
-from inference.scores import compare
+from inference.compare.scores import compare
+from inference.inputs.chat import GenerationSettings, UserTurn, prepare
 from inference.spec import cpu_pair
-from tests.conftest import core_pid, kernel_library, started
+from tests.helpers.engines import core_pid, kernel_library
+from tests.helpers.servers import started
+from tests.helpers.streams import collect
 
 pytestmark = pytest.mark.engine
 
@@ -70,10 +71,6 @@ def turn(kind: str, media) -> UserTurn:
     return UserTurn("What is in it?", files)
 
 
-async def collect(engine, prepared, settings) -> list[Chunk]:
-    return [chunk async for chunk in engine.stream(prepared, [], settings)]
-
-
 def generate_threads(label: str) -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == f"generate-{label}"]
 
@@ -82,8 +79,8 @@ def generate_threads(label: str) -> list[threading.Thread]:
 @pytest.mark.parametrize("kind", ["text", "image", "video"])
 async def test_same_prompt_ids_visual_tokens_and_scores_of_the_same_answer(vllm, hf, media, kind, side, report):
     prepared = prepare([turn(kind, media)])
-    ours = await collect(hf.engines[side], prepared, replace(GREEDY, max_tokens=1))
-    theirs = await collect(vllm.engines[side], prepared, GREEDY)
+    ours = await collect(hf.engines[side].stream(prepared, [], replace(GREEDY, max_tokens=1)))
+    theirs = await collect(vllm.engines[side].stream(prepared, [], GREEDY))
     assert ours[0].prompt_token_ids == theirs[0].prompt_token_ids
     assert ours[0].prompt_tokens == theirs[0].prompt_tokens == len(ours[0].prompt_token_ids)
     assert ours[0].visual_tokens == theirs[0].visual_tokens == prepared.visual_tokens
@@ -122,7 +119,7 @@ async def test_both_checkpoints_stream_whole_answers_in_both_backends(vllm, hf, 
     prepared = prepare([turn("image", media)])
     settings = GenerationSettings(max_tokens=24, ignore_eos=True)
     for pool in (hf, vllm):
-        chunks = await collect(pool.engines[side], prepared, settings)
+        chunks = await collect(pool.engines[side].stream(prepared, [], settings))
         ids = [t for c in chunks for t in c.token_ids]
         assert len(ids) == sum(c.tokens for c in chunks) == 24 and chunks[-1].finish_reason == "length"
         assert len([c for c in chunks if c.text]) >= 5  # streamed, not one block
@@ -220,7 +217,7 @@ async def test_seeded_sampling_repeats_and_the_seed_matters(hf):
     sampled = GenerationSettings(max_tokens=24, temperature=1.0, top_p=0.9, top_k=50, seed=7, ignore_eos=True)
 
     async def ids(settings):
-        return [t for c in await collect(engine, prepared, settings) for t in c.token_ids]
+        return [t for c in await collect(engine.stream(prepared, [], settings)) for t in c.token_ids]
 
     first, again, other = await ids(sampled), await ids(sampled), await ids(replace(sampled, seed=8))
     greedy = await ids(replace(sampled, temperature=0.0))
@@ -235,7 +232,7 @@ def test_penalties_are_vllms_own_rule_on_the_same_logits():
     import torch
     from vllm.model_executor.layers.utils import apply_penalties
 
-    from inference.hf_steps import sampling
+    from inference.engines.hf_steps import sampling
 
     vocab, prompt, answer = 50, [3, 7, 7, 11], [7, 20, 20, 42]
     logits = torch.randn(1, vocab, generator=torch.Generator().manual_seed(0)) * 3
@@ -260,7 +257,8 @@ async def test_penalties_change_the_greedy_answer_in_both_backends(vllm, hf):
     side = SIDES["bf16"]
     for pool in (hf, vllm):
         answers = [
-            [t for c in await collect(pool.engines[side], prepared, s) for t in c.token_ids] for s in (plain, penalised)
+            [t for c in await collect(pool.engines[side].stream(prepared, [], s)) for t in c.token_ids]
+            for s in (plain, penalised)
         ]
         assert answers[0] != answers[1]
         assert len(set(answers[1])) >= len(set(answers[0]))  # fewer repeats, not more

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.dockerfile import DOCKERFILE, entrypoint, env, parsed, values
-from tests.packages import APP_SOURCES, imported_modules, pins, third_party
+from tests.helpers.dockerfile import DOCKERFILE, entrypoint, env, parsed, values
+from tests.helpers.packages import APP_SOURCES, imported_modules, pins, third_party
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -224,11 +224,11 @@ def test_readme_front_matter_describes_a_docker_space(docker):
 
 
 def test_suggested_hardware_fits_both_engines():
-    from inference import memory, memory_table
+    from inference.deploy import memory, memory_table
 
     meta, _ = front_matter()
     gpu = SPACE_HARDWARE_GPU[meta["suggested_hardware"]]
-    plan = memory.plan_memory(memory_table.reference_footprints(), memory_table.idle_gpu(gpu, memory.GPUS[gpu]))
+    plan = memory.plan_memory(memory_table.reference_needs(), memory_table.idle_gpu(gpu, memory.GPUS[gpu]))
     assert plan.fits and plan.sides[0].max_model_len == memory.DEFAULT_MAX_MODEL_LEN
     assert memory.fp8_in_vllm(gpu) == "W8A8 FP8"  # FP8 matmuls, not weight-only FP8
 

@@ -7,12 +7,13 @@ import re
 
 import pytest
 
-from inference.chat import GenerationSettings, UserTurn, prepare
-from inference.compare import SideEvent, stream_sides
+from inference.compare.merge import SideEvent, stream_sides
+from inference.compare.metrics import Chunk
 from inference.errors import DemoError
-from inference.metrics import Chunk
+from inference.inputs.chat import GenerationSettings, UserTurn, prepare
 from inference.spec import cpu_pair
-from tests.conftest import started
+from tests.helpers.servers import started
+from tests.helpers.streams import collect
 
 pytestmark = pytest.mark.engine
 
@@ -24,10 +25,6 @@ LONG = GenerationSettings(max_tokens=4000, ignore_eos=True)
 def pool(tiny_dir):
     with started(cpu_pair(tiny_dir)) as pool:
         yield pool
-
-
-async def _collect(stream) -> list[Chunk]:
-    return [chunk async for chunk in stream]
 
 
 async def _drained(engine, timeout: float = 2.0) -> bool:
@@ -42,7 +39,7 @@ async def _drained(engine, timeout: float = 2.0) -> bool:
 @pytest.mark.parametrize("side", [0, 1], ids=["fp8", "bf16"])
 async def test_image_prompt_streams_several_deltas(pool, media, side):
     prepared = prepare([UserTurn("What is in this picture?", (str(media["image"]),))])
-    chunks = await _collect(pool.engines[side].stream(prepared, [], SHORT))
+    chunks = await collect(pool.engines[side].stream(prepared, [], SHORT))
     assert len([c for c in chunks if c.text]) >= 5
     assert sum(c.tokens for c in chunks) == SHORT.max_tokens
     # 448x336 is under Qwen's 256-token floor: 608x448 -> a 28x38 grid of 16 px patches -> 266 tokens
@@ -59,10 +56,10 @@ def _video_tokens_by_transformers(tiny_dir, frames, meta) -> int:
 
 
 async def test_video_prompt_streams_with_the_processors_token_count(pool, media, tiny_dir):
-    from inference.media import load_video
+    from inference.inputs.media import load_video
 
     prepared = prepare([UserTurn("What moves?", (str(media["video"]),))])
-    chunks = await _collect(pool.engines[0].stream(prepared, [], SHORT))
+    chunks = await collect(pool.engines[0].stream(prepared, [], SHORT))
     assert len([c for c in chunks if c.text]) >= 5
     frames, meta = load_video(str(media["video"]))
     assert chunks[0].visual_tokens == _video_tokens_by_transformers(tiny_dir, frames, meta)
@@ -84,7 +81,7 @@ async def test_system_prompt_and_thinking_reach_the_template(pool):
 
 async def test_second_turn_carries_history_and_media(pool, media):
     turns = [UserTurn("Describe", (str(media["image"]),)), UserTurn("And now this?", (str(media["video"]),))]
-    deltas = await _collect(pool.engines[0].stream(prepare(turns), ["an earlier answer"], SHORT))
+    deltas = await collect(pool.engines[0].stream(prepare(turns), ["an earlier answer"], SHORT))
     assert deltas
 
 
@@ -137,8 +134,8 @@ async def test_stopping_the_merged_stream_aborts_every_side(pool, media):
 async def test_prompt_over_context_is_a_demo_error_and_engine_survives(pool, media):
     too_long = " ".join(["word"] * 20000)
     with pytest.raises(DemoError, match="FP8: the input was refused"):
-        await _collect(pool.engines[0].stream(prepare([UserTurn(too_long)]), [], SHORT))
-    assert await _collect(pool.engines[0].stream(prepare([UserTurn("still there?")]), [], SHORT))
+        await collect(pool.engines[0].stream(prepare([UserTurn(too_long)]), [], SHORT))
+    assert await collect(pool.engines[0].stream(prepare([UserTurn("still there?")]), [], SHORT))
 
 
 async def test_failure_on_one_side_leaves_the_other_streaming(pool, media):
@@ -157,7 +154,7 @@ async def test_failure_on_one_side_leaves_the_other_streaming(pool, media):
 
 async def test_chunks_carry_token_ids_logprobs_and_why_the_answer_ended(pool):
     prepared = prepare([UserTurn("Count.")])
-    chunks = await _collect(pool.engines[0].stream(prepared, [], SHORT))
+    chunks = await collect(pool.engines[0].stream(prepared, [], SHORT))
     ids = [t for c in chunks for t in c.token_ids]
     logprobs = [lp for c in chunks for lp in c.logprobs]
     assert len(ids) == len(logprobs) == sum(c.tokens for c in chunks) == SHORT.max_tokens
@@ -178,7 +175,7 @@ def test_footprint_reports_weights_and_kv_capacity(pool, tiny_dir):
 def test_kv_capacity_is_the_token_count_vllm_logs(tiny_dir, capfd):
     """Not blocks x block size: on Qwen3.5's hybrid layout the Gated DeltaNet states share the
     blocks, and vLLM counts the tokens that fit (its "KV cache size: N tokens" line)."""
-    from inference.engine import Engine
+    from inference.engines.vllm_engine import Engine
 
     engine = Engine(cpu_pair(tiny_dir, kv_cache_bytes=64 * 2**20)[1])
     try:
@@ -193,9 +190,9 @@ def test_kv_capacity_is_the_token_count_vllm_logs(tiny_dir, capfd):
 
 async def test_penalties_reach_the_sampler(pool):
     prepared = prepare([UserTurn("Say something long.")])
-    plain = await _collect(pool.engines[1].stream(prepared, [], GenerationSettings(max_tokens=64, ignore_eos=True)))
+    plain = await collect(pool.engines[1].stream(prepared, [], GenerationSettings(max_tokens=64, ignore_eos=True)))
     strict = GenerationSettings(max_tokens=64, ignore_eos=True, repetition_penalty=2.0, presence_penalty=2.0)
-    penalised = await _collect(pool.engines[1].stream(prepared, [], strict))
+    penalised = await collect(pool.engines[1].stream(prepared, [], strict))
     ids = [[t for c in chunks for t in c.token_ids] for chunks in (plain, penalised)]
     assert ids[0] != ids[1]
     assert len(set(ids[1])) >= len(set(ids[0]))  # penalties push towards tokens not used yet
@@ -214,14 +211,14 @@ async def test_warm_up_leaves_no_request_behind(pool):
 async def test_vllm_counts_the_visual_tokens_the_plan_predicts_for_images(pool, size, budget):
     from PIL import Image
 
-    from inference.chat import Prepared
-    from inference.vision import VisualBudget, plan_image, processor_kwargs
+    from inference.inputs.chat import Prepared
+    from inference.inputs.vision import VisualBudget, plan_image, processor_kwargs
 
     b = VisualBudget(**budget, image_min_tokens=min(256, budget.get("image_max_tokens", 256)))
     w, h = size
     image = Image.new("RGB", size, "gray")
     prepared = Prepared((UserTurn("x", ("a.png",)),), {"image": [image]}, (), processor_kwargs(b))
-    chunks = await _collect(pool.engines[0].stream(prepared, [], GenerationSettings(max_tokens=1)))
+    chunks = await collect(pool.engines[0].stream(prepared, [], GenerationSettings(max_tokens=1)))
     assert chunks[0].visual_tokens == plan_image(h, w, b).tokens
 
 
@@ -229,8 +226,8 @@ async def test_vllm_counts_the_visual_tokens_the_plan_predicts_for_images(pool, 
 async def test_vllm_counts_the_visual_tokens_the_plan_predicts_for_videos(pool, video_max_tokens):
     import numpy as np
 
-    from inference.chat import Prepared
-    from inference.vision import VisualBudget, plan_video, processor_kwargs
+    from inference.inputs.chat import Prepared
+    from inference.inputs.vision import VisualBudget, plan_video, processor_kwargs
 
     b = VisualBudget(video_max_tokens=video_max_tokens)
     frames = np.zeros((8, 360, 640, 3), np.uint8)
@@ -243,5 +240,5 @@ async def test_vllm_counts_the_visual_tokens_the_plan_predicts_for_videos(pool, 
         "do_sample_frames": False,
     }
     prepared = Prepared((UserTurn("x", ("a.mp4",)),), {"video": [(frames, meta)]}, (), processor_kwargs(b))
-    chunks = await _collect(pool.engines[1].stream(prepared, [], GenerationSettings(max_tokens=1)))
+    chunks = await collect(pool.engines[1].stream(prepared, [], GenerationSettings(max_tokens=1)))
     assert chunks[0].visual_tokens == plan_video(8, 360, 640, b).tokens

@@ -20,8 +20,9 @@ import jsonschema
 import pytest
 
 from inference.errors import DemoError
-from inference.evaluate import Prompt, load_prompts
-from inference.samples import EVALUATION, make_chart, make_clip
+from inference.evaluation.evaluate import Prompt, load_prompts
+from inference.inputs.samples import EVALUATION, make_chart, make_clip
+from tests.helpers.clients import client as app_client
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -180,10 +181,10 @@ def test_builtin_set_has_text_image_and_video_prompts_with_known_answers():
 
 @pytest.fixture(scope="module")
 def same_checkpoint(tiny_dir, tmp_path_factory):
-    """``python -m inference.evaluate`` with the same BF16 checkpoint on both sides: ``(result, out)``."""
+    """``python -m inference.evaluation`` with the same BF16 checkpoint on both sides: ``(result, out)``."""
     folder = tmp_path_factory.mktemp("same")
     bf16 = str(tiny_dir / "bf16")
-    cmd = [sys.executable, "-m", "inference.evaluate", "--prompts", str(small_set(folder))]
+    cmd = [sys.executable, "-m", "inference.evaluation", "--prompts", str(small_set(folder))]
     cmd += ["--out", str(folder / "out")]
     cmd += ["--model", f"BF16-a={bf16}", "--model", f"BF16-b={bf16}", "--max-tokens", "24", "--device", "cpu"]
     pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
@@ -241,16 +242,15 @@ def download(url: str) -> bytes:
 
 @pytest.mark.engine
 def test_tab_evaluates_fp8_against_bf16_while_chat_goes_on_and_offers_the_report(served):
-    from gradio_client import Client
 
     url, comparison = served
-    client = Client(url, download_files=False, verbose=False)
+    client = app_client(url)
     job = client.submit(24, api_name="/evaluate")
     deadline = time.monotonic() + 120
     while not any("1/" in (u[0] or "") for u in job.outputs()):  # the first prompt is through
         assert time.monotonic() < deadline and not job.done(), job.outputs()[-1:]
         time.sleep(0.2)
-    chat = Client(url, download_files=False, verbose=False)  # another user, chatting meanwhile
+    chat = app_client(url)  # another user, chatting meanwhile
     update = chat.predict({"text": "Hi", "files": []}, max_tokens=8, api_name="/respond")
     assert all("8 tokens" in line for line in update[3:5])
     assert not job.done(), "the evaluation ended before the chat turn: nothing shows it ran beside it"
@@ -290,7 +290,7 @@ def test_tab_evaluates_fp8_against_bf16_while_chat_goes_on_and_offers_the_report
 def test_tab_in_the_browser_runs_and_shows_plots_and_tables(served, artifacts):
     from playwright.sync_api import sync_playwright
 
-    from tests.test_browser import ARGS, CHROMIUM
+    from tests.helpers.browser import ARGS, CHROMIUM
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
@@ -316,6 +316,6 @@ def test_tab_in_the_browser_runs_and_shows_plots_and_tables(served, artifacts):
 
 
 def test_the_command_line_module_does_not_load_torch_before_it_sets_the_cpu_settings():
-    code = "import sys, inference.evaluate, inference.eval_report; print('torch' in sys.modules)"
+    code = "import sys, inference.evaluation.evaluate, inference.evaluation.report; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "False"

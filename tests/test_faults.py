@@ -14,10 +14,11 @@ import time
 
 import psutil
 import pytest
-from gradio_client import Client
 
-from tests.conftest import core_pid, on_engine_loop, serve
-from tests.test_app import answers, split
+from tests.helpers.clients import answers, split
+from tests.helpers.clients import client as app_client
+from tests.helpers.engines import core_pid, on_engine_loop
+from tests.helpers.servers import serve
 
 pytestmark = [pytest.mark.engine, pytest.mark.reliability]
 
@@ -26,7 +27,7 @@ STALL = 3.0  # seconds of silence after which a side is stopped (the app's defau
 
 @pytest.fixture(scope="module")
 def faulty(tiny_dir):
-    from inference.chat import GenerationSettings
+    from inference.inputs.chat import GenerationSettings
     from inference.spec import cpu_pair
 
     settings = GenerationSettings(max_tokens=160, ignore_eos=True)
@@ -36,7 +37,7 @@ def faulty(tiny_dir):
 
 @pytest.fixture
 def client(faulty):
-    return Client(faulty[0], download_files=False, verbose=False)
+    return app_client(faulty[0])
 
 
 def _streaming(job, engine, timeout: float = 30) -> None:
@@ -117,7 +118,7 @@ def test_a_killed_engine_is_reported_restarted_and_serves_again(client, faulty, 
 
 def _watch_status(url: str, said: list[str], done: threading.Event) -> None:
     """What the page's status line says, each change, until ``done``."""
-    other = Client(url, download_files=False, verbose=False)
+    other = app_client(url)
     while not done.is_set():
         line = other.predict(api_name="/status")
         if not said or said[-1] != line:

@@ -1,15 +1,30 @@
-"""Modules a CPU process imports before it sets its OpenMP settings must not load torch."""
+"""What importing the app loads, in a real interpreter: a CPU process imports the app and the
+library before it sets its OpenMP settings, so none of it may load torch (nor transformers or
+vLLM, which load torch); only ``inference.engines.hf_steps`` does, and the layout rules
+(``tests/test_layout.py``) keep it imported inside functions only. The library loads no Gradio.
+"""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
+from tests.helpers.imports import folder, project_modules
 
-def test_inference_front_modules_do_not_import_torch():
-    code = (
-        "import sys, inference.spec, inference.chat, inference.vision, inference.transcript, inference.export;"
-        "print('torch' in sys.modules)"
-    )
+APP = [m for m in project_modules() if m == "app" or m.split(".")[0] in ("inference", "ui")]
+SERVED = [m for m in APP if folder(m) != "inference.checkpoints" and m != "inference.engines.hf_steps"]
+LIBRARY = [m for m in SERVED if m.startswith("inference")]
+
+
+def loaded_after_importing(modules: list[str]) -> set[str]:
+    code = f"import sys, importlib\nfor m in {modules!r}: importlib.import_module(m)\nprint(*sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    return {name.split(".")[0] for name in out.stdout.split()}
+
+
+def test_importing_the_app_and_the_library_loads_no_torch():
+    assert not loaded_after_importing(SERVED) & {"torch", "transformers", "vllm"}
+
+
+def test_importing_the_library_loads_no_gradio():
+    assert not loaded_after_importing(LIBRARY) & {"gradio", "gradio_client", "ui"}

@@ -1,11 +1,11 @@
-"""Per-user turn limits (``inference.limits``), with a clock the test moves."""
+"""Per-user turn limits (``inference.deploy.limits``), with a clock the test moves."""
 
 from __future__ import annotations
 
 import pytest
 
+from inference.deploy.limits import Admission, UserLimits
 from inference.errors import DemoError
-from inference.limits import Admission, UserLimits
 
 
 class Clock:

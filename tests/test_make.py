@@ -1,5 +1,5 @@
 """One command per machine: `make demo` builds and runs the package set of the machine it is on,
-chosen by the app's own probe (``inference.gpu.has_cuda_gpu``: ``nvidia-smi -L`` lists a GPU), each
+chosen by the app's own probe (``inference.deploy.gpu.has_cuda_gpu``: ``nvidia-smi -L`` lists a GPU), each
 set in its own environment on its own Python; ``DEVICE=cpu|cuda`` forces the set; `make test`
 runs the CPU suite on any machine.
 
@@ -68,7 +68,7 @@ def test_make_demo_picks_the_cuda_set_when_nvidia_smi_lists_a_gpu(tmp_path):
     assert ".venv-cuda/bin/python app.py --device cuda" in commands
     assert CUDA_SET in commands and python_of(commands, ".venv-cuda") == "3.12"
     assert "requirements/cpu.txt" not in commands
-    assert "inference.tiny" not in commands  # the GPU serves the real pair
+    assert "inference.checkpoints.tiny" not in commands  # the GPU serves the real pair
 
 
 @pytest.mark.parametrize("machine", ["no nvidia-smi", "nvidia-smi without a driver"])
@@ -79,7 +79,7 @@ def test_make_demo_picks_the_cpu_set_without_a_gpu(machine, tmp_path):
     assert ".venv/bin/python app.py --device cpu" in commands
     assert CPU_SET in commands and python_of(commands, ".venv") == "3.12"
     assert ".venv-cuda" not in commands and CUDA_SET not in commands
-    assert "inference.tiny" in commands and "inference.quantize" in commands  # the tiny pair
+    assert "inference.checkpoints.tiny" in commands and "inference.checkpoints.quantize" in commands  # the tiny pair
 
 
 def test_device_forces_the_set_whatever_the_machine(tmp_path):
@@ -96,7 +96,7 @@ def test_make_test_runs_the_cpu_suite_and_never_builds_the_cuda_set_on_a_gpu_mac
 
 def test_the_suite_starts_the_app_on_cpu_where_nvidia_smi_lists_a_gpu(tmp_path, monkeypatch, tiny_dir):
     import app
-    from inference.gpu import has_cuda_gpu
+    from inference.deploy.gpu import has_cuda_gpu
 
     monkeypatch.setenv("PATH", nvidia_smi(tmp_path, LISTS_A_GPU))
     assert has_cuda_gpu()
@@ -126,4 +126,4 @@ def test_make_gpu_check_runs_the_check_from_the_machines_set(machine, venv, tmp_
     commands = dry_run(path, "gpu-check")
     device = "cuda" if machine == "gpu" else "cpu"
     assert re.search(rf"^{re.escape(venv)}/bin/python -m bench\.gpu_check --device {device}", commands, re.MULTILINE)
-    assert ("inference.tiny" in commands) == (machine == "cpu")
+    assert ("inference.checkpoints.tiny" in commands) == (machine == "cpu")

@@ -15,13 +15,15 @@ import sys
 import threading
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import httpx
 import pytest
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
-from tests.conftest import ROOT, free_port, serve
+from tests.helpers.clients import client, notice
+from tests.helpers.servers import free_port, serve
 
 pytestmark = pytest.mark.engine
 
@@ -30,8 +32,8 @@ CAPACITY = 2
 
 @pytest.fixture(scope="module")
 def crowded(tiny_dir):
-    from inference.chat import GenerationSettings
-    from inference.limits import UserLimits
+    from inference.deploy.limits import UserLimits
+    from inference.inputs.chat import GenerationSettings
     from inference.spec import cpu_pair
 
     specs = [replace(s, engine_args={**s.engine_args, "max_num_seqs": CAPACITY}) for s in cpu_pair(tiny_dir)]
@@ -42,18 +44,8 @@ def crowded(tiny_dir):
 
 
 def docker_healthcheck() -> list[str]:
-    text = (ROOT / "Dockerfile").read_text()
+    text = (Path(__file__).resolve().parents[1] / "Dockerfile").read_text()
     return json.loads(re.search(r"CMD (\[.*\])", text[text.index("\nHEALTHCHECK") :]).group(1))
-
-
-def client(url: str, address: str) -> Client:
-    return Client(url, headers={"X-Forwarded-For": address}, download_files=False, verbose=False)
-
-
-def notice(update) -> str:
-    """The line under the input box (the last output the client sees; the conversation is state);
-    "" when the update leaves it as it was (an answered turn cleared it when it started)."""
-    return update[-1] if isinstance(update[-1], str) else ""
 
 
 def test_health_routes_say_alive_and_ready(crowded):
@@ -70,8 +62,8 @@ def test_health_routes_say_alive_and_ready(crowded):
 def test_health_routes_while_loading_and_after_a_failed_start(tiny_dir):
     """Engines never started: alive (still loading) but not ready; then a failed start: not alive."""
     import app
-    from inference.chat import GenerationSettings
-    from inference.pool import PoolStatus
+    from inference.engines.pool import PoolStatus
+    from inference.inputs.chat import GenerationSettings
     from inference.spec import cpu_pair
 
     demo, comparison = app.build(cpu_pair(tiny_dir), GenerationSettings())
@@ -205,7 +197,7 @@ def fill(url: str, comparison, tag: str) -> list:
 def test_the_page_says_busy_when_the_queue_is_full_and_keeps_the_message(crowded, artifacts):
     from playwright.sync_api import sync_playwright
 
-    from tests.test_browser import ARGS, CHROMIUM
+    from tests.helpers.browser import ARGS, CHROMIUM
 
     url, comparison = crowded
     with sync_playwright() as p:

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inference.chat import UserTurn, prepare
 from inference.errors import DemoError
-from inference.media import VideoOptions, load_image, load_video, media_kind, sample_indices
+from inference.inputs.chat import UserTurn, prepare
+from inference.inputs.media import VideoOptions, load_image, load_video, media_kind, sample_indices
 
 
 def test_sample_indices_are_even_spread_and_in_range():
@@ -105,7 +105,7 @@ def test_messages_keep_each_sides_history_and_placeholders(media):
 
 @pytest.mark.parametrize("backend", ["pyav", "opencv"])
 def test_every_video_backend_gives_decords_frames_and_metadata(media, backend):
-    from inference.media import VIDEO_BACKENDS
+    from inference.inputs.media import VIDEO_BACKENDS
 
     assert backend in VIDEO_BACKENDS
     reference, ref_meta = load_video(str(media["video"]), VideoOptions(backend="decord"))
@@ -145,7 +145,7 @@ def test_an_animated_image_gives_its_first_frame(tmp_path):
 
 
 def corpus_files(name: str, directory) -> list:
-    from tests.corpus import cases
+    from tests.helpers.corpus import cases
 
     return next(c for c in cases() if c.name == name).make(directory)
 
@@ -174,7 +174,7 @@ def test_a_16_bit_image_keeps_its_grey_levels(tmp_path):
 @pytest.mark.parametrize("rotation", [-90, 90, 180])
 def test_a_phone_video_comes_upright_from_every_backend(tmp_path, backend, rotation):
     """Phones store portrait video as landscape frames plus a display matrix; every backend turns them."""
-    from tests.corpus import phone_video, upright_portrait
+    from tests.helpers.corpus import phone_video, upright_portrait
 
     path = phone_video(tmp_path, rotation=rotation)  # stored 96x64, displayed 64 wide, 96 high
     frames, _ = load_video(str(path), VideoOptions(backend=backend))
@@ -185,7 +185,7 @@ def test_a_phone_video_comes_upright_from_every_backend(tmp_path, backend, rotat
 
 @pytest.mark.parametrize("backend", ["pyav", "opencv"])
 def test_a_rotated_video_gives_decords_frames(tmp_path, backend):
-    from tests.corpus import _encode
+    from tests.helpers.corpus import _encode
 
     rng = np.random.default_rng(0)
     noise = [rng.integers(0, 256, (64, 96, 3), np.uint8) for _ in range(4)]

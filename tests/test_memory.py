@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from inference import gpu, memory, memory_table
-from inference.memory import GPUS, Gpu, MemoryPlan, plan_memory
-from inference.memory_table import idle_gpu, reference_footprints
+from inference.deploy import gpu, memory, memory_table
+from inference.deploy.memory import GPUS, Gpu, MemoryPlan, plan_memory
+from inference.deploy.memory_table import idle_gpu, reference_needs
 
 # The 9B's published numbers, read from its model card (huggingface.co/Qwen/Qwen3.5-9B): hidden
 # 4096, 32 layers as 8 × (3 Gated DeltaNet + 1 gated attention), DeltaNet 32 V / 16 QK heads of 128,
@@ -33,7 +33,7 @@ CARD_SHARDS_BYTES = (5.28 + 5.34 + 5.37 + 3.33) * 1e9
 
 @pytest.fixture(scope="module")
 def pair():
-    return reference_footprints()
+    return reference_needs()
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +60,8 @@ def test_config_alone_predicts_the_tiny_checkpoints_tensors(tiny_dir: Path, side
 
 
 def test_tiny_fp8_weighs_less_than_bf16_and_has_the_same_cache_geometry(tiny_dir: Path):
-    fp8 = memory.footprint("FP8", "fp8", *memory.read_local(tiny_dir / "fp8"))
-    bf16 = memory.footprint("BF16", "bf16", *memory.read_local(tiny_dir / "bf16"))
+    fp8 = memory.gpu_needs("FP8", "fp8", *memory.read_local(tiny_dir / "fp8"))
+    bf16 = memory.gpu_needs("BF16", "bf16", *memory.read_local(tiny_dir / "bf16"))
     assert fp8.weight_bytes < bf16.weight_bytes
     assert fp8.kv_bytes_per_token == bf16.kv_bytes_per_token > 0
     assert fp8.state_bytes_per_sequence == bf16.state_bytes_per_sequence > 0
@@ -188,7 +188,7 @@ def test_app_sets_each_side_from_the_plan(monkeypatch, tiny_dir: Path):
     )
     specs = app.resolve_specs(args)
     expected = plan_memory(
-        [memory.footprint(s.label, s.model, *memory.read_local(Path(s.model))) for s in specs],
+        [memory.gpu_needs(s.label, s.model, *memory.read_local(Path(s.model))) for s in specs],
         memory.parse_nvidia_smi(smi),
         32768,
     )
@@ -233,6 +233,6 @@ def test_planning_imports_neither_torch_nor_vllm():
     import subprocess
     import sys
 
-    code = "import sys, inference.memory; print(sorted({'torch', 'vllm', 'gradio'} & set(sys.modules)))"
+    code = "import sys, inference.deploy.memory; print(sorted({'torch', 'vllm', 'gradio'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

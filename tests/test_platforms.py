@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.packages import APP_SOURCES, pins, third_party
+from tests.helpers.packages import APP_SOURCES, pins, third_party
 
 ROOT = Path(__file__).resolve().parents[1]
 MANYLINUX_X86_64 = "x86_64-manylinux_2_28"

@@ -16,18 +16,20 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import psutil
 import pytest
 from gradio_client import Client, handle_file
 
-from tests import dockerfile
-from tests.conftest import ROOT, free_port
-from tests.media_factory import scene_image
+from tests.helpers import dockerfile
+from tests.helpers.media_factory import scene_image
+from tests.helpers.servers import free_port
 
 pytestmark = [pytest.mark.engine, pytest.mark.reliability]
 
+ROOT = Path(__file__).resolve().parents[1]
 SECRET = "hf_reliabilitySentinel0123456789"  # a token the app must never print
 
 

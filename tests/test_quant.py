@@ -10,8 +10,8 @@ import os
 
 import pytest
 
-from inference.memory import CAPABILITY, fp8_in_vllm
-from inference.quant import vllm_scheme
+from inference.deploy.memory import CAPABILITY, fp8_in_vllm
+from inference.engines.quant import vllm_scheme
 from inference.spec import GPU_CHOICES, cpu_pair, gpu_pair
 
 pytestmark = pytest.mark.engine  # imports vLLM

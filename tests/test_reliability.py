@@ -1,4 +1,4 @@
-"""The bad-input corpus (``tests/corpus.py``) through the running app, one case at a time.
+"""The bad-input corpus (``tests/helpers/corpus.py``) through the running app, one case at a time.
 
 For every case, in a session of its own: a first turn, then the case, then a follow-up. An
 unusual but valid input is answered on both sides; a bad one is refused with a message that
@@ -17,9 +17,10 @@ import psutil
 import pytest
 from gradio_client import Client, handle_file
 
-from tests.conftest import serve
-from tests.corpus import ANSWER, cases, shown_name
-from tests.test_app import answers, split
+from tests.helpers.clients import answers, notice, split
+from tests.helpers.clients import client as app_client
+from tests.helpers.corpus import ANSWER, cases, shown_name
+from tests.helpers.servers import serve
 
 pytestmark = [pytest.mark.engine, pytest.mark.reliability]
 
@@ -29,7 +30,7 @@ CASES = cases()
 
 @pytest.fixture(scope="module")
 def app(tiny_dir):
-    from inference.chat import GenerationSettings
+    from inference.inputs.chat import GenerationSettings
     from inference.spec import cpu_pair
 
     with serve(cpu_pair(tiny_dir), GenerationSettings(max_tokens=TOKENS, ignore_eos=True)) as served:
@@ -63,13 +64,12 @@ def measured(app, figures):
 def _turn(client: Client, text: str, files: list[Path]):
     update = client.predict({"text": text, "files": [handle_file(str(f)) for f in files]}, api_name="/respond")
     box, panes, metrics = split(update)
-    notice = update[-1] if isinstance(update[-1], str) else ""  # an answered turn sets it once, to ""
-    return box, panes, metrics, notice
+    return box, panes, metrics, notice(update)  # an answered turn sets it once, to ""
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_each_corpus_case_is_answered_or_refused_and_nothing_else_is_lost(case, app, measured, tmp_path):
-    client = Client(app[0], download_files=False, verbose=False)
+    client = app_client(app[0])
     files = case.make(tmp_path)
     _, before, _, _ = _turn(client, "Hello", [])
     box, panes, metrics, notice = _turn(client, case.text, files)

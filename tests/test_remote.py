@@ -14,15 +14,16 @@ from dataclasses import replace
 import httpx
 import pytest
 
-from inference.chat import GenerationSettings, UserTurn, prepare
+from inference.compare.metrics import Chunk
+from inference.engines.pool import EnginePool
+from inference.engines.remote import RemoteEngine, chat_request, metric
 from inference.errors import DemoError
-from inference.media import VideoOptions
-from inference.metrics import Chunk
-from inference.pool import EnginePool
-from inference.remote import RemoteEngine, chat_request, metric
+from inference.inputs.chat import GenerationSettings, UserTurn, prepare
+from inference.inputs.media import VideoOptions
 from inference.spec import ModelSpec, cpu_spec
-from tests import media_factory
-from tests.conftest import free_port, serve
+from tests.helpers import media_factory
+from tests.helpers.servers import free_port, serve
+from tests.helpers.streams import collect
 
 pytestmark = pytest.mark.engine
 
@@ -95,10 +96,6 @@ def local(tiny_dir):
         pool.shutdown()
 
 
-async def _collect(stream) -> list[Chunk]:
-    return [chunk async for chunk in stream]
-
-
 async def _running(engine: RemoteEngine) -> float:
     async with httpx.AsyncClient() as client:
         page = (await client.get(f"{engine.base}/metrics")).text
@@ -114,7 +111,7 @@ def test_start_asks_the_server_for_model_context_and_kv_cache(remote, tiny_dir):
 
 
 async def test_text_turn_counts_tokens_as_the_server_does(remote):
-    chunks = await _collect(remote.stream(prepare([UserTurn("Hello there")]), [], SHORT))
+    chunks = await collect(remote.stream(prepare([UserTurn("Hello there")]), [], SHORT))
     usage = remote.last_usage
     assert len([c for c in chunks if c.text]) >= 5
     assert sum(c.tokens for c in chunks) == usage["completion_tokens"] == SHORT.max_tokens
@@ -127,8 +124,8 @@ async def test_text_turn_counts_tokens_as_the_server_does(remote):
 async def test_greedy_answer_equals_the_in_process_engine(remote, local):
     prepared = prepare([UserTurn("Name three colours.")])
     settings = GenerationSettings(max_tokens=32, ignore_eos=True, system="Be brief.")
-    there = await _collect(remote.stream(prepared, [], settings))
-    here = await _collect(local.stream(prepared, [], settings))
+    there = await collect(remote.stream(prepared, [], settings))
+    here = await collect(local.stream(prepared, [], settings))
     ids = [t for c in there for t in c.token_ids]
     assert len(ids) == 32 and ids == [t for c in here for t in c.token_ids]
     assert there[0].prompt_tokens == here[0].prompt_tokens == remote.prompt_tokens(prepared, [], settings)
@@ -137,8 +134,8 @@ async def test_greedy_answer_equals_the_in_process_engine(remote, local):
 
 async def test_image_turn_gets_the_in_process_pixels_and_tokens(remote, local, media):
     prepared = prepare([UserTurn("What is in this picture?", (str(media["image"]),))])
-    there = await _collect(remote.stream(prepared, [], SHORT))
-    here = await _collect(local.stream(prepared, [], SHORT))
+    there = await collect(remote.stream(prepared, [], SHORT))
+    here = await collect(local.stream(prepared, [], SHORT))
     # 448x336 is under Qwen's 256-token floor: 608x448 -> 266 tokens, on both sides
     assert there[0].visual_tokens == here[0].visual_tokens == prepared.visual_tokens == 266
     assert there[0].prompt_tokens == here[0].prompt_tokens == remote.prompt_tokens(prepared, [], SHORT)
@@ -150,8 +147,8 @@ async def test_video_turn_gets_the_in_process_frames_and_timestamps(remote, loca
     # 12 s at 10 fps sampled at 4 fps, at most 40 frames: more than the 32 the server keeps by default
     clip = media_factory.moving_square_video(tmp_path, seconds=12)
     prepared = prepare([UserTurn("What moves?", (str(clip),))], VideoOptions(fps=4, max_frames=40))
-    there = await _collect(remote.stream(prepared, [], SHORT))
-    here = await _collect(local.stream(prepared, [], SHORT))
+    there = await collect(remote.stream(prepared, [], SHORT))
+    here = await collect(local.stream(prepared, [], SHORT))
     assert prepared.plans[0].plan.frames == 40 and sum(c.tokens for c in there) == SHORT.max_tokens
     assert there[0].visual_tokens == here[0].visual_tokens == prepared.visual_tokens
     assert there[0].prompt_tokens == here[0].prompt_tokens
@@ -169,7 +166,7 @@ async def test_video_turn_gets_the_in_process_frames_and_timestamps(remote, loca
 async def test_history_with_media_is_resent(remote, media):
     turns = [UserTurn("Describe", (str(media["image"]),)), UserTurn("And now this?", (str(media["video"]),))]
     prepared = prepare(turns)
-    chunks = await _collect(remote.stream(prepared, ["an earlier answer"], SHORT))
+    chunks = await collect(remote.stream(prepared, ["an earlier answer"], SHORT))
     assert chunks[0].visual_tokens == prepared.visual_tokens and sum(c.tokens for c in chunks) == SHORT.max_tokens
 
 
@@ -199,7 +196,7 @@ async def test_cancel_mid_stream_aborts_on_the_server(remote):
 
 async def test_server_refusal_reaches_the_user_with_its_message(remote):
     with pytest.raises(DemoError, match=r"BF16: the server refused the request: .*max_tokens"):
-        await _collect(remote.stream(prepare([UserTurn("Hi")]), [], GenerationSettings(max_tokens=9000)))
+        await collect(remote.stream(prepare([UserTurn("Hi")]), [], GenerationSettings(max_tokens=9000)))
     assert remote.alive  # the server answered: nothing to restart
 
 
@@ -216,14 +213,14 @@ async def test_lost_server_marks_the_side_dead_and_restart_finds_it_again(server
     await asyncio.to_thread(engine.start)
     engine.url = f"http://127.0.0.1:{free_port()}/v1"  # the server "goes away"
     with pytest.raises(DemoError, match="lost the server"):
-        await _collect(engine.stream(prepare([UserTurn("Hi")]), [], SHORT))
+        await collect(engine.stream(prepare([UserTurn("Hi")]), [], SHORT))
     assert engine.started and not engine.alive
     with pytest.raises(DemoError, match="not answering"):
-        await _collect(engine.stream(prepare([UserTurn("Hi")]), [], SHORT))
+        await collect(engine.stream(prepare([UserTurn("Hi")]), [], SHORT))
     engine.url = server  # … and comes back
     await asyncio.to_thread(engine.restart)
     assert engine.alive and engine.restarts == 1
-    assert sum(c.tokens for c in await _collect(engine.stream(prepare([UserTurn("Hi")]), [], SHORT))) == 24
+    assert sum(c.tokens for c in await collect(engine.stream(prepare([UserTurn("Hi")]), [], SHORT))) == 24
 
 
 async def test_without_a_tokenizer_here_the_server_counts_the_prompt(remote, media):
@@ -233,7 +230,7 @@ async def test_without_a_tokenizer_here_the_server_counts_the_prompt(remote, med
     for turn in (UserTurn("Hello there"), UserTurn("What is this?", (str(media["image"]),))):
         prepared = prepare([turn])
         assert bare.prompt_tokens(prepared, [], SHORT) == remote.prompt_tokens(prepared, [], SHORT)
-    chunks = await _collect(bare.stream(prepare([UserTurn("Hi")]), [], SHORT))
+    chunks = await collect(bare.stream(prepare([UserTurn("Hi")]), [], SHORT))
     assert len(bare.decode([t for c in chunks for t in c.token_ids])) > 0
 
 

@@ -1,11 +1,11 @@
-"""``inference.scores.compare`` and ``ui.presets.preset``: pure rules, no engine."""
+"""``inference.compare.scores.compare`` and ``ui.presets.preset``: pure rules, no engine."""
 
 from __future__ import annotations
 
 import gradio as gr
 import pytest
 
-from inference.scores import TokenScore, compare
+from inference.compare.scores import TokenScore, compare
 from ui.presets import preset
 
 

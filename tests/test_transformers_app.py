@@ -9,11 +9,12 @@ from __future__ import annotations
 import time
 
 import pytest
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 
-from tests.conftest import serve
-from tests.test_app import answers, split
-from tests.test_browser import ARGS, BOT_TEXT, CHROMIUM, finished, send
+from tests.helpers.browser import ARGS, BOT_TEXT, CHROMIUM, finished, send
+from tests.helpers.clients import answers, split
+from tests.helpers.clients import client as app_client
+from tests.helpers.servers import serve
 
 pytestmark = pytest.mark.engine
 TOKENS = 96
@@ -22,7 +23,7 @@ TOKENS = 96
 @pytest.fixture(scope="module")
 def served_hf(tiny_dir):
     import app
-    from inference.chat import GenerationSettings
+    from inference.inputs.chat import GenerationSettings
 
     specs = app.resolve_specs(app.parse_args(["--device", "cpu", "--backend", "transformers"]))
     assert [s.backend for s in specs] == ["transformers", "transformers"]
@@ -32,7 +33,7 @@ def served_hf(tiny_dir):
 
 @pytest.fixture
 def client(served_hf):
-    return Client(served_hf[0], download_files=False, verbose=False)
+    return app_client(served_hf[0])
 
 
 def test_a_turn_streams_into_both_panes(client, media, served_hf):

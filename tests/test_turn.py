@@ -1,8 +1,8 @@
 """Narrow unit tests of a turn's render order and of the event plumbing, with fake engines (no vLLM).
 
-``FakeEngine`` (bench/comparison.py's ``FakeFastEngine``, with a start delay) stands in for the
-engines; ``Comparison.respond`` is driven directly, as Gradio would call it. The real engines and
-the served page are tested in test_app.py, test_browser.py and the others.
+``FakeFastEngine`` (``inference.engines.fake``, with a start delay) stands in for the engines;
+``Comparison.respond`` is driven directly, as Gradio would call it. The real engines and the served
+page are tested in test_app.py, test_browser.py and the others.
 """
 
 from __future__ import annotations
@@ -17,33 +17,20 @@ from types import SimpleNamespace
 import gradio as gr
 import pytest
 
-from bench.comparison import FakeFastEngine
-from inference.chat import GenerationSettings
-from inference.compare import stream_sides
-from inference.metrics import Chunk
-from inference.pool import EnginePool
+from inference.compare.merge import stream_sides
+from inference.compare.metrics import Chunk
+from inference.engines.fake import FakeFastEngine
+from inference.engines.pool import EnginePool
+from inference.inputs.chat import GenerationSettings
 from inference.spec import cpu_pair
 from ui.inline import inline
 from ui.links import by_path, linker
 from ui.session import PLACEHOLDER_DELAY, SETTINGS, Comparison
 
 
-class FakeEngine(FakeFastEngine):
-    """A fake engine whose first token comes ``delay`` seconds after the request."""
-
-    def __init__(self, spec, delay: float):
-        super().__init__(spec, rate=1000.0)
-        self.delay = delay
-
-    async def stream(self, prepared, answers, settings):
-        await asyncio.sleep(self.delay)
-        async for chunk in super().stream(prepared, answers, settings):
-            yield chunk
-
-
 def comparison(delay: float) -> Comparison:
     pool = EnginePool(cpu_pair(Path("/nowhere/tiny")))
-    pool.engines = [FakeEngine(e.spec, delay) for e in pool.engines]
+    pool.engines = [FakeFastEngine(e.spec, rate=1000.0, delay=delay) for e in pool.engines]
     pool.start()
     return Comparison(pool, GenerationSettings(max_tokens=20))
 

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import json
 
-from inference.chat import GenerationSettings, UserTurn
-from inference.divergence import diverge
-from inference.engine import Footprint
-from inference.export import markdown, record
-from inference.metrics import Chunk
-from inference.reasoning import split_reasoning
+from inference.compare.divergence import diverge
+from inference.compare.export import markdown, record
+from inference.compare.metrics import Chunk
+from inference.compare.reasoning import split_reasoning
+from inference.compare.transcript import Exchange
+from inference.engines.base import Footprint
+from inference.inputs.chat import GenerationSettings, UserTurn
 from inference.spec import ModelSpec
-from inference.transcript import Exchange
 from ui.session import EMPTY, REASONING, STOPPED, describe, render
 
 SPECS = [ModelSpec("FP8", "/x/tiny/fp8", tiny=True), ModelSpec("BF16", "/x/tiny/bf16", tiny=True, reference=True)]

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from inference.errors import DemoError
-from inference.vision import MAX_ASPECT, VisualBudget, plan_image, plan_video, processor_kwargs
+from inference.inputs.vision import MAX_ASPECT, VisualBudget, plan_image, plan_video, processor_kwargs
 
 IMAGE_SIZES = [  # (width, height): tiny, odd, common, 4K, 8K, extreme aspect ratios up to 200:1
     (1, 1),
@@ -83,7 +83,7 @@ def test_pixels_match_qwens_reference_path_within_tolerance(processor, name):
 
     from qwen_vl_utils import fetch_image
 
-    from inference.media import load_image
+    from inference.inputs.media import load_image
 
     path = str(Path(__file__).resolve().parents[1] / "examples" / name)
     budget = VisualBudget()

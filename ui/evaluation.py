@@ -2,7 +2,7 @@
 
 Contract: ``evaluation_tab(comparison)`` builds the tab's components inside the current Blocks
 and binds its Run button (API name /evaluate). ``Evaluation.run`` is an async generator in the
-server's event loop: it runs ``inference.evaluate.run`` on the Comparison's engines (greedy,
+server's event loop: it runs ``inference.evaluation.evaluate.run`` on the Comparison's engines (greedy,
 seed 0, the same settings on every side), one prompt after another; chat turns go on meanwhile
 (vLLM batches their requests with the evaluation's, and preparing media, the report and the
 plots run in threads). It yields a status line with progress after every prompt, keeps the Run
@@ -20,11 +20,11 @@ from pathlib import Path
 
 import gradio as gr
 
-from inference import eval_report
-from inference.chat import GenerationSettings
 from inference.errors import DemoError
-from inference.evaluate import Prompt, load_prompts, run
-from inference.samples import write_evaluation_set
+from inference.evaluation import report as eval_report
+from inference.evaluation.evaluate import Prompt, load_prompts, run
+from inference.inputs.chat import GenerationSettings
+from inference.inputs.samples import write_evaluation_set
 from ui.preview import prune, scratch
 from ui.session import Comparison
 

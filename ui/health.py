@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from inference.pool import EnginePool
+from inference.engines.pool import EnginePool
 
 
 def routes(pool: EnginePool) -> list[Route]:

@@ -4,7 +4,7 @@ Contract: ``build_demo(comparison, banner, examples_dir)`` returns a ``gr.Blocks
 per-side components are built in a loop over the comparison's sides (no per-side code),
 whose input stays locked until every engine is ready (a timer polls the start-up status),
 whose settings go to every side alike, whose Stop and Clear cancel a running turn, and whose
-examples (from ``inference.samples``) fill the input when clicked, and whose link can preset the
+examples (from ``inference.inputs.samples``) fill the input when clicked, and whose link can preset the
 settings (``ui.presets``: ``/?max_tokens=24``). A second tab runs the
 built-in evaluation on the same engines (``ui.evaluation``). It launches nothing; ``CSS`` is
 for the launch. The turn events run their components' processing inline (``ui.inline``).
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from inference.samples import EXAMPLES
+from inference.inputs.samples import EXAMPLES
 from ui.evaluation import evaluation_tab
 from ui.inline import inline
 from ui.presets import preset

@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from inference.chat import FilePlan
-from inference.media import VideoOptions, load_image, load_video
-from inference.vision import FACTOR, MERGE, TEMPORAL, Plan
+from inference.inputs.chat import FilePlan
+from inference.inputs.media import VideoOptions, load_image, load_video
+from inference.inputs.vision import FACTOR, MERGE, TEMPORAL, Plan
 
 GRID = (255, 0, 160)  # line colour of the token grid
 PAIRS = ((0, 150, 255), (255, 170, 0))  # alternating frame colours of temporal patches

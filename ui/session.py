@@ -11,7 +11,7 @@ turn first appears with its first text, or with "…" placeholders after ``PLACE
 renders at most every ``RENDER_INTERVAL`` seconds (the plot every ``PLOT_INTERVAL``), less often
 when many turns run at once (all of them together at most ``RENDER_BUDGET`` a second), while
 the metrics count every token; a ``DemoError`` in the input, or a user over the per-user
-limits (``inference.limits``), leaves the history and the user's input as they were and shows
+limits (``inference.deploy.limits``), leaves the history and the user's input as they were and shows
 the message; an error on one side is shown in that side's pane while the others go on.
 ``capacity`` is how many turns the engines answer at once (their smallest ``max_num_seqs``);
 up to ``max_queue`` more wait for a free slot, told their place under the input box; beyond
@@ -35,17 +35,17 @@ import gradio as gr
 import gradio.utils as gr_utils
 import pandas as pd
 
-from inference.chat import GenerationSettings, Prepared, UserTurn, prepare
-from inference.compare import stream_sides
+from inference.compare.export import markdown, record
+from inference.compare.merge import stream_sides
+from inference.compare.transcript import Exchange
 from inference.compat import timeout
+from inference.deploy.limits import Admission, UserLimits
+from inference.engines.pool import EnginePool
 from inference.errors import DemoError
-from inference.export import markdown, record
-from inference.limits import Admission, UserLimits
-from inference.media import VideoOptions
-from inference.pool import EnginePool
+from inference.inputs.chat import GenerationSettings, Prepared, UserTurn, prepare
+from inference.inputs.media import VideoOptions
+from inference.inputs.vision import VisualBudget, budget_for
 from inference.spec import batch_capacity, request_limits
-from inference.transcript import Exchange
-from inference.vision import VisualBudget, budget_for
 from ui.links import Link, by_path, linker
 from ui.preview import caption, preview_file, prune, scratch
 

@@ -1,0 +1,47 @@
+"""What the benchmarks share: the project's folders, a test picture, a process tree's memory, and
+the README blocks they quote their tables in. Imports nothing heavy on import (the start-up
+benchmark times its own imports); never imports ``tests`` (nor do the tests import ``bench``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+TINY = ROOT / ".cache" / "tiny"
+
+
+def scene_image(folder: Path) -> Path:
+    """The 448x336 test picture (a red disc left of a blue square): ``inference.inputs.samples``'."""
+    from inference.inputs.samples import make_scene
+
+    return make_scene(folder)
+
+
+def tree_rss_mb(pid: int | None = None) -> float:
+    """Resident memory of a process (this one by default) and all its children, in MiB."""
+    import psutil
+
+    root = psutil.Process(pid or os.getpid())
+    total = 0
+    for p in [root, *root.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):  # a process that just ended
+            total += p.memory_info().rss
+    return total / 2**20
+
+
+def quote_in_readme(block: str, text: str, *, required: bool = True) -> None:
+    """Replace the README's text between ``<!-- bench:{block} -->`` and ``<!-- /bench:{block} -->``
+    with ``text``; without the markers: a ``ValueError``, or nothing when not ``required``."""
+    readme = ROOT / "README.md"
+    start, end = f"<!-- bench:{block} -->\n", f"<!-- /bench:{block} -->"
+    body = readme.read_text()
+    if start not in body or end not in body:
+        if required:
+            raise ValueError(f"README.md has no {start.strip()} … {end} block")
+        return
+    head, rest = body.split(start, 1)
+    readme.write_text(head + start + text + rest[rest.index(end) :])

@@ -1,0 +1,156 @@
+"""A finished comparison as a JSON-ready record and as Markdown, for people to download.
+
+Contract: ``record(specs, footprints, exchanges, reference)`` is a plain ``dict`` (JSON types
+only): the sides (model, weights, KV capacity), and per turn the settings, the inputs' names
+and token counts, every answer (reasoning and reply apart), its metrics and its divergence
+from the reference side. ``markdown(record)`` renders that record. Pure; file names only,
+never server paths.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from inference.compare.transcript import Exchange
+from inference.inputs.media import media_kind
+from inference.spec import ModelSpec
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="seconds")
+
+
+def _round(x: float | None, digits: int = 4) -> float | None:
+    return None if x is None else round(x, digits)
+
+
+def record(
+    specs: Sequence[ModelSpec], footprints: Sequence[Any], exchanges: Sequence[Exchange], reference: int
+) -> dict:
+    sides = [
+        {
+            "label": s.label,
+            "model": s.model_name,
+            "tiny_random_checkpoint": s.tiny,
+            "reference": i == reference,
+            "weight_bytes": getattr(f, "weight_bytes", None),
+            "kv_cache_tokens": getattr(f, "kv_tokens", None),
+            "quant_scheme": getattr(f, "scheme", None),
+        }
+        for i, (s, f) in enumerate(zip(specs, footprints, strict=True))
+    ]
+    turns = []
+    for ex in exchanges:
+        answers = []
+        for i, a in enumerate(ex.answers):
+            m, parts = a.metrics, ex.split(i)
+            answers.append(
+                {
+                    "label": specs[i].label,
+                    "reasoning": parts.reasoning,
+                    "reply": parts.reply,
+                    "note": a.note,
+                    "finish_reason": a.finish_reason,
+                    "output_tokens": m.tokens,
+                    "prompt_tokens": m.prompt_tokens,
+                    "visual_tokens": m.visual_tokens,
+                    "ttft_s": _round(m.ttft),
+                    "decode_tokens_per_s": _round(m.decode_rate, 2),
+                    "total_s": _round(m.total),
+                    "kv_cache_peak_use": _round(m.kv_peak, 6),
+                }
+            )
+        divergence = []
+        for i in range(len(ex.answers)):
+            d = ex.divergence(i, reference)
+            if d is not None:
+                divergence.append(
+                    {
+                        "label": specs[i].label,
+                        "against": specs[reference].label,
+                        "tokens_compared": d.compared,
+                        "common_prefix_tokens": d.common,
+                        "first_divergence_index": d.first,  # 0-based; None: none
+                        "identical_share": _round(d.identical),
+                        "mean_abs_logprob_gap": _round(d.logprob_gap, 6),
+                    }
+                )
+        plans = ex.files or (None,) * len(ex.turn.files)
+        settings = dataclasses.asdict(ex.settings)
+        settings.pop("ignore_eos", None)
+        turns.append(
+            {
+                "sent_at": _iso(ex.sent_at),
+                "text": ex.turn.text,
+                "files": [_file(f, plan) for f, plan in zip(ex.turn.files, plans, strict=True)],
+                "settings": settings,
+                "answers": answers,
+                "divergence": divergence,
+            }
+        )
+    return {"exported_at": _iso(datetime.now(timezone.utc).timestamp()), "sides": sides, "turns": turns}
+
+
+def _file(path: str, fp: Any) -> dict:
+    """A file by name (never its server path), with what it cost when known."""
+    out: dict[str, Any] = {"name": Path(path).name, "kind": media_kind(path)}
+    if fp is not None:
+        p = fp.plan
+        out |= {"resized": [p.width, p.height], "frames": p.frames, "grid_thw": list(p.grid), "visual_tokens": p.tokens}
+    return out
+
+
+def _fmt(x: Any, unit: str = "") -> str:
+    return "–" if x is None else f"{x}{unit}"
+
+
+def markdown(rec: dict) -> str:
+    lines = ["# FP8 vs BF16 comparison", "", f"Exported {rec['exported_at']}.", ""]
+    lines += ["| side | model | weights (bytes) | scheme | KV cache (tokens) |", "|---|---|---|---|---|"]
+    for s in rec["sides"]:
+        label = s["label"] + (" (reference)" if s["reference"] else "")
+        model = s["model"] + (" — tiny random checkpoint, answers are noise" if s["tiny_random_checkpoint"] else "")
+        scheme = s["quant_scheme"] or "unquantized"
+        lines.append(f"| {label} | {model} | {_fmt(s['weight_bytes'])} | {scheme} | {_fmt(s['kv_cache_tokens'])} |")
+    for n, turn in enumerate(rec["turns"], 1):
+        files = ", ".join(
+            f"{f['name']} ({f['kind']}" + (f", {f['visual_tokens']} visual tokens)" if "visual_tokens" in f else ")")
+            for f in turn["files"]
+        )
+        settings = ", ".join(f"{k}={v!r}" for k, v in turn["settings"].items())
+        lines += ["", f"## Turn {n}", "", f"**User:** {turn['text'] or '(no text)'}  "]
+        lines += [f"**Files:** {files or 'none'}  "]
+        lines += [f"**Settings:** {settings}", ""]
+        lines += [
+            "| side | TTFT (s) | decode tok/s | output tokens | prompt tokens (visual) | total (s) | ended |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for a in turn["answers"]:
+            prompt = f"{_fmt(a['prompt_tokens'])} ({_fmt(a['visual_tokens'])})"
+            lines.append(
+                f"| {a['label']} | {_fmt(a['ttft_s'])} | {_fmt(a['decode_tokens_per_s'])} | {a['output_tokens']} "
+                f"| {prompt} | {_fmt(a['total_s'])} | {a['finish_reason'] or a['note'] or '–'} |"
+            )
+        for d in turn["divergence"]:
+            share = "–" if d["identical_share"] is None else f"{d['identical_share']:.1%}"
+            first = d["first_divergence_index"]
+            lines += [
+                "",
+                f"**{d['label']} vs {d['against']}:** first divergence "
+                + ("none" if first is None else f"at token {first + 1}")
+                + ", "
+                f"common prefix {d['common_prefix_tokens']} of {d['tokens_compared']} tokens, {share} identical, "
+                f"mean |Δ logprob| on the common prefix {_fmt(d['mean_abs_logprob_gap'])}.",
+            ]
+        for a in turn["answers"]:
+            lines += ["", f"### {a['label']}", ""]
+            if a["reasoning"]:
+                lines += ["<details><summary>Reasoning</summary>", "", a["reasoning"], "", "</details>", ""]
+            lines.append(a["reply"] or "*(no reply)*")
+            if a["note"]:
+                lines += ["", f"*{a['note']}*"]
+    return "\n".join(lines) + "\n"

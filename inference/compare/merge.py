@@ -1,0 +1,106 @@
+"""Run one turn on every side at once and merge their streams.
+
+Contract: ``stream_sides(streams)`` runs each side's async iterator of ``Chunk``s in its own
+task and yields ``SideEvent``s in arrival order, so no side waits for another; a side that fails
+yields one event with its ``DemoError`` and the others go on; each side ends with exactly
+one event whose ``done`` is true. The sides start when ``stream_sides`` is called (inside a
+running loop), not at the first event. ``aclose()``, or cancelling the consumer while it
+waits, cancels every side's task, which makes vLLM abort those requests. ``arrives_within(s)``
+says whether an event is ready within ``s`` seconds, without taking it. A side that yields
+nothing for ``stall_seconds`` (an engine that hangs) ends with a ``DemoError``: the timeout
+cancels its pending read, which aborts its vLLM request like any cancellation; the others go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from inference.compare.metrics import Chunk
+from inference.compat import timeout
+from inference.errors import DemoError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SideEvent:
+    side: int
+    chunk: Chunk | None = None  # a piece of the answer
+    error: DemoError | None = None
+    done: bool = False
+
+    @property
+    def text(self) -> str:
+        return self.chunk.text if self.chunk else ""
+
+
+class stream_sides:
+    """The merged stream; every side's task starts at once, before the first event is asked for
+    (so a caller can render something else while the requests are already on their way)."""
+
+    def __init__(self, streams: Sequence[AsyncIterator[Chunk]], stall_seconds: float | None = None):
+        self._queue: asyncio.Queue[SideEvent] = asyncio.Queue()
+        self._arrived = asyncio.Event()  # set whenever an event is queued
+        self._stall = stall_seconds
+        self._tasks = [asyncio.create_task(self._pump(i, s), name=f"side-{i}") for i, s in enumerate(streams)]
+        self._remaining = len(self._tasks)
+
+    async def _pump(self, side: int, stream: AsyncIterator[Chunk]) -> None:
+        try:
+            while True:
+                try:
+                    async with timeout(self._stall):
+                        chunk = await anext(stream)
+                except StopAsyncIteration:
+                    break
+                self._put(SideEvent(side, chunk=chunk))
+        except TimeoutError:
+            message = f"No output for {self._stall:.0f} s, so this side was stopped (the engine may be stuck)."
+            self._put(SideEvent(side, error=DemoError(message), done=True))
+            return
+        except DemoError as err:
+            self._put(SideEvent(side, error=err, done=True))
+        except Exception as err:  # an unexpected failure stays on its own side
+            log.exception("side %d failed", side)
+            self._put(SideEvent(side, error=DemoError(f"unexpected error: {err!r}"), done=True))
+        else:
+            self._put(SideEvent(side, done=True))
+
+    async def arrives_within(self, seconds: float) -> bool:
+        """Whether an event is ready now or within ``seconds`` (it stays queued for ``__anext__``)."""
+        if self._queue.empty():
+            self._arrived.clear()
+            try:
+                async with timeout(seconds):
+                    await self._arrived.wait()
+            except TimeoutError:
+                pass
+        return not self._queue.empty()
+
+    def _put(self, event: SideEvent) -> None:
+        self._queue.put_nowait(event)
+        self._arrived.set()
+
+    def __aiter__(self) -> stream_sides:
+        return self
+
+    async def __anext__(self) -> SideEvent:
+        if not self._remaining:
+            await self.aclose()
+            raise StopAsyncIteration
+        try:
+            event = await self._queue.get()
+        except BaseException:
+            await self.aclose()
+            raise
+        self._remaining -= event.done
+        return event
+
+    async def aclose(self) -> None:
+        """Cancel every side's task (which aborts its vLLM request) and wait for them."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,0 +1,396 @@
+"""GPU memory plan: do the engines fit on one GPU, and with which vLLM settings?
+
+Contract: ``plan_memory`` is pure. From what each checkpoint needs (``gpu_needs``: its safetensors
+headers and config.json, already read) and the GPU's total and free bytes it returns a frozen
+``MemoryPlan``: per side ``gpu_memory_utilization``, KV-cache tokens and ``max_model_len``,
+whether everything fits, a sentence for a person and, when it does not fit, the alternatives.
+The readers (local headers, Hub metadata, ``nvidia-smi`` output) are separate small functions;
+nothing here imports vLLM or torch or reads the environment.
+
+    python -m inference.deploy.memory_table     # the README's table for common GPUs (memory_table.py)
+
+How vLLM 0.32 spends ``gpu_memory_utilization`` (``vllm/v1/worker/utils.py: request_memory`` and
+``vllm/v1/worker/gpu_worker.py: determine_available_memory``): an engine's budget is
+``total_memory × gpu_memory_utilization``; its KV cache gets the budget minus what *this* engine
+consumed while loading and profiling (weights, activation peak, CUDA context), measured against
+the free memory at its own start. Memory other processes hold (the other engine) is *not* charged
+to it: the per-instance meaning that vllm#10498 restored and vllm#18974 fixed for V1 ("two LLM
+instances ... the second one will likely think it ran out of memory"). But an engine refuses to
+start when the free memory at its start is below its budget ("Free memory on device ... is less
+than desired GPU memory utilization"), so engines started one after the other need
+``u1 + u2 ≤ free / total``. Started together they mis-measure each other (vllm#9198, vllm#55827),
+which is why ``inference/engines/pool.py`` starts them in turn.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+GiB = 2**30
+MiB = 2**20
+
+# safetensors dtype names → bytes per element (the format's own list).
+DTYPE_BYTES = {
+    "BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1, "F8_E8M0": 1,
+    "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
+    "I32": 4, "U32": 4, "F32": 4,
+    "I64": 8, "U64": 8, "F64": 8,
+}  # fmt: skip
+TORCH_DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
+
+# Tensors in the checkpoint that vLLM does not load: Qwen3.5's multi-token-prediction head is
+# dropped unless speculative decoding asks for it (vllm/model_executor/models/qwen3_5.py maps
+# the "mtp." prefix to None).
+UNLOADED_PREFIXES = ("mtp.",)
+
+# What one engine holds besides weights and KV cache. Estimates, not measurements (no GPU here):
+# * the CUDA context with cuBLAS/NCCL workspaces: nvidia-smi shows 0.5–0.7 GiB for a process that
+#   has only initialised torch on an A100/H100;
+CUDA_CONTEXT_BYTES = 3 * GiB // 4
+# * vLLM's profile run: a forward pass over max_num_batched_tokens plus the sampler's fp32 logits
+#   for max_num_seqs sequences (248320 × 4 B = 1 MiB per sequence: 1 GiB at vLLM's default of
+#   1024 sequences), which vLLM keeps as activation headroom;
+ACTIVATION_BYTES = 2 * GiB
+# * CUDA graphs: vLLM logs "Graph capturing finished ... took 0.5–1 GiB" for 7–9B models.
+CUDA_GRAPH_BYTES = 3 * GiB // 4
+ENGINE_OVERHEAD_BYTES = CUDA_CONTEXT_BYTES + ACTIVATION_BYTES + CUDA_GRAPH_BYTES
+
+# The largest image the processor accepts (Qwen3.5's preprocessor_config "longest_edge", pixels):
+# vLLM profiles the vision encoder with it, 65536 patches of 16 × 16 px.
+IMAGE_MAX_PIXELS = 16_777_216
+# The most of the GPU the engines get together: vLLM's own default for one engine (0.92), which
+# leaves room for what its profiler misses.
+MAX_UTILIZATION = 0.92
+DEFAULT_MAX_MODEL_LEN = 32768
+MIN_MODEL_LEN = 8192  # the plan halves max_model_len down to this before it gives up
+
+# GPUs of the README's table, with the total memory nvidia-smi reports (MiB).
+GPUS = {
+    "L4 24 GB": 23034,
+    "A10G 24 GB": 23028,
+    "L40S 48 GB": 46068,
+    "A100 80 GB": 81920,
+    "H100 80 GB": 81559,
+    "H200 141 GB": 143771,
+    "RTX PRO 6000 96 GB": 97887,  # Blackwell (Hugging Face's rtx-pro-6000): the figure public reports give
+}
+# Their CUDA compute capability: vLLM runs the FP8 checkpoint with FP8 matmuls (W8A8) from 8.9 on
+# (``CompressedTensorsW8A8Fp8.get_min_capability()``), as FP8 weights with BF16 activations below.
+CAPABILITY = {
+    "L4 24 GB": (8, 9),
+    "A10G 24 GB": (8, 6),
+    "L40S 48 GB": (8, 9),
+    "A100 80 GB": (8, 0),
+    "H100 80 GB": (9, 0),
+    "H200 141 GB": (9, 0),
+    "RTX PRO 6000 96 GB": (12, 0),
+}
+W8A8_FROM = (8, 9)
+
+
+def fp8_in_vllm(gpu: str) -> str:
+    """How vLLM runs the FP8 checkpoint on this GPU: the scheme names of ``inference.engines.quant``."""
+    return "W8A8 FP8" if CAPABILITY[gpu] >= W8A8_FROM else "weight-only FP8 (BF16 activations)"
+
+
+@dataclass(frozen=True)
+class Gpu:
+    """One GPU's memory as ``nvidia-smi`` (or CUDA) reports it."""
+
+    name: str
+    total_bytes: int
+    free_bytes: int
+
+
+@dataclass(frozen=True)
+class GpuNeeds:
+    """What one checkpoint needs on the GPU, from its safetensors headers and config.json."""
+
+    label: str  # the pane's label, e.g. "FP8"
+    model: str  # Hugging Face id or local folder
+    weight_bytes: int  # tensors vLLM loads
+    kv_bytes_per_token: int  # K and V of the full-attention layers only
+    state_bytes_per_sequence: int  # Gated DeltaNet conv + recurrent state: fixed, whatever the length
+    vision_peak_bytes: int  # the vision encoder's activation peak on the largest image
+
+    @property
+    def fixed_bytes(self) -> int:
+        """Everything but the KV cache: weights, engine overhead, vision peak."""
+        return self.weight_bytes + ENGINE_OVERHEAD_BYTES + self.vision_peak_bytes
+
+    def need_bytes(self, max_model_len: int) -> int:
+        """The least budget that serves one sequence of ``max_model_len`` tokens."""
+        return self.fixed_bytes + max_model_len * self.kv_bytes_per_token + self.state_bytes_per_sequence
+
+
+@dataclass(frozen=True)
+class SidePlan:
+    """vLLM settings for one side."""
+
+    label: str
+    gpu_memory_utilization: float  # share of the GPU's total memory this engine may use
+    kv_tokens: int  # tokens its KV cache holds (after one sequence's linear-attention state)
+    max_model_len: int
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """A supported way to run when the pair does not fit."""
+
+    title: str  # e.g. "FP8 alone"
+    fits: bool
+    sides: tuple[SidePlan, ...]  # the engines on this GPU
+    how: str  # what to run or set, for a person
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    gpu: Gpu
+    sides: tuple[SidePlan, ...]  # empty when it does not fit
+    fits: bool
+    message: str  # one paragraph for a person
+    alternatives: tuple[Alternative, ...] = ()
+
+    def side(self, label: str) -> SidePlan:
+        return next(s for s in self.sides if s.label == label)
+
+
+# --- from headers and config -------------------------------------------------------------
+
+
+def tensor_bytes(header: Mapping[str, Any], skip: Sequence[str] = ()) -> int:
+    """Bytes of a safetensors header's tensors (dtype × shape), leaving out names starting with ``skip``."""
+    total = 0
+    for name, info in header.items():
+        if name == "__metadata__" or name.startswith(tuple(skip)):
+            continue
+        total += math.prod(info["shape"]) * DTYPE_BYTES[info["dtype"]]
+    return total
+
+
+def text_config(config: Mapping[str, Any]) -> Mapping[str, Any]:
+    return config.get("text_config", config)
+
+
+def layer_types(config: Mapping[str, Any]) -> list[str]:
+    text = text_config(config)
+    n = text["num_hidden_layers"]
+    if "layer_types" in text:
+        return list(text["layer_types"])
+    if "full_attention_interval" in text:  # Qwen3.5: every interval-th layer is full attention
+        k = text["full_attention_interval"]
+        return ["full_attention" if (i + 1) % k == 0 else "linear_attention" for i in range(n)]
+    return ["full_attention"] * n
+
+
+def head_dim(config: Mapping[str, Any]) -> int:
+    text = text_config(config)
+    return text.get("head_dim") or text["hidden_size"] // text["num_attention_heads"]
+
+
+def kv_bytes_per_token(config: Mapping[str, Any], kv_dtype_bytes: int = 2) -> int:
+    """K and V of every full-attention layer; linear-attention layers keep no per-token cache."""
+    text = text_config(config)
+    kv_heads = text.get("num_key_value_heads", text["num_attention_heads"])
+    full = layer_types(config).count("full_attention")
+    return 2 * kv_heads * head_dim(config) * kv_dtype_bytes * full
+
+
+def state_bytes_per_sequence(config: Mapping[str, Any]) -> int:
+    """Gated DeltaNet state of one sequence, as vLLM shapes it (``gated_delta_net_state_shape``):
+    a conv state of (kernel − 1) × conv_dim in the model's dtype and a recurrent state of
+    v_heads × v_dim × k_dim in ``mamba_ssm_dtype`` (Qwen3.5's config asks for float32)."""
+    text = text_config(config)
+    linear = layer_types(config).count("linear_attention")
+    if not linear:
+        return 0
+    nk, nv = text["linear_num_key_heads"], text["linear_num_value_heads"]
+    dk, dv = text["linear_key_head_dim"], text["linear_value_head_dim"]
+    model_bytes = TORCH_DTYPE_BYTES[text.get("dtype") or config.get("dtype") or "bfloat16"]
+    ssm_bytes = TORCH_DTYPE_BYTES[text.get("mamba_ssm_dtype") or text.get("dtype") or "bfloat16"]
+    conv = (2 * nk * dk + nv * dv) * (text["linear_conv_kernel_dim"] - 1) * model_bytes
+    recurrent = nv * dv * dk * ssm_bytes
+    return linear * (conv + recurrent)
+
+
+def vision_peak_bytes(config: Mapping[str, Any], max_pixels: int = IMAGE_MAX_PIXELS) -> int:
+    """A rough peak of the vision encoder on the largest image: per patch, one block's live BF16
+    activations (qkv, the MLP's hidden layer, the residual and its norm). Attention itself is
+    flash/SDPA, linear in the patches."""
+    vision = config.get("vision_config")
+    if not vision:
+        return 0
+    patches = max_pixels // vision["patch_size"] ** 2
+    width = 3 * vision["hidden_size"] + vision["intermediate_size"] + 2 * vision["hidden_size"]
+    return patches * width * 2
+
+
+def gpu_needs(label: str, model: str, headers: Iterable[Mapping[str, Any]], config: Mapping[str, Any]) -> GpuNeeds:
+    return GpuNeeds(
+        label=label,
+        model=model,
+        weight_bytes=sum(tensor_bytes(h, UNLOADED_PREFIXES) for h in headers),
+        kv_bytes_per_token=kv_bytes_per_token(config),
+        state_bytes_per_sequence=state_bytes_per_sequence(config),
+        vision_peak_bytes=vision_peak_bytes(config),
+    )
+
+
+# --- the plan ----------------------------------------------------------------------------
+
+
+def _hundredths_up(nbytes: int, total: int) -> int:
+    return -(-100 * nbytes // total)
+
+
+def _fit(sides: Sequence[GpuNeeds], gpu: Gpu, max_model_len: int) -> tuple[SidePlan, ...] | None:
+    """Utilizations in hundredths: each side its least need, the rest split so that every side's
+    KV cache holds the same number of tokens (a fair comparison). ``None`` when they do not fit."""
+    cap = min(int(100 * MAX_UTILIZATION), 100 * gpu.free_bytes // gpu.total_bytes - 1)
+    least = [_hundredths_up(s.need_bytes(max_model_len), gpu.total_bytes) for s in sides]
+    if sum(least) > cap:
+        return None
+    spare = cap - sum(least)
+    kv_sum = sum(s.kv_bytes_per_token for s in sides)
+    shares = [least[i] + spare * s.kv_bytes_per_token // kv_sum for i, s in enumerate(sides)]
+
+    def kv_tokens(side: GpuNeeds, hundredths: int) -> int:
+        budget = gpu.total_bytes * hundredths // 100
+        return (budget - side.fixed_bytes - side.state_bytes_per_sequence) // side.kv_bytes_per_token
+
+    for _ in range(cap - sum(shares)):  # what rounding left over: to the side with the smallest cache
+        i = min(range(len(sides)), key=lambda i: kv_tokens(sides[i], shares[i]))
+        shares[i] += 1
+    return tuple(
+        SidePlan(side.label, hundredths / 100, kv_tokens(side, hundredths), max_model_len)
+        for side, hundredths in zip(sides, shares, strict=True)
+    )
+
+
+def _fit_shrinking(sides: Sequence[GpuNeeds], gpu: Gpu, max_model_len: int) -> tuple[SidePlan, ...] | None:
+    """``_fit`` at ``max_model_len``, then at halves of it down to ``MIN_MODEL_LEN``."""
+    length = max_model_len
+    while True:
+        plans = _fit(sides, gpu, length)
+        if plans or length <= MIN_MODEL_LEN:
+            return plans
+        length = max(MIN_MODEL_LEN, length // 2)
+
+
+def as_gib(nbytes: float) -> str:
+    return f"{nbytes / GiB:.1f} GiB"
+
+
+def _describe(plans: Sequence[SidePlan]) -> str:
+    parts = [f"{p.label} {p.gpu_memory_utilization:.2f} (KV cache ~{p.kv_tokens:,} tokens)" for p in plans]
+    return f"gpu_memory_utilization {', '.join(parts)}, max_model_len {plans[0].max_model_len}"
+
+
+def plan_memory(sides: Sequence[GpuNeeds], gpu: Gpu, max_model_len: int = DEFAULT_MAX_MODEL_LEN) -> MemoryPlan:
+    """Whether ``sides`` fit on ``gpu`` started one after the other, and with which settings."""
+    where = f"{gpu.name} ({as_gib(gpu.total_bytes)}, {as_gib(gpu.free_bytes)} free)"
+    plans = _fit_shrinking(sides, gpu, max_model_len)
+    names = " and ".join(s.label for s in sides)
+    if plans:
+        shorter = (
+            f" max_model_len is {plans[0].max_model_len}, not {max_model_len}, so that they fit."
+            if plans[0].max_model_len < max_model_len
+            else ""
+        )
+        used = sum(p.gpu_memory_utilization for p in plans)
+        message = f"{names} fit on {where}: {_describe(plans)}; {used:.2f} of the GPU together.{shorter}"
+        return MemoryPlan(gpu, plans, True, message)
+
+    needs = ", ".join(f"{s.label} {as_gib(s.need_bytes(MIN_MODEL_LEN))}" for s in sides)
+    cap = min(MAX_UTILIZATION * gpu.total_bytes, gpu.free_bytes)
+    message = (
+        f"{names} do not fit on {where}. Each engine needs its weights, about {as_gib(ENGINE_OVERHEAD_BYTES)} "
+        f"for CUDA context, activations and CUDA graphs, the vision encoder's peak and a KV cache of at "
+        f"least {MIN_MODEL_LEN} tokens: {needs}, while vLLM may use at most {as_gib(cap)} here."
+    )
+    alternatives = _alternatives(sides, gpu, max_model_len) if len(sides) > 1 else ()
+    if alternatives:
+        message += " " + " ".join(a.how for a in alternatives)
+    return MemoryPlan(gpu, (), False, message, alternatives)
+
+
+def _alternatives(sides: Sequence[GpuNeeds], gpu: Gpu, max_model_len: int) -> tuple[Alternative, ...]:
+    """Each side alone on this GPU, and the reference side on a remote vLLM server."""
+    out = []
+    for side in sorted(sides, key=lambda s: s.weight_bytes):
+        plans = _fit_shrinking([side], gpu, max_model_len)
+        if plans:
+            how = f"{side.label} alone fits ({_describe(plans)}): python app.py --model {side.label}={side.model}."
+        else:
+            how = f"{side.label} alone does not fit either (needs {as_gib(side.need_bytes(MIN_MODEL_LEN))})."
+        out.append(Alternative(f"{side.label} alone", plans is not None, plans or (), how))
+    smallest, largest = min(sides, key=lambda s: s.weight_bytes), max(sides, key=lambda s: s.weight_bytes)
+    here = _fit_shrinking([smallest], gpu, max_model_len)
+    out.append(
+        Alternative(
+            f"{largest.label} on a remote vLLM server",
+            here is not None,
+            here or (),
+            f"Or serve {largest.label} ({largest.model}) from a vLLM server on another GPU and run only "
+            f"{smallest.label} here.",
+        )
+    )
+    return tuple(out)
+
+
+# --- readers -----------------------------------------------------------------------------
+
+
+def read_header(path: Path) -> tuple[dict[str, Any], int]:
+    """A safetensors file's JSON header and its length: 8 bytes little-endian, then the JSON."""
+    with open(path, "rb") as f:
+        (length,) = struct.unpack("<Q", f.read(8))
+        return json.loads(f.read(length)), length
+
+
+def read_local(folder: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Headers of a local checkpoint's ``*.safetensors`` files and its config.json."""
+    headers = [read_header(p)[0] for p in sorted(folder.glob("*.safetensors"))]
+    if not headers:
+        raise FileNotFoundError(f"no *.safetensors in {folder}")
+    return headers, json.loads((folder / "config.json").read_text())
+
+
+def read_hub(repo_id: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The same from the Hub, without downloading weights (HF_TOKEN is read by huggingface_hub)."""
+    from huggingface_hub import HfApi, hf_hub_download
+
+    meta = HfApi().get_safetensors_metadata(repo_id)
+    headers = [
+        {name: {"dtype": t.dtype, "shape": list(t.shape)} for name, t in f.tensors.items()}
+        for f in meta.files_metadata.values()
+    ]
+    return headers, json.loads(Path(hf_hub_download(repo_id, "config.json")).read_text())
+
+
+def read_checkpoint(model: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """A local folder, else the Hub cache, else the Hub."""
+    folder = Path(model)
+    if not folder.is_dir():
+        try:
+            from huggingface_hub import snapshot_download
+
+            folder = Path(snapshot_download(model, local_files_only=True, allow_patterns=["*.json", "*.safetensors"]))
+        except Exception:  # not cached: ask the Hub for the headers only
+            return read_hub(model)
+    return read_local(folder)
+
+
+def parse_nvidia_smi(text: str) -> Gpu:
+    """The first GPU of ``nvidia-smi --query-gpu=name,memory.total,memory.free --format=csv,noheader,nounits``."""
+    fields = [f.strip() for f in text.strip().splitlines()[0].split(",")]
+    if len(fields) != 3:
+        raise ValueError(f"unexpected nvidia-smi output: {text!r}")
+    name, total, free = fields
+    return Gpu(name, int(total) * MiB, int(free) * MiB)

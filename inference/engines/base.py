@@ -1,0 +1,189 @@
+"""The backend contract: what every engine that runs a side provides, and the state they share.
+
+Contract: ``Backend`` (a runtime-checkable ``Protocol``) is what the pool, the page and the
+evaluation use of an engine; a backend (a value of ``inference.engines.backends.BACKENDS``)
+satisfies it, and ``tests/test_backends.py`` checks that each one does. ``EngineBase`` is the
+shared half: the fields every backend keeps (``spec``, ``footprint``, ``kv_usage``,
+``restarting``, ``closed``, ``restarts``), the ``restart()`` skeleton (mark restarting, stop, start
+again, count) and ``shutdown()``; a backend subclasses it and implements its abstract methods.
+``Footprint`` is what a started engine holds; ``weight_bytes`` reads a checkpoint's size. Imports
+no engine library.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from inference.compare.metrics import Chunk
+from inference.compare.scores import TokenScore
+from inference.errors import DemoError
+from inference.inputs.chat import GenerationSettings, Prepared
+from inference.spec import ModelSpec
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """What an engine holds: checkpoint weights (bytes of its safetensors files) and KV-cache capacity."""
+
+    weight_bytes: int | None
+    kv_tokens: int | None  # tokens the KV cache can hold, all requests together (vLLM's own count)
+    scheme: str | None = None  # the quantization scheme the engine runs (``engines.quant``); None: unquantized
+
+
+def weight_bytes(model: str) -> int | None:
+    """Bytes of a checkpoint's ``*.safetensors`` files: a local folder, or a Hub id already cached."""
+    folder = Path(model)
+    if not folder.is_dir():
+        try:
+            from huggingface_hub import snapshot_download
+
+            folder = Path(snapshot_download(model, local_files_only=True, allow_patterns=["*.safetensors"]))
+        except Exception:  # not cached: unknown rather than wrong
+            return None
+    files = list(folder.glob("*.safetensors"))
+    return sum(f.stat().st_size for f in files) if files else None
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What runs one side. ``start`` and ``restart`` block (call them from a thread with no running
+    event loop); the async methods run in the loop that streams."""
+
+    spec: ModelSpec  # the side it runs (a remote backend fills in the served model once started)
+    footprint: Footprint  # known once started
+    kv_usage: float | None  # the KV cache's current use (0..1); None where the backend cannot say
+    restarting: bool  # a replacement is starting: a turn sent meanwhile is refused on this side alone
+    restarts: int  # replacements so far
+
+    @property
+    def started(self) -> bool:
+        """``start`` has succeeded (and ``shutdown`` not been called)."""
+        ...
+
+    @property
+    def alive(self) -> bool:
+        """Started and still able to answer; false makes the pool call ``restart``."""
+        ...
+
+    def start(self) -> None: ...
+
+    def restart(self) -> None: ...
+
+    def stream(self, prepared: Prepared, answers: Sequence[str], settings: GenerationSettings) -> AsyncIterator[Chunk]:
+        """The answer as ``Chunk``s, the first one with the prompt's size; cancelling the consumer
+        stops the request; every failure is a ``DemoError``."""
+        ...
+
+    async def warm_up(self) -> None:
+        """Run what is compiled or loaded lazily, before a user waits on it."""
+        ...
+
+    async def score(
+        self,
+        prepared: Prepared,
+        answers: Sequence[str],
+        settings: GenerationSettings,
+        token_ids: Sequence[int],
+        top: int = 2,
+    ) -> list[TokenScore]:
+        """Teacher-forced scores of ``token_ids`` after this turn's prompt (``compare.scores``)."""
+        ...
+
+    def prompt_tokens(self, prepared: Prepared, answers: Sequence[str], settings: GenerationSettings) -> int:
+        """The prompt's length in tokens as this engine will count it, before it is sent."""
+        ...
+
+    def decode(self, token_ids: Sequence[int]) -> str:
+        """Answer token ids to text, special tokens skipped."""
+        ...
+
+    def num_unfinished_requests(self) -> int: ...
+
+    async def has_work(self) -> bool:
+        """Whether the engine still holds any request (aborted ones included)."""
+        ...
+
+    def shutdown(self) -> None:
+        """Stop for good; idempotent, safe at any point of a start."""
+        ...
+
+
+class EngineBase(ABC):
+    """The state and the restart skeleton every backend shares. A backend implements ``start``,
+    ``_stop`` (drop what ``start`` built; nothing if nothing was built) and the abstract methods;
+    ``score`` is refused unless it overrides it."""
+
+    def __init__(self, spec: ModelSpec):
+        self.spec = spec
+        self.footprint = Footprint(None, None)
+        self.kv_usage: float | None = None
+        self.restarting = False  # a replacement is starting (see ``restart``)
+        self.closed = False  # shut down for good: a start still under way undoes itself
+        self.restarts = 0
+
+    @abstractmethod
+    def start(self) -> None: ...
+
+    @abstractmethod
+    def _stop(self) -> None: ...
+
+    def _start_again(self) -> None:
+        """``restart``'s start: once, unless the backend waits for something to come back."""
+        self.start()
+
+    def restart(self) -> None:
+        """Replace a dead (or live) engine with a new one: blocking, from a thread with no running loop."""
+        self.restarting = True
+        try:
+            self._stop()
+            self.kv_usage = None
+            self._start_again()
+            self.restarts += 1
+        finally:
+            self.restarting = False
+
+    def shutdown(self) -> None:
+        self.closed = True
+        self._stop()
+
+    @property
+    @abstractmethod
+    def started(self) -> bool: ...
+
+    @property
+    @abstractmethod
+    def alive(self) -> bool: ...
+
+    @abstractmethod
+    def stream(
+        self, prepared: Prepared, answers: Sequence[str], settings: GenerationSettings
+    ) -> AsyncIterator[Chunk]: ...
+
+    @abstractmethod
+    async def warm_up(self) -> None: ...
+
+    async def score(
+        self,
+        prepared: Prepared,
+        answers: Sequence[str],
+        settings: GenerationSettings,
+        token_ids: Sequence[int],
+        top: int = 2,
+    ) -> list[TokenScore]:
+        raise DemoError(f"{self.spec.label}: the {self.spec.backend} backend does not score answers.")
+
+    @abstractmethod
+    def prompt_tokens(self, prepared: Prepared, answers: Sequence[str], settings: GenerationSettings) -> int: ...
+
+    @abstractmethod
+    def decode(self, token_ids: Sequence[int]) -> str: ...
+
+    @abstractmethod
+    def num_unfinished_requests(self) -> int: ...
+
+    @abstractmethod
+    async def has_work(self) -> bool: ...

@@ -1,0 +1,352 @@
+"""One model in transformers (``model.generate``), behind the backend contract (``inference.engines.base``).
+
+Contract: ``TransformersEngine(spec)`` is the "transformers" backend (see ``inference.engines.backends``):
+``start()`` (blocking) loads ``AutoModelForImageTextToText`` and ``AutoProcessor``; ``stream``
+renders the turn with the chat template every backend shares (``PromptViews``), feeds the same
+decoded images/videos and processor kwargs vLLM gets to the model's own processor, and yields
+``Chunk``s (one per token: id, raw log-probability; prompt and visual token counts on the first;
+``finish_reason`` "stop"/"length" on the last). Requests are served one at a time per engine, in
+arrival order (``generate`` runs one sequence; a waiting request that is cancelled never runs).
+Cancelling the consumer stops ``generate`` at its next step (a stopping criterion) and its thread
+ends. Failures reach the caller as ``DemoError``. Sampling follows vLLM's rules
+(``inference.engines.hf_steps``), presence penalty included. FP8 compressed-tensors checkpoints: on CUDA
+(SM 8.9+) the FP8 weights stay FP8 and run through transformers' FP8 matmul kernels
+(``use_optimized_inference``); elsewhere they are dequantized to BF16 at load while the dynamic
+per-token FP8 activation quantization is still simulated (compressed-tensors' quantize-dequantize).
+On a ZeroGPU Space (``spaces``' own check) the GPU work runs inside ``spaces.GPU``. Torch is
+imported on ``start``, not on import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+import threading
+import warnings
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from importlib.util import find_spec
+from typing import Any
+
+from inference.compare.metrics import Chunk
+from inference.compare.scores import TokenScore
+from inference.engines.base import EngineBase, Footprint, weight_bytes
+from inference.engines.prompt import PromptViews
+from inference.errors import DemoError
+from inference.inputs.chat import GenerationSettings, Prepared, UserTurn, prepare
+from inference.spec import ModelSpec
+
+log = logging.getLogger(__name__)
+_END = object()
+ZEROGPU_SECONDS = 30.0  # a request's GPU time on ZeroGPU: this plus ZEROGPU_PER_TOKEN per new token
+ZEROGPU_PER_TOKEN = 0.1
+
+
+def zerogpu(task: Callable, duration: Callable) -> tuple[Callable, bool]:
+    """``task`` wrapped in ``spaces.GPU`` on a ZeroGPU Space, else as is; and whether it was."""
+    if find_spec("spaces") is None:
+        return task, False
+    import spaces
+    from spaces.config import Config
+
+    if not Config.zero_gpu:
+        return task, False
+    return spaces.GPU(task, duration=duration), True
+
+
+def _gpu_seconds(inputs: dict, settings: GenerationSettings, max_new: int) -> float:
+    return ZEROGPU_SECONDS + ZEROGPU_PER_TOKEN * max_new
+
+
+@dataclass(eq=False)  # hashed by identity
+class _Ticket:
+    """One request: set ``stop`` to end it (waiting or running)."""
+
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+def _is_compressed_tensors(model: str) -> bool:
+    """Whether a checkpoint is quantized in compressed-tensors' format (llm-compressor's FP8)."""
+    from transformers import AutoConfig
+
+    quant = getattr(AutoConfig.from_pretrained(model), "quantization_config", None) or {}
+    method = quant.get("quant_method") if isinstance(quant, dict) else getattr(quant, "quant_method", None)
+    return method == "compressed-tensors"
+
+
+class TransformersEngine(PromptViews, EngineBase):
+    """A transformers model for one ``ModelSpec``; rendering and counting: ``PromptViews``; state
+    and restart: ``EngineBase`` (``kv_usage`` stays None: no fixed KV pool here)."""
+
+    def __init__(self, spec: ModelSpec):
+        super().__init__(spec)
+        self._model: Any = None
+        self._processor: Any = None
+        self._device = "cpu"
+        self._eos: list[int] = []
+        self._queue: deque[_Ticket] = deque()  # requests waiting or running; the first one runs
+        self._turn = threading.Condition()  # one generate at a time, in arrival order
+        self._threads: set[threading.Thread] = set()
+        threads = spec.env.get("OMP_NUM_THREADS")
+        self._torch_threads = int(threads) if threads and threads.isdigit() else None
+        # before the server starts: ZeroGPU registers its GPU functions at launch
+        self._pieces, self.on_zerogpu = zerogpu(self._generate, _gpu_seconds)
+        self._scorer, _ = zerogpu(self._forward_scores, lambda *_: ZEROGPU_SECONDS)
+
+    # --- life cycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        import torch
+        from transformers import AutoModelForImageTextToText, AutoProcessor, CompressedTensorsConfig, GenerationConfig
+
+        if self._torch_threads:
+            torch.set_num_threads(self._torch_threads)
+        self._device = "cuda" if torch.cuda.is_available() else "cpu"
+        options: dict[str, Any] = {}
+        scheme = None
+        dtype = self.spec.engine_args.get("dtype", "auto")
+        options["dtype"] = dtype if dtype == "auto" else getattr(torch, dtype)
+        if _is_compressed_tensors(self.spec.model):  # keep FP8 where kernels exist, else dequantize at load
+            fp8 = self._device == "cuda" and torch.cuda.get_device_capability() >= (8, 9)
+            options["quantization_config"] = CompressedTensorsConfig(use_optimized_inference=fp8, dequantize=not fp8)
+            scheme = "W8A8 FP8" if fp8 else "FP8 weights dequantized to BF16, FP8 activations simulated"
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*already has a `quantization_config` attribute.*")
+            model = AutoModelForImageTextToText.from_pretrained(self.spec.model, **options)
+        model = model.to(self._device).eval()
+        processor = AutoProcessor.from_pretrained(self.spec.model)
+        defaults = model.generation_config
+        eos = defaults.eos_token_id
+        self._eos = [eos] if isinstance(eos, int) else list(eos or [])
+        pad = defaults.pad_token_id if defaults.pad_token_id is not None else processor.tokenizer.pad_token_id
+        # only the special tokens stay: every sampling setting comes from the request (as in vLLM)
+        model.generation_config = GenerationConfig(eos_token_id=self._eos, pad_token_id=pad)
+        if self.closed:
+            return
+        self._model, self._processor = model, processor
+        self.load_tokenizer(processor.tokenizer)
+        self.footprint = Footprint(weight_bytes(self.spec.model), None, scheme)
+        log.info("transformers engine %s ready on %s: %s", self.spec.title, self._device, self.footprint)
+
+    @property
+    def started(self) -> bool:
+        return self._model is not None
+
+    @property
+    def alive(self) -> bool:
+        """Loaded: the model lives in this process, so nothing can die under it."""
+        return self._model is not None and not self.closed
+
+    def _stop(self) -> None:
+        for ticket in list(self._queue):
+            ticket.stop.set()
+        for thread in list(self._threads):
+            thread.join(timeout=30)
+        self._model = None
+
+    # --- requests ------------------------------------------------------------------------
+
+    def num_unfinished_requests(self) -> int:
+        return len(self._queue)
+
+    async def has_work(self) -> bool:
+        """Whether a request's thread (waiting, or running ``generate``) is still alive."""
+        return any(t.is_alive() for t in list(self._threads))
+
+    async def warm_up(self) -> None:
+        """One two-token answer, so the first user does not pay for first-use setup (not on
+        ZeroGPU: it would hold a GPU at start-up)."""
+        if self._model is None or self.on_zerogpu:
+            return
+        async for _ in self.stream(prepare([UserTurn("Hello")]), [], GenerationSettings(max_tokens=2)):
+            pass
+
+    async def stream(
+        self, prepared: Prepared, answers: Sequence[str], settings: GenerationSettings
+    ) -> AsyncIterator[Chunk]:
+        """Yield the answer token by token; the first chunk also gives the prompt's size."""
+        if self.restarting:
+            raise DemoError(f"{self.spec.label}: the model is reloading; this side skips this turn.")
+        if self._model is None:
+            raise DemoError(f"{self.spec.label}: the model is not loaded.")
+        prompt = self.render(prepared, answers, settings)
+        loop = asyncio.get_running_loop()
+        out: asyncio.Queue = asyncio.Queue()
+
+        def post(item: object) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is listening
+                loop.call_soon_threadsafe(out.put_nowait, item)
+
+        ticket = _Ticket()
+        context = contextvars.copy_context()  # ZeroGPU reads the Gradio request from it
+        worker = threading.Thread(
+            target=context.run, args=(self._serve, ticket, prompt, prepared, settings, post), daemon=True
+        )
+        worker.name = f"transformers-{self.spec.label}"
+        with self._turn:  # queued here, on the caller's side: arrival order is call order
+            self._queue.append(ticket)
+        self._threads.add(worker)
+        worker.start()
+        try:
+            while (item := await out.get()) is not _END:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            ticket.stop.set()  # cancelled or closed early: generate stops at its next step
+
+    async def score(
+        self,
+        prepared: Prepared,
+        answers: Sequence[str],
+        settings: GenerationSettings,
+        token_ids: Sequence[int],
+        top: int = 2,
+    ) -> list[TokenScore]:
+        """Teacher-forced scores of ``token_ids`` after this turn's prompt (``inference.compare.scores``):
+        one forward pass over the prompt and the tokens, in a thread."""
+        if self._model is None:
+            raise DemoError(f"{self.spec.label}: the model is not loaded.")
+        self.check_scorable(token_ids)
+        inputs = self._inputs(self.render(prepared, answers, settings), prepared)
+        return await asyncio.to_thread(self._scorer, inputs, list(token_ids), top)
+
+    def _forward_scores(self, inputs: dict, token_ids: list[int], top: int) -> list[TokenScore]:
+        """The GPU work of ``score``: the logits at the last ``len(token_ids)`` positions."""
+        import torch
+
+        if not token_ids:
+            return []
+        ids = inputs["input_ids"]
+        extra = torch.tensor([token_ids], dtype=ids.dtype)
+        inputs = {**inputs, "input_ids": torch.cat([ids, extra], 1)}
+        for key in ("attention_mask", "mm_token_type_ids"):  # the answer is text, fully attended
+            if key in inputs:
+                fill = torch.ones_like(extra) if key == "attention_mask" else torch.zeros_like(extra)
+                inputs[key] = torch.cat([inputs[key], fill.to(inputs[key].dtype)], 1)
+        inputs = {k: v.to(self._device) if hasattr(v, "to") else v for k, v in inputs.items()}
+        with torch.inference_mode():
+            if self._torch_threads:
+                torch.set_num_threads(self._torch_threads)
+            logits = self._model(**inputs, logits_to_keep=len(token_ids) + 1).logits[0, :-1]
+            logprobs = logits.float().log_softmax(-1).cpu()
+        best = logprobs.topk(top, -1)
+        return [
+            TokenScore(t, float(row[t]), tuple(zip(ids_.tolist(), vals.tolist(), strict=True)))
+            for t, row, ids_, vals in zip(token_ids, logprobs, best.indices, best.values, strict=True)
+        ]
+
+    def _serve(self, ticket: _Ticket, prompt: str, prepared: Prepared, settings: GenerationSettings, post) -> None:
+        """A request's thread: wait for the engine, prepare the inputs, stream the pieces."""
+        try:
+            with self._turn:
+                while self._queue[0] is not ticket and not ticket.stop.is_set():
+                    self._turn.wait(0.05)
+            if not ticket.stop.is_set():
+                self._answer(ticket, prompt, prepared, settings, post)
+        except DemoError as err:
+            post(err)
+        except Exception as err:
+            log.exception("%s: transformers request failed", self.spec.label)
+            failure = DemoError(f"{self.spec.label}: the request failed: {err}")
+            failure.__cause__ = err
+            post(failure)
+        finally:
+            with self._turn:
+                self._queue.remove(ticket)
+                self._turn.notify_all()
+            self._threads.discard(threading.current_thread())
+            post(_END)
+
+    def _answer(self, ticket: _Ticket, prompt: str, prepared: Prepared, settings: GenerationSettings, post) -> None:
+        from inference.engines.hf_steps import TextDeltas
+
+        inputs = self._inputs(prompt, prepared)
+        ids = inputs["input_ids"][0].tolist()
+        max_new = settings.max_tokens
+        if context := self.spec.engine_args.get("max_model_len"):
+            max_new = min(max_new, context - len(ids))
+            if max_new < 1:
+                raise DemoError(
+                    f"{self.spec.label}: the prompt is {len(ids)} tokens; the model's context is {context}."
+                )
+        stops = set() if settings.ignore_eos else set(self._eos)
+        text = TextDeltas(self._tokenizer)
+        pieces, finish = self._pieces(inputs, settings, max_new), None
+        try:
+            for n, (token, logprob) in enumerate(pieces, 1):
+                finish = "stop" if token in stops else "length" if n >= max_new else None
+                delta = text.add(token) + (text.flush() if finish else "")
+                head = {"prompt_token_ids": tuple(ids)} if n == 1 else {}
+                sizes = (len(ids), self.visual_count(ids)) if n == 1 else (None, None)
+                post(Chunk(delta, 1, *sizes, (token,), (logprob,), finish, **head))
+                if ticket.stop.is_set() or finish:
+                    break
+        finally:
+            pieces.close()  # stops generate (on ZeroGPU too: spaces closes the worker's generator)
+        if finish is None and not ticket.stop.is_set():  # generate ended on its own, unforeseen
+            post(Chunk(text.flush(), 0, finish_reason="stop"))
+
+    def _inputs(self, prompt: str, prepared: Prepared) -> dict:
+        """The model's processor over the prompt and the decoded media, as vLLM calls it."""
+        from transformers.video_utils import VideoMetadata
+
+        data, kwargs = prepared.multi_modal_data, dict(prepared.processor_kwargs)
+        media: dict[str, Any] = {}
+        if data.get("image"):
+            media["images"] = list(data["image"])
+        if data.get("video"):
+            media["videos"] = [frames for frames, _ in data["video"]]
+            media["video_metadata"] = [
+                VideoMetadata(**{k: v for k, v in meta.items() if k != "do_sample_frames"}) for _, meta in data["video"]
+            ]
+            kwargs["videos_kwargs"] = {**kwargs.get("videos_kwargs", {}), "do_sample_frames": False}
+        try:
+            return dict(self._processor(text=[prompt], **media, **kwargs, return_tensors="pt"))
+        except (ValueError, TypeError) as err:
+            raise DemoError(f"{self.spec.label}: the input was refused: {err}") from err
+
+    def _generate(self, inputs: dict, settings: GenerationSettings, max_new: int) -> Iterator[tuple[int, float]]:
+        """The GPU work: ``generate`` in a thread, its ``(token, logprob)`` steps as they come.
+        Closing this generator stops ``generate`` and waits for its thread."""
+        import torch
+        from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
+
+        from inference.engines.hf_steps import Steps, Stopped, sampling
+
+        model = self._model
+        inputs = {k: v.to(self._device) if hasattr(v, "to") else v for k, v in inputs.items()}
+        steps, stop = Steps(), threading.Event()
+        config = GenerationConfig(
+            max_new_tokens=max_new,
+            do_sample=False,  # any draw happens in ``sampling``, from the request's own generator
+            eos_token_id=[] if settings.ignore_eos else self._eos,
+            pad_token_id=model.generation_config.pad_token_id,
+        )
+        processors = LogitsProcessorList([steps, *sampling(settings, inputs["input_ids"].shape[1])])
+
+        def run() -> None:
+            try:
+                if self._torch_threads:
+                    torch.set_num_threads(self._torch_threads)
+                with torch.inference_mode():
+                    model.generate(
+                        **inputs,
+                        generation_config=config,
+                        logits_processor=processors,
+                        stopping_criteria=StoppingCriteriaList([Stopped(stop)]),
+                        streamer=steps,
+                    )
+            except BaseException as err:
+                steps.fail(err)
+
+        thread = threading.Thread(target=run, name=f"generate-{self.spec.label}", daemon=True)
+        thread.start()
+        try:
+            yield from steps
+        finally:
+            stop.set()
+            thread.join()

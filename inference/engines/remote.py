@@ -1,0 +1,399 @@
+"""One model on an OpenAI-compatible vLLM server (``vllm serve``), streamed like the in-process engine.
+
+Contract: ``RemoteEngine(spec)`` is a backend (``inference.engines.base``: all but ``score``) for
+``spec.endpoint`` (the server's base URL, ``…/v1``). ``start()``
+(blocking) asks the server for its model, context length and KV-cache size, and loads that
+model's tokenizer where this machine can (a local folder or the Hub), else works without one;
+a server that cannot be reached is a ``DemoError`` naming the URL. ``stream()`` posts the same
+``Prepared`` turn as one streaming ``/chat/completions`` request: images as lossless PNG data
+URLs, each video as the very frames the in-process path sampled (a ``video/jpeg`` data URL) with
+their metadata in ``media_io_kwargs`` and the visual budget in ``mm_processor_kwargs`` (the
+server must run with ``--trust-request-mm-kwargs`` for media turns), the same sampling settings,
+and asks for the token ids and the chosen tokens' log-probabilities; it yields ``Chunk``s as
+``Engine`` does (the first one carries the prompt's size). Cancelling the consumer closes the
+HTTP stream, which makes the server abort the request. A lost connection turns ``alive`` false,
+so the pool's watcher calls ``restart()``, which waits for the server to answer again. Server
+errors reach the caller as ``DemoError`` with the server's message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from inference.compare.metrics import Chunk
+from inference.engines.base import EngineBase, Footprint
+from inference.engines.prompt import VISUAL_TOKENS
+from inference.errors import DemoError
+from inference.inputs.chat import GenerationSettings, Prepared
+from inference.spec import ModelSpec
+
+log = logging.getLogger(__name__)
+
+CONNECT_S = 10.0  # seconds to open a connection; reading a stream has no limit (the UI's stall watch has one)
+RESTART_WAIT_S = 600.0  # how long ``restart`` waits for a server that stopped answering
+RESTART_POLL_S = 2.0
+JPEG_QUALITY = 95  # video frames travel as JPEG: the one format vLLM takes frames in
+TEMPLATE_TOKENS_PER_FILE = 2  # Qwen's template wraps each placeholder in <|vision_start|> … <|vision_end|>
+
+
+def _data_url(mime: str, payload: bytes) -> str:
+    return f"data:{mime};base64,{base64.b64encode(payload).decode()}"
+
+
+def image_url(image) -> str:
+    """A decoded (upright RGB) image as a PNG data URL: lossless, so the server sees the same pixels."""
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return _data_url("image/png", buf.getvalue())
+
+
+def video_url(frames) -> str:
+    """Sampled frames ``(T, H, W, 3)`` as vLLM's ``video/jpeg`` data URL: base64 JPEGs joined by commas."""
+    from PIL import Image
+
+    parts = []
+    for frame in frames:
+        buf = io.BytesIO()
+        Image.fromarray(frame).save(buf, format="JPEG", quality=JPEG_QUALITY)
+        parts.append(base64.b64encode(buf.getvalue()).decode())
+    return "data:video/jpeg;base64," + ",".join(parts)
+
+
+def video_io_kwargs(metas: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """``media_io_kwargs["video"]``: the metadata the in-process path hands the processor.
+
+    vLLM takes one set per request, not per video: exact when the request's videos share it
+    (one video, the usual case); otherwise every video is described by the first one's frame
+    rate between its samples (timestamps approximate, frames and token counts still exact).
+    """
+    first = metas[0]
+    keys = ("fps", "frames_indices", "total_num_frames", "duration")
+    if all(all(m[k] == first[k] for k in keys) for m in metas):
+        exact = {k: first[k] for k in keys}
+        return {"num_frames": -1, "do_sample_frames": False, **exact}
+    idx, fps = first["frames_indices"], first["fps"]
+    spacing = (idx[-1] - idx[0]) / (len(idx) - 1) / fps if fps > 0 and len(idx) > 1 else 0
+    log.warning("videos of one request differ in frame rate; timestamps approximated for the server")
+    return {"num_frames": -1, "do_sample_frames": False, "fps": 1 / spacing if spacing > 0 else 1.0}
+
+
+def chat_messages(prepared: Prepared, answers: Sequence[str], system: str) -> list[dict[str, Any]]:
+    """``Prepared.messages`` with each image/video placeholder replaced by its data URL, in order."""
+    media = {kind: iter(items) for kind, items in prepared.multi_modal_data.items()}
+    messages = prepared.messages(answers, system=system)
+    for message in messages:
+        if not isinstance(message["content"], list):
+            continue
+        for i, part in enumerate(message["content"]):
+            if part["type"] == "image":
+                message["content"][i] = {"type": "image_url", "image_url": {"url": image_url(next(media["image"]))}}
+            elif part["type"] == "video":
+                frames, _meta = next(media["video"])
+                message["content"][i] = {"type": "video_url", "video_url": {"url": video_url(frames)}}
+    return messages
+
+
+def chat_request(
+    model: str, prepared: Prepared, answers: Sequence[str], settings: GenerationSettings
+) -> dict[str, Any]:
+    """The ``/chat/completions`` body for one turn: the in-process engine's prompt and sampling settings."""
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": chat_messages(prepared, answers, settings.system),
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "max_tokens": settings.max_tokens,
+        "temperature": settings.temperature,
+        "top_p": settings.top_p,
+        "top_k": settings.top_k,
+        "seed": settings.seed,
+        "presence_penalty": settings.presence_penalty,
+        "repetition_penalty": settings.repetition_penalty,
+        "ignore_eos": settings.ignore_eos,
+        "logprobs": True,  # the chosen token's own log-probability, for the divergence figures
+        "top_logprobs": 0,
+        "return_token_ids": True,  # vLLM: prompt ids on the first chunk, each chunk's new ids
+        "chat_template_kwargs": {"enable_thinking": settings.enable_thinking},
+    }
+    if prepared.multi_modal_data:
+        body["mm_processor_kwargs"] = prepared.processor_kwargs
+    if videos := prepared.multi_modal_data.get("video"):
+        body["media_io_kwargs"] = {"video": video_io_kwargs([meta for _, meta in videos])}
+    return body
+
+
+def metric(text: str, name: str) -> float | None:
+    """The sum of a Prometheus metric's samples (all label sets) in a ``/metrics`` page."""
+    values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if re.match(rf"{re.escape(name)}[{{ ]", line)]
+    return sum(values) if values else None
+
+
+def _error_message(body: bytes | str) -> str:
+    """The message of a vLLM/OpenAI error body (``{"error": {"message": …}}``), else the raw text."""
+    try:
+        data = json.loads(body)
+    except (ValueError, TypeError):
+        return (body.decode(errors="replace") if isinstance(body, bytes) else str(body))[:500]
+    error = data.get("error", data) if isinstance(data, dict) else data
+    return str(error.get("message", error) if isinstance(error, dict) else error)[:500]
+
+
+class RemoteEngine(EngineBase):
+    """A side served by a vLLM server at ``spec.endpoint`` (``kv_usage`` stays None: the server does
+    not stream it; ``score`` is refused: ``EngineBase``'s)."""
+
+    def __init__(self, spec: ModelSpec):
+        if not spec.endpoint:
+            raise DemoError(f"{spec.label}: a remote side needs the server's URL (…/v1).")
+        super().__init__(spec)
+        self.url = spec.endpoint.rstrip("/")
+        self.base = self.url.removesuffix("/v1")  # /tokenize, /metrics and /health live at the root
+        self.last_usage: dict[str, int] | None = None  # the server's usage figures for the latest finished answer
+        self._started = False
+        self._reachable = False
+        self._tokenizer: Any = None
+        self._visual_ids: frozenset[int] = frozenset()
+        self._pieces: dict[int, str] = {}  # token id -> text, learned from streams (no tokenizer)
+        self._in_flight = 0
+
+    # --- start, health ---------------------------------------------------------------------
+
+    def _get(self, client: httpx.Client, path: str) -> httpx.Response:
+        try:
+            response = client.get(path)
+        except httpx.HTTPError as err:
+            reason = str(err) or type(err).__name__
+            raise DemoError(f"{self.spec.label}: cannot reach the server at {self.url} ({reason}).") from err
+        if response.status_code >= 400:
+            raise DemoError(
+                f"{self.spec.label}: {self.url}{path} answered {response.status_code}: "
+                f"{_error_message(response.content)}"
+            )
+        return response
+
+    def start(self) -> None:
+        """Ask the server what it serves (model, context length, KV cache) and load its tokenizer."""
+        with httpx.Client(base_url=self.base, timeout=CONNECT_S) as client:
+            models = self._get(client, "/v1/models").json().get("data") or []
+            if not models:
+                raise DemoError(f"{self.spec.label}: the server at {self.url} serves no model.")
+            card = models[0]
+            kv_tokens = None
+            info = [line for line in self._get(client, "/metrics").text.splitlines() if "cache_config_info{" in line]
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', info[0])) if info else {}
+            if labels.get("num_gpu_blocks", "").isdigit() and labels.get("block_size", "").isdigit():
+                kv_tokens = int(labels["num_gpu_blocks"]) * int(labels["block_size"])
+            self._tokenizer = self._load_tokenizer(card)
+            if self._tokenizer is not None:
+                ids = self._tokenizer.convert_tokens_to_ids(list(VISUAL_TOKENS))
+            else:
+                body = {"model": card["id"], "prompt": "".join(VISUAL_TOKENS), "add_special_tokens": False}
+                ids = client.post("/tokenize", json=body).json().get("tokens", [])
+            self._visual_ids = frozenset(ids) if len(ids) == len(VISUAL_TOKENS) else frozenset()
+        args = {**self.spec.engine_args}
+        if card.get("max_model_len"):
+            args["max_model_len"] = int(card["max_model_len"])
+        self.spec = replace(self.spec, model=card["id"], engine_args=args)
+        self.footprint = Footprint(None, kv_tokens)
+        self._started = self._reachable = True
+        log.info(
+            "remote %s at %s ready: %s, context %s",
+            self.spec.title,
+            self.url,
+            self.footprint,
+            args.get("max_model_len"),
+        )
+
+    def _load_tokenizer(self, card: dict[str, Any]) -> Any:
+        """The served model's tokenizer, from its folder (if this machine has it) or its Hub id; else None."""
+        from transformers import AutoTokenizer
+
+        for name in dict.fromkeys([card.get("root"), card["id"]]):
+            if not name or (name.startswith((".", "/")) and not Path(name).is_dir()):
+                continue
+            try:
+                return AutoTokenizer.from_pretrained(name)
+            except Exception as err:  # not here and not on the Hub: the server tokenises instead
+                log.info("no tokenizer for %s here (%s)", name, err)
+        log.warning(
+            "%s: no local tokenizer; prompt sizes come from the server, decoding from streamed pieces", self.spec.label
+        )
+        return None
+
+    @property
+    def started(self) -> bool:
+        return self._started
+
+    @property
+    def alive(self) -> bool:
+        """Started, and the server answered the latest request (a lost connection turns this false)."""
+        return self._started and self._reachable
+
+    def _stop(self) -> None:
+        """Nothing to stop here: the server is not this app's (``shutdown`` forgets it)."""
+
+    def _start_again(self) -> None:
+        """``restart``'s start: wait (blocking) until the server answers again, then re-read what it serves."""
+        deadline = time.monotonic() + RESTART_WAIT_S
+        while True:
+            try:
+                self.start()
+                return
+            except DemoError:
+                if self.closed or time.monotonic() > deadline:
+                    raise
+                time.sleep(RESTART_POLL_S)
+
+    # --- streaming ---------------------------------------------------------------------------
+
+    def _unreachable(self, err: Exception) -> DemoError:
+        self._reachable = False
+        return DemoError(
+            f"{self.spec.label}: lost the server at {self.url} ({err or type(err).__name__}); "
+            "the status line says when it answers again."
+        )
+
+    async def stream(
+        self, prepared: Prepared, answers: Sequence[str], settings: GenerationSettings
+    ) -> AsyncIterator[Chunk]:
+        """Yield the answer as the server streams it; the first chunk also gives the prompt's size."""
+        if self.restarting or (self._started and not self._reachable):
+            raise DemoError(f"{self.spec.label}: the server at {self.url} is not answering; this side skips this turn.")
+        if not self._started:
+            raise DemoError(f"{self.spec.label}: the server at {self.url} was not reached yet.")
+        body = await asyncio.to_thread(chat_request, self.spec.model, prepared, answers, settings)  # encodes media
+        timeout = httpx.Timeout(CONNECT_S, read=None)
+        self._in_flight += 1
+        try:
+            async with (
+                httpx.AsyncClient(base_url=self.url, timeout=timeout) as client,
+                client.stream("POST", "/chat/completions", json=body) as response,
+            ):
+                if response.status_code >= 400:
+                    message = _error_message(await response.aread())
+                    raise DemoError(f"{self.spec.label}: the server refused the request: {message}")
+                async for chunk in self._chunks(response):
+                    yield chunk
+        except (httpx.TransportError, httpx.StreamError) as err:
+            raise self._unreachable(err) from err
+        finally:
+            self._in_flight -= 1
+
+    async def _chunks(self, response: httpx.Response) -> AsyncIterator[Chunk]:
+        """Server-sent events to ``Chunk``s: the prompt's ids (first event) ride on the first piece."""
+        prompt: tuple[int | None, int | None] | None = None
+        async for line in response.aiter_lines():
+            if not line.startswith("data:"):
+                continue
+            data = line[5:].strip()
+            if data == "[DONE]":
+                break
+            event = json.loads(data)
+            if "error" in event:
+                raise DemoError(f"{self.spec.label}: the request failed on the server: {_error_message(data)}")
+            if event.get("usage"):
+                self.last_usage = event["usage"]
+            if (ids := event.get("prompt_token_ids")) is not None:
+                visual = sum(1 for t in ids if t in self._visual_ids) if self._visual_ids else None
+                prompt = (len(ids), visual)
+            for choice in event.get("choices") or ():
+                delta = choice.get("delta") or {}
+                text = (delta.get("reasoning") or "") + (delta.get("content") or "")
+                entries = (choice.get("logprobs") or {}).get("content") or ()
+                new = tuple(choice.get("token_ids") or ())
+                if len(new) == len(entries):
+                    self._pieces.update((t, e.get("token", "")) for t, e in zip(new, entries, strict=True))
+                piece = {
+                    "token_ids": new,
+                    "logprobs": tuple(e["logprob"] for e in entries),
+                    "finish_reason": choice.get("finish_reason"),
+                }
+                count = len(new) or len(entries)
+                if not (text or count or piece["finish_reason"]):
+                    continue
+                if prompt is not None:
+                    yield Chunk(text, count, *prompt, **piece)
+                    prompt = None
+                else:
+                    yield Chunk(text, count, **piece)
+
+    async def warm_up(self) -> None:
+        """One short request with log-probabilities, then two at once (what vLLM compiles lazily)."""
+        if not self.alive:
+            return
+        body = {
+            "model": self.spec.model,
+            "messages": [{"role": "user", "content": "Hello"}],
+            "max_tokens": 2,
+            "logprobs": True,
+            "top_logprobs": 0,
+        }
+        async with httpx.AsyncClient(base_url=self.url, timeout=httpx.Timeout(CONNECT_S, read=120)) as client:
+            for batch in (1, 2):
+                await asyncio.gather(*(client.post("/chat/completions", json=body) for _ in range(batch)))
+
+    # --- sizes, decoding, server state ---------------------------------------------------------
+
+    def prompt_tokens(self, prepared: Prepared, answers: Sequence[str], settings: GenerationSettings) -> int:
+        """The prompt's length in tokens: rendered here with the model's tokenizer (as ``Engine`` does),
+        or, with no tokenizer here, the server's ``/tokenize`` of the text-only chat (a short blocking
+        call) plus each file's template tokens and its planned visual tokens."""
+        messages = prepared.messages(answers, system=settings.system)
+        if self._tokenizer is not None:
+            text = self._tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=True, enable_thinking=settings.enable_thinking
+            )
+            ids = self._tokenizer.encode(text, add_special_tokens=False)
+            return len(ids) - sum(1 for t in ids if t in self._visual_ids) + prepared.visual_tokens
+        for message in messages:
+            if isinstance(message["content"], list):
+                message["content"] = [p for p in message["content"] if p["type"] == "text"]
+        body = {
+            "model": self.spec.model,
+            "messages": messages,
+            "chat_template_kwargs": {"enable_thinking": settings.enable_thinking},
+        }
+        try:
+            response = httpx.post(f"{self.base}/tokenize", json=body, timeout=CONNECT_S)
+        except httpx.HTTPError as err:
+            raise self._unreachable(err) from err
+        if response.status_code >= 400:
+            raise DemoError(
+                f"{self.spec.label}: the server could not count the prompt: {_error_message(response.content)}"
+            )
+        return response.json()["count"] + TEMPLATE_TOKENS_PER_FILE * len(prepared.plans) + prepared.visual_tokens
+
+    def decode(self, token_ids: Sequence[int]) -> str:
+        """Token ids to text as the server detokenises (special tokens skipped); with no tokenizer
+        here, the streamed pieces joined (a character split across tokens may show as �)."""
+        if self._tokenizer is not None:
+            return self._tokenizer.decode(list(token_ids), skip_special_tokens=True)
+        return "".join(self._pieces.get(t, "") for t in token_ids)
+
+    def num_unfinished_requests(self) -> int:
+        """Requests this app is streaming from the server now."""
+        return self._in_flight
+
+    async def has_work(self) -> bool:
+        """Whether the server runs or queues any request (from anyone: it may serve other clients)."""
+        async with httpx.AsyncClient(timeout=CONNECT_S) as client:
+            page = (await client.get(f"{self.base}/metrics")).text
+        running = (metric(page, "vllm:num_requests_running") or 0) + (metric(page, "vllm:num_requests_waiting") or 0)
+        return running > 0
+
+    def shutdown(self) -> None:
+        """Forget the server (it keeps running: it is not this app's to stop); idempotent."""
+        self.closed = True
+        self._started = False

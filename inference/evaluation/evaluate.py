@@ -1,0 +1,260 @@
+"""Batch evaluation: a prompt set through every side with identical greedy settings, then a report.
+
+Contract: ``load_prompts(path)`` reads a JSONL prompt set (one object a line: ``text``, optional
+``id``, ``files`` relative to the set's folder, ``expect``: regular expressions a correct reply
+matches as whole words, case-insensitive), refusing a bad line with a ``DemoError`` that names
+it. ``run(engines, prompts, settings, ...)`` is an async iterator of ``Outcome``s, one per
+prompt in order: each prompt is prepared once (``inference.inputs.chat.prepare``, off the event loop)
+and streamed to every side at once (``inference.compare.merge.stream_sides``); a prompt whose media
+are refused becomes an outcome with its error and the run goes on; cancelling the consumer
+aborts the requests. ``inference.evaluation.report`` turns the outcomes into ``report.json``,
+``report.md`` and plots. The command line (its own, separate from the app's):
+
+    python -m inference.evaluation --builtin --out DIR            # the built-in set (inference.inputs.samples)
+    python -m inference.evaluation --prompts set.jsonl --out DIR --model FP8=/ckpt/a --model BF16=/ckpt/b
+
+Without ``--model`` it runs the app's default pair: the 9B FP8/BF16 models on a CUDA GPU, the
+tiny CPU pair otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from inference.compare.merge import stream_sides
+from inference.compare.transcript import Exchange
+from inference.errors import DemoError
+from inference.inputs.chat import GenerationSettings, UserTurn, prepare
+from inference.inputs.media import VideoOptions
+from inference.inputs.vision import VisualBudget
+
+ROOT = Path(__file__).resolve().parents[2]
+CPU_KV_BYTES = 256 * 2**20
+
+
+@dataclass(frozen=True)
+class Prompt:
+    id: str
+    text: str
+    files: tuple[str, ...] = ()  # absolute paths
+    expect: tuple[str, ...] = ()  # patterns a correct reply matches (whole words, any case); empty: unchecked
+
+    @property
+    def kind(self) -> str:
+        """ "text", "image", "video" or "image+video"."""
+        from inference.inputs.media import media_kind
+
+        kinds = sorted({media_kind(f) for f in self.files})
+        return "+".join(kinds) or "text"
+
+    def correct(self, reply: str) -> bool | None:
+        """Whether ``reply`` matches every expected pattern; ``None`` when nothing is expected."""
+        if not self.expect:
+            return None
+        return all(re.search(rf"\b(?:{p})\b", reply, re.IGNORECASE) for p in self.expect)
+
+
+@dataclass
+class Outcome:
+    """One prompt's answers on every side (``exchange``), or why it could not be sent (``error``)."""
+
+    prompt: Prompt
+    exchange: Exchange | None
+    error: str = ""
+
+
+def load_prompts(path: Path) -> list[Prompt]:
+    """The prompt set in a JSONL file; media paths are relative to the file's folder."""
+    prompts, seen = [], set()
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{path.name}, line {n}"
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise DemoError(f"{where}: not JSON ({err}).") from err
+        if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+            raise DemoError(f"{where}: each line needs an object with a 'text' string.")
+        files = tuple(str((path.parent / f).resolve()) for f in item.get("files", []))
+        for f in files:
+            if not Path(f).is_file():
+                raise DemoError(f"{where}: no file {Path(f).name} next to the prompt set.")
+        expect = tuple(item.get("expect", []))
+        for pattern in expect:
+            try:
+                re.compile(pattern)
+            except re.error as err:
+                raise DemoError(f"{where}: expect pattern {pattern!r} is not a regular expression ({err}).") from err
+        pid = str(item.get("id") or f"p{n}")
+        if pid in seen:
+            raise DemoError(f"{where}: the id {pid!r} is used twice.")
+        seen.add(pid)
+        prompts.append(Prompt(pid, item["text"], files, expect))
+    if not prompts:
+        raise DemoError(f"{path.name}: no prompts.")
+    return prompts
+
+
+async def run(
+    engines: Sequence[Any],
+    prompts: Sequence[Prompt],
+    settings: GenerationSettings,
+    *,
+    video: VideoOptions = VideoOptions(),
+    budget: VisualBudget = VisualBudget(),
+    limits: Mapping[str, int] | None = None,
+    context: int | None = None,
+    stall_seconds: float | None = None,
+) -> AsyncIterator[Outcome]:
+    """Each prompt on every side at once, one prompt after the other (so timings are not shared)."""
+    for prompt in prompts:
+        turn = UserTurn(prompt.text, prompt.files)
+        try:
+            prepared = await asyncio.to_thread(prepare, [turn], video, limits, budget, context, settings.max_tokens)
+        except DemoError as err:
+            yield Outcome(prompt, None, str(err))
+            continue
+        ex = Exchange.start(turn, settings, len(engines), time.monotonic(), prepared.plans)
+        merged = stream_sides([e.stream(prepared, [], settings) for e in engines], stall_seconds)
+        try:
+            async for event in merged:
+                now, answer = time.monotonic(), ex.answers[event.side]
+                if event.chunk is not None:
+                    answer.add(event.chunk, now)
+                if event.done:
+                    answer.finish(now, f"⚠️ {event.error}" if event.error is not None else "")
+        finally:
+            await merged.aclose()
+        yield Outcome(prompt, ex)
+
+
+# --- command line ------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m inference.evaluation", description="Run a prompt set through every side and write a report."
+    )
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--prompts", type=Path, help="JSONL prompt set (media paths relative to it)")
+    source.add_argument("--builtin", action="store_true", help="write the built-in set into OUT/prompts and run it")
+    p.add_argument("--out", type=Path, required=True, help="folder for report.json, report.md and the plots")
+    p.add_argument("--model", action="append", metavar="LABEL=MODEL", help="a side (repeat); default: the pair")
+    p.add_argument("--reference", metavar="LABEL", help="the side the others are compared with (default: BF16/last)")
+    p.add_argument("--device", choices=["auto", "cuda", "cpu"], default="auto")
+    p.add_argument("--tiny-dir", type=Path, default=ROOT / ".cache" / "tiny", help="the CPU pair (make tiny)")
+    p.add_argument("--max-tokens", type=int, default=128, help="new tokens per answer (greedy, seed 0)")
+    p.add_argument("--limit", type=int, help="only the first N prompts")
+    p.add_argument("--thinking", action="store_true", help="let Qwen3.5 reason before replying")
+    return p.parse_args(argv)
+
+
+def resolve_specs(args: argparse.Namespace) -> list[Any]:
+    """The sides: ``--model`` checkpoints, else the app's default pair for this machine."""
+    from dataclasses import replace
+
+    from inference.deploy.gpu import has_cuda_gpu, plan_gpu_memory
+    from inference.spec import ModelSpec, cpu_pair, cpu_spec, gpu_pair
+
+    cuda = args.device == "cuda" or (args.device == "auto" and has_cuda_gpu())
+    if args.model:
+        pairs = [m.split("=", 1) if "=" in m else (Path(m).name, m) for m in args.model]
+        tiny = args.tiny_dir.resolve()
+        if cuda:
+            specs = [ModelSpec(label, model, gpu_pair()[0].engine_args) for label, model in pairs]
+        else:
+            specs = [
+                cpu_spec(label, m, core=i % 2, kv_cache_bytes=CPU_KV_BYTES, tiny=Path(m).resolve().is_relative_to(tiny))
+                for i, (label, m) in enumerate(pairs)
+            ]
+    elif cuda:
+        specs = gpu_pair()
+    else:
+        if not (args.tiny_dir / "bf16" / "config.json").exists():
+            sys.exit(f"No GPU and no tiny checkpoints in {args.tiny_dir}: run `make tiny`.")
+        specs = cpu_pair(args.tiny_dir)
+    labels = [s.label for s in specs]
+    if len(set(labels)) != len(labels) or len(specs) < 2:
+        sys.exit(f"Need at least two sides with distinct labels, got {labels}.")
+    ref = args.reference or next((s.label for s in specs if s.reference), labels[-1])
+    if ref not in labels:
+        sys.exit(f"--reference {ref}: no side is labelled so (sides: {', '.join(labels)}).")
+    specs = [replace(s, reference=s.label == ref) for s in specs]
+    return plan_gpu_memory(specs) if cuda else specs
+
+
+async def evaluate_to(pool: Any, prompts: list[Prompt], settings: GenerationSettings, out: Path, source: str):
+    """Warm the engines up, run every prompt with a progress bar, write the report; its paths."""
+    from inference.evaluation import report as eval_report
+    from inference.inputs.vision import budget_for
+    from inference.spec import request_limits
+
+    try:
+        from tqdm import tqdm
+    except ImportError:  # tqdm comes with vLLM; a plain count otherwise
+        tqdm = None
+    await pool.warm_up()
+    context, limits = request_limits(pool.specs)
+    budget = budget_for(context)
+    outcomes = []
+    bar = tqdm(total=len(prompts), unit="prompt", file=sys.stderr) if tqdm else None
+    async for outcome in run(pool.engines, prompts, settings, budget=budget, limits=limits, context=context):
+        outcomes.append(outcome)
+        if bar is not None:
+            bar.set_postfix_str(outcome.prompt.id)
+            bar.update()
+        else:
+            print(f"{len(outcomes)}/{len(prompts)} {outcome.prompt.id}", file=sys.stderr)
+    if bar is not None:
+        bar.close()
+    feet = [e.footprint for e in pool.engines]
+    rep = await asyncio.to_thread(eval_report.build, pool.specs, feet, outcomes, settings, source)
+    return await asyncio.to_thread(eval_report.write, rep, out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    specs = resolve_specs(args)
+    if any(s.fork for s in specs):  # process-wide CPU settings, before torch is imported
+        from inference.spec import CPU_PROCESS_ENV
+
+        os.environ.update(CPU_PROCESS_ENV)
+    from inference.engines.pool import EnginePool
+    from inference.inputs.samples import write_evaluation_set
+
+    path = write_evaluation_set(args.out / "prompts") if args.builtin else args.prompts
+    try:
+        prompts = load_prompts(path)[: args.limit]
+    except (DemoError, OSError) as err:
+        sys.exit(str(err))
+    settings = GenerationSettings(max_tokens=args.max_tokens, enable_thinking=args.thinking)
+    pool = EnginePool(specs)
+    code = 0
+    try:
+        pool.start()  # before the loop: vLLM's output handler starts lazily in the loop that streams
+        source = "built-in set" if args.builtin else path.name
+        for written in asyncio.run(evaluate_to(pool, prompts, settings, args.out, source)):
+            print(written)
+    except Exception as err:
+        print(f"evaluation failed: {err!r}", file=sys.stderr)
+        code = 1
+    finally:
+        pool.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)  # vLLM's finalizers print noise at interpreter exit; the engines are down
+
+
+if __name__ == "__main__":
+    main()

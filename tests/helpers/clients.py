@@ -1,0 +1,39 @@
+"""The app as a ``gradio_client`` user sees it: a client, and readers of ``/respond``'s outputs.
+
+Contract: ``client(url, address)`` is a ``gradio_client.Client`` that downloads no media (the
+default would fetch every streamed file again) and, given an ``address``, says it comes from there
+(``X-Forwarded-For``). ``split``/``details`` cut an update of ``/respond`` into its parts;
+``answers(pane)`` are a chat pane's assistant texts; ``notice(update)`` the line under the input box.
+"""
+
+from __future__ import annotations
+
+from gradio_client import Client
+
+
+def client(url: str, address: str | None = None) -> Client:
+    headers = {"X-Forwarded-For": address} if address else None
+    return Client(url, headers=headers, download_files=False, verbose=False)
+
+
+def answers(pane: list[dict]) -> list[str]:
+    return ["".join(p.get("text", "") for p in m["content"]) for m in pane if m["role"] == "assistant"]
+
+
+def split(update, sides: int = 2):
+    """``/respond`` returns the input box, then per side: panes, metrics lines, divergence views; then the plot."""
+    box, *rest = update
+    panes, metrics, _marks = (rest[k * sides : (k + 1) * sides] for k in range(3))
+    return box, panes, metrics
+
+
+def details(update, sides: int = 2):
+    """The divergence views (one per side) and the tokens-over-time plot of an update."""
+    rest = update[1:]
+    return rest[2 * sides : 3 * sides], rest[3 * sides]
+
+
+def notice(update) -> str:
+    """The line under the input box (the last output the client sees; the conversation is state);
+    "" when the update leaves it as it was (an answered turn cleared it when it started)."""
+    return update[-1] if isinstance(update[-1], str) else ""

@@ -1,0 +1,52 @@
+"""The app and its engines for a test: a free port, a started pool, the served app.
+
+Contract: ``free_port()`` is a port nobody listens on now; ``started(specs)`` is an ``EnginePool``
+of ``specs``, started, shut down on exit (pass or fail); ``serve(specs, settings, video, **options)``
+composes and serves the app as ``app.py`` does and yields ``(url, comparison)`` once the engines
+are started and warmed up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def started(specs):
+    """An ``EnginePool`` of ``specs``, started, shut down on exit (pass or fail)."""
+    from inference.engines.pool import EnginePool
+
+    pool = EnginePool(specs)
+    try:
+        pool.start()
+        yield pool
+    finally:
+        pool.shutdown()
+
+
+@contextlib.contextmanager
+def serve(specs, settings, video=None, **options):
+    """The app as ``app.py`` composes it for ``specs`` (``options`` as ``app.build`` takes them),
+    served on a free port, engines started and warmed up: yields ``(url, comparison)``."""
+    import app
+
+    demo, comparison = app.build(specs, settings, video, **options)
+    pool = comparison.pool
+    _, url, _ = app.launch(demo, comparison, port=free_port(), quiet=True)
+    try:
+        pool.start()
+        deadline = time.monotonic() + 60
+        while pool.warm_seconds is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        yield url, comparison
+    finally:
+        demo.close()
+        pool.shutdown()
