@@ -89,7 +89,7 @@ def environment_names() -> set[str]:
 
 
 def _parser(env) -> tuple[argparse.ArgumentParser, dict[str, list[str]]]:
-    from inference.backends import BACKENDS
+    from inference.engines.backends import BACKENDS
 
     p = argparse.ArgumentParser(
         description="Qwen3.5-9B FP8 next to BF16, streamed side by side.",
