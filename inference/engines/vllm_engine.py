@@ -20,10 +20,11 @@ idempotent. This module knows nothing about the UI.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 from inference.compare.metrics import Chunk
@@ -115,9 +116,7 @@ class Engine(PromptViews, EngineBase):
         if self._llm.errored:
             raise DemoError(f"{self.spec.label}: the engine stopped; it restarts on its own in a moment.")
         from vllm import SamplingParams
-        from vllm.exceptions import VLLMClientError
         from vllm.sampling_params import RequestOutputKind
-        from vllm.v1.engine.exceptions import EngineDeadError, EngineGenerateError
 
         params = SamplingParams(
             max_tokens=settings.max_tokens,
@@ -136,7 +135,7 @@ class Engine(PromptViews, EngineBase):
             prompt["multi_modal_data"] = prepared.multi_modal_data
             prompt["mm_processor_kwargs"] = prepared.processor_kwargs
         request_id = f"{self.spec.label}-{uuid.uuid4().hex[:12]}"
-        try:
+        with self._failures():
             first = True
             async for output in self._llm.generate(prompt, params, request_id):
                 completion, ids = output.outputs[0], output.prompt_token_ids
@@ -152,6 +151,16 @@ class Engine(PromptViews, EngineBase):
                 elif completion.text or new or completion.finish_reason:
                     yield Chunk(completion.text, len(new), **piece)
                 first = False
+
+    @contextlib.contextmanager
+    def _failures(self) -> Iterator[None]:
+        """vLLM's failures of one request as the ``DemoError`` a user reads (the cause chained);
+        cancellation passes through untouched, so vLLM aborts the request."""
+        from vllm.exceptions import VLLMClientError
+        from vllm.v1.engine.exceptions import EngineDeadError, EngineGenerateError
+
+        try:
+            yield
         except EngineDeadError as err:
             raise DemoError(
                 f"{self.spec.label}: the engine stopped while answering ({err.__cause__ or err}); "
@@ -185,7 +194,8 @@ class Engine(PromptViews, EngineBase):
             prompt["mm_processor_kwargs"] = prepared.processor_kwargs
         params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=top, detokenize=False)
         request_id = f"{self.spec.label}-score-{uuid.uuid4().hex[:12]}"
-        final = [output async for output in self._llm.generate(prompt, params, request_id)][-1]
+        with self._failures():
+            final = [output async for output in self._llm.generate(prompt, params, request_id)][-1]
         entries = final.prompt_logprobs[len(final.prompt_token_ids) - len(token_ids) :] if token_ids else []
         scores = []
         for token, entry in zip(token_ids, entries, strict=True):
