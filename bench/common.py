@@ -1,5 +1,5 @@
 """What the benchmarks share: the project's folders, a test picture, a process tree's memory, and
-the README blocks they quote their tables in. Imports nothing heavy on import (the start-up
+the docs/performance.md blocks they quote their tables in. Imports nothing heavy on import (the start-up
 benchmark times its own imports); never imports ``tests`` (nor do the tests import ``bench``).
 """
 
@@ -33,15 +33,17 @@ def tree_rss_mb(pid: int | None = None) -> float:
     return total / 2**20
 
 
-def quote_in_readme(block: str, text: str, *, required: bool = True) -> None:
-    """Replace the README's text between ``<!-- bench:{block} -->`` and ``<!-- /bench:{block} -->``
+PERFORMANCE = ROOT / "docs" / "performance.md"  # where the benchmarks' generated blocks are quoted
+
+
+def quote_in_docs(block: str, text: str, *, required: bool = True, page: Path = PERFORMANCE) -> None:
+    """Replace ``page``'s text between ``<!-- bench:{block} -->`` and ``<!-- /bench:{block} -->``
     with ``text``; without the markers: a ``ValueError``, or nothing when not ``required``."""
-    readme = ROOT / "README.md"
     start, end = f"<!-- bench:{block} -->\n", f"<!-- /bench:{block} -->"
-    body = readme.read_text()
+    body = page.read_text()
     if start not in body or end not in body:
         if required:
-            raise ValueError(f"README.md has no {start.strip()} … {end} block")
+            raise ValueError(f"{page.name} has no {start.strip()} … {end} block")
         return
     head, rest = body.split(start, 1)
-    readme.write_text(head + start + text + rest[rest.index(end) :])
+    page.write_text(head + start + text + rest[rest.index(end) :])

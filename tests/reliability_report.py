@@ -3,7 +3,7 @@
 Contract: with ``--reliability-table FILE``, every test marked ``reliability`` is counted by
 area (its module) as passed or failed, and the figures tests put in the session-wide
 ``figures`` fixture are listed beside; the Markdown table is written to FILE at the end and
-into README.md between ``<!-- reliability -->`` and ``<!-- /reliability -->``.
+into docs/testing.md between ``<!-- reliability -->`` and ``<!-- /reliability -->``.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def pytest_sessionfinish(session):
     text = table()
     Path(target).parent.mkdir(parents=True, exist_ok=True)
     Path(target).write_text(text, encoding="utf-8")
-    readme = Path(__file__).resolve().parents[1] / "README.md"
+    readme = Path(__file__).resolve().parents[1] / "docs" / "testing.md"
     body = readme.read_text(encoding="utf-8")
     block = re.compile(r"(<!-- reliability -->\n).*?(<!-- /reliability -->)", re.S)
     if block.search(body):

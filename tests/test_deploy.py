@@ -243,7 +243,7 @@ def test_readme_still_opens_with_the_two_commands():
 
 
 def test_space_section_names_variables_the_app_reads_and_the_token_secret():
-    text = README.read_text()
+    text = (ROOT / "docs" / "deployment.md").read_text()
     section = text.split("## Deploy as a Space", 1)[1].split("\n## ", 1)[0]
     named = set(re.findall(r"`(DEMO_\w+)`", section))
     assert {"DEMO_FP8_MODEL", "DEMO_BF16_MODEL"} <= named <= app_environment_names()

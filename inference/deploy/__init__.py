@@ -1,3 +1,3 @@
 """Fitting the demo onto a machine and its users: the GPU probe (``gpu``), the GPU memory plan
-(``memory``, and the README's table: ``memory_table``), per-user admission limits (``limits``).
+(``memory``, and docs/deployment.md's table: ``memory_table``), per-user admission limits (``limits``).
 Pure or subprocess-only: no torch, no vLLM, no engine."""

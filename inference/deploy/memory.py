@@ -7,7 +7,7 @@ whether everything fits, a sentence for a person and, when it does not fit, the 
 The readers (local headers, Hub metadata, ``nvidia-smi`` output) are separate small functions;
 nothing here imports vLLM or torch or reads the environment.
 
-    python -m inference.deploy.memory_table     # the README's table for common GPUs (memory_table.py)
+    python -m inference.deploy.memory_table     # docs/deployment.md's table for common GPUs (memory_table.py)
 
 How vLLM 0.32 spends ``gpu_memory_utilization`` (``vllm/v1/worker/utils.py: request_memory`` and
 ``vllm/v1/worker/gpu_worker.py: determine_available_memory``): an engine's budget is
@@ -70,7 +70,7 @@ MAX_UTILIZATION = 0.92
 DEFAULT_MAX_MODEL_LEN = 32768
 MIN_MODEL_LEN = 8192  # the plan halves max_model_len down to this before it gives up
 
-# GPUs of the README's table, with the total memory nvidia-smi reports (MiB).
+# GPUs of docs/deployment.md's table, with the total memory nvidia-smi reports (MiB).
 GPUS = {
     "L4 24 GB": 23034,
     "A10G 24 GB": 23028,

@@ -1,11 +1,11 @@
-"""The README's GPU memory table: the 9B pair's plan on common GPUs, from its config alone.
+"""The GPU memory table of docs/deployment.md: the 9B pair's plan on common GPUs, from its config alone.
 
 Contract: ``estimate_header`` gives the tensors a Qwen3.5 checkpoint holds (names, dtypes,
 shapes) from its config, for where the 9B's files are not at hand; ``reference_needs`` is
-the 9B pair by the project's FP8 recipe; ``markdown_table`` is the README's table. Pure; the
+the 9B pair by the project's FP8 recipe; ``markdown_table`` is docs/deployment.md's table. Pure; the
 plan itself is ``inference.deploy.memory``.
 
-    python -m inference.deploy.memory_table --table   # the README's table
+    python -m inference.deploy.memory_table --table   # docs/deployment.md's table
     python -m inference.deploy.memory_table           # each GPU's plan, in words
 """
 
@@ -168,7 +168,7 @@ def idle_gpu(name: str, total_mib: int) -> Gpu:
 
 
 def markdown_table(gpus: Mapping[str, int] = GPUS) -> str:
-    """The 9B pair on each GPU (idle, nothing else on it): the README's "GPU memory plan" table."""
+    """The 9B pair on each GPU (idle, nothing else on it): docs/deployment.md's "GPU memory plan" table."""
     sides = reference_needs()
     rows = [
         "| GPU | FP8 in vLLM | both fit? | gpu_memory_utilization FP8 / BF16 | KV cache tokens FP8 / BF16 "
@@ -209,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     import argparse
 
     parser = argparse.ArgumentParser(description="GPU memory plan for the Qwen3.5-9B FP8/BF16 pair.")
-    parser.add_argument("--table", action="store_true", help="print the README's table (Markdown)")
+    parser.add_argument("--table", action="store_true", help="print docs/deployment.md's table (Markdown)")
     args = parser.parse_args(argv)
     if args.table:
         print(markdown_table())

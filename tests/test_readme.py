@@ -1,0 +1,58 @@
+"""The README a newcomer reads: the layout tree names every file of the app, library and
+benchmarks, and nothing that is not there; every docs page is linked."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+DETAILED = ("inference/", "ui/", "bench/")  # folders whose every file has its own line
+
+
+def tree() -> list[str]:
+    """The paths the README's Layout block names: files, and folders summed up in one line."""
+    block = README.read_text().split("## Layout", 1)[1].split("```", 2)[1]
+    paths, stack = [], []
+    for line in block.strip("\n").splitlines():
+        depth = (len(line) - len(line.lstrip(" "))) // 2
+        name = line.split()[0]
+        stack[depth:] = [name]
+        paths.append("".join(stack))
+    return paths
+
+
+def tracked() -> set[str]:
+    out = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    return {p for p in out.splitlines() if (ROOT / p).exists()}
+
+
+def test_the_layout_tree_names_every_file_of_the_app_library_and_benchmarks():
+    listed = set(tree())
+    files = {p for p in tracked() if p.startswith(DETAILED) and not p.startswith("bench/results/")}
+    files = {p for p in files if not p.endswith("__init__.py")}
+    assert files - listed == set(), "files the layout tree does not name"
+    top = {p for p in tracked() if "/" not in p and not p.startswith(".") and p != "README.md"}
+    assert top - listed == set(), "top-level files the layout tree does not name"
+
+
+def test_everything_the_layout_tree_names_exists():
+    missing = [p for p in tree() if not (ROOT / p.rstrip("/")).exists()]
+    assert missing == []
+
+
+def test_every_docs_page_is_linked_and_every_link_resolves():
+    text = README.read_text()
+    pages = {p.name for p in (ROOT / "docs").glob("*.md")}
+    linked = set(re.findall(r"\]\(docs/([\w-]+\.md)", text))
+    assert pages == linked
+    for page in [README, *(ROOT / "docs").glob("*.md")]:
+        for target in re.findall(r"\]\(([^)#\s]+)", page.read_text()):
+            if not target.startswith("http"):
+                assert (page.parent / target).exists(), f"{page.name} links to {target}"
+
+
+def test_the_readme_stays_a_five_minute_read():
+    assert len(README.read_text().splitlines()) <= 230  # about 200: longer reference lives in docs/
