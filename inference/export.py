@@ -3,13 +3,15 @@
 Contract: ``record(specs, footprints, exchanges, reference)`` is a plain ``dict`` (JSON types
 only): the sides (model, weights, KV capacity), and per turn the settings, the inputs' names
 and token counts, every answer (reasoning and reply apart), its metrics and its divergence
-from the reference side. ``markdown(record)`` renders that record. Pure; file names only,
+from the reference side. ``markdown(record)`` renders that record; ``write(record, folder)``
+writes ``comparison.json`` and ``comparison.md``. Pure apart from ``write``; file names only,
 never server paths.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -154,3 +156,11 @@ def markdown(rec: dict) -> str:
             if a["note"]:
                 lines += ["", f"*{a['note']}*"]
     return "\n".join(lines) + "\n"
+
+
+def write(rec: dict, folder: Path) -> list[Path]:
+    """``comparison.json`` and ``comparison.md`` in ``folder``; their paths."""
+    paths = [folder / "comparison.json", folder / "comparison.md"]
+    paths[0].write_text(json.dumps(rec, indent=2, ensure_ascii=False), encoding="utf-8")
+    paths[1].write_text(markdown(rec), encoding="utf-8")
+    return paths

@@ -6,6 +6,8 @@ The conversations here are made by hand (no engine, no server).
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 from inference.chat import GenerationSettings, UserTurn
 from inference.divergence import diverge
@@ -15,7 +17,7 @@ from inference.metrics import Chunk
 from inference.reasoning import split_reasoning
 from inference.spec import ModelSpec
 from inference.transcript import Exchange
-from ui.session import EMPTY, REASONING, STOPPED, describe, render
+from ui.views import EMPTY, REASONING, STOPPED, describe, render
 
 SPECS = [ModelSpec("FP8", "/x/tiny/fp8", tiny=True), ModelSpec("BF16", "/x/tiny/bf16", tiny=True, reference=True)]
 
@@ -119,3 +121,9 @@ def test_export_holds_settings_inputs_answers_metrics_and_divergence():
     ]
     md = markdown(rec)
     assert "## Turn 1" in md and "first divergence at token 3" in md and "answers are noise" in md
+
+
+def test_the_views_are_plain_python_without_gradio():
+    code = "import sys, ui.views; print('gradio' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
