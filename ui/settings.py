@@ -40,9 +40,7 @@ def _even_frames(value: Any) -> int:
 @dataclass(frozen=True)
 class Setting:
     name: str  # the handlers' parameter, the API's and the page link's (``?max_tokens=64``)
-    sets: (
-        str  # "<source>.<field>": the field it sets (source: settings, video or budget), whose app value is the default
-    )
+    sets: str  # "<source>.<field>" it sets (source: settings, video, budget); the app's value there is the default
     cast: Callable[[Any], Any]  # the control's value as the field's; TypeError/ValueError when it has none
     label: str
     row: int  # index into ``ROWS``
