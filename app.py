@@ -233,15 +233,15 @@ def build(
         banner = TINY_BANNER.format(fp8=fp8, bf16=bf16, engine=engine)
     limits = limits or UserLimits(running=0, per_minute=0)
     comparison = Comparison(
-        pool, settings, video or VideoOptions(), stall_seconds=stall_seconds, limits=limits, max_queue=max_queue
+        pool, settings, video or VideoOptions(), stall_seconds=stall_seconds, user_limits=limits, max_queue=max_queue
     )
     age = None if cache_hours is None else max(1, int(cache_hours * 3600))
     delete_cache = None if age is None else (max(1, age // 10), age)
     demo = build_demo(comparison, banner, EXAMPLES_DIR, delete_cache)
-    # Turns wait for a slot inside the handler (``Comparison``), which tells users their place or
+    # Turns wait for a slot inside the handler (``ui.queue``), which tells users their place or
     # that the demo is busy; Gradio's own queue only guards against floods (its "busy" toast).
-    waiting = comparison.capacity + comparison.max_queue
-    demo.queue(default_concurrency_limit=comparison.capacity, max_size=4 * waiting)
+    queue = comparison.queue
+    demo.queue(default_concurrency_limit=queue.capacity, max_size=4 * (queue.capacity + queue.max_queue))
     return demo, comparison
 
 
@@ -254,6 +254,7 @@ def launch(demo, comparison, host: str = "127.0.0.1", port: int | None = None, m
     reach a handler, and a handler takes files from Gradio's upload folder only."""
     from ui import health
     from ui.layout import CSS
+    from ui.lifespan import lifespan
 
     return demo.launch(
         server_name=host,
@@ -262,7 +263,7 @@ def launch(demo, comparison, host: str = "127.0.0.1", port: int | None = None, m
         blocked_paths=[str(ROOT)],
         prevent_thread_lock=True,
         ssr_mode=False,
-        app_kwargs={"lifespan": comparison.lifespan, "routes": health.routes(comparison.pool)},
+        app_kwargs={"lifespan": lifespan(comparison.pool), "routes": health.routes(comparison.pool)},
         css=CSS,
         **extra,
     )

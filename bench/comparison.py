@@ -80,7 +80,7 @@ RENDER_SLACK = 1.05
 INSTRUMENTS = {"wire": None, "gradio_client 1ms": 0.001, "gradio_client": None}
 VERDICT = "wire"
 BUSY_SHARE = 0.10  # a phase during which other processes took more of the CPU than this gets a warning
-PLACEHOLDERS = ("", "…")  # an answer not started yet (ui.session.render)
+PLACEHOLDERS = ("", "…")  # an answer not started yet (ui.views.render)
 TOKENS_RE = re.compile(r"(?<!prompt )(?<!\d)(\d+) tokens(…?)")  # "… · 64 tokens · …", not "prompt 12 tokens"
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 
 import httpx
+import jsonschema
 import pytest
 from gradio_client import handle_file
 
 from tests.helpers.clients import client as app_client
 from tests.helpers.clients import details, split
+from tests.helpers.record_schema import COMPARISON
 from tests.helpers.servers import serve
 
 pytestmark = pytest.mark.engine
@@ -38,6 +40,7 @@ def test_same_checkpoint_on_both_sides_agrees_token_for_token(same, media):
     assert all(m["class_or_confidence"] is None for side in marks for m in side)  # nothing marked
     files = client.predict(api_name="/export")["value"]
     rec = json.loads(httpx.get(next(f["url"] for f in files if f["orig_name"] == "comparison.json"), timeout=10).text)
-    d = rec["turns"][0]["divergence"][0]
-    assert d["first_divergence_index"] is None and d["identical_share"] == 1.0
+    jsonschema.validate(rec, COMPARISON)
+    d = rec["turns"][0]["agreement"][0]
+    assert d["first_divergence"] is None and d["token_agreement"] == 1.0 and d["exact_match"]
     assert d["mean_abs_logprob_gap"] == 0.0 and d["common_prefix_tokens"] == 96

@@ -8,12 +8,14 @@ import time
 from pathlib import Path
 
 import httpx
+import jsonschema
 import pytest
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
 from tests.helpers.clients import answers, details, split
 from tests.helpers.clients import client as app_client
+from tests.helpers.record_schema import COMPARISON
 
 pytestmark = pytest.mark.engine
 ROOT = Path(__file__).resolve().parents[1]
@@ -193,7 +195,8 @@ def test_export_downloads_json_and_markdown_of_the_comparison(client, media):
     assert turn["settings"]["max_tokens"] == 16 and turn["settings"]["temperature"] == 0.0
     for answer in turn["answers"]:
         assert answer["output_tokens"] == 16 and answer["visual_tokens"] == 266 and answer["ttft_s"] > 0
-    assert turn["divergence"][0]["label"] == "FP8" and turn["divergence"][0]["against"] == "BF16"
+    assert turn["agreement"][0]["label"] == "FP8" and turn["agreement"][0]["against"] == "BF16"
+    jsonschema.validate(rec, COMPARISON)
     assert "/tmp" not in body["comparison.json"]  # no server paths
     assert "## Turn 1" in body["comparison.md"] and "| FP8 |" in body["comparison.md"]
 

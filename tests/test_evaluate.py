@@ -23,102 +23,11 @@ from inference.errors import DemoError
 from inference.evaluation.evaluate import Prompt, load_prompts
 from inference.inputs.samples import EVALUATION, make_chart, make_clip
 from tests.helpers.clients import client as app_client
+from tests.helpers.record_schema import REPORT
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n"
 PLOTS = ("agreement.png", "speed.png", "divergence.png")
-
-
-def _obj(**props) -> dict:
-    return {"type": "object", "required": list(props), "properties": props, "additionalProperties": False}
-
-
-NUM, INT = {"type": ["number", "null"]}, {"type": ["integer", "null"]}
-STR, BOOL = {"type": "string"}, {"type": "boolean"}
-COUNT = {"type": "integer", "minimum": 0}
-SHARE = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
-REPORT = _obj(
-    created_at=STR,
-    source=STR,
-    settings={"type": "object", "required": ["max_tokens", "temperature", "seed", "enable_thinking"]},
-    reference=STR,
-    sides={
-        "type": "array",
-        "items": _obj(label=STR, model=STR, tiny_random_checkpoint=BOOL, reference=BOOL, weight_bytes=INT),
-    },
-    prompts={
-        "type": "array",
-        "items": _obj(
-            id=STR,
-            text=STR,
-            kind={"enum": ["text", "image", "video", "image+video"]},
-            files={"type": "array"},
-            expect={"type": "array", "items": STR},
-            error=STR,
-            answers={
-                "type": "array",
-                "items": _obj(
-                    label=STR,
-                    reply=STR,
-                    note=STR,
-                    finish_reason={"type": ["string", "null"]},
-                    output_tokens=COUNT,
-                    prompt_tokens=INT,
-                    visual_tokens=INT,
-                    text_tokens=INT,
-                    ttft_s=NUM,
-                    decode_tokens_per_s=NUM,
-                    total_s=NUM,
-                    correct={"type": ["boolean", "null"]},
-                ),
-            },
-            agreement={
-                "type": "array",
-                "items": _obj(
-                    label=STR,
-                    against=STR,
-                    token_agreement=SHARE,
-                    exact_match=BOOL,
-                    first_divergence=INT,
-                    common_prefix_tokens=COUNT,
-                    tokens_compared=COUNT,
-                    mean_abs_logprob_gap=NUM,
-                ),
-            },
-        ),
-    },
-    summary=_obj(
-        prompts=COUNT,
-        failed_prompts=COUNT,
-        sides={
-            "type": "array",
-            "items": _obj(
-                label=STR,
-                checked=COUNT,
-                correct=COUNT,
-                accuracy=SHARE,
-                median_ttft_s=NUM,
-                median_decode_tokens_per_s=NUM,
-                mean_visual_tokens=NUM,
-                mean_text_tokens=NUM,
-                output_tokens=COUNT,
-                errors=COUNT,
-            ),
-        },
-        agreement={
-            "type": "array",
-            "items": _obj(
-                label=STR,
-                against=STR,
-                mean_token_agreement=SHARE,
-                exact_matches=COUNT,
-                compared=COUNT,
-                median_first_divergence=NUM,
-                mean_abs_logprob_gap=NUM,
-            ),
-        },
-    ),
-)
 
 
 def small_set(folder: Path) -> Path:

@@ -179,7 +179,7 @@ def wait_until_full(comparison) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         running = sum(e.num_unfinished_requests() for e in comparison.pool.engines) == 2 * CAPACITY
-        if running and comparison._waiting == 1:
+        if running and comparison.queue.waiting == 1:
             return
         time.sleep(0.05)
     pytest.fail("the queue did not fill")

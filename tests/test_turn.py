@@ -21,11 +21,14 @@ from inference.compare.merge import stream_sides
 from inference.compare.metrics import Chunk
 from inference.engines.fake import FakeFastEngine
 from inference.engines.pool import EnginePool
+from inference.errors import DemoError
 from inference.inputs.chat import GenerationSettings
 from inference.spec import cpu_pair
 from ui.inline import inline
+from ui.layout import build_demo
 from ui.links import by_path, linker
-from ui.session import PLACEHOLDER_DELAY, SETTINGS, Comparison
+from ui.session import PLACEHOLDER_DELAY, Comparison
+from ui.settings import NAMES, PREVIEWED, defaults, parse
 
 
 def comparison(delay: float) -> Comparison:
@@ -37,13 +40,7 @@ def comparison(delay: float) -> Comparison:
 
 def settings_values(c: Comparison) -> list:
     """The settings panel's defaults, in ``SETTINGS`` order."""
-    b, v = c.budget, c.video
-    return [getattr(c.settings, n) for n in SETTINGS[:-4]] + [
-        b.image_max_tokens,
-        v.fps,
-        v.max_frames,
-        b.video_max_tokens,
-    ]
+    return list(defaults(c.settings, c.video, c.budget).values())
 
 
 async def turn(c: Comparison) -> list[tuple[float, list]]:
@@ -135,3 +132,23 @@ def test_inline_processing_is_the_components_own_and_keeps_the_signature():
 def test_links_give_this_pages_url_or_leave_the_path_to_gradio():
     assert linker(SimpleNamespace(session_hash="s")) is by_path  # called directly: no HTTP request
     assert by_path("/tmp/a.png") == {"path": "/tmp/a.png"}
+
+
+def test_the_handlers_and_the_api_take_one_named_parameter_per_setting():
+    c = comparison(0.0)
+    assert list(inspect.signature(c.respond).parameters) == ["message", "conversation", *NAMES, "request"]
+    assert typing.get_type_hints(c.respond)["request"] is gr.Request
+    assert list(inspect.signature(c.preview).parameters) == ["message", "conversation", *PREVIEWED]
+    api = build_demo(c).get_api_info()["named_endpoints"]
+    names = {name: [p["parameter_name"] for p in api[name]["parameters"]] for name in ("/respond", "/preview")}
+    assert names == {"/respond": ["message", *NAMES], "/preview": ["message", *PREVIEWED]}
+
+
+def test_the_panel_defaults_parse_back_to_the_apps_settings_and_a_cleared_field_is_refused():
+    c = comparison(0.0)
+    values = defaults(c.settings, c.video, c.budget)
+    assert parse(values, c.settings, c.video, c.budget) == (c.settings, c.video, c.budget)
+    _, video, budget = parse({"video_max_frames": 7, "image_max_tokens": 64}, c.settings, c.video, c.budget)
+    assert video.max_frames == 6 and budget.image_min_tokens == budget.image_max_tokens == 64
+    with pytest.raises(DemoError, match="Every setting needs a value"):
+        parse({**values, "seed": None}, c.settings, c.video, c.budget)

@@ -6,6 +6,10 @@ The conversations here are made by hand (no engine, no server).
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+
+import jsonschema
 
 from inference.compare.divergence import diverge
 from inference.compare.export import markdown, record
@@ -13,9 +17,12 @@ from inference.compare.metrics import Chunk
 from inference.compare.reasoning import split_reasoning
 from inference.compare.transcript import Exchange
 from inference.engines.base import Footprint
+from inference.evaluation.evaluate import Outcome, Prompt
+from inference.evaluation.report import build
 from inference.inputs.chat import GenerationSettings, UserTurn
 from inference.spec import ModelSpec
-from ui.session import EMPTY, REASONING, STOPPED, describe, render
+from tests.helpers.record_schema import COMPARISON, REPORT
+from ui.views import EMPTY, REASONING, STOPPED, describe, render
 
 SPECS = [ModelSpec("FP8", "/x/tiny/fp8", tiny=True), ModelSpec("BF16", "/x/tiny/bf16", tiny=True, reference=True)]
 
@@ -106,16 +113,41 @@ def test_export_holds_settings_inputs_answers_metrics_and_divergence():
     assert turn["settings"]["temperature"] == 0.0 and "ignore_eos" not in turn["settings"]
     assert [a["reply"] for a in turn["answers"]] == ["abcd", "abxy"]
     assert turn["answers"][0]["output_tokens"] == 4 and turn["answers"][0]["visual_tokens"] == 4
-    assert turn["divergence"] == [
+    assert turn["agreement"] == [
         {
             "label": "FP8",
             "against": "BF16",
             "tokens_compared": 4,
             "common_prefix_tokens": 2,
-            "first_divergence_index": 2,
-            "identical_share": 0.5,
+            "first_divergence": 2,
+            "token_agreement": 0.5,
+            "exact_match": False,
             "mean_abs_logprob_gap": 0.0,
         }
     ]
+    jsonschema.validate(rec, COMPARISON)
     md = markdown(rec)
     assert "## Turn 1" in md and "first divergence at token 3" in md and "answers are noise" in md
+
+
+def test_the_report_and_the_export_hold_the_same_rows():
+    ex = exchange(["abcd", "abcd"], ids=[(1, 2, 3, 4), (1, 2, 3, 4)])
+    for a in ex.answers:
+        a.finish(1.0)
+    feet = [Footprint(1, 2), Footprint(3, 4)]
+    rec = json.loads(json.dumps(record(SPECS, feet, [ex], reference=1)))
+    outcome = Outcome(Prompt("p", "hi", ("/tmp/a.png",), ("abcd",)), ex)
+    rep = json.loads(json.dumps(build(SPECS, feet, [outcome], GenerationSettings(), "hand-made")))
+    jsonschema.validate(rec, COMPARISON)
+    jsonschema.validate(rep, REPORT)
+    turn, prompt = rec["turns"][0], rep["prompts"][0]
+    assert rec["sides"] == rep["sides"] and turn["files"] == prompt["files"] and turn["settings"] == rep["settings"]
+    assert turn["agreement"] == prompt["agreement"]
+    assert prompt["agreement"][0]["first_divergence"] is None and prompt["agreement"][0]["exact_match"] is True
+    assert [{**a, "correct": True} for a in turn["answers"]] == prompt["answers"]
+
+
+def test_the_views_are_plain_python_without_gradio():
+    code = "import sys, ui.views; print('gradio' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

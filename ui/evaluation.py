@@ -64,7 +64,7 @@ class Evaluation:
         try:
             prompts = await asyncio.to_thread(self.prompts)
             settings = GenerationSettings(max_tokens=int(max_tokens), ignore_eos=c.settings.ignore_eos)
-            limits = {"video": c.video, "budget": c.budget, "limits": c.limits, "context": c.context}
+            limits = {"video": c.video, "budget": c.budget, "limits": c.media_limits, "context": c.context}
             outcomes, n = [], len(prompts)
             async for outcome in run(c.pool.engines, prompts, settings, stall_seconds=c.stall_seconds, **limits):
                 outcomes.append(outcome)

@@ -50,7 +50,9 @@ def inline(
     """``handler`` for an event with ``preprocess=False, postprocess=False`` (see the module's contract)."""
     n = len(inputs)
 
-    @functools.wraps(handler)  # Gradio reads the signature (and its gr.Request) through __wrapped__
+    # Gradio reads the signature (and its gr.Request) through __wrapped__; the handler's __dict__ is not
+    # copied: a bound method's would bring its function's own __signature__ (``ui.settings``), self included
+    @functools.wraps(handler, updated=())
     async def run(*args: Any) -> AsyncIterator[list[Any]]:
         values = [_pre(c, v) for c, v in zip(inputs, args[:n], strict=True)]
         async for update in handler(*values, *args[n:]):

@@ -7,12 +7,16 @@ whose settings go to every side alike, whose Stop and Clear cancel a running tur
 examples (from ``inference.inputs.samples``) fill the input when clicked, and whose link can preset the
 settings (``ui.presets``: ``/?max_tokens=24``). A second tab runs the
 built-in evaluation on the same engines (``ui.evaluation``). It launches nothing; ``CSS`` is
-for the launch. The turn events run their components' processing inline (``ui.inline``).
-API names: /respond, /regenerate, /edit, /stop, /clear, /export, /poll, /evaluate.
+for the launch. ``render`` builds the components (a ``Page``), ``wire`` binds their events; the
+settings panel follows ``ui.settings``. The turn events run their components' processing inline
+(``ui.inline``). API names: /respond, /regenerate, /stop, /edit, /clear, /export, /preview, /poll,
+/status, /evaluate.
 """
 
 from __future__ import annotations
 
+import contextlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
@@ -21,7 +25,9 @@ from inference.inputs.samples import EXAMPLES
 from ui.evaluation import evaluation_tab
 from ui.inline import inline
 from ui.presets import preset
-from ui.session import DIVERGES, REGENERATE, SETTINGS, VISUAL, Comparison
+from ui.session import REGENERATE, Comparison
+from ui.settings import NAMES, PREVIEWED, ROWS, SETTINGS, control, defaults
+from ui.views import DIVERGES
 
 TITLE = "Qwen3.5-9B: FP8 next to BF16"
 # For ``launch(css=...)``: the figures under the panes keep their height while they stream (their
@@ -36,38 +42,181 @@ LATEX = [
 
 
 def settings_panel(comparison: Comparison) -> list[gr.components.Component]:
-    """Sampling settings, in ``SETTINGS`` order; defaults are fair: greedy, fixed seed, no penalties."""
-    d = comparison.settings
+    """The settings' controls, in ``SETTINGS`` order, laid out in ``ROWS``; each shows the app's value."""
+    values = defaults(comparison.settings, comparison.video, comparison.budget)
+    controls: dict[str, gr.components.Component] = {}
     with gr.Accordion("Settings (the same for every side)", open=False, elem_id="settings"):
-        with gr.Row():
-            controls = {
-                "max_tokens": gr.Slider(1, 8192, d.max_tokens, step=1, label="Max new tokens", elem_id="max-tokens"),
-                "temperature": gr.Slider(0, 2, d.temperature, step=0.05, label="Temperature (0: greedy)"),
-                "top_p": gr.Slider(0.05, 1, d.top_p, step=0.05, label="Top-p"),
-                "top_k": gr.Slider(0, 200, d.top_k, step=1, label="Top-k (0: off)"),
-                "seed": gr.Number(d.seed, precision=0, label="Seed"),
-            }
-        with gr.Row():
-            controls["presence_penalty"] = gr.Slider(-2, 2, d.presence_penalty, step=0.1, label="Presence penalty")
-            controls["repetition_penalty"] = gr.Slider(
-                1, 2, d.repetition_penalty, step=0.05, label="Repetition penalty (1: off)"
+        for i, row in enumerate(ROWS):
+            if row.heading:
+                gr.Markdown(row.heading)
+            group = gr.Row() if row.side_by_side else contextlib.nullcontext()
+            with group:
+                for s in SETTINGS:
+                    if s.row == i:
+                        controls[s.name] = control(s, values[s.name])
+    return [controls[name] for name in NAMES]
+
+
+@dataclass
+class Page:
+    """The page's components that events read or write."""
+
+    status: gr.Markdown
+    conversation: gr.State
+    panes: list[gr.Chatbot]
+    metrics: list[gr.Markdown]
+    box: gr.MultimodalTextbox
+    notice: gr.Markdown  # why the last turn was refused; empty otherwise
+    tokens: gr.Markdown  # the preview's token summary
+    preview: gr.Gallery
+    stop: gr.Button
+    regenerate: gr.Button
+    edit: gr.Button
+    clear: gr.Button
+    export: gr.Button
+    settings: list[gr.components.Component]  # in ``SETTINGS`` order
+    examples: gr.Examples | None
+    marks: list[gr.HighlightedText]
+    plot: gr.LinePlot
+    files: gr.File
+    timer: gr.Timer  # start-up: until the engines are ready
+    watch: gr.Timer  # afterwards: the status line says when an engine restarts
+
+    @property
+    def outputs(self) -> list[gr.components.Component]:
+        """Every turn handler's outputs (``ui.session``'s order)."""
+        return [self.box, *self.panes, *self.metrics, *self.marks, self.plot, self.notice, self.conversation]
+
+
+def render(comparison: Comparison, banner: str = "", examples_dir: Path | None = None) -> Page:
+    """The page's components inside the current Blocks (the Evaluation tab with its own event)."""
+    gr.Markdown(f"# {TITLE}\nThe same turn goes to every model at once; their answers stream side by side.")
+    if banner:
+        gr.Markdown(banner, elem_id="banner")
+    status = gr.Markdown(elem_id="status")
+    conversation = gr.State([])
+    with gr.Tabs(elem_id="tabs"):
+        with gr.Tab("Comparison", id="comparison", elem_id="comparison-tab"):
+            panes, metrics, marks = [], [], []
+            with gr.Row(equal_height=True):
+                for i, spec in enumerate(comparison.pool.specs):
+                    with gr.Column(min_width=320):
+                        panes.append(
+                            gr.Chatbot(
+                                label=spec.title,
+                                elem_id=f"pane-{i}",
+                                height=480,
+                                buttons=["copy", "copy_all"],
+                                latex_delimiters=LATEX,
+                            )
+                        )
+                        metrics.append(gr.Markdown(elem_id=f"metrics-{i}"))
+            box = gr.MultimodalTextbox(
+                elem_id="box",
+                file_types=["image", "video"],
+                file_count="multiple",
+                placeholder="Engines are loading…",
+                interactive=False,
+                show_label=False,
+                sources=["upload"],
             )
-            controls["enable_thinking"] = gr.Checkbox(
-                d.enable_thinking, label="Thinking (Qwen3.5 reasons before it replies)", elem_id="thinking"
+            notice = gr.Markdown(elem_id="notice")
+            tokens = gr.Markdown(elem_id="tokens")
+            preview = gr.Gallery(
+                label="What the model sees (token grid, sampled frames)",
+                elem_id="preview",
+                visible=False,
+                columns=3,
+                height="auto",
+                object_fit="contain",
             )
-        controls["system"] = gr.Textbox(d.system, label="System prompt", lines=2)
-        b, v = comparison.budget, comparison.video
-        gr.Markdown("**What the model sees** (32 px per visual token; a temporal patch is 2 frames)")
-        with gr.Row():
-            controls["image_max_tokens"] = gr.Slider(
-                64, 16384, b.image_max_tokens, step=64, label="Image budget (tokens per image)", elem_id="image-budget"
+            with gr.Row():
+                stop = gr.Button("Stop", elem_id="stop", variant="stop")
+                regenerate = gr.Button("Regenerate", elem_id="regenerate")
+                edit = gr.Button("Edit last turn", elem_id="edit")
+                clear = gr.Button("Clear", elem_id="clear")
+                export = gr.Button("Export", elem_id="export")
+            settings = settings_panel(comparison)
+            examples = None
+            if examples_dir is not None:
+                examples = gr.Examples(
+                    [[{"text": e.text, "files": [str(examples_dir / f) for f in e.files]}] for e in EXAMPLES],
+                    inputs=[box],
+                    label="Examples (media made by the project)",
+                    examples_per_page=len(EXAMPLES),
+                )
+            with gr.Accordion("Where the answers part (latest turn)", open=True, elem_id="divergence"), gr.Row():
+                for i, spec in enumerate(comparison.pool.specs):
+                    marks.append(
+                        gr.HighlightedText(
+                            label=spec.label,
+                            elem_id=f"marks-{i}",
+                            color_map={DIVERGES: "red"},
+                            show_legend=False,
+                            combine_adjacent=True,
+                        )
+                    )
+            plot = gr.LinePlot(
+                x="seconds",
+                y="tokens",
+                color="side",
+                title="Tokens over time (latest turn)",
+                elem_id="plot",
+                height=220,
             )
-            controls["video_fps"] = gr.Slider(0.5, 4, v.fps, step=0.5, label="Video frames per second", elem_id="fps")
-            controls["video_max_frames"] = gr.Slider(2, 128, v.max_frames, step=2, label="Max frames per video")
-            controls["video_max_tokens"] = gr.Slider(
-                128, 32768, b.video_max_tokens, step=128, label="Video budget (max tokens per video)"
+            files = gr.File(
+                label="Comparison (JSON and Markdown)", file_count="multiple", visible=False, elem_id="files"
             )
-    return [controls[name] for name in SETTINGS]
+        with gr.Tab("Evaluation", id="evaluation", elem_id="evaluation-tab"):
+            evaluation_tab(comparison)
+    timer, watch = gr.Timer(1.0), gr.Timer(3.0)
+    return Page(
+        status, conversation, panes, metrics, box, notice, tokens, preview, stop, regenerate, edit, clear, export,
+        settings, examples, marks, plot, files, timer, watch,
+    )  # fmt: skip
+
+
+def wire(demo: gr.Blocks, page: Page, comparison: Comparison) -> None:
+    """Bind the page's events to the comparison's handlers (inside ``demo``)."""
+    p, outputs = page, page.outputs
+    # no limit here: every turn enters its handler at once, which waits for a slot or says the demo is busy
+    # and the components' processing runs in the handler's coroutine, not in a thread per component
+    common = {"show_progress": "hidden", "concurrency_limit": None, "preprocess": False, "postprocess": False}
+    turn_inputs = [p.box, p.conversation, *p.settings]
+    respond = inline(comparison.respond, turn_inputs, outputs)
+    turn = p.box.submit(respond, turn_inputs, outputs, api_name="respond", **common)
+    again_inputs = [gr.State(REGENERATE), p.conversation, *p.settings]
+    again = p.regenerate.click(
+        inline(comparison.respond, again_inputs, outputs), again_inputs, outputs, api_name="regenerate", **common
+    )
+    running = [turn, again]
+    p.stop.click(comparison.stop, [p.conversation], outputs, cancels=running, api_name="stop")
+    p.edit.click(comparison.edit, [p.conversation], outputs, api_name="edit")
+    p.clear.click(comparison.clear, [p.conversation], outputs, cancels=running, api_name="clear")
+    p.export.click(comparison.export, [p.conversation], [p.files], api_name="export")
+    previewed = [p.settings[NAMES.index(name)] for name in PREVIEWED]
+    gr.on(
+        [p.box.change, *(c.change for c in previewed)],
+        comparison.preview,
+        [p.box, p.conversation, *previewed],
+        [p.preview, p.tokens],
+        trigger_mode="always_last",
+        show_progress="hidden",
+        api_name="preview",
+    )
+    demo.unload(comparison.leave)
+
+    def from_link(request: gr.Request):
+        values, problems = preset(request.query_params, NAMES, p.settings)
+        said = f"⚠️ Settings in the link that were ignored: {'; '.join(problems)}." if problems else gr.skip()
+        return [gr.skip() if v is None else v for v in values] + [said]
+
+    demo.load(from_link, None, [*p.settings, p.notice], show_progress="hidden", api_visibility="private")
+    poll_outputs = [p.status, p.box, p.timer]
+    gr.on([demo.load, p.timer.tick], comparison.poll, None, poll_outputs, show_progress="hidden")
+    p.watch.tick(comparison.status_line, None, [p.status], show_progress="hidden", api_name="status")
+    if p.examples is not None:  # Gradio restores the box's constructor props (locked) with an example
+        p.examples.load_input_event.then(comparison.poll, None, poll_outputs, show_progress="hidden")
 
 
 def build_demo(
@@ -77,124 +226,5 @@ def build_demo(
     delete_cache: tuple[int, int] | None = None,
 ) -> gr.Blocks:
     with gr.Blocks(title=TITLE, delete_cache=delete_cache) as demo:
-        gr.Markdown(f"# {TITLE}\nThe same turn goes to every model at once; their answers stream side by side.")
-        if banner:
-            gr.Markdown(banner, elem_id="banner")
-        status = gr.Markdown(elem_id="status")
-        conversation = gr.State([])
-        with gr.Tabs(elem_id="tabs"):
-            with gr.Tab("Comparison", id="comparison", elem_id="comparison-tab"):
-                panes, metrics, marks = [], [], []
-                with gr.Row(equal_height=True):
-                    for i, spec in enumerate(comparison.pool.specs):
-                        with gr.Column(min_width=320):
-                            panes.append(
-                                gr.Chatbot(
-                                    label=spec.title,
-                                    elem_id=f"pane-{i}",
-                                    height=480,
-                                    buttons=["copy", "copy_all"],
-                                    latex_delimiters=LATEX,
-                                )
-                            )
-                            metrics.append(gr.Markdown(elem_id=f"metrics-{i}"))
-                box = gr.MultimodalTextbox(
-                    elem_id="box",
-                    file_types=["image", "video"],
-                    file_count="multiple",
-                    placeholder="Engines are loading…",
-                    interactive=False,
-                    show_label=False,
-                    sources=["upload"],
-                )
-                notice = gr.Markdown(elem_id="notice")  # why the last turn was refused; empty otherwise
-                tokens = gr.Markdown(elem_id="tokens")
-                preview = gr.Gallery(
-                    label="What the model sees (token grid, sampled frames)",
-                    elem_id="preview",
-                    visible=False,
-                    columns=3,
-                    height="auto",
-                    object_fit="contain",
-                )
-                with gr.Row():
-                    stop = gr.Button("Stop", elem_id="stop", variant="stop")
-                    regenerate = gr.Button("Regenerate", elem_id="regenerate")
-                    edit = gr.Button("Edit last turn", elem_id="edit")
-                    clear = gr.Button("Clear", elem_id="clear")
-                    export = gr.Button("Export", elem_id="export")
-                settings = settings_panel(comparison)
-                examples = None
-                if examples_dir is not None:
-                    examples = gr.Examples(
-                        [[{"text": e.text, "files": [str(examples_dir / f) for f in e.files]}] for e in EXAMPLES],
-                        inputs=[box],
-                        label="Examples (media made by the project)",
-                        examples_per_page=len(EXAMPLES),
-                    )
-                with gr.Accordion("Where the answers part (latest turn)", open=True, elem_id="divergence"), gr.Row():
-                    for i, spec in enumerate(comparison.pool.specs):
-                        marks.append(
-                            gr.HighlightedText(
-                                label=spec.label,
-                                elem_id=f"marks-{i}",
-                                color_map={DIVERGES: "red"},
-                                show_legend=False,
-                                combine_adjacent=True,
-                            )
-                        )
-                plot = gr.LinePlot(
-                    x="seconds",
-                    y="tokens",
-                    color="side",
-                    title="Tokens over time (latest turn)",
-                    elem_id="plot",
-                    height=220,
-                )
-                files = gr.File(
-                    label="Comparison (JSON and Markdown)", file_count="multiple", visible=False, elem_id="files"
-                )
-            with gr.Tab("Evaluation", id="evaluation", elem_id="evaluation-tab"):
-                evaluation_tab(comparison)
-        timer = gr.Timer(1.0)  # start-up: until the engines are ready
-        watch = gr.Timer(3.0)  # afterwards: the status line says when an engine restarts
-
-        outputs = [box, *panes, *metrics, *marks, plot, notice, conversation]
-        # no limit here: every turn enters its handler at once, which waits for a slot or says the demo is busy
-        # and the components' processing runs in the handler's coroutine, not in a thread per component
-        common = {"show_progress": "hidden", "concurrency_limit": None, "preprocess": False, "postprocess": False}
-        turn_inputs = [box, conversation, *settings]
-        respond = inline(comparison.respond, turn_inputs, outputs)
-        turn = box.submit(respond, turn_inputs, outputs, api_name="respond", **common)
-        again_inputs = [gr.State(REGENERATE), conversation, *settings]
-        again = regenerate.click(
-            inline(comparison.respond, again_inputs, outputs), again_inputs, outputs, api_name="regenerate", **common
-        )
-        running = [turn, again]
-        stop.click(comparison.stop, [conversation], outputs, cancels=running, api_name="stop")
-        edit.click(comparison.edit, [conversation], outputs, api_name="edit")
-        clear.click(comparison.clear, [conversation], outputs, cancels=running, api_name="clear")
-        export.click(comparison.export, [conversation], [files], api_name="export")
-        visual = [settings[SETTINGS.index(name)] for name in ("max_tokens", *VISUAL)]
-        gr.on(
-            [box.change, *(c.change for c in visual)],
-            comparison.preview,
-            [box, conversation, *visual],
-            [preview, tokens],
-            trigger_mode="always_last",
-            show_progress="hidden",
-            api_name="preview",
-        )
-        demo.unload(comparison.leave)
-
-        def from_link(request: gr.Request):
-            values, problems = preset(request.query_params, SETTINGS, settings)
-            said = f"⚠️ Settings in the link that were ignored: {'; '.join(problems)}." if problems else gr.skip()
-            return [gr.skip() if v is None else v for v in values] + [said]
-
-        demo.load(from_link, None, [*settings, notice], show_progress="hidden", api_visibility="private")
-        gr.on([demo.load, timer.tick], comparison.poll, None, [status, box, timer], show_progress="hidden")
-        watch.tick(comparison.status_line, None, [status], show_progress="hidden", api_name="status")
-        if examples is not None:  # Gradio restores the box's constructor props (locked) with an example
-            examples.load_input_event.then(comparison.poll, None, [status, box, timer], show_progress="hidden")
+        wire(demo, render(comparison, banner, examples_dir), comparison)
     return demo

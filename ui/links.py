@@ -1,7 +1,7 @@
 """The user's files in a chat pane, addressed so that a streaming render costs Gradio nothing for them.
 
 Contract: ``linker(request)`` returns a function that maps the path of a file the user sent (in
-Gradio's upload folder: ``ui.session`` checks that before a turn starts) to a Chatbot message
+Gradio's upload folder: ``ui.inputs`` checks that before a turn starts) to a Chatbot message
 content: a ``FileData`` whose ``url`` is the file's public address on this page (Gradio's own
 ``/gradio_api/file=`` route, under the root URL Gradio itself would use for this request), with
 its MIME type. Without a request (a handler called directly, not through a page) it maps the path
@@ -15,18 +15,13 @@ pane, about 2 ms per file each time, so an image in the history cost each render
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from gradio import route_utils
 from gradio.data_classes import FileData
 from gradio_client import utils as client_utils
 
-Link = Callable[[str], Any]
-
-
-def by_path(path: str) -> dict[str, str]:
-    return {"path": path}
+from ui.views import Link, by_path
 
 
 def root_url(request: Any) -> str | None:

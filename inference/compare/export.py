@@ -2,21 +2,23 @@
 
 Contract: ``record(specs, footprints, exchanges, reference)`` is a plain ``dict`` (JSON types
 only): the sides (model, weights, KV capacity), and per turn the settings, the inputs' names
-and token counts, every answer (reasoning and reply apart), its metrics and its divergence
-from the reference side. ``markdown(record)`` renders that record. Pure; file names only,
-never server paths.
+and token counts, every answer (reasoning and reply apart) with its metrics, and every other
+side's agreement with the reference side (first divergence, token agreement); the rows are
+``inference.compare.record``'s, the same as in the evaluation's ``report.json``. ``markdown(record)``
+renders that record; ``write(record, folder)`` writes ``comparison.json`` and ``comparison.md``.
+Pure apart from ``write``; file names only, never server paths.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import json
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from inference.compare.record import agreement_rows, answer_row, file_row, settings_row, side_row
 from inference.compare.transcript import Exchange
-from inference.inputs.media import media_kind
 from inference.spec import ModelSpec
 
 
@@ -24,84 +26,25 @@ def _iso(t: float) -> str:
     return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="seconds")
 
 
-def _round(x: float | None, digits: int = 4) -> float | None:
-    return None if x is None else round(x, digits)
-
-
 def record(
     specs: Sequence[ModelSpec], footprints: Sequence[Any], exchanges: Sequence[Exchange], reference: int
 ) -> dict:
-    sides = [
-        {
-            "label": s.label,
-            "model": s.model_name,
-            "tiny_random_checkpoint": s.tiny,
-            "reference": i == reference,
-            "weight_bytes": getattr(f, "weight_bytes", None),
-            "kv_cache_tokens": getattr(f, "kv_tokens", None),
-            "quant_scheme": getattr(f, "scheme", None),
-        }
-        for i, (s, f) in enumerate(zip(specs, footprints, strict=True))
-    ]
+    labels = [s.label for s in specs]
+    sides = [side_row(s, f, i == reference) for i, (s, f) in enumerate(zip(specs, footprints, strict=True))]
     turns = []
     for ex in exchanges:
-        answers = []
-        for i, a in enumerate(ex.answers):
-            m, parts = a.metrics, ex.split(i)
-            answers.append(
-                {
-                    "label": specs[i].label,
-                    "reasoning": parts.reasoning,
-                    "reply": parts.reply,
-                    "note": a.note,
-                    "finish_reason": a.finish_reason,
-                    "output_tokens": m.tokens,
-                    "prompt_tokens": m.prompt_tokens,
-                    "visual_tokens": m.visual_tokens,
-                    "ttft_s": _round(m.ttft),
-                    "decode_tokens_per_s": _round(m.decode_rate, 2),
-                    "total_s": _round(m.total),
-                    "kv_cache_peak_use": _round(m.kv_peak, 6),
-                }
-            )
-        divergence = []
-        for i in range(len(ex.answers)):
-            d = ex.divergence(i, reference)
-            if d is not None:
-                divergence.append(
-                    {
-                        "label": specs[i].label,
-                        "against": specs[reference].label,
-                        "tokens_compared": d.compared,
-                        "common_prefix_tokens": d.common,
-                        "first_divergence_index": d.first,  # 0-based; None: none
-                        "identical_share": _round(d.identical),
-                        "mean_abs_logprob_gap": _round(d.logprob_gap, 6),
-                    }
-                )
         plans = ex.files or (None,) * len(ex.turn.files)
-        settings = dataclasses.asdict(ex.settings)
-        settings.pop("ignore_eos", None)
         turns.append(
             {
                 "sent_at": _iso(ex.sent_at),
                 "text": ex.turn.text,
-                "files": [_file(f, plan) for f, plan in zip(ex.turn.files, plans, strict=True)],
-                "settings": settings,
-                "answers": answers,
-                "divergence": divergence,
+                "files": [file_row(f, plan) for f, plan in zip(ex.turn.files, plans, strict=True)],
+                "settings": settings_row(ex.settings),
+                "answers": [answer_row(ex, i, labels[i]) for i in range(len(ex.answers))],
+                "agreement": agreement_rows(ex, reference, labels),
             }
         )
     return {"exported_at": _iso(datetime.now(timezone.utc).timestamp()), "sides": sides, "turns": turns}
-
-
-def _file(path: str, fp: Any) -> dict:
-    """A file by name (never its server path), with what it cost when known."""
-    out: dict[str, Any] = {"name": Path(path).name, "kind": media_kind(path)}
-    if fp is not None:
-        p = fp.plan
-        out |= {"resized": [p.width, p.height], "frames": p.frames, "grid_thw": list(p.grid), "visual_tokens": p.tokens}
-    return out
 
 
 def _fmt(x: Any, unit: str = "") -> str:
@@ -135,9 +78,9 @@ def markdown(rec: dict) -> str:
                 f"| {a['label']} | {_fmt(a['ttft_s'])} | {_fmt(a['decode_tokens_per_s'])} | {a['output_tokens']} "
                 f"| {prompt} | {_fmt(a['total_s'])} | {a['finish_reason'] or a['note'] or '–'} |"
             )
-        for d in turn["divergence"]:
-            share = "–" if d["identical_share"] is None else f"{d['identical_share']:.1%}"
-            first = d["first_divergence_index"]
+        for d in turn["agreement"]:
+            share = "–" if d["token_agreement"] is None else f"{d['token_agreement']:.1%}"
+            first = d["first_divergence"]
             lines += [
                 "",
                 f"**{d['label']} vs {d['against']}:** first divergence "
@@ -154,3 +97,11 @@ def markdown(rec: dict) -> str:
             if a["note"]:
                 lines += ["", f"*{a['note']}*"]
     return "\n".join(lines) + "\n"
+
+
+def write(rec: dict, folder: Path) -> list[Path]:
+    """``comparison.json`` and ``comparison.md`` in ``folder``; their paths."""
+    paths = [folder / "comparison.json", folder / "comparison.md"]
+    paths[0].write_text(json.dumps(rec, indent=2, ensure_ascii=False), encoding="utf-8")
+    paths[1].write_text(markdown(rec), encoding="utf-8")
+    return paths

@@ -1,11 +1,12 @@
 """An evaluation's outcomes as a report people can read: ``report.json``, ``report.md`` and plots.
 
 Contract: ``build(specs, footprints, outcomes, settings, source)`` is a plain ``dict`` (JSON types
-only; ``tests/test_evaluate.py`` holds its JSON schema): the sides, the settings, per prompt every side's answer and
-figures (TTFT, decode tokens/s, prompt tokens visual and text, correctness where the prompt
-says what a correct reply holds) and every other side's agreement with the reference side
-(token agreement, first divergence, exact match, mean |Δ log-prob| on the common prefix), and a
-summary of them. ``markdown(report)`` renders it; ``plot(report, folder)`` draws
+only; ``tests/test_evaluate.py`` holds its JSON schema): the sides, the settings, per prompt every
+side's answer and figures (TTFT, decode tokens/s, prompt tokens visual and text, correctness where
+the prompt says what a correct reply holds) and every other side's agreement with the reference
+side (token agreement, first divergence, exact match, mean |Δ log-prob| on the common prefix), and
+a summary of them. Sides, answers, agreement, files and settings are ``inference.compare.record``'s rows,
+the same as in the page's ``comparison.json``. ``markdown(report)`` renders it; ``plot(report, folder)`` draws
 ``agreement.png``, ``speed.png`` and ``divergence.png`` with matplotlib's object API (no pyplot
 state, so it may run in a thread); ``write(report, folder)`` writes all of it. Pure apart from
 the files ``plot``/``write`` create; file names only, never server paths.
@@ -13,7 +14,6 @@ the files ``plot``/``write`` create; file names only, never server paths.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -21,15 +21,11 @@ from pathlib import Path
 from statistics import mean, median
 from typing import Any
 
+from inference.compare.record import agreement_rows, answer_row, file_row, rounded, settings_row, side_row
 from inference.inputs.chat import GenerationSettings
-from inference.inputs.media import media_kind
 from inference.spec import ModelSpec
 
 PLOTS = ("agreement.png", "speed.png", "divergence.png")
-
-
-def _round(x: float | None, digits: int = 4) -> float | None:
-    return None if x is None else round(x, digits)
 
 
 def _stat(f, values) -> float | None:
@@ -37,49 +33,12 @@ def _stat(f, values) -> float | None:
     return f(values) if values else None
 
 
-def _answers(outcome: Any, specs: Sequence[ModelSpec]) -> list[dict]:
+def _answers(outcome: Any, labels: list[str]) -> list[dict]:
+    """Every side's answer (``inference.compare.record``), with whether it holds what the prompt expects."""
     ex, out = outcome.exchange, []
     for i, a in enumerate(ex.answers):
-        m, reply = a.metrics, ex.split(i).reply
-        out.append(
-            {
-                "label": specs[i].label,
-                "reply": reply,
-                "note": a.note,
-                "finish_reason": a.finish_reason,
-                "output_tokens": m.tokens,
-                "prompt_tokens": m.prompt_tokens,
-                "visual_tokens": m.visual_tokens,
-                "text_tokens": m.text_tokens,
-                "ttft_s": _round(m.ttft),
-                "decode_tokens_per_s": _round(m.decode_rate, 2),
-                "total_s": _round(m.total),
-                "correct": None if a.note else outcome.prompt.correct(reply),
-            }
-        )
-    return out
-
-
-def _agreement(outcome: Any, specs: Sequence[ModelSpec], ref: int) -> list[dict]:
-    ex, out = outcome.exchange, []
-    for i, a in enumerate(ex.answers):
-        d = ex.divergence(i, ref)
-        if d is None:
-            continue
-        b = ex.answers[ref]
-        exact = bool(a.finish_reason and b.finish_reason and a.token_ids == b.token_ids)
-        out.append(
-            {
-                "label": specs[i].label,
-                "against": specs[ref].label,
-                "token_agreement": _round(d.identical),
-                "exact_match": exact,
-                "first_divergence": d.first,
-                "common_prefix_tokens": d.common,
-                "tokens_compared": d.compared,
-                "mean_abs_logprob_gap": _round(d.logprob_gap, 6),
-            }
-        )
+        row = answer_row(ex, i, labels[i])
+        out.append({**row, "correct": None if a.note else outcome.prompt.correct(row["reply"])})
     return out
 
 
@@ -91,35 +50,27 @@ def build(
     source: str,
 ) -> dict:
     ref = next((i for i, s in enumerate(specs) if s.reference), len(specs) - 1)
+    labels = [s.label for s in specs]
     prompts = []
     for o in outcomes:
         p, ok = o.prompt, o.exchange is not None
-        files = [{"name": Path(f).name, "kind": media_kind(f)} for f in p.files]
-        for f, fp in zip(files, o.exchange.files if ok else (), strict=False):
-            f["visual_tokens"] = fp.plan.tokens
+        plans = list(o.exchange.files) if ok else []
+        plans += [None] * (len(p.files) - len(plans))
         prompts.append(
             {
                 "id": p.id,
                 "text": p.text,
                 "kind": p.kind,
-                "files": files,
+                "files": [file_row(f, fp) for f, fp in zip(p.files, plans, strict=False)],
                 "expect": list(p.expect),
                 "error": o.error,
-                "answers": _answers(o, specs) if ok else [],
-                "agreement": _agreement(o, specs, ref) if ok else [],
+                "answers": _answers(o, labels) if ok else [],
+                "agreement": agreement_rows(o.exchange, ref, labels) if ok else [],
             }
         )
     sides, figures = [], []
     for i, (s, f) in enumerate(zip(specs, footprints, strict=True)):
-        sides.append(
-            {
-                "label": s.label,
-                "model": s.model_name,
-                "tiny_random_checkpoint": s.tiny,
-                "reference": i == ref,
-                "weight_bytes": getattr(f, "weight_bytes", None),
-            }
-        )
+        sides.append(side_row(s, f, i == ref))
         answers = [p["answers"][i] for p in prompts if p["answers"]]
         checked = [a["correct"] for a in answers if a["correct"] is not None]
         figures.append(
@@ -127,11 +78,11 @@ def build(
                 "label": s.label,
                 "checked": len(checked),
                 "correct": sum(checked),
-                "accuracy": _round(sum(checked) / len(checked)) if checked else None,
-                "median_ttft_s": _round(_stat(median, [a["ttft_s"] for a in answers])),
-                "median_decode_tokens_per_s": _round(_stat(median, [a["decode_tokens_per_s"] for a in answers]), 2),
-                "mean_visual_tokens": _round(_stat(mean, [a["visual_tokens"] for a in answers]), 1),
-                "mean_text_tokens": _round(_stat(mean, [a["text_tokens"] for a in answers]), 1),
+                "accuracy": rounded(sum(checked) / len(checked)) if checked else None,
+                "median_ttft_s": rounded(_stat(median, [a["ttft_s"] for a in answers])),
+                "median_decode_tokens_per_s": rounded(_stat(median, [a["decode_tokens_per_s"] for a in answers]), 2),
+                "mean_visual_tokens": rounded(_stat(mean, [a["visual_tokens"] for a in answers]), 1),
+                "mean_text_tokens": rounded(_stat(mean, [a["text_tokens"] for a in answers]), 1),
                 "output_tokens": sum(a["output_tokens"] for a in answers),
                 "errors": sum(bool(a["note"]) for a in answers),
             }
@@ -145,20 +96,18 @@ def build(
             {
                 "label": s.label,
                 "against": specs[ref].label,
-                "mean_token_agreement": _round(_stat(mean, [r["token_agreement"] for r in rows])),
+                "mean_token_agreement": rounded(_stat(mean, [r["token_agreement"] for r in rows])),
                 "exact_matches": sum(r["exact_match"] for r in rows),
                 "compared": len(rows),
                 "median_first_divergence": _stat(median, [r["first_divergence"] for r in rows]),
-                "mean_abs_logprob_gap": _round(_stat(mean, [r["mean_abs_logprob_gap"] for r in rows]), 6),
+                "mean_abs_logprob_gap": rounded(_stat(mean, [r["mean_abs_logprob_gap"] for r in rows]), 6),
             }
         )
-    chosen = dataclasses.asdict(settings)
-    chosen.pop("ignore_eos", None)
     summary = {"prompts": len(prompts), "failed_prompts": sum(bool(p["error"]) for p in prompts)}
     return {
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "source": source,
-        "settings": chosen,
+        "settings": settings_row(settings),
         "reference": specs[ref].label,
         "sides": sides,
         "prompts": prompts,

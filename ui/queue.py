@@ -1,0 +1,81 @@
+"""Who gets a turn answered now: the engines' slots, the places waiting for one, and each user's share.
+
+Contract: ``TurnQueue(capacity, max_queue, user_limits)`` lets ``capacity`` turns run at once (the
+engines' batch size) and up to ``max_queue`` more wait for a free slot. ``admit(request)`` is the
+user's place among the turns answered now, held for the whole turn: entering it raises
+``DemoError`` (which the page shows) when every slot is taken and the waiting places are full
+("busy, please retry") or when the user is over the per-user limits (``inference.deploy.limits``; a
+user is the client's address). ``wait_for_slot()`` takes a slot, yielding the line that tells
+the user their place meanwhile; ``release()`` gives it back. Gradio lets every turn handler in
+at once, so that the waiting happens here, where a user can be told.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from inference.compat import timeout
+from inference.deploy.limits import Admission, UserLimits
+from inference.errors import DemoError
+
+
+def user(request: Any) -> str:
+    """Who sends a turn, for the per-user limits: the client's address (behind a proxy, uvicorn
+    takes it from X-Forwarded-For when the proxy is listed in ``FORWARDED_ALLOW_IPS``)."""
+    client = getattr(request, "client", None)
+    return getattr(client, "host", None) or getattr(request, "session_hash", None) or "anonymous"
+
+
+class TurnQueue:
+    def __init__(self, capacity: int, max_queue: int, user_limits: UserLimits = UserLimits(running=0, per_minute=0)):
+        self.capacity = capacity  # turns answered at once
+        self.max_queue = max_queue  # turns that may wait for a slot
+        self.admission = Admission(user_limits)  # turns per user (client address), at once and per minute
+        self.waiting = 0  # turns waiting for a slot now
+        self._slots = asyncio.Semaphore(capacity)
+
+    @contextlib.contextmanager
+    def admit(self, request: Any) -> Iterator[None]:
+        """The user's place among the turns answered now (see the module's contract)."""
+        if self._slots.locked() and self.waiting >= self.max_queue:
+            raise DemoError(
+                f"The demo is busy ({self.capacity} turns being answered, {self.waiting} waiting). "
+                "Please retry in a minute; your message is still in the box."
+            )
+        self.admission.forget_idle()
+        with self.admission.admit(user(request)):
+            yield
+
+    async def wait_for_slot(self) -> AsyncIterator[str]:
+        """Take one of the ``capacity`` slots; while none is free, yield the line that tells the user
+        their place, again whenever it changes (checked every second; each render costs the server,
+        and many may wait). Cancelled while waiting (Stop, closed tab), nothing is held."""
+        if not self._slots.locked():
+            await self._slots.acquire()
+            return
+        self.waiting += 1
+        said = None
+        try:
+            while True:
+                line = (
+                    f"⏳ The demo is busy: your turn starts when one of the {self.capacity} being answered "
+                    f"ends ({self.waiting} waiting)."
+                )
+                if line != said:
+                    said = line
+                    yield line
+                try:
+                    async with timeout(1.0):
+                        await self._slots.acquire()
+                    return
+                except TimeoutError:
+                    pass
+        finally:
+            self.waiting -= 1
+
+    def release(self) -> None:
+        """Give back the slot ``wait_for_slot`` took."""
+        self._slots.release()

@@ -1,0 +1,176 @@
+"""What the page shows, as plain values: chat panes, the figures under them, divergence marks, the plot.
+
+Contract: pure functions of a conversation (``inference.compare.transcript``); no Gradio, no engine
+(a side's ``decode`` is passed in). ``render`` gives one side's chat pane as role/content
+messages, ``describe`` the metrics lines under it, ``marks`` its latest answer with the first
+diverging token marked ``DIVERGES``, ``plot`` the tokens-over-time table of every side, ``cost``
+the input preview's token summary, and ``status_line`` the engines' start-up status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from inference.compare.transcript import Exchange
+
+Link = Callable[[str], Any]  # a user file's path -> its content in a pane (``ui.links``)
+
+STOPPED = "⏹ *stopped*"
+EMPTY = "*(no text: the model ended its answer at once)*"
+REASONING = "🧠 Reasoning"
+DIVERGES = "first divergence"
+PLOT_POINTS = 200  # per side, at most
+
+
+def by_path(path: str) -> dict[str, str]:
+    """A user file's content in a pane by its path, which Gradio resolves itself."""
+    return {"path": path}
+
+
+def budget_note(ex: Exchange, side: int) -> str:
+    """Users hit this: every new token spent thinking, and no reply."""
+    a, parts = ex.answers[side], ex.split(side)
+    if a.done and a.finish_reason == "length" and not parts.closed:
+        return (
+            f"⚠️ All {a.metrics.tokens} new tokens went to reasoning; there is no reply yet. "
+            "Raise *Max new tokens* or turn *Thinking* off (Settings)."
+        )
+    return ""
+
+
+def render(conversation: list[Exchange], side: int, link: Link = by_path) -> list[dict[str, Any]]:
+    """The chat pane of one side: user files (``link`` gives each file's content) and text, then
+    that side's reasoning and reply."""
+    messages: list[dict[str, Any]] = []
+    for ex in conversation:
+        messages += [{"role": "user", "content": link(f)} for f in ex.turn.files]
+        if ex.turn.text:
+            messages.append({"role": "user", "content": ex.turn.text})
+        a, parts = ex.answers[side], ex.split(side)
+        if parts.reasoning or not parts.closed:
+            status = "done" if parts.closed or a.done else "pending"
+            meta = {"title": REASONING, "status": status}
+            messages.append({"role": "assistant", "content": parts.reasoning or "…", "metadata": meta})
+        body = "\n\n".join(p for p in (parts.reply, a.note, budget_note(ex, side)) if p)
+        if not body and (parts.closed or a.done):
+            body = EMPTY if a.done else "…"
+        if body:
+            messages.append({"role": "assistant", "content": body})
+    return messages
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return ""
+
+
+def _count(n: int) -> str:
+    return f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.0f}k" if n >= 1e4 else str(n)
+
+
+def describe(ex: Exchange | None, side: int, reference: int, labels: list[str], footprint: Any = None) -> str:
+    """The figures under a pane, for the latest turn: speed, prompt and memory, divergence."""
+    if ex is None:
+        return ""
+    a = ex.answers[side]
+    m = a.metrics
+    speed = []
+    if m.ttft is not None:
+        speed.append(f"TTFT {m.ttft * 1000:.0f} ms")
+    if m.decode_rate is not None:
+        speed.append(f"{m.decode_rate:.1f} tok/s")
+    speed.append(f"{m.tokens} tokens" + ("" if a.done else "…"))
+    if m.total is not None:
+        speed.append(f"{m.total:.2f} s")
+    size = []
+    if m.prompt_tokens is not None:
+        size.append(f"prompt {m.prompt_tokens} tokens ({m.visual_tokens} visual, {m.text_tokens} text)")
+    if footprint is not None and footprint.weight_bytes:
+        scheme = f" ({footprint.scheme})" if getattr(footprint, "scheme", None) else ""
+        size.append(f"weights {_size(footprint.weight_bytes)}{scheme}")
+    if footprint is not None and footprint.kv_tokens:
+        peak = "" if m.kv_peak is None else f", peak use {m.kv_peak:.2%}"
+        size.append(f"KV cache {_count(footprint.kv_tokens)} tokens{peak}")
+    lines = [" · ".join(speed), " · ".join(size)]
+    d = ex.divergence(side, reference)
+    if d is not None:
+        ref = labels[reference]
+        if d.first is None:
+            complete = a.finish_reason and ex.answers[reference].finish_reason  # both ended by the model
+            state = "identical" if complete else "identical so far"
+            parts = [f"vs {ref}: {state} ({d.common} tokens)"]
+        else:
+            parts = [f"vs {ref}: first divergence at token {d.first + 1}"]
+        if d.identical is not None and d.first is not None:
+            parts.append(f"{d.identical:.0%} identical tokens")
+        if d.logprob_gap is not None:
+            parts.append(f"mean |Δ logprob| {d.logprob_gap:.3f} over {d.common} common tokens")
+        lines.append(" · ".join(parts))
+    elif side == reference and len(labels) > 1:
+        lines.append("reference for the divergence figures")
+    return "  \n".join(line for line in lines if line)
+
+
+def marks(
+    ex: Exchange | None, side: int, reference: int, decode: Callable[[Sequence[int]], str]
+) -> list[tuple[str, str | None]]:
+    """The latest answer of one side, its first diverging token marked (against the reference; the
+    reference's own answer at the earliest point any side departs from it). ``decode``: that side's
+    token ids to text."""
+    if ex is None:
+        return []
+    a = ex.answers[side]
+    sides = range(len(ex.answers))
+    others = [ex.divergence(i, reference) for i in sides] if side == reference else []
+    d = ex.divergence(side, reference)
+    firsts = [x.first for x in ([d] if d else others) if x is not None and x.first is not None]
+    if not firsts or not a.token_ids:
+        return [(a.text, None)] if a.text else []
+    first = min(firsts)
+    text = decode(a.token_ids)
+    head = len(decode(a.token_ids[:first]))
+    end = max(len(decode(a.token_ids[: first + 1])), head)
+    pieces = [(text[:head], None), (text[head:end] or "⟨end⟩", DIVERGES), (text[end:], None)]
+    return [(t, label) for t, label in pieces if t]
+
+
+def plot(ex: Exchange | None, labels: Sequence[str]) -> pd.DataFrame:
+    """Tokens over time of every side's latest answer, at most ``PLOT_POINTS`` per side."""
+    rows = []
+    if ex is not None:
+        for label, a in zip(labels, ex.answers, strict=True):
+            series = [(0.0, 0), *a.metrics.series]
+            step = max(1, len(series) // PLOT_POINTS)
+            picked = series[::step] + ([series[-1]] if (len(series) - 1) % step else [])
+            rows += [{"seconds": round(t, 3), "tokens": n, "side": label} for t, n in picked]
+    return pd.DataFrame(rows, columns=["seconds", "tokens", "side"])
+
+
+def cost(plans: Sequence[Any], total: int, max_tokens: int, context: int | None) -> str:
+    """The preview's summary: each file's visual tokens (``plans``: ``FilePlan``), the whole
+    conversation's (``total``, as it would be sent) and, with new tokens, against the context."""
+    lines = [f"**{fp.name}**: {fp.plan.tokens} visual tokens" for fp in plans]
+    summary = f"{' · '.join(lines)}  \nConversation: {total} visual tokens"
+    if context:
+        summary += f" + up to {max_tokens} new tokens, of a {context}-token context"
+        if total + max_tokens > context:
+            summary += " — ⚠️ **does not fit**: lower the budgets or max new tokens (Settings)."
+    return summary
+
+
+def status_line(status: Any, notes: Mapping[int, str]) -> str:
+    """The status line: start-up progress or readiness (an ``inference.engines.pool`` status), then what
+    is wrong with any engine now (``notes``, by engine)."""
+    if status.error:
+        text = f"❌ **{status.message}** {status.error}"
+    elif status.ready:
+        text = f"✅ {status.message}"
+    else:
+        text = f"⏳ {status.message} The input unlocks when every engine is ready."
+    return "  \n".join([text, *(f"⚠️ {note}" for _, note in sorted(notes.items()))])
