@@ -220,3 +220,27 @@ def test_the_page_says_busy_when_the_queue_is_full_and_keeps_the_message(crowded
             "() => document.querySelectorAll('#pane-1 [data-testid=\"bot\"]').length > 0", timeout=60_000
         )
         browser.close()
+
+
+def test_stop_ends_a_turn_that_waits_for_a_slot_and_gives_the_message_back(crowded):
+    url, comparison = crowded
+    users = [client(url, f"10.0.6.{i}") for i in range(CAPACITY + 1)]
+    jobs = [u.submit({"text": f"wait {i}", "files": []}, api_name="/respond") for i, u in enumerate(users)]
+    waiting = None
+    try:
+        wait_until_full(comparison)
+        deadline = time.monotonic() + 30  # the waiting turn's place reaches its client
+        while waiting is None:
+            told = [i for i, job in enumerate(jobs) if any("your turn starts" in notice(u) for u in job.outputs())]
+            waiting = told[0] if told else None
+            assert time.monotonic() < deadline, "no turn was told it waits"
+            time.sleep(0.05)
+        users[waiting].predict(api_name="/stop")
+        last = jobs[waiting].result(timeout=30)  # ends without a slot: nothing was sent to the engines
+        assert last[0]["value"]["text"] == f"wait {waiting}" and last[0]["interactive"] is True
+        assert notice(last) == "" and comparison.queue.waiting == 0
+        assert not any(m["role"] == "assistant" for m in last[1])
+    finally:
+        for i, job in enumerate(jobs):
+            if i != waiting:
+                job.result(timeout=180)

@@ -152,3 +152,25 @@ def test_the_panel_defaults_parse_back_to_the_apps_settings_and_a_cleared_field_
     assert video.max_frames == 6 and budget.image_min_tokens == budget.image_max_tokens == 64
     with pytest.raises(DemoError, match="Every setting needs a value"):
         parse({**values, "seed": None}, c.settings, c.video, c.budget)
+
+
+async def test_halt_ends_the_merged_stream_at_once_and_cancels_every_side():
+    """Stop and Clear end a turn from inside its handler: a reader waiting on sides that send
+    nothing (stuck engines, named so) wakes up, and every side's request is cancelled."""
+    cancelled: list[int] = []
+
+    async def stuck(side: int):
+        try:
+            await asyncio.Event().wait()  # never set: the side never sends anything
+            yield Chunk("", 0)
+        except asyncio.CancelledError:
+            cancelled.append(side)
+            raise
+
+    merged = stream_sides([stuck(0), stuck(1)])
+    reader = asyncio.create_task(anext(merged, None))
+    await asyncio.sleep(0)  # the reader is waiting
+    assert not reader.done()
+    merged.halt()
+    assert await asyncio.wait_for(reader, 10) is None  # the stream ended, with no event
+    assert sorted(cancelled) == [0, 1]

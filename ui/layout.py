@@ -3,7 +3,7 @@
 Contract: ``build_demo(comparison, banner, examples_dir)`` returns a ``gr.Blocks`` whose
 per-side components are built in a loop over the comparison's sides (no per-side code),
 whose input stays locked until every engine is ready (a timer polls the start-up status),
-whose settings go to every side alike, whose Stop and Clear cancel a running turn, and whose
+whose settings go to every side alike, whose Stop and Clear end a running turn, and whose
 examples (from ``inference.inputs.samples``) fill the input when clicked, and whose link can preset the
 settings (``ui.presets``: ``/?max_tokens=24``). A second tab runs the
 built-in evaluation on the same engines (``ui.evaluation``). It launches nothing; ``CSS`` is
@@ -184,15 +184,16 @@ def wire(demo: gr.Blocks, page: Page, comparison: Comparison) -> None:
     common = {"show_progress": "hidden", "concurrency_limit": None, "preprocess": False, "postprocess": False}
     turn_inputs = [p.box, p.conversation, *p.settings]
     respond = inline(comparison.respond, turn_inputs, outputs)
-    turn = p.box.submit(respond, turn_inputs, outputs, api_name="respond", **common)
+    p.box.submit(respond, turn_inputs, outputs, api_name="respond", **common)
     again_inputs = [gr.State(REGENERATE), p.conversation, *p.settings]
-    again = p.regenerate.click(
+    p.regenerate.click(
         inline(comparison.respond, again_inputs, outputs), again_inputs, outputs, api_name="regenerate", **common
     )
-    running = [turn, again]
-    p.stop.click(comparison.stop, [p.conversation], outputs, cancels=running, api_name="stop")
+    # Stop and Clear end a running or waiting turn from inside its handler (``ui.queue.Halt``), not by
+    # ``cancels=``: a cancelled handler's last render could reach the page after theirs and undo it
+    p.stop.click(comparison.stop, [p.conversation], outputs, api_name="stop")
     p.edit.click(comparison.edit, [p.conversation], outputs, api_name="edit")
-    p.clear.click(comparison.clear, [p.conversation], outputs, cancels=running, api_name="clear")
+    p.clear.click(comparison.clear, [p.conversation], outputs, api_name="clear")
     p.export.click(comparison.export, [p.conversation], [p.files], api_name="export")
     previewed = [p.settings[NAMES.index(name)] for name in PREVIEWED]
     gr.on(

@@ -15,11 +15,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from inference.compat import timeout
 from inference.deploy.limits import Admission, UserLimits
 from inference.errors import DemoError
+
+
+class Halted(Exception):
+    """A waiting turn was stopped before it got a slot."""
+
+
+@dataclass
+class Halt:
+    """How Stop or Clear ends one session's turn from inside its handler, waiting or running.
+
+    Not Gradio's ``cancels=``: a cancelled handler's last render can reach the page after Stop's
+    own and undo it (seen in Chromium under load: panes still streaming, never "stopped"). Here the
+    handler ends itself and renders last. Call ``stop`` from the server's loop."""
+
+    event: asyncio.Event = field(default_factory=asyncio.Event)
+    merged: Any = None  # the turn's ``stream_sides`` once its requests are sent
+    cleared: bool = False  # Clear, not Stop: the turn's last render shows the emptied conversation
+
+    def stop(self, *, cleared: bool = False) -> None:
+        self.cleared = self.cleared or cleared
+        self.event.set()
+        if self.merged is not None:
+            self.merged.halt()
 
 
 def user(request: Any) -> str:
@@ -49,10 +73,11 @@ class TurnQueue:
         with self.admission.admit(user(request)):
             yield
 
-    async def wait_for_slot(self) -> AsyncIterator[str]:
+    async def wait_for_slot(self, halt: asyncio.Event | None = None) -> AsyncIterator[str]:
         """Take one of the ``capacity`` slots; while none is free, yield the line that tells the user
         their place, again whenever it changes (checked every second; each render costs the server,
-        and many may wait). Cancelled while waiting (Stop, closed tab), nothing is held."""
+        and many may wait). Cancelled while waiting (closed tab), or ``halt`` set (Stop, Clear):
+        ``Halted`` is raised and nothing is held."""
         if not self._slots.locked():
             await self._slots.acquire()
             return
@@ -67,6 +92,8 @@ class TurnQueue:
                 if line != said:
                     said = line
                     yield line
+                if halt is not None and halt.is_set():
+                    raise Halted
                 try:
                     async with timeout(1.0):
                         await self._slots.acquire()

@@ -39,7 +39,7 @@ from ui import views
 from ui.inputs import as_turn, check_length
 from ui.links import linker
 from ui.preview import caption, preview_file, prune, scratch
-from ui.queue import TurnQueue
+from ui.queue import Halt, Halted, TurnQueue
 from ui.settings import NAMES, PREVIEWED, parse, with_settings
 from ui.views import STOPPED, Link, by_path
 
@@ -84,6 +84,7 @@ class Comparison:
         self.queue = TurnQueue(capacity, 4 * capacity if max_queue is None else max_queue, user_limits)
         self.labels = [s.label for s in specs]
         self._running: dict[str, Exchange] = {}  # session -> its turn being answered
+        self._halts: dict[str, Halt] = {}  # session -> how Stop or Clear ends its turn (waiting or running)
 
     @property
     def context(self) -> int | None:
@@ -194,11 +195,23 @@ class Comparison:
             box = gr.update() if replace else gr.update(value=message, interactive=True)
             yield box, *self._view(conversation, notice=f"⚠️ {err}", link=link), conversation
             return
+        halt = self._halts[request.session_hash] = Halt()
+        slot.callback(self._halts.pop, request.session_hash, None)
         with slot:  # the user's place and the engine slot are given back however the turn ends
-            async with contextlib.aclosing(self.queue.wait_for_slot()) as places:
-                async for place in places:
-                    view = self._view(conversation, details=False, notice=place, link=link)
-                    yield gr.update(interactive=False), *view, conversation
+            try:
+                async with contextlib.aclosing(self.queue.wait_for_slot(halt.event)) as places:
+                    async for place in places:
+                        view = self._view(conversation, details=False, notice=place, link=link)
+                        yield gr.update(interactive=False), *view, conversation
+            except Halted:  # Stop or Clear before a slot was free: nothing was sent
+                shown = [] if halt.cleared else conversation
+                box = (
+                    gr.update(interactive=True)
+                    if replace or halt.cleared
+                    else gr.update(value=message, interactive=True)
+                )
+                yield box, *self._view(shown, notice="", link=link), shown
+                return
             slot.callback(self.queue.release)
             if replace:
                 conversation.pop()
@@ -210,7 +223,9 @@ class Comparison:
                 engine.stream(prepared, [past.split(i).reply for past in history], chosen)
                 for i, engine in enumerate(self.pool.engines)
             ]
-            merged = stream_sides(streams, self.stall_seconds)  # the requests start now
+            merged = halt.merged = stream_sides(streams, self.stall_seconds)  # the requests start now
+            if halt.event.is_set():  # Stop came between the slot and the requests
+                merged.halt()
             self._running[request.session_hash] = ex
             box = gr.update(interactive=False) if replace else gr.update(value=None, interactive=False)
             # The box: when the first text comes first, a new turn's first render empties it (a
@@ -254,21 +269,27 @@ class Comparison:
                     answer.finish(time.monotonic(), STOPPED)
                 if self._running.get(request.session_hash) is ex:
                     del self._running[request.session_hash]
+        if halt.cleared:  # Clear ended it: the page shows the emptied conversation Clear rendered
+            yield gr.update(value=None, interactive=True), *self._view([], notice="", link=link), []
+            return
         yield gr.update(interactive=True), *self._view(conversation, link=link), conversation
 
-    def stop(self, conversation: list[Exchange]):
-        """Stop: mark unfinished answers, unlock the input, and have ``respond`` end the turn.
-
-        In the browser, Stop also cancels ``respond`` directly (``cancels=``); either way the
-        vLLM requests are aborted.
-        """
+    async def stop(self, conversation: list[Exchange], request: gr.Request):
+        """Stop: mark unfinished answers, unlock the input, and end this user's turn from inside
+        ``respond`` (``Halt``), which aborts its vLLM requests and renders the stopped turn last."""
         now = time.monotonic()
         for ex in conversation:
             unfinished = [a for a in ex.answers if not a.done]
             for a in unfinished:
                 a.finish(now, STOPPED)
             ex.stop_requested = ex.stop_requested or bool(unfinished)
+        self._halt(request)
         return gr.update(interactive=self.pool.status.ready), *self._view(conversation, notice=""), conversation
+
+    def _halt(self, request: gr.Request, *, cleared: bool = False) -> None:
+        halt = self._halts.get(getattr(request, "session_hash", None) or "")
+        if halt is not None:
+            halt.stop(cleared=cleared)
 
     def edit(self, conversation: list[Exchange]):
         """Take the latest turn back into the input box (its answers are dropped) to edit and resend."""
@@ -280,7 +301,7 @@ class Comparison:
         box = gr.update(value={"text": ex.turn.text, "files": list(ex.turn.files)}, interactive=True)
         return box, *self._view(conversation, notice=""), conversation
 
-    def leave(self, request: gr.Request) -> None:
+    async def leave(self, request: gr.Request) -> None:
         """The tab was closed: end its running turn, which aborts its requests.
 
         Gradio does not always stop a generator whose client went away (it depends on which
@@ -289,11 +310,13 @@ class Comparison:
         ex = self._running.get(request.session_hash)
         if ex is not None:
             ex.stop_requested = True
+        self._halt(request)  # a turn still waiting for a slot ends too
 
-    def clear(self, conversation: list[Exchange]):
-        """Forget the conversation on every side (a turn still streaming ends)."""
+    async def clear(self, conversation: list[Exchange], request: gr.Request):
+        """Forget the conversation on every side (a turn waiting or streaming ends: ``Halt``)."""
         for ex in conversation:
             ex.stop_requested = True
+        self._halt(request, cleared=True)
         return gr.update(value=None, interactive=self.pool.status.ready), *self._view([], notice=""), []
 
     def export(self, conversation: list[Exchange]):

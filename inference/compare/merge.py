@@ -5,7 +5,8 @@ task and yields ``SideEvent``s in arrival order, so no side waits for another; a
 yields one event with its ``DemoError`` and the others go on; each side ends with exactly
 one event whose ``done`` is true. The sides start when ``stream_sides`` is called (inside a
 running loop), not at the first event. ``aclose()``, or cancelling the consumer while it
-waits, cancels every side's task, which makes vLLM abort those requests. ``arrives_within(s)``
+waits, cancels every side's task, which makes vLLM abort those requests; ``halt()`` (from the
+same loop) ends the stream at its next read the same way, waking a reader that waits. ``arrives_within(s)``
 says whether an event is ready within ``s`` seconds, without taking it. A side that yields
 nothing for ``stall_seconds`` (an engine that hangs) ends with a ``DemoError``: the timeout
 cancels its pending read, which aborts its vLLM request like any cancellation; the others go on.
@@ -37,6 +38,9 @@ class SideEvent:
         return self.chunk.text if self.chunk else ""
 
 
+_HALT = SideEvent(-1, done=True)  # queued by ``halt``: wakes the reader, which then ends
+
+
 class stream_sides:
     """The merged stream; every side's task starts at once, before the first event is asked for
     (so a caller can render something else while the requests are already on their way)."""
@@ -47,6 +51,7 @@ class stream_sides:
         self._stall = stall_seconds
         self._tasks = [asyncio.create_task(self._pump(i, s), name=f"side-{i}") for i, s in enumerate(streams)]
         self._remaining = len(self._tasks)
+        self._halted = False
 
     async def _pump(self, side: int, stream: AsyncIterator[Chunk]) -> None:
         try:
@@ -80,6 +85,11 @@ class stream_sides:
                 pass
         return not self._queue.empty()
 
+    def halt(self) -> None:
+        """End the stream at its next read: every side's task is cancelled (its request aborted)."""
+        self._halted = True
+        self._put(_HALT)
+
     def _put(self, event: SideEvent) -> None:
         self._queue.put_nowait(event)
         self._arrived.set()
@@ -88,7 +98,7 @@ class stream_sides:
         return self
 
     async def __anext__(self) -> SideEvent:
-        if not self._remaining:
+        if not self._remaining or self._halted:
             await self.aclose()
             raise StopAsyncIteration
         try:
@@ -96,6 +106,9 @@ class stream_sides:
         except BaseException:
             await self.aclose()
             raise
+        if event is _HALT:
+            await self.aclose()
+            raise StopAsyncIteration
         self._remaining -= event.done
         return event
 
