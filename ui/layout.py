@@ -190,7 +190,7 @@ def wire(demo: gr.Blocks, page: Page, comparison: Comparison) -> None:
         inline(comparison.respond, again_inputs, outputs), again_inputs, outputs, api_name="regenerate", **common
     )
     # Stop and Clear end a running or waiting turn from inside its handler (``ui.queue.Halt``), not by
-    # ``cancels=``: a cancelled handler's last render could reach the page after theirs and undo it
+    # ``cancels=``: the handler's own last render is then the stopped (or cleared) turn
     p.stop.click(comparison.stop, [p.conversation], outputs, api_name="stop")
     p.edit.click(comparison.edit, [p.conversation], outputs, api_name="edit")
     p.clear.click(comparison.clear, [p.conversation], outputs, api_name="clear")

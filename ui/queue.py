@@ -31,9 +31,9 @@ class Halted(Exception):
 class Halt:
     """How Stop or Clear ends one session's turn from inside its handler, waiting or running.
 
-    Not Gradio's ``cancels=``: a cancelled handler's last render can reach the page after Stop's
-    own and undo it (seen in Chromium under load: panes still streaming, never "stopped"). Here the
-    handler ends itself and renders last. Call ``stop`` from the server's loop."""
+    Not Gradio's ``cancels=``, which kills the handler wherever it is: here the handler ends
+    itself, so its last render is the stopped turn, and a turn still waiting for a slot ends too
+    (its message goes back to the box). Call ``stop`` from the server's loop."""
 
     event: asyncio.Event = field(default_factory=asyncio.Event)
     merged: Any = None  # the turn's ``stream_sides`` once its requests are sent
