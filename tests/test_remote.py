@@ -16,7 +16,8 @@ import pytest
 
 from inference.compare.metrics import Chunk
 from inference.engines.pool import EnginePool
-from inference.engines.remote import RemoteEngine, chat_request, metric
+from inference.engines.remote import RemoteEngine
+from inference.engines.remote_wire import chat_request, metric
 from inference.errors import DemoError
 from inference.inputs.chat import GenerationSettings, UserTurn, prepare
 from inference.inputs.media import VideoOptions

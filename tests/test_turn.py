@@ -27,7 +27,8 @@ from inference.spec import cpu_pair
 from ui.inline import inline
 from ui.layout import build_demo
 from ui.links import by_path, linker
-from ui.session import PLACEHOLDER_DELAY, Comparison
+from ui.pacing import PLACEHOLDER_DELAY
+from ui.session import Comparison
 from ui.settings import NAMES, PREVIEWED, defaults, parse
 
 

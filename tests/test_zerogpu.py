@@ -65,7 +65,7 @@ def fake_spaces(tmp_path, monkeypatch):
 
 
 def test_off_zerogpu_the_installed_spaces_leaves_the_work_in_process(monkeypatch):
-    from inference.engines.hf_engine import zerogpu
+    from inference.engines.zerogpu import zerogpu
 
     monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
 
@@ -76,7 +76,8 @@ def test_off_zerogpu_the_installed_spaces_leaves_the_work_in_process(monkeypatch
 
 
 async def test_on_zerogpu_each_request_goes_through_spaces_gpu(fake_spaces, tiny_dir):
-    from inference.engines.hf_engine import ZEROGPU_PER_TOKEN, ZEROGPU_SECONDS, TransformersEngine
+    from inference.engines.hf_engine import TransformersEngine
+    from inference.engines.zerogpu import ZEROGPU_PER_TOKEN, ZEROGPU_SECONDS
 
     spaces = fake_spaces(zero_gpu=True)
     engine = TransformersEngine(replace(cpu_pair(tiny_dir)[1], backend="transformers"))

@@ -7,11 +7,10 @@ tokens-over-time plot, the notice under the input box (why a turn was refused), 
 conversation (a list of ``Exchange``, mutated in place so that Stop sees the partial answers).
 The settings a user picks (``ui.settings``) go to every side alike. ``respond`` waits for a slot
 (``ui.queue``, telling the user their place) and streams every side at once: the turn appears with
-its first text, or with "…" after ``PLACEHOLDER_DELAY``, then renders at most every
-``RENDER_INTERVAL`` (all turns together at most ``RENDER_BUDGET`` a second) while the metrics
-count every token. A ``DemoError`` in the input, a full demo or a user over the per-user limits
-leaves the history and the input as they were and shows the message; an error on one side is
-shown in that side's pane while the others go on.
+its first text, or with "…" after a short delay, then renders at a pace (``ui.pacing``) while
+the metrics count every token. A ``DemoError`` in the input, a full demo or a user over the
+per-user limits leaves the history and the input as they were and shows the message; an error
+on one side is shown in that side's pane while the others go on.
 """
 
 from __future__ import annotations
@@ -38,6 +37,7 @@ from inference.spec import batch_capacity, request_limits
 from ui import views
 from ui.inputs import as_turn, check_length
 from ui.links import linker
+from ui.pacing import renders
 from ui.preview import caption, preview_file, prune, scratch
 from ui.queue import Halt, Halted, TurnQueue
 from ui.settings import NAMES, PREVIEWED, parse, with_settings
@@ -45,16 +45,6 @@ from ui.views import STOPPED, Link, by_path
 
 log = logging.getLogger(__name__)
 
-RENDER_INTERVAL = 0.05  # seconds between renders: at most ~20 per second per pane
-PLOT_INTERVAL = 0.5  # the plot re-draws less often
-# A turn first appears with its first text, or with "…" placeholders after this long: a render at
-# once would take the server loop (~10-20 ms) just while it processes the requests' inputs.
-PLACEHOLDER_DELAY = 0.15
-# Renders per second of all running turns together. When each render cost the server loop ~5-20 ms
-# (Gradio's postprocessing in a thread per component), 8 turns at 20 a second each made the loop,
-# not the engines, set the pace (bench/load.py: 2.1x one user's throughput at 4 users, 1.1x at 8).
-# Renders now cost under 1 ms (``ui.inline``, ``ui.links``); the cap stays, not re-tuned since.
-RENDER_BUDGET = 40
 KEEP_EXPORTS = 64  # export folders kept on disk (Gradio copies each into its cache when it is handed out)
 REGENERATE = {"regenerate": True}  # what the Regenerate button sends as its message
 
@@ -227,42 +217,13 @@ class Comparison:
             if halt.event.is_set():  # Stop came between the slot and the requests
                 merged.halt()
             self._running[request.session_hash] = ex
-            box = gr.update(interactive=False) if replace else gr.update(value=None, interactive=False)
-            # The box: when the first text comes first, a new turn's first render empties it (a
-            # value, cheap) and the next locks it (an update makes Gradio rebuild the component,
-            # ~5 ms: not on the way to the first token; Gradio takes no second submit while a turn
-            # runs anyway). The "…" render of a slow start does both at once, as does Regenerate,
-            # which keeps the user's draft in the box. Afterwards a new turn's box is sent empty
-            # again; ``gr.update()`` would cost a rebuild per render, so only Regenerate pays it.
-            lock = gr.update(interactive=False)
-            boxes = [lock] if replace else [None, lock]
-            keep = gr.update() if replace else None
-            n = self.sides
-            shown: list[Any] = [*[[]] * n, None]  # divergence views and plot as last rendered
-
-            def view(details: bool) -> list[Any]:
-                return self._view(conversation, details, notice="", shown=shown, link=link)
-
+            shown: list[Any] = [*[[]] * self.sides, None]  # divergence views and plot as last rendered
             try:
-                if not await merged.arrives_within(PLACEHOLDER_DELAY):  # slow to start: show the turn now
-                    yield box, *view(False), conversation
-                    boxes.clear()
-                last, last_plot = 0.0, start  # the plot and marks wait for their interval
-                async for event in merged:
-                    interval = max(RENDER_INTERVAL, len(self._running) / RENDER_BUDGET)
-                    if ex.stop_requested:  # Stop ran first: end here, which aborts every request
-                        break
-                    now = time.monotonic()
-                    answer = ex.answers[event.side]
-                    first_text = not answer.text and event.chunk is not None and bool(event.chunk.text)
-                    if event.chunk is not None:
-                        answer.add(event.chunk, now)
-                    if event.done:
-                        answer.finish(now, f"⚠️ {event.error}" if event.error is not None else "")
-                    if event.done or first_text or now - last >= interval:  # a side's first text: at once
-                        details = event.done or now - last_plot >= max(PLOT_INTERVAL, 4 * interval)
-                        last, last_plot = now, now if details else last_plot
-                        yield boxes.pop(0) if boxes else keep, *view(details), conversation
+                paced = renders(merged, ex, start, self._running, replace=replace)
+                async with contextlib.aclosing(paced) as pace:
+                    async for box, details in pace:
+                        view = self._view(conversation, details, notice="", shown=shown, link=link)
+                        yield box, *view, conversation
             finally:
                 await merged.aclose()
                 for answer in ex.answers:  # ended early (Stop, Clear, closed tab): nothing left open

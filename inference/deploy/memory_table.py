@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from inference.deploy.headers import head_dim, layer_types, text_config
 from inference.deploy.memory import (
     ENGINE_OVERHEAD_BYTES,
     GPUS,
@@ -22,10 +23,7 @@ from inference.deploy.memory import (
     as_gib,
     fp8_in_vllm,
     gpu_needs,
-    head_dim,
-    layer_types,
     plan_memory,
-    text_config,
 )
 
 

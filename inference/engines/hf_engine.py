@@ -9,12 +9,11 @@ decoded images/videos and processor kwargs vLLM gets to the model's own processo
 arrival order (``generate`` runs one sequence; a waiting request that is cancelled never runs).
 Cancelling the consumer stops ``generate`` at its next step (a stopping criterion) and its thread
 ends. Failures reach the caller as ``DemoError``. Sampling follows vLLM's rules
-(``inference.engines.hf_steps``), presence penalty included. FP8 compressed-tensors checkpoints: on CUDA
-(SM 8.9+) the FP8 weights stay FP8 and run through transformers' FP8 matmul kernels
-(``use_optimized_inference``); elsewhere they are dequantized to BF16 at load while the dynamic
-per-token FP8 activation quantization is still simulated (compressed-tensors' quantize-dequantize).
-On a ZeroGPU Space (``spaces``' own check) the GPU work runs inside ``spaces.GPU``. Torch is
-imported on ``start``, not on import.
+(``inference.engines.hf_steps``), presence penalty included; the processor's inputs are
+``inference.engines.hf_inputs``'. FP8 checkpoints load as ``inference.engines.hf_load`` says (FP8
+matmuls on CUDA SM 8.9+, else dequantized with FP8 activations simulated). On a ZeroGPU Space the
+GPU work runs inside ``spaces.GPU`` (``inference.engines.zerogpu``). Torch is imported on
+``start``, not on import.
 """
 
 from __future__ import annotations
@@ -26,39 +25,23 @@ import logging
 import threading
 import warnings
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
-from importlib.util import find_spec
 from typing import Any
 
 from inference.compare.metrics import Chunk
 from inference.compare.scores import TokenScore
 from inference.engines.base import EngineBase, Footprint, weight_bytes
+from inference.engines.hf_inputs import processor_inputs, with_tokens
+from inference.engines.hf_load import load_options
 from inference.engines.prompt import PromptViews
+from inference.engines.zerogpu import ZEROGPU_SECONDS, gpu_seconds, zerogpu
 from inference.errors import DemoError
 from inference.inputs.chat import GenerationSettings, Prepared, UserTurn, prepare
 from inference.spec import ModelSpec
 
 log = logging.getLogger(__name__)
 _END = object()
-ZEROGPU_SECONDS = 30.0  # a request's GPU time on ZeroGPU: this plus ZEROGPU_PER_TOKEN per new token
-ZEROGPU_PER_TOKEN = 0.1
-
-
-def zerogpu(task: Callable, duration: Callable) -> tuple[Callable, bool]:
-    """``task`` wrapped in ``spaces.GPU`` on a ZeroGPU Space, else as is; and whether it was."""
-    if find_spec("spaces") is None:
-        return task, False
-    import spaces
-    from spaces.config import Config
-
-    if not Config.zero_gpu:
-        return task, False
-    return spaces.GPU(task, duration=duration), True
-
-
-def _gpu_seconds(inputs: dict, settings: GenerationSettings, max_new: int) -> float:
-    return ZEROGPU_SECONDS + ZEROGPU_PER_TOKEN * max_new
 
 
 @dataclass(eq=False)  # hashed by identity
@@ -66,15 +49,6 @@ class _Ticket:
     """One request: set ``stop`` to end it (waiting or running)."""
 
     stop: threading.Event = field(default_factory=threading.Event)
-
-
-def _is_compressed_tensors(model: str) -> bool:
-    """Whether a checkpoint is quantized in compressed-tensors' format (llm-compressor's FP8)."""
-    from transformers import AutoConfig
-
-    quant = getattr(AutoConfig.from_pretrained(model), "quantization_config", None) or {}
-    method = quant.get("quant_method") if isinstance(quant, dict) else getattr(quant, "quant_method", None)
-    return method == "compressed-tensors"
 
 
 class TransformersEngine(PromptViews, EngineBase):
@@ -93,26 +67,19 @@ class TransformersEngine(PromptViews, EngineBase):
         threads = spec.env.get("OMP_NUM_THREADS")
         self._torch_threads = int(threads) if threads and threads.isdigit() else None
         # before the server starts: ZeroGPU registers its GPU functions at launch
-        self._pieces, self.on_zerogpu = zerogpu(self._generate, _gpu_seconds)
+        self._pieces, self.on_zerogpu = zerogpu(self._generate, gpu_seconds)
         self._scorer, _ = zerogpu(self._forward_scores, lambda *_: ZEROGPU_SECONDS)
 
     # --- life cycle ----------------------------------------------------------------------
 
     def start(self) -> None:
         import torch
-        from transformers import AutoModelForImageTextToText, AutoProcessor, CompressedTensorsConfig, GenerationConfig
+        from transformers import AutoModelForImageTextToText, AutoProcessor, GenerationConfig
 
         if self._torch_threads:
             torch.set_num_threads(self._torch_threads)
         self._device = "cuda" if torch.cuda.is_available() else "cpu"
-        options: dict[str, Any] = {}
-        scheme = None
-        dtype = self.spec.engine_args.get("dtype", "auto")
-        options["dtype"] = dtype if dtype == "auto" else getattr(torch, dtype)
-        if _is_compressed_tensors(self.spec.model):  # keep FP8 where kernels exist, else dequantize at load
-            fp8 = self._device == "cuda" and torch.cuda.get_device_capability() >= (8, 9)
-            options["quantization_config"] = CompressedTensorsConfig(use_optimized_inference=fp8, dequantize=not fp8)
-            scheme = "W8A8 FP8" if fp8 else "FP8 weights dequantized to BF16, FP8 activations simulated"
+        options, scheme = load_options(self.spec.model, self.spec.engine_args.get("dtype", "auto"), self._device)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*already has a `quantization_config` attribute.*")
             model = AutoModelForImageTextToText.from_pretrained(self.spec.model, **options)
@@ -211,7 +178,7 @@ class TransformersEngine(PromptViews, EngineBase):
         if self._model is None:
             raise DemoError(f"{self.spec.label}: the model is not loaded.")
         self.check_scorable(token_ids)
-        inputs = self._inputs(self.render(prepared, answers, settings), prepared)
+        inputs = processor_inputs(self._processor, self.render(prepared, answers, settings), prepared, self.spec.label)
         return await asyncio.to_thread(self._scorer, inputs, list(token_ids), top)
 
     def _forward_scores(self, inputs: dict, token_ids: list[int], top: int) -> list[TokenScore]:
@@ -220,14 +187,7 @@ class TransformersEngine(PromptViews, EngineBase):
 
         if not token_ids:
             return []
-        ids = inputs["input_ids"]
-        extra = torch.tensor([token_ids], dtype=ids.dtype)
-        inputs = {**inputs, "input_ids": torch.cat([ids, extra], 1)}
-        for key in ("attention_mask", "mm_token_type_ids"):  # the answer is text, fully attended
-            if key in inputs:
-                fill = torch.ones_like(extra) if key == "attention_mask" else torch.zeros_like(extra)
-                inputs[key] = torch.cat([inputs[key], fill.to(inputs[key].dtype)], 1)
-        inputs = {k: v.to(self._device) if hasattr(v, "to") else v for k, v in inputs.items()}
+        inputs = {k: v.to(self._device) if hasattr(v, "to") else v for k, v in with_tokens(inputs, token_ids).items()}
         with torch.inference_mode():
             if self._torch_threads:
                 torch.set_num_threads(self._torch_threads)
@@ -264,7 +224,7 @@ class TransformersEngine(PromptViews, EngineBase):
     def _answer(self, ticket: _Ticket, prompt: str, prepared: Prepared, settings: GenerationSettings, post) -> None:
         from inference.engines.hf_steps import TextDeltas
 
-        inputs = self._inputs(prompt, prepared)
+        inputs = processor_inputs(self._processor, prompt, prepared, self.spec.label)
         ids = inputs["input_ids"][0].tolist()
         max_new = settings.max_tokens
         if context := self.spec.engine_args.get("max_model_len"):
@@ -289,25 +249,6 @@ class TransformersEngine(PromptViews, EngineBase):
             pieces.close()  # stops generate (on ZeroGPU too: spaces closes the worker's generator)
         if finish is None and not ticket.stop.is_set():  # generate ended on its own, unforeseen
             post(Chunk(text.flush(), 0, finish_reason="stop"))
-
-    def _inputs(self, prompt: str, prepared: Prepared) -> dict:
-        """The model's processor over the prompt and the decoded media, as vLLM calls it."""
-        from transformers.video_utils import VideoMetadata
-
-        data, kwargs = prepared.multi_modal_data, dict(prepared.processor_kwargs)
-        media: dict[str, Any] = {}
-        if data.get("image"):
-            media["images"] = list(data["image"])
-        if data.get("video"):
-            media["videos"] = [frames for frames, _ in data["video"]]
-            media["video_metadata"] = [
-                VideoMetadata(**{k: v for k, v in meta.items() if k != "do_sample_frames"}) for _, meta in data["video"]
-            ]
-            kwargs["videos_kwargs"] = {**kwargs.get("videos_kwargs", {}), "do_sample_frames": False}
-        try:
-            return dict(self._processor(text=[prompt], **media, **kwargs, return_tensors="pt"))
-        except (ValueError, TypeError) as err:
-            raise DemoError(f"{self.spec.label}: the input was refused: {err}") from err
 
     def _generate(self, inputs: dict, settings: GenerationSettings, max_new: int) -> Iterator[tuple[int, float]]:
         """The GPU work: ``generate`` in a thread, its ``(token, logprob)`` steps as they come.

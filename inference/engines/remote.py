@@ -5,11 +5,9 @@ Contract: ``RemoteEngine(spec)`` is a backend (``inference.engines.base``: all b
 (blocking) asks the server for its model, context length and KV-cache size, and loads that
 model's tokenizer where this machine can (a local folder or the Hub), else works without one;
 a server that cannot be reached is a ``DemoError`` naming the URL. ``stream()`` posts the same
-``Prepared`` turn as one streaming ``/chat/completions`` request: images as lossless PNG data
-URLs, each video as the very frames the in-process path sampled (a ``video/jpeg`` data URL) with
-their metadata in ``media_io_kwargs`` and the visual budget in ``mm_processor_kwargs`` (the
-server must run with ``--trust-request-mm-kwargs`` for media turns), the same sampling settings,
-and asks for the token ids and the chosen tokens' log-probabilities; it yields ``Chunk``s as
+``Prepared`` turn as one streaming ``/chat/completions`` request (``inference.engines.remote_wire``:
+media as data URLs, the same sampling settings, token ids and log-probabilities asked for; the
+server must run with ``--trust-request-mm-kwargs`` for media turns); it yields ``Chunk``s as
 ``Engine`` does (the first one carries the prompt's size). Cancelling the consumer closes the
 HTTP stream, which makes the server abort the request. A lost connection turns ``alive`` false,
 so the pool's watcher calls ``restart()``, which waits for the server to answer again. Server
@@ -19,11 +17,8 @@ errors reach the caller as ``DemoError`` with the server's message.
 from __future__ import annotations
 
 import asyncio
-import base64
-import io
 import json
 import logging
-import re
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
@@ -35,6 +30,7 @@ import httpx
 from inference.compare.metrics import Chunk
 from inference.engines.base import EngineBase, Footprint
 from inference.engines.prompt import VISUAL_TOKENS
+from inference.engines.remote_wire import chat_request, error_message, kv_cache_tokens, metric
 from inference.errors import DemoError
 from inference.inputs.chat import GenerationSettings, Prepared
 from inference.spec import ModelSpec
@@ -44,110 +40,7 @@ log = logging.getLogger(__name__)
 CONNECT_S = 10.0  # seconds to open a connection; reading a stream has no limit (the UI's stall watch has one)
 RESTART_WAIT_S = 600.0  # how long ``restart`` waits for a server that stopped answering
 RESTART_POLL_S = 2.0
-JPEG_QUALITY = 95  # video frames travel as JPEG: the one format vLLM takes frames in
 TEMPLATE_TOKENS_PER_FILE = 2  # Qwen's template wraps each placeholder in <|vision_start|> … <|vision_end|>
-
-
-def _data_url(mime: str, payload: bytes) -> str:
-    return f"data:{mime};base64,{base64.b64encode(payload).decode()}"
-
-
-def image_url(image) -> str:
-    """A decoded (upright RGB) image as a PNG data URL: lossless, so the server sees the same pixels."""
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return _data_url("image/png", buf.getvalue())
-
-
-def video_url(frames) -> str:
-    """Sampled frames ``(T, H, W, 3)`` as vLLM's ``video/jpeg`` data URL: base64 JPEGs joined by commas."""
-    from PIL import Image
-
-    parts = []
-    for frame in frames:
-        buf = io.BytesIO()
-        Image.fromarray(frame).save(buf, format="JPEG", quality=JPEG_QUALITY)
-        parts.append(base64.b64encode(buf.getvalue()).decode())
-    return "data:video/jpeg;base64," + ",".join(parts)
-
-
-def video_io_kwargs(metas: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """``media_io_kwargs["video"]``: the metadata the in-process path hands the processor.
-
-    vLLM takes one set per request, not per video: exact when the request's videos share it
-    (one video, the usual case); otherwise every video is described by the first one's frame
-    rate between its samples (timestamps approximate, frames and token counts still exact).
-    """
-    first = metas[0]
-    keys = ("fps", "frames_indices", "total_num_frames", "duration")
-    if all(all(m[k] == first[k] for k in keys) for m in metas):
-        exact = {k: first[k] for k in keys}
-        return {"num_frames": -1, "do_sample_frames": False, **exact}
-    idx, fps = first["frames_indices"], first["fps"]
-    spacing = (idx[-1] - idx[0]) / (len(idx) - 1) / fps if fps > 0 and len(idx) > 1 else 0
-    log.warning("videos of one request differ in frame rate; timestamps approximated for the server")
-    return {"num_frames": -1, "do_sample_frames": False, "fps": 1 / spacing if spacing > 0 else 1.0}
-
-
-def chat_messages(prepared: Prepared, answers: Sequence[str], system: str) -> list[dict[str, Any]]:
-    """``Prepared.messages`` with each image/video placeholder replaced by its data URL, in order."""
-    media = {kind: iter(items) for kind, items in prepared.multi_modal_data.items()}
-    messages = prepared.messages(answers, system=system)
-    for message in messages:
-        if not isinstance(message["content"], list):
-            continue
-        for i, part in enumerate(message["content"]):
-            if part["type"] == "image":
-                message["content"][i] = {"type": "image_url", "image_url": {"url": image_url(next(media["image"]))}}
-            elif part["type"] == "video":
-                frames, _meta = next(media["video"])
-                message["content"][i] = {"type": "video_url", "video_url": {"url": video_url(frames)}}
-    return messages
-
-
-def chat_request(
-    model: str, prepared: Prepared, answers: Sequence[str], settings: GenerationSettings
-) -> dict[str, Any]:
-    """The ``/chat/completions`` body for one turn: the in-process engine's prompt and sampling settings."""
-    body: dict[str, Any] = {
-        "model": model,
-        "messages": chat_messages(prepared, answers, settings.system),
-        "stream": True,
-        "stream_options": {"include_usage": True},
-        "max_tokens": settings.max_tokens,
-        "temperature": settings.temperature,
-        "top_p": settings.top_p,
-        "top_k": settings.top_k,
-        "seed": settings.seed,
-        "presence_penalty": settings.presence_penalty,
-        "repetition_penalty": settings.repetition_penalty,
-        "ignore_eos": settings.ignore_eos,
-        "logprobs": True,  # the chosen token's own log-probability, for the divergence figures
-        "top_logprobs": 0,
-        "return_token_ids": True,  # vLLM: prompt ids on the first chunk, each chunk's new ids
-        "chat_template_kwargs": {"enable_thinking": settings.enable_thinking},
-    }
-    if prepared.multi_modal_data:
-        body["mm_processor_kwargs"] = prepared.processor_kwargs
-    if videos := prepared.multi_modal_data.get("video"):
-        body["media_io_kwargs"] = {"video": video_io_kwargs([meta for _, meta in videos])}
-    return body
-
-
-def metric(text: str, name: str) -> float | None:
-    """The sum of a Prometheus metric's samples (all label sets) in a ``/metrics`` page."""
-    values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if re.match(rf"{re.escape(name)}[{{ ]", line)]
-    return sum(values) if values else None
-
-
-def _error_message(body: bytes | str) -> str:
-    """The message of a vLLM/OpenAI error body (``{"error": {"message": …}}``), else the raw text."""
-    try:
-        data = json.loads(body)
-    except (ValueError, TypeError):
-        return (body.decode(errors="replace") if isinstance(body, bytes) else str(body))[:500]
-    error = data.get("error", data) if isinstance(data, dict) else data
-    return str(error.get("message", error) if isinstance(error, dict) else error)[:500]
 
 
 class RemoteEngine(EngineBase):
@@ -179,7 +72,7 @@ class RemoteEngine(EngineBase):
         if response.status_code >= 400:
             raise DemoError(
                 f"{self.spec.label}: {self.url}{path} answered {response.status_code}: "
-                f"{_error_message(response.content)}"
+                f"{error_message(response.content)}"
             )
         return response
 
@@ -190,11 +83,7 @@ class RemoteEngine(EngineBase):
             if not models:
                 raise DemoError(f"{self.spec.label}: the server at {self.url} serves no model.")
             card = models[0]
-            kv_tokens = None
-            info = [line for line in self._get(client, "/metrics").text.splitlines() if "cache_config_info{" in line]
-            labels = dict(re.findall(r'(\w+)="([^"]*)"', info[0])) if info else {}
-            if labels.get("num_gpu_blocks", "").isdigit() and labels.get("block_size", "").isdigit():
-                kv_tokens = int(labels["num_gpu_blocks"]) * int(labels["block_size"])
+            kv_tokens = kv_cache_tokens(self._get(client, "/metrics").text)
             self._tokenizer = self._load_tokenizer(card)
             if self._tokenizer is not None:
                 ids = self._tokenizer.convert_tokens_to_ids(list(VISUAL_TOKENS))
@@ -282,7 +171,7 @@ class RemoteEngine(EngineBase):
                 client.stream("POST", "/chat/completions", json=body) as response,
             ):
                 if response.status_code >= 400:
-                    message = _error_message(await response.aread())
+                    message = error_message(await response.aread())
                     raise DemoError(f"{self.spec.label}: the server refused the request: {message}")
                 async for chunk in self._chunks(response):
                     yield chunk
@@ -302,7 +191,7 @@ class RemoteEngine(EngineBase):
                 break
             event = json.loads(data)
             if "error" in event:
-                raise DemoError(f"{self.spec.label}: the request failed on the server: {_error_message(data)}")
+                raise DemoError(f"{self.spec.label}: the request failed on the server: {error_message(data)}")
             if event.get("usage"):
                 self.last_usage = event["usage"]
             if (ids := event.get("prompt_token_ids")) is not None:
@@ -371,7 +260,7 @@ class RemoteEngine(EngineBase):
             raise self._unreachable(err) from err
         if response.status_code >= 400:
             raise DemoError(
-                f"{self.spec.label}: the server could not count the prompt: {_error_message(response.content)}"
+                f"{self.spec.label}: the server could not count the prompt: {error_message(response.content)}"
             )
         return response.json()["count"] + TEMPLATE_TOKENS_PER_FILE * len(prepared.plans) + prepared.visual_tokens
 
