@@ -232,3 +232,21 @@ def test_a_link_presets_the_settings_and_says_which_values_it_ignored(fresh, ser
     assert "max_tokens" not in notice  # the good values were taken, and not named
     assert fresh.input_value("#max-tokens input[type=number]") == "24"
     fresh.screenshot(path=str(artifacts / "browser-link-settings.png"), full_page=True)
+
+
+def test_a_panes_trash_icon_clears_the_whole_comparison(fresh, served, artifacts):
+    """Gradio's Chatbot empties only itself from its trash icon; here it clears every side and the
+    conversation, so the next turn shows the same history in every pane."""
+    open_page(fresh, served[0], max_tokens=4)
+    send(fresh, "First turn.", [])
+    answered(fresh)
+    trash = fresh.locator('#pane-0 button[aria-label="Clear"]')
+    assert trash.count() == 1 and trash.is_visible()
+    trash.dispatch_event("click")
+    empty = "[0, 1].every(i => !document.querySelector(`#pane-${i} [data-testid='bot']`))"
+    fresh.wait_for_function(f"() => {empty}", timeout=30_000)
+    send(fresh, "Second turn.", [])
+    answered(fresh)
+    users = [fresh.locator(f"#pane-{side} [data-testid='user']").all_inner_texts() for side in (0, 1)]
+    assert users[0] == users[1] and len(users[0]) == 1 and "Second turn." in users[0][0], users
+    fresh.screenshot(path=str(artifacts / "browser-trash.png"), full_page=True)

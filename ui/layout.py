@@ -3,7 +3,8 @@
 Contract: ``build_demo(comparison, banner, examples_dir)`` returns a ``gr.Blocks`` whose
 per-side components are built in a loop over the comparison's sides (no per-side code),
 whose input stays locked until every engine is ready (a timer polls the start-up status),
-whose settings go to every side alike, whose Stop and Clear end a running turn, and whose
+whose settings go to every side alike, whose Stop and Clear end a running turn (a pane's trash
+icon is Clear too), and whose
 examples (from ``inference.inputs.samples``) fill the input when clicked, and whose link can preset the
 settings (``ui.presets``: ``/?max_tokens=24``). A second tab runs the
 built-in evaluation on the same engines (``ui.evaluation``). It launches nothing; ``CSS`` is
@@ -194,6 +195,10 @@ def wire(demo: gr.Blocks, page: Page, comparison: Comparison) -> None:
     p.stop.click(comparison.stop, [p.conversation], outputs, api_name="stop")
     p.edit.click(comparison.edit, [p.conversation], outputs, api_name="edit")
     p.clear.click(comparison.clear, [p.conversation], outputs, api_name="clear")
+    # A pane's own trash icon empties only that component in the browser; it clears the whole
+    # comparison instead, like Clear, so the panes never show different conversations.
+    for pane in p.panes:
+        pane.clear(comparison.clear, [p.conversation], outputs, api_visibility="private")
     p.export.click(comparison.export, [p.conversation], [p.files], api_name="export")
     previewed = [p.settings[NAMES.index(name)] for name in PREVIEWED]
     gr.on(
