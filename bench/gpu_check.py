@@ -15,14 +15,9 @@ not start, a turn that failed). The engines shut down at the end, pass or fail.
 
 from __future__ import annotations
 
-import os
-
-from inference.spec import CPU_PROCESS_ENV
-
-os.environ.update(CPU_PROCESS_ENV)  # before torch is imported (OpenMP reads it once); harmless on CUDA
-
 import argparse
 import asyncio
+import os
 import platform
 import sys
 import time
@@ -33,6 +28,7 @@ from inference.compare.divergence import diverge
 from inference.compare.metrics import SideMetrics
 from inference.inputs.chat import GenerationSettings, UserTurn, prepare
 from inference.inputs.samples import EXAMPLES
+from inference.spec import CPU_PROCESS_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -152,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     pool = None
     try:
         specs, cuda = resolve(args.device, args.tiny_dir)
+        if any(s.fork for s in specs):  # the CPU pair's process settings, before torch loads (as app.py)
+            os.environ.update(CPU_PROCESS_ENV)
         pool = EnginePool(specs)
         try:
             pool.start()

@@ -103,12 +103,13 @@ async def _running(engine: RemoteEngine) -> float:
     return metric(page, "vllm:num_requests_running") or 0
 
 
-def test_start_asks_the_server_for_model_context_and_kv_cache(remote, tiny_dir):
+def test_start_asks_the_server_for_model_context_and_kv_cache(remote, local, tiny_dir):
     assert remote.alive and remote.spec.backend == "remote"
     assert remote.spec.model.endswith("tiny/bf16")
     assert remote.spec.title.startswith("BF16 · tiny/bf16 (server 127.0.0.1:")
     assert remote.spec.engine_args["max_model_len"] == 8192
     assert remote.footprint.weight_bytes is None and remote.footprint.kv_tokens > 8192
+    assert remote.footprint.kv_tokens == local.footprint.kv_tokens  # vLLM's own count, as in process
 
 
 async def test_text_turn_counts_tokens_as_the_server_does(remote):

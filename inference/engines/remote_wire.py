@@ -119,9 +119,13 @@ def metric(text: str, name: str) -> float | None:
 
 
 def kv_cache_tokens(text: str) -> int | None:
-    """Tokens the KV cache holds (blocks × block size), from ``cache_config_info``'s labels in a ``/metrics`` page."""
+    """Tokens the KV cache holds, from ``cache_config_info``'s labels in a ``/metrics`` page: vLLM's own
+    count (``kv_cache_size_tokens``, what it logs as "KV cache size"), else blocks × block size, which
+    overstates it for a hybrid model whose Gated DeltaNet states share the blocks."""
     info = [line for line in text.splitlines() if "cache_config_info{" in line]
     labels = dict(re.findall(r'(\w+)="([^"]*)"', info[0])) if info else {}
+    if labels.get("kv_cache_size_tokens", "").isdigit():
+        return int(labels["kv_cache_size_tokens"])
     if labels.get("num_gpu_blocks", "").isdigit() and labels.get("block_size", "").isdigit():
         return int(labels["num_gpu_blocks"]) * int(labels["block_size"])
     return None
