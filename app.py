@@ -77,6 +77,7 @@ def parse_args(argv: list[str] | None = None, environ: dict[str, str] | None = N
         if getattr(args, dest) is None:
             setattr(args, dest, values)
     args.backend = args.backend or []
+    args.api_key_env = args.api_key_env or []
     args.max_queue = args.max_queue or None
     return args
 
@@ -123,6 +124,13 @@ def _parser(env) -> tuple[argparse.ArgumentParser, dict[str, list[str]]]:
         metavar="[LABEL=]NAME",
         help=f"what runs the in-process sides: {backends} (vllm by default), for all of them or one label "
         "(repeat); a side given as a URL always runs on its server",
+    )
+    option(
+        "--api-key-env",
+        action="append",
+        metavar="LABEL=VARIABLE",
+        help="a side served by a URL sends the key held in this environment variable (repeat per side; "
+        "the key itself never goes on the command line)",
     )
     option("--fp8-model", default=FP8_MODEL, help="GPU pair: FP8 side")
     option("--bf16-model", default=BF16_MODEL, help="GPU pair: BF16 side")
@@ -172,7 +180,10 @@ def resolve_specs(args: argparse.Namespace) -> list[ModelSpec]:
             specs = [cpu_spec(label, model, core=i % 2, kv_cache_bytes=cpu) for i, (label, model) in enumerate(local)]
         specs = with_backends(specs, args.backend)
         planned = {s.label: s for s in (plan_gpu_memory(specs) if cuda and specs else specs)}
-        return [remote_spec(label, model) if is_url(model) else planned[label] for label, model in pairs]
+        specs = [remote_spec(label, model) if is_url(model) else planned[label] for label, model in pairs]
+        return with_api_keys(specs, args.api_key_env, os.environ)
+    if args.api_key_env:
+        sys.exit("--api-key-env is for sides served by a URL (--model LABEL=http://…/v1); there are none.")
     if cuda:
         return plan_gpu_memory(with_backends(gpu_pair(args.fp8_model, args.bf16_model), args.backend))
     missing = [d for d in ("bf16", "fp8") if not (args.tiny_dir / d / "config.json").exists()]
@@ -185,6 +196,25 @@ def remote_spec(label: str, url: str) -> ModelSpec:
     """A side served by an OpenAI-compatible server (``vllm serve``); its model name is asked of
     the server when the side starts."""
     return ModelSpec(label, "", {"limit_mm_per_prompt": MM_LIMITS}, backend="remote", endpoint=url.rstrip("/"))
+
+
+def with_api_keys(specs: list[ModelSpec], choices: list[str], environ) -> list[ModelSpec]:
+    """``--api-key-env LABEL=VARIABLE``: that remote side sends the key the variable holds. A missing
+    or empty variable, or a label that is not a remote side, stops the app with one sentence (which
+    names the variable, never its value)."""
+    remote = {s.label for s in specs if s.backend == "remote"}
+    keys = {}
+    for choice in choices:
+        label, _, name = choice.partition("=")
+        if not name:
+            sys.exit(f"--api-key-env {choice}: give it as LABEL=VARIABLE, e.g. BF16=BF16_API_KEY.")
+        if label not in remote:
+            sides = ", ".join(sorted(remote)) or "none"
+            sys.exit(f"--api-key-env {choice}: {label} is not a side served by a URL (those are: {sides}).")
+        if not environ.get(name):
+            sys.exit(f"--api-key-env {choice}: the environment variable {name} is not set or empty.")
+        keys[label] = environ[name]
+    return [replace(s, api_key=keys[s.label]) if s.label in keys else s for s in specs]
 
 
 def with_backends(specs: list[ModelSpec], choices: list[str]) -> list[ModelSpec]:

@@ -29,6 +29,8 @@ class ModelSpec:
     reference: bool = False  # the side the others are compared with (divergence); default: the last
     backend: str = "vllm"  # what runs it: a key of ``inference.engines.backends.BACKENDS``
     endpoint: str | None = None  # backend "remote": the server's OpenAI-compatible base URL (…/v1)
+    # backend "remote": the key the server asks for (``Authorization: Bearer``); never shown or logged
+    api_key: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def model_name(self) -> str:

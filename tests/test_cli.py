@@ -90,3 +90,36 @@ def test_a_bad_variable_stops_the_app_with_one_sentence_naming_it(env, message):
     with pytest.raises(SystemExit) as stopped:
         app.parse_args([], env)
     assert stopped.value.code == message
+
+
+def test_a_remote_side_takes_its_key_from_the_variable_named_and_never_shows_it(tiny_dir, monkeypatch):
+    monkeypatch.setenv("BF16_KEY", "sk-very-secret")
+    argv = ["--device", "cpu", "--model", f"FP8={tiny_dir / 'fp8'}", "--model", "BF16=http://gpu-box:8000/v1"]
+    specs = app.resolve_specs(app.parse_args([*argv, "--api-key-env", "BF16=BF16_KEY"]))
+    assert [s.api_key for s in specs] == [None, "sk-very-secret"]
+    assert "sk-very-secret" not in repr(specs) and "sk-very-secret" not in specs[1].title
+    # from the environment too, as a Space sets it: the variable holds the name, never the key
+    monkeypatch.setenv("DEMO_API_KEY_ENV", "BF16=BF16_KEY")
+    assert app.resolve_specs(app.parse_args(argv))[1].api_key == "sk-very-secret"
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ("BF16=NOT_SET_ANYWHERE", "--api-key-env BF16=NOT_SET_ANYWHERE: the environment variable NOT_SET_ANYWHERE"),
+        ("FP8=BF16_KEY", r"FP8 is not a side served by a URL \(those are: BF16\)"),
+        ("BF16", "give it as LABEL=VARIABLE"),
+    ],
+)
+def test_a_wrong_api_key_variable_stops_the_app_with_one_sentence(tiny_dir, monkeypatch, given, message):
+    monkeypatch.setenv("BF16_KEY", "sk-very-secret")
+    argv = ["--device", "cpu", "--model", f"FP8={tiny_dir / 'fp8'}", "--model", "BF16=http://gpu-box:8000/v1"]
+    with pytest.raises(SystemExit, match=message) as stopped:
+        app.resolve_specs(app.parse_args([*argv, "--api-key-env", given]))
+    assert "sk-very-secret" not in str(stopped.value)
+
+
+def test_an_api_key_without_a_remote_side_stops_the_app(tiny_dir, monkeypatch):
+    monkeypatch.setenv("BF16_KEY", "sk-very-secret")
+    with pytest.raises(SystemExit, match="--api-key-env is for sides served by a URL"):
+        app.resolve_specs(app.parse_args(["--device", "cpu", "--api-key-env", "BF16=BF16_KEY"]))

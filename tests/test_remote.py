@@ -1,4 +1,5 @@
-"""A side on a real ``vllm serve`` of the tiny BF16 checkpoint, next to the in-process engine."""
+"""A side on a real ``vllm serve`` of the tiny BF16 checkpoint (started with an API key), next to the
+in-process engine; and the same server behind a stand-in for a server that is not vLLM."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from inference.inputs.chat import GenerationSettings, UserTurn, prepare
 from inference.inputs.media import VideoOptions
 from inference.spec import ModelSpec, cpu_spec
 from tests.helpers import media_factory
+from tests.helpers.openai_proxy import OPENAI_CHAT_FIELDS, strict_openai
 from tests.helpers.servers import free_port, serve
 from tests.helpers.streams import collect
 
@@ -31,14 +33,15 @@ pytestmark = pytest.mark.engine
 SHORT = GenerationSettings(max_tokens=24, ignore_eos=True)
 LONG = GenerationSettings(max_tokens=4000, ignore_eos=True)
 KV_BYTES = 256 * 2**20
+KEY = "sk-test-key-for-the-tiny-server"  # what the server is started with (``--api-key``)
 START_S = 300  # vLLM's server imports vLLM twice (API server, EngineCore): slow on a shared 2-core machine
 
 
-def remote_spec(url: str) -> ModelSpec:
-    """What ``app.py --model BF16=URL`` builds."""
+def remote_spec(url: str, key: str | None = KEY) -> ModelSpec:
+    """What ``app.py --model BF16=URL --api-key-env BF16=VARIABLE`` builds."""
     import app
 
-    return app.remote_spec("BF16", url)
+    return replace(app.remote_spec("BF16", url), api_key=key)
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +55,7 @@ def server(tiny_dir, tmp_path_factory):
     command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(tiny_dir / "bf16")]
     command += ["--host", "127.0.0.1", "--port", str(port), "--enforce-eager", "--dtype", "bfloat16"]
     command += ["--kv-cache-memory-bytes", str(KV_BYTES), "--max-model-len", "8192", "--max-num-seqs", "8"]
-    command += ["--limit-mm-per-prompt", '{"image": 8, "video": 2}', "--trust-request-mm-kwargs"]
+    command += ["--limit-mm-per-prompt", '{"image": 8, "video": 2}', "--trust-request-mm-kwargs", "--api-key", KEY]
     with log.open("w") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     try:
@@ -157,7 +160,7 @@ async def test_video_turn_gets_the_in_process_frames_and_timestamps(remote, loca
     # the server's prompt marks each temporal patch with the in-process frame times
     body = {**chat_request(remote.spec.model, prepared, [], SHORT), "stream": False, "max_tokens": 1}
     del body["stream_options"]
-    async with httpx.AsyncClient(timeout=60) as client:
+    async with httpx.AsyncClient(timeout=60, headers={"Authorization": f"Bearer {KEY}"}) as client:
         reply = (await client.post(f"{remote.url}/chat/completions", json=body)).json()
     prompt = remote.decode(reply["prompt_token_ids"])
     seconds = prepared.plans[0].seconds
@@ -253,3 +256,61 @@ def test_app_with_one_remote_side_answers_on_both(server, tiny_dir, media):
             assert [m for m in pane if m["role"] == "assistant"], pane
             assert "16 tokens" in line and "(266 visual" in line, line
         assert "BF16 · tiny/bf16" in comparison.pool.engines[1].spec.title
+
+
+def test_a_server_with_a_key_refuses_a_side_without_it_in_one_sentence(server):
+    hints = (
+        (None, r"Give the server's key with --api-key-env BF16=VARIABLE\."),
+        ("sk-wrong", "The key .* was refused"),
+    )
+    for key, hint in hints:
+        engine = RemoteEngine(remote_spec(server, key))
+        with pytest.raises(DemoError, match=rf"BF16: {server}/models answered 401: Unauthorized\. {hint}") as err:
+            engine.start()
+        assert not engine.alive and "sk-wrong" not in str(err.value)
+
+
+@pytest.fixture(scope="module")
+def other(server):
+    """The tiny server behind a stand-in for an OpenAI-compatible server that is not vLLM (its own key)."""
+    with strict_openai(server, "sk-other", upstream_key=KEY) as (url, seen):
+        engine = RemoteEngine(remote_spec(url, "sk-other"))
+        engine.start()
+        yield engine, seen
+        engine.shutdown()
+
+
+def test_a_server_that_is_not_vllm_is_found_out_and_says_what_it_cannot_show(other):
+    engine, _ = other
+    assert engine.alive and not engine.vllm
+    assert engine.spec.model.endswith("tiny/bf16") and "max_model_len" not in engine.spec.engine_args
+    assert engine.footprint.kv_tokens is None
+    pool = EnginePool([engine.spec])
+    pool.start()
+    pool.shutdown()
+    assert "BF16's server is not vLLM: it cannot show token ids (no divergence figures)" in pool.status.message
+    assert "videos" in pool.status.message
+
+
+async def test_a_server_that_is_not_vllm_answers_text_and_images_with_standard_requests(other, media):
+    engine, seen = other
+    for turn in (UserTurn("Hello there"), UserTurn("What is this?", (str(media["image"]),))):
+        seen.clear()
+        prepared = prepare([turn])
+        chunks = await collect(engine.stream(prepared, [], SHORT))
+        assert set(seen[0]) <= OPENAI_CHAT_FIELDS  # the stand-in refuses anything else with 400
+        assert "".join(c.text for c in chunks) and all(c.token_ids == () for c in chunks)
+        count = sum(c.tokens for c in chunks)
+        assert 1 <= count <= SHORT.max_tokens and count == sum(len(c.logprobs) for c in chunks)
+        assert engine.prompt_tokens(prepared, [], SHORT) >= engine.last_usage["prompt_tokens"] - 64  # an upper bound
+    assert await engine.has_work() is False
+
+
+async def test_a_video_for_a_server_that_is_not_vllm_is_refused_in_one_sentence(other, media):
+    engine, seen = other
+    seen.clear()
+    prepared = prepare([UserTurn("What happens?", (str(media["video"]),))])
+    refused = r"BF16: the server at .* is not vLLM and takes text and images only, not videos"
+    with pytest.raises(DemoError, match=refused):
+        await collect(engine.stream(prepared, [], SHORT))
+    assert seen == [] and engine.alive  # nothing was sent

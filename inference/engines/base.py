@@ -58,6 +58,7 @@ class Backend(Protocol):
     kv_usage: float | None  # the KV cache's current use (0..1); None where the backend cannot say
     restarting: bool  # a replacement is starting: a turn sent meanwhile is refused on this side alone
     restarts: int  # replacements so far
+    cannot_show: tuple[str, ...]  # figures this side cannot give (a server that is not vLLM), said at start
 
     @property
     def started(self) -> bool:
@@ -124,6 +125,7 @@ class EngineBase(ABC):
         self.restarting = False  # a replacement is starting (see ``restart``)
         self.closed = False  # shut down for good: a start still under way undoes itself
         self.restarts = 0
+        self.cannot_show: tuple[str, ...] = ()
 
     @abstractmethod
     def start(self) -> None: ...

@@ -61,6 +61,9 @@ class EnginePool:
         self.start_seconds = time.monotonic() - t0
         schemes = [f"{e.spec.label} runs as {e.footprint.scheme}" for e in self.engines if e.footprint.scheme]
         said = f" {', '.join(schemes)} (vLLM's choice on this device)." if schemes else ""
+        for e in self.engines:
+            if e.cannot_show:
+                said += f" {e.spec.label}'s server is not vLLM: it cannot show {', '.join(e.cannot_show)}."
         self.status = PoolStatus(True, f"Engines ready in {self.start_seconds:.0f} s.{said}")
 
     async def warm_up(self) -> None:

@@ -1,4 +1,4 @@
-"""One model on an OpenAI-compatible vLLM server (``vllm serve``), streamed like the in-process engine.
+"""One model on an OpenAI-compatible server (``vllm serve``, or another), streamed like the in-process engine.
 
 Contract: ``RemoteEngine(spec)`` is a backend (``inference.engines.base``: all but ``score``) for
 ``spec.endpoint`` (the server's base URL, ``…/v1``). ``start()``
@@ -12,6 +12,12 @@ server must run with ``--trust-request-mm-kwargs`` for media turns); it yields `
 HTTP stream, which makes the server abort the request. A lost connection turns ``alive`` false,
 so the pool's watcher calls ``restart()``, which waits for the server to answer again. Server
 errors reach the caller as ``DemoError`` with the server's message.
+
+Every request carries ``spec.api_key`` (``Authorization: Bearer``) when the side has one. A server
+that is not vLLM (its ``/metrics`` has no ``vllm:`` metric) gets standard OpenAI requests only:
+text and images (the server's own image budget), no videos (refused with one sentence), no
+top-k, repetition penalty, thinking switch or token ids; ``cannot_show`` names what the page then
+lacks, and the pool's ready line says it.
 """
 
 from __future__ import annotations
@@ -41,6 +47,14 @@ CONNECT_S = 10.0  # seconds to open a connection; reading a stream has no limit 
 RESTART_WAIT_S = 600.0  # how long ``restart`` waits for a server that stopped answering
 RESTART_POLL_S = 2.0
 TEMPLATE_TOKENS_PER_FILE = 2  # Qwen's template wraps each placeholder in <|vision_start|> … <|vision_end|>
+# What a side served by another OpenAI-compatible server (not vLLM) cannot give the page.
+NOT_VLLM = (
+    "token ids (no divergence figures)",
+    "its KV-cache size",
+    "videos",
+    "the visual token budget",
+    "top-k, repetition penalty or the thinking switch",
+)
 
 
 class RemoteEngine(EngineBase):
@@ -60,6 +74,8 @@ class RemoteEngine(EngineBase):
         self._visual_ids: frozenset[int] = frozenset()
         self._pieces: dict[int, str] = {}  # token id -> text, learned from streams (no tokenizer)
         self._in_flight = 0
+        self.vllm = True  # the server is vLLM (found at start): its extensions may be used
+        self._headers = {"Authorization": f"Bearer {spec.api_key}"} if spec.api_key else {}
 
     # --- start, health ---------------------------------------------------------------------
 
@@ -70,23 +86,43 @@ class RemoteEngine(EngineBase):
             reason = str(err) or type(err).__name__
             raise DemoError(f"{self.spec.label}: cannot reach the server at {self.url} ({reason}).") from err
         if response.status_code >= 400:
+            hint = ""
+            if response.status_code in (401, 403):
+                hint = (
+                    " The key from --api-key-env was refused."
+                    if self.spec.api_key
+                    else f" Give the server's key with --api-key-env {self.spec.label}=VARIABLE."
+                )
             raise DemoError(
-                f"{self.spec.label}: {self.url}{path} answered {response.status_code}: "
-                f"{error_message(response.content)}"
+                f"{self.spec.label}: {self.base}{path} answered {response.status_code}: "
+                f"{error_message(response.content).rstrip('.')}.{hint}"
             )
         return response
 
+    def _metrics_page(self, client: httpx.Client) -> str | None:
+        """The server's ``/metrics`` page, or None where it has none (a server that is not vLLM)."""
+        try:
+            response = client.get("/metrics")
+        except httpx.HTTPError:
+            return None
+        return response.text if response.status_code == 200 else None
+
     def start(self) -> None:
         """Ask the server what it serves (model, context length, KV cache) and load its tokenizer."""
-        with httpx.Client(base_url=self.base, timeout=CONNECT_S) as client:
+        with httpx.Client(base_url=self.base, timeout=CONNECT_S, headers=self._headers) as client:
             models = self._get(client, "/v1/models").json().get("data") or []
             if not models:
                 raise DemoError(f"{self.spec.label}: the server at {self.url} serves no model.")
             card = models[0]
-            kv_tokens = kv_cache_tokens(self._get(client, "/metrics").text)
+            page = self._metrics_page(client)
+            self.vllm = page is not None and "vllm:" in page
+            kv_tokens = kv_cache_tokens(page) if self.vllm else None
+            self.cannot_show = () if self.vllm else NOT_VLLM
             self._tokenizer = self._load_tokenizer(card)
             if self._tokenizer is not None:
                 ids = self._tokenizer.convert_tokens_to_ids(list(VISUAL_TOKENS))
+            elif not self.vllm:
+                ids = []
             else:
                 body = {"model": card["id"], "prompt": "".join(VISUAL_TOKENS), "add_special_tokens": False}
                 ids = client.post("/tokenize", json=body).json().get("tokens", [])
@@ -162,12 +198,19 @@ class RemoteEngine(EngineBase):
             raise DemoError(f"{self.spec.label}: the server at {self.url} is not answering; this side skips this turn.")
         if not self._started:
             raise DemoError(f"{self.spec.label}: the server at {self.url} was not reached yet.")
-        body = await asyncio.to_thread(chat_request, self.spec.model, prepared, answers, settings)  # encodes media
+        if not self.vllm and prepared.multi_modal_data.get("video"):
+            raise DemoError(
+                f"{self.spec.label}: the server at {self.url} is not vLLM and takes text and images only, "
+                "not videos; this side skips this turn."
+            )
+        body = await asyncio.to_thread(
+            chat_request, self.spec.model, prepared, answers, settings, vllm=self.vllm
+        )  # encodes media
         timeout = httpx.Timeout(CONNECT_S, read=None)
         self._in_flight += 1
         try:
             async with (
-                httpx.AsyncClient(base_url=self.url, timeout=timeout) as client,
+                httpx.AsyncClient(base_url=self.url, timeout=timeout, headers=self._headers) as client,
                 client.stream("POST", "/chat/completions", json=body) as response,
             ):
                 if response.status_code >= 400:
@@ -229,7 +272,8 @@ class RemoteEngine(EngineBase):
             "logprobs": True,
             "top_logprobs": 0,
         }
-        async with httpx.AsyncClient(base_url=self.url, timeout=httpx.Timeout(CONNECT_S, read=120)) as client:
+        timeout = httpx.Timeout(CONNECT_S, read=120)
+        async with httpx.AsyncClient(base_url=self.url, timeout=timeout, headers=self._headers) as client:
             for batch in (1, 2):
                 await asyncio.gather(*(client.post("/chat/completions", json=body) for _ in range(batch)))
 
@@ -246,6 +290,9 @@ class RemoteEngine(EngineBase):
             )
             ids = self._tokenizer.encode(text, add_special_tokens=False)
             return len(ids) - sum(1 for t in ids if t in self._visual_ids) + prepared.visual_tokens
+        if not self.vllm:  # no /tokenize: an upper bound (a token is at least one UTF-8 byte)
+            text = "".join(p.get("text", "") if isinstance(p, dict) else "" for m in messages for p in _parts(m))
+            return len(text.encode()) + 64 * len(messages) + prepared.visual_tokens
         for message in messages:
             if isinstance(message["content"], list):
                 message["content"] = [p for p in message["content"] if p["type"] == "text"]
@@ -255,7 +302,7 @@ class RemoteEngine(EngineBase):
             "chat_template_kwargs": {"enable_thinking": settings.enable_thinking},
         }
         try:
-            response = httpx.post(f"{self.base}/tokenize", json=body, timeout=CONNECT_S)
+            response = httpx.post(f"{self.base}/tokenize", json=body, timeout=CONNECT_S, headers=self._headers)
         except httpx.HTTPError as err:
             raise self._unreachable(err) from err
         if response.status_code >= 400:
@@ -276,8 +323,11 @@ class RemoteEngine(EngineBase):
         return self._in_flight
 
     async def has_work(self) -> bool:
-        """Whether the server runs or queues any request (from anyone: it may serve other clients)."""
-        async with httpx.AsyncClient(timeout=CONNECT_S) as client:
+        """Whether the server runs or queues any request (from anyone: it may serve other clients); a
+        server that is not vLLM does not say, so only this app's own requests count there."""
+        if not self.vllm:
+            return self._in_flight > 0
+        async with httpx.AsyncClient(timeout=CONNECT_S, headers=self._headers) as client:
             page = (await client.get(f"{self.base}/metrics")).text
         running = (metric(page, "vllm:num_requests_running") or 0) + (metric(page, "vllm:num_requests_waiting") or 0)
         return running > 0
@@ -286,3 +336,8 @@ class RemoteEngine(EngineBase):
         """Forget the server (it keeps running: it is not this app's to stop); idempotent."""
         self.closed = True
         self._started = False
+
+
+def _parts(message: dict[str, Any]) -> list[Any]:
+    content = message["content"]
+    return [{"text": content}] if isinstance(content, str) else content

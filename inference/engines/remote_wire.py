@@ -4,7 +4,8 @@ Contract: pure functions, no I/O. ``chat_request`` is the streaming ``/chat/comp
 for one ``Prepared`` turn: images as lossless PNG data URLs (``image_url``), each video as the
 frames the in-process path sampled (``video_url``: a ``video/jpeg`` data URL) with their metadata
 in ``media_io_kwargs`` (``video_io_kwargs``) and the visual budget in ``mm_processor_kwargs``,
-the in-process engine's sampling settings, and token ids and log-probabilities asked for.
+the in-process engine's sampling settings, and token ids and log-probabilities asked for
+(``vllm=False``: OpenAI's standard fields alone, for a server that is not vLLM).
 ``metric`` and ``kv_cache_tokens`` read a ``/metrics`` page (Prometheus text);
 ``error_message`` the message of an error body.
 """
@@ -84,9 +85,24 @@ def chat_messages(prepared: Prepared, answers: Sequence[str], system: str) -> li
 
 
 def chat_request(
-    model: str, prepared: Prepared, answers: Sequence[str], settings: GenerationSettings
+    model: str, prepared: Prepared, answers: Sequence[str], settings: GenerationSettings, *, vllm: bool = True
 ) -> dict[str, Any]:
-    """The ``/chat/completions`` body for one turn: the in-process engine's prompt and sampling settings."""
+    """The ``/chat/completions`` body for one turn: the in-process engine's prompt and sampling settings
+    (``vllm=False``: those of OpenAI's API alone, which a server that is not vLLM may insist on)."""
+    if not vllm:
+        return {
+            "model": model,
+            "messages": chat_messages(prepared, answers, settings.system),
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "max_tokens": settings.max_tokens,
+            "temperature": settings.temperature,
+            "top_p": settings.top_p,
+            "seed": settings.seed,
+            "presence_penalty": settings.presence_penalty,
+            "logprobs": True,
+            "top_logprobs": 0,
+        }
     body: dict[str, Any] = {
         "model": model,
         "messages": chat_messages(prepared, answers, settings.system),
