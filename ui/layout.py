@@ -5,7 +5,8 @@ per-side components are built in a loop over the comparison's sides (no per-side
 whose input stays locked until every engine is ready (a timer polls the start-up status),
 whose settings go to every side alike, whose Stop and Clear end a running turn (a pane's trash
 icon is Clear too), and whose
-examples (from ``inference.inputs.samples``) fill the input when clicked, and whose link can preset the
+examples (from ``inference.inputs.samples``) fill the input when clicked, whose empty panes show
+them too and send one when clicked (``ui.start``), and whose link can preset the
 settings (``ui.presets``: ``/?max_tokens=24``). A second tab runs the
 built-in evaluation on the same engines (``ui.evaluation``). It launches nothing; ``CSS`` is
 for the launch. ``render`` builds the components (a ``Page``), ``wire`` binds their events; the
@@ -28,6 +29,7 @@ from ui.inline import inline
 from ui.presets import preset
 from ui.session import REGENERATE, Comparison
 from ui.settings import NAMES, PREVIEWED, ROWS, SETTINGS, control, defaults
+from ui.start import pane_examples, picked
 from ui.views import DIVERGES
 
 TITLE = "Qwen3.5-9B: FP8 next to BF16"
@@ -109,6 +111,7 @@ def render(comparison: Comparison, banner: str = "", examples_dir: Path | None =
                                 height=480,
                                 buttons=["copy", "copy_all"],
                                 latex_delimiters=LATEX,
+                                examples=pane_examples(examples_dir) if examples_dir is not None else None,
                             )
                         )
                         metrics.append(gr.Markdown(elem_id=f"metrics-{i}"))
@@ -199,6 +202,9 @@ def wire(demo: gr.Blocks, page: Page, comparison: Comparison) -> None:
     # comparison instead, like Clear, so the panes never show different conversations.
     for pane in p.panes:
         pane.clear(comparison.clear, [p.conversation], outputs, api_visibility="private")
+        # the start screen: an example clicked in an empty pane goes into the box and is sent
+        chosen = pane.example_select(picked(pane), None, [p.box], show_progress="hidden", api_visibility="private")
+        chosen.then(respond, turn_inputs, outputs, api_visibility="private", **common)
     p.export.click(comparison.export, [p.conversation], [p.files], api_name="export")
     previewed = [p.settings[NAMES.index(name)] for name in PREVIEWED]
     gr.on(
