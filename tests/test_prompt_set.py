@@ -188,5 +188,5 @@ def test_the_speed_medians_count_only_answers_timed_alone_and_the_report_says_ho
     assert bf16["median_ttft_s"] == 0.4 and bf16["timed_alone"] == 2
     assert [a["timed_alone"] for a in rep["prompts"][1]["answers"]] == [False, True]
     md = markdown(rep)
-    assert "Speed is timed each alone" in md and "race timings" in md and "median TTFT alone (ms)" in md
+    assert "Speed, timed each alone" in md and "race timings" in md and "median TTFT alone (ms)" in md
     assert "1 of 4 answers saw another request (a chat turn) while timed" in md

@@ -124,7 +124,7 @@ class Evaluation:
             shutil.rmtree(media, ignore_errors=True)
         summary = rep["summary"]
         done = f"✅ {summary['prompts']} prompts from the {source} evaluated at {settings.max_tokens} new tokens"
-        done += f" each; speed timed {TIMING}"
+        done += f" each; speed timed {TIMING} (each side answering with no other side running)"
         if summary["failed_prompts"]:
             done += f" ({summary['failed_prompts']} could not be sent)"
         plots = [(str(p), CAPTIONS[p.name]) for p in paths if p.suffix == ".png"]

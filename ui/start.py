@@ -19,15 +19,12 @@ import gradio as gr
 
 from inference.inputs.samples import EXAMPLES
 
-ICONS = {".png": "🖼️", ".mp4": "🎞️"}
-
 
 def pane_examples(examples_dir: Path) -> list[dict[str, Any]]:
-    """The examples as a Chatbot shows them: text, the files it sends, a short label with the files' kind."""
+    """The examples as a Chatbot shows them (Gradio draws each file's thumbnail): text and files."""
     out = []
     for e in EXAMPLES:
-        marks = "".join(ICONS.get(Path(f).suffix, "📎") for f in e.files)
-        example: dict[str, Any] = {"text": e.text, "display_text": f"{marks} {e.text}".strip()}
+        example: dict[str, Any] = {"text": e.text}
         if e.files:
             example["files"] = [str(examples_dir / f) for f in e.files]
         out.append(example)

@@ -137,7 +137,7 @@ def _text(s: str, limit: int = 0) -> str:
 def _timing(rep: dict) -> str:
     """How the speed figures were measured, in a sentence or two."""
     said = (
-        f"Speed is timed {rep['timing']}: each side answered every prompt with no other side running, one "
+        f"Speed, timed {rep['timing']}: each side answered every prompt with no other side running, one "
         "after the other (the first side rotating from prompt to prompt); race timings, with the sides "
         "sharing the hardware, are not used."
     )
