@@ -148,6 +148,7 @@ def render(comparison: Comparison, banner: str = "", examples_dir: Path | None =
                     inputs=[box],
                     label="Examples (media made by the project)",
                     examples_per_page=len(EXAMPLES),
+                    elem_id="examples",
                 )
             with gr.Accordion("Where the answers part (latest turn)", open=True, elem_id="divergence"), gr.Row():
                 for i, spec in enumerate(comparison.pool.specs):
