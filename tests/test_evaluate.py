@@ -340,6 +340,9 @@ def test_tab_in_the_browser_takes_an_uploaded_set_and_its_zip(served, tmp_path, 
             page.wait_for_selector("#status:has-text('Engines ready')", timeout=60_000)
             page.get_by_role("tab", name="Evaluation").click()
             assert page.inner_text("#eval-chosen").startswith("Run evaluates the built-in set")
+            page.set_input_files("#eval-set input[type=file]", str(archive))  # the zip in the set's place
+            page.wait_for_selector("#eval-chosen:has-text('media.zip: not UTF-8 text')")
+            page.locator("#eval-set button[aria-label='Clear']").click()
             page.set_input_files("#eval-media input[type=file]", str(archive))
             page.set_input_files("#eval-set input[type=file]", str(bad))
             page.wait_for_selector("#eval-chosen:has-text('line 2: no file media/gone.png in media.zip')")

@@ -122,6 +122,12 @@ def test_a_zip_too_large_unpacked_is_refused_while_writing_and_leaves_nothing(tm
     two = zipped(tmp_path / "two.zip", {"a.png": b"\0" * 2**20, "b.png": b"\0" * 2**20})
     with pytest.raises(DemoError, match=r"two.zip: the media are over 1 MiB unpacked"):
         unpack_media(two, tmp_path / "out", ZipLimits(total_bytes=2**20 + 10))
+    mine = tmp_path / "mine"  # a folder that was there before keeps what it held
+    mine.mkdir()
+    (mine / "keep.png").write_bytes(b"x")
+    with pytest.raises(DemoError, match=re.escape("a.png is over")):
+        unpack_media(bomb, mine, ZipLimits(file_bytes=2**20))
+    assert (mine / "keep.png").exists()
     many = zipped(tmp_path / "many.zip", {f"{i}.png": b"x" for i in range(4)})
     with pytest.raises(DemoError, match=re.escape("many.zip: 4 files, more than the 3")):
         unpack_media(many, tmp_path / "out", ZipLimits(files=3))

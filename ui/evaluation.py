@@ -145,8 +145,9 @@ def evaluation_tab(comparison: Comparison) -> Evaluation:
         "answer timed beside a chat turn is left out of the speed figures."
     )
     with gr.Row():
-        prompt_file = gr.File(label="Your prompt set (JSONL)", file_types=[".jsonl"], elem_id="eval-set")
-        media_zip = gr.File(label="Its media (zip)", file_types=[".zip"], elem_id="eval-media")
+        # no file_types: a wrong file gets the check's own sentence, not Gradio's "Invalid file type"
+        prompt_file = gr.File(label="Your prompt set (JSONL)", elem_id="eval-set")
+        media_zip = gr.File(label="Its media (zip)", elem_id="eval-media")
     chosen = gr.Markdown(evaluation.check(None, None), elem_id="eval-chosen")
     with gr.Row():
         max_tokens = gr.Slider(8, 1024, 64, step=8, label="Max new tokens per answer", elem_id="eval-max-tokens")

@@ -8,7 +8,7 @@ icon is Clear too), and whose
 examples (from ``inference.inputs.samples``) fill the input when clicked, whose empty panes show
 them too and send one when clicked (``ui.start``), and whose link can preset the
 settings (``ui.presets``: ``/?max_tokens=24``). A second tab runs the
-built-in evaluation on the same engines (``ui.evaluation``). It launches nothing; ``CSS`` is
+built-in or an uploaded prompt set on the same engines (``ui.evaluation``). It launches nothing; ``CSS`` is
 for the launch. ``render`` builds the components (a ``Page``), ``wire`` binds their events; the
 settings panel follows ``ui.settings``. The turn events run their components' processing inline
 (``ui.inline``). API names: /respond, /regenerate, /stop, /edit, /clear, /export, /preview, /poll,
@@ -205,7 +205,7 @@ def wire(demo: gr.Blocks, page: Page, comparison: Comparison) -> None:
         pane.clear(comparison.clear, [p.conversation], outputs, api_visibility="private")
         # the start screen: an example clicked in an empty pane goes into the box and is sent
         chosen = pane.example_select(picked(pane), None, [p.box], show_progress="hidden", api_visibility="private")
-        chosen.then(respond, turn_inputs, outputs, api_visibility="private", **common)
+        chosen.success(respond, turn_inputs, outputs, api_visibility="private", **common)
     p.export.click(comparison.export, [p.conversation], [p.files], api_name="export")
     previewed = [p.settings[NAMES.index(name)] for name in PREVIEWED]
     gr.on(

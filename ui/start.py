@@ -5,9 +5,9 @@ from ``inference.inputs.samples.EXAMPLES`` (a fresh list per pane: Gradio rewrit
 served copies in place). Gradio's Chatbot shows them while it holds no message, so they go once a
 conversation starts and come back after Clear. ``picked(pane)`` is the ``example_select`` handler
 that puts the clicked example, by its index in the pane's own list (never a path the browser
-sends), into the input box as its value; ``ui.layout`` chains the turn handler after it, so the
-click sends the turn, as a first visitor who clicks a suggestion in an empty chat expects (the
-gallery under the box still only fills the box, for editing first).
+sends), into the input box as its value; ``ui.layout`` chains the turn handler after it (on
+success), so the click sends the turn, as a first visitor who clicks a suggestion in an empty chat
+expects (the gallery under the box still only fills the box, for editing first).
 """
 
 from __future__ import annotations

@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> None:
 
     path = write_evaluation_set(args.out / "prompts") if args.builtin else args.prompts
     try:
-        prompts = load_prompts(path, args.media, args.out / "media")[: args.limit]
+        prompts = load_prompts(path, args.media, args.out / "unpacked-media")[: args.limit]
     except DemoError as err:
         sys.exit(str(err))
     settings = GenerationSettings(max_tokens=args.max_tokens, enable_thinking=args.thinking)

@@ -76,6 +76,7 @@ def unpack_media(archive: Path, folder: Path, limits: ZipLimits = ZipLimits()) -
         entries = [e for e in entries if not e.filename.endswith(SKIPPED)]
         if len(entries) > limits.files:
             raise DemoError(f"{name}: {len(entries)} files, more than the {limits.files} a prompt set may have.")
+        made = not folder.exists()  # removed again on a refusal (a folder that was there is left)
         folder.mkdir(parents=True, exist_ok=True)
         root, total = folder.resolve(), 0
         for entry in entries:
@@ -103,10 +104,12 @@ def unpack_media(archive: Path, folder: Path, limits: ZipLimits = ZipLimits()) -
                             raise DemoError(f"{name}: the media are over {over} unpacked; refused.")
                         dst.write(block)
             except DemoError:
-                shutil.rmtree(folder, ignore_errors=True)
+                if made:
+                    shutil.rmtree(folder, ignore_errors=True)
                 raise
             except (zipfile.BadZipFile, OSError, RuntimeError, EOFError) as err:  # corrupt, encrypted
-                shutil.rmtree(folder, ignore_errors=True)
+                if made:
+                    shutil.rmtree(folder, ignore_errors=True)
                 raise DemoError(f"{name}: {entry.filename} cannot be read from the zip ({err}).") from err
     return folder
 
