@@ -152,7 +152,7 @@ def answered(tab) -> None:
 
 
 def test_example_fills_the_input_and_a_finished_comparison_shows_metrics_divergence_plot_export(fresh, artifacts):
-    fresh.get_by_text("Which day had the most orders").first.click()
+    fresh.locator("#examples").get_by_text("Which day had the most orders").click()  # the gallery under the box
     fresh.wait_for_function("() => document.querySelector('#box textarea').value.startsWith('Which day')")
     assert fresh.locator('#box [aria-label="File thumbnail"]').count() == 1  # chart.png came with it
     fresh.click("#box .submit-button")

@@ -1,5 +1,6 @@
 """The batch evaluation: its command line (a subprocess), the app's Evaluation tab through
-``gradio_client`` and in Chromium, and the prompt-set reader.
+``gradio_client`` and in Chromium (the built-in set and an uploaded one with its media zip), each
+side answering alone on the real engines, and the prompt-set reader.
 
 Engines: one subprocess pair (the same BF16 checkpoint twice) and the served tiny FP8/BF16 pair
 (``served``, shared by the tab's tests).
@@ -13,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import httpx
@@ -20,7 +22,7 @@ import jsonschema
 import pytest
 
 from inference.errors import DemoError
-from inference.evaluation.evaluate import Prompt, load_prompts
+from inference.evaluation.evaluate import Prompt, load_prompts, order, run
 from inference.inputs.samples import EVALUATION, make_chart, make_clip
 from tests.helpers.clients import client as app_client
 from tests.helpers.record_schema import REPORT
@@ -44,6 +46,18 @@ def small_set(folder: Path) -> Path:
     path = folder / "set.jsonl"
     path.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
     return path
+
+
+def zipped_set(folder: Path) -> tuple[Path, Path]:
+    """``small_set``'s JSONL and its media folder as a zip (names as in the set), apart: an upload."""
+    path = small_set(folder / "made")
+    archive = folder / "media.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for f in (folder / "made" / "media").iterdir():
+            zf.write(f, f"media/{f.name}")
+    upload = folder / "upload"
+    upload.mkdir()
+    return path.replace(upload / "set.jsonl"), archive
 
 
 # --- the prompt set --------------------------------------------------------------------------
@@ -228,3 +242,123 @@ def test_the_command_line_module_does_not_load_torch_before_it_sets_the_cpu_sett
     code = "import sys, inference.evaluation.evaluate, inference.evaluation.report; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "False"
+
+
+# --- each side alone, an uploaded set ---------------------------------------------------------------
+
+
+class Watched:
+    """An engine whose ``stream`` notes when it starts and ends and, at every chunk, how many
+    requests every *other* engine holds (vLLM's own count)."""
+
+    def __init__(self, engine, side: int, engines: list, log: list):
+        self.engine, self.side, self.engines, self.log = engine, side, engines, log
+
+    def num_unfinished_requests(self) -> int:
+        return self.engine.num_unfinished_requests()
+
+    async def stream(self, prepared, answers, settings):
+        self.log.append(("start", self.side, time.monotonic()))
+        async for chunk in self.engine.stream(prepared, answers, settings):
+            others = [e.num_unfinished_requests() for e in self.engines if e is not self.engine]
+            self.log.append(("chunk", self.side, others))
+            yield chunk
+        self.log.append(("end", self.side, time.monotonic()))
+
+
+@pytest.mark.engine
+def test_each_side_answers_alone_while_the_other_engine_holds_no_request(served, tmp_path):
+    from inference.inputs.chat import GenerationSettings
+    from tests.helpers.engines import on_engine_loop
+
+    engines, log = served[1].pool.engines, []
+    watched = [Watched(e, i, engines, log) for i, e in enumerate(engines)]
+    prompts = load_prompts(small_set(tmp_path))
+
+    async def evaluate():
+        return [o async for o in run(watched, prompts, GenerationSettings(max_tokens=16, ignore_eos=True))]
+
+    outcomes = on_engine_loop(engines[0], evaluate(), timeout=300)
+    assert [o.error for o in outcomes] == ["", "", ""] and all(o.shared == () for o in outcomes)
+    ends = [(kind, side) for kind, side, _ in log if kind != "chunk"]
+    expected = [(k, side) for i in range(len(prompts)) for side in order(i, 2) for k in ("start", "end")]
+    assert ends == expected  # one side, then the other; the first side rotates
+    chunks = [others for kind, _, others in log if kind == "chunk"]
+    assert len(chunks) >= 3 * 2 * 2 and all(others == [0] for others in chunks)
+    for o in outcomes:  # each side's clock starts at its own request: TTFT is that side's alone
+        assert all(a.metrics.ttft is not None and 0 < a.metrics.ttft < 30 for a in o.exchange.answers)
+        first, second = (o.exchange.answers[s].metrics for s in order(outcomes.index(o), 2))
+        assert second.started >= first.ended
+
+
+@pytest.mark.engine
+def test_tab_evaluates_an_uploaded_set_with_its_media_zip_and_refuses_a_bad_one(served, tmp_path):
+    from gradio_client import handle_file
+
+    path, archive = zipped_set(tmp_path)
+    client = app_client(served[0])
+    checked = client.predict(handle_file(str(path)), handle_file(str(archive)), api_name="/check_set")
+    assert checked == "✅ set.jsonl: 3 prompts (image 1, text 1, video 1); Run evaluates this set."
+    status, tables, plots, files = client.predict(
+        16, handle_file(str(path)), handle_file(str(archive)), api_name="/evaluate"
+    )
+    assert status.startswith("✅ 3 prompts from the set.jsonl evaluated") and "timed each alone" in status
+    assert [download(p["image"]["url"])[:8] for p in plots] == [PNG] * 3
+    assert "3 prompts from the set.jsonl" in tables and "median TTFT alone (ms)" in tables
+    rep = json.loads(download({f["orig_name"]: f["url"] for f in files["value"]}["report.json"]))
+    jsonschema.validate(rep, REPORT)
+    assert rep["source"] == "set.jsonl" and rep["timing"] == "each alone"
+    assert [(p["id"], p["kind"]) for p in rep["prompts"]] == [("chart", "image"), ("clip", "video"), ("p3", "text")]
+    assert [f["name"] for p in rep["prompts"] for f in p["files"]] == ["chart.png", "clip.mp4"]
+    assert rep["prompts"][0]["files"][0]["visual_tokens"] > 0 and not rep["summary"]["failed_prompts"]
+    assert all(a["timed_alone"] and a["output_tokens"] == 16 for p in rep["prompts"] for a in p["answers"])
+    assert all(s["timed_alone"] == 3 and s["median_ttft_s"] is not None for s in rep["summary"]["sides"])
+    # a zip that would write outside its folder: one sentence, nothing run
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as zf:
+        zf.writestr("../../evil.png", b"x")
+    status, *_ = client.predict(16, handle_file(str(path)), handle_file(str(evil)), api_name="/evaluate")
+    assert status == "⚠️ evil.zip: ../../evil.png would land outside the media folder; refused."
+
+
+@pytest.mark.engine
+@pytest.mark.browser
+def test_tab_in_the_browser_takes_an_uploaded_set_and_its_zip(served, tmp_path, artifacts):
+    from playwright.sync_api import sync_playwright
+
+    from tests.helpers.browser import ARGS, CHROMIUM
+
+    path, archive = zipped_set(tmp_path)
+    bad = tmp_path / "bad" / "set.jsonl"
+    bad.parent.mkdir()
+    bad.write_text('{"text": "ok"}\n{"text": "a", "files": ["media/gone.png"]}\n')
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 1400, "height": 1100}).new_page()
+            page.goto(served[0])
+            page.wait_for_selector("#status:has-text('Engines ready')", timeout=60_000)
+            page.get_by_role("tab", name="Evaluation").click()
+            assert page.inner_text("#eval-chosen").startswith("Run evaluates the built-in set")
+            page.set_input_files("#eval-set input[type=file]", str(archive))  # the zip in the set's place
+            page.wait_for_selector("#eval-chosen:has-text('media.zip: not UTF-8 text')")
+            page.locator("#eval-set button[aria-label='Clear']").click()
+            page.set_input_files("#eval-media input[type=file]", str(archive))
+            page.set_input_files("#eval-set input[type=file]", str(bad))
+            page.wait_for_selector("#eval-chosen:has-text('line 2: no file media/gone.png in media.zip')")
+            page.screenshot(path=str(artifacts / "browser-evaluation-upload-refused.png"), full_page=True)
+            page.locator("#eval-set button[aria-label='Clear']").click()
+            page.set_input_files("#eval-set input[type=file]", str(path))
+            page.wait_for_selector("#eval-chosen:has-text('set.jsonl: 3 prompts (image 1, text 1, video 1)')")
+            field = page.locator("#eval-max-tokens input[type=number]")
+            field.fill("16")
+            field.press("Enter")
+            page.click("#eval-run")
+            page.wait_for_function("() => document.querySelectorAll('#eval-plots img').length === 3", timeout=300_000)
+            page.wait_for_function("() => !document.querySelector('#eval-run').disabled", timeout=30_000)
+            assert page.inner_text("#eval-status").startswith("✅ 3 prompts from the set.jsonl")
+            tables = page.inner_text("#eval-tables")
+            assert "Speed, timed each alone" in tables and "chart" in tables and "clip" in tables
+            page.screenshot(path=str(artifacts / "browser-evaluation-upload.png"), full_page=True)
+        finally:
+            browser.close()

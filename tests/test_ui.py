@@ -137,14 +137,14 @@ def test_the_report_and_the_export_hold_the_same_rows():
     feet = [Footprint(1, 2), Footprint(3, 4)]
     rec = json.loads(json.dumps(record(SPECS, feet, [ex], reference=1)))
     outcome = Outcome(Prompt("p", "hi", ("/tmp/a.png",), ("abcd",)), ex)
-    rep = json.loads(json.dumps(build(SPECS, feet, [outcome], GenerationSettings(), "hand-made")))
+    rep = json.loads(json.dumps(build(SPECS, feet, [outcome], GenerationSettings(), "hand-made", "each alone")))
     jsonschema.validate(rec, COMPARISON)
     jsonschema.validate(rep, REPORT)
     turn, prompt = rec["turns"][0], rep["prompts"][0]
     assert rec["sides"] == rep["sides"] and turn["files"] == prompt["files"] and turn["settings"] == rep["settings"]
     assert turn["agreement"] == prompt["agreement"]
     assert prompt["agreement"][0]["first_divergence"] is None and prompt["agreement"][0]["exact_match"] is True
-    assert [{**a, "correct": True} for a in turn["answers"]] == prompt["answers"]
+    assert [{**a, "correct": True, "timed_alone": True} for a in turn["answers"]] == prompt["answers"]
 
 
 def test_the_views_are_plain_python_without_gradio():

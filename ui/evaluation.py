@@ -1,20 +1,25 @@
-"""The Evaluation tab: the built-in prompt set on the app's own engines, with a report to download.
+"""The Evaluation tab: the built-in prompt set, or one a user uploads, on the app's own engines.
 
 Contract: ``evaluation_tab(comparison)`` builds the tab's components inside the current Blocks
-and binds its Run button (API name /evaluate). ``Evaluation.run`` is an async generator in the
-server's event loop: it runs ``inference.evaluation.evaluate.run`` on the Comparison's engines (greedy,
-seed 0, the same settings on every side), one prompt after another; chat turns go on meanwhile
-(vLLM batches their requests with the evaluation's, and preparing media, the report and the
-plots run in threads). It yields a status line with progress after every prompt, keeps the Run
-button locked until it ends, and finally shows the summary and per-prompt tables, the plots and
-``report.json``/``report.md`` for download. One evaluation runs at a time in the whole app;
-another Run waits in Gradio's queue.
+and binds its events: choosing files checks the uploaded set at once (``Evaluation.check``: a
+JSONL file and an optional zip of its media, through ``inference.evaluation.prompts.load_prompts``,
+the command line's own check, so the same sentences), and Run (API name /evaluate) runs
+``Evaluation.run``, an async generator in the server's event loop: the uploaded set if there is
+one, else the built-in set, through ``inference.evaluation.evaluate.run`` on the Comparison's
+engines (greedy, seed 0, the same settings on every side, each side answering alone so the speed
+table is never a race). Chat turns go on meanwhile (vLLM batches their requests with the
+evaluation's; an answer timed beside one is marked and left out of the speed medians). It yields
+a status line with progress after every prompt, keeps the Run button locked until it ends, and
+finally shows the summary and per-prompt tables, the plots and ``report.json``/``report.md`` for
+download. A bad set is one sentence in the status line; the uploads stay as they are. One
+evaluation runs at a time in the whole app; another Run waits in Gradio's queue.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -22,9 +27,10 @@ import gradio as gr
 
 from inference.errors import DemoError
 from inference.evaluation import report as eval_report
-from inference.evaluation.evaluate import Prompt, load_prompts, run
+from inference.evaluation.evaluate import TIMING, run
+from inference.evaluation.prompts import Prompt, load_prompts
 from inference.inputs.chat import GenerationSettings
-from inference.inputs.samples import write_evaluation_set
+from inference.inputs.samples import EVALUATION, write_evaluation_set
 from ui.preview import prune, scratch
 from ui.session import Comparison
 
@@ -36,6 +42,14 @@ CAPTIONS = {
     "speed.png": "TTFT and decode speed per side",
     "divergence.png": "Where each answer departs from the reference",
 }
+
+
+def kinds(prompts: list[Prompt]) -> str:
+    """ "image 2, text 1": how many prompts of each kind."""
+    counts: dict[str, int] = {}
+    for p in prompts:
+        counts[p.kind] = counts.get(p.kind, 0) + 1
+    return ", ".join(f"{k} {n}" for k, n in sorted(counts.items()))
 
 
 def bar(done: int, total: int, width: int = 20) -> str:
@@ -54,15 +68,37 @@ class Evaluation:
             self._prompts = load_prompts(write_evaluation_set(scratch("evaluation-set")))
         return self._prompts
 
-    async def run(self, max_tokens: float):
+    def chosen(self, prompt_file: str | None, media_zip: str | None, folder: Path) -> tuple[list[Prompt], str]:
+        """The uploaded set (its media unpacked into ``folder``), else the built-in set; its name."""
+        if prompt_file is None:
+            if media_zip is not None:
+                raise DemoError("A media zip came without its prompt set: add the JSONL file, or remove the zip.")
+            return self.prompts(), "built-in set"
+        zipped = Path(media_zip) if media_zip is not None else None
+        return load_prompts(Path(prompt_file), zipped, folder, beside=False), Path(prompt_file).name
+
+    def check(self, prompt_file: str | None, media_zip: str | None) -> str:
+        """The line under the uploads: which set Run will evaluate, or why the upload is refused."""
+        if prompt_file is None and media_zip is None:
+            return f"Run evaluates the built-in set ({len(EVALUATION)} prompts)."
+        with tempfile.TemporaryDirectory(dir=scratch("evaluation-check")) as folder:
+            try:
+                prompts, name = self.chosen(prompt_file, media_zip, Path(folder))
+            except DemoError as err:
+                return f"⚠️ {err}"
+        return f"✅ {name}: {len(prompts)} prompts ({kinds(prompts)}); Run evaluates this set."
+
+    async def run(self, max_tokens: float, prompt_file: str | None = None, media_zip: str | None = None):
         """Outputs: status line, Run button, tables, plots, report files."""
         c, keep = self.comparison, [gr.skip()] * 3
         if not c.pool.status.ready:
             yield "⚠️ The engines are still loading; run the evaluation once the status says ready.", gr.skip(), *keep
             return
-        yield "⏳ Preparing the built-in prompt set…", gr.update(interactive=False, value="Running…"), *keep
+        yield "⏳ Preparing the prompt set…", gr.update(interactive=False, value="Running…"), *keep
+        unlock = gr.update(interactive=True, value="Run")
+        media = Path(tempfile.mkdtemp(dir=scratch("evaluation-media"), prefix="set-"))
         try:
-            prompts = await asyncio.to_thread(self.prompts)
+            prompts, source = await asyncio.to_thread(self.chosen, prompt_file, media_zip, media)
             settings = GenerationSettings(max_tokens=int(max_tokens), ignore_eos=c.settings.ignore_eos)
             limits = {"video": c.video, "budget": c.budget, "limits": c.media_limits, "context": c.context}
             outcomes, n = [], len(prompts)
@@ -72,34 +108,47 @@ class Evaluation:
                 line = f"⏳ {bar(len(outcomes), n)} {len(outcomes)}/{n} prompts · {outcome.prompt.id}{note}"
                 yield line, gr.skip(), *keep
             feet = [e.footprint for e in c.pool.engines]
-            rep = await asyncio.to_thread(eval_report.build, c.pool.specs, feet, outcomes, settings, "built-in set")
+            rep = await asyncio.to_thread(eval_report.build, c.pool.specs, feet, outcomes, settings, source, TIMING)
             root = scratch("evaluation")
             folder = Path(tempfile.mkdtemp(dir=root, prefix="report-"))
             paths = await asyncio.to_thread(eval_report.write, rep, folder)
             prune(root, KEEP_REPORTS)
+        except DemoError as err:  # a bad upload: one sentence, the uploads kept
+            yield f"⚠️ {err}", unlock, *keep
+            return
         except Exception as err:  # the UI edge: say it, log the cause, unlock Run
             log.exception("evaluation failed")
-            why = err if isinstance(err, DemoError) else f"unexpected error ({err!r}); see the log"
-            yield f"❌ The evaluation stopped: {why}", gr.update(interactive=True, value="Run"), *keep
+            yield f"❌ The evaluation stopped: unexpected error ({err!r}); see the log", unlock, *keep
             return
+        finally:
+            shutil.rmtree(media, ignore_errors=True)
         summary = rep["summary"]
-        done = f"✅ {summary['prompts']} prompts evaluated at {settings.max_tokens} new tokens each"
+        done = f"✅ {summary['prompts']} prompts from the {source} evaluated at {settings.max_tokens} new tokens"
+        done += f" each; speed timed {TIMING} (each side answering with no other side running)"
         if summary["failed_prompts"]:
             done += f" ({summary['failed_prompts']} could not be sent)"
         plots = [(str(p), CAPTIONS[p.name]) for p in paths if p.suffix == ".png"]
         files = gr.update(value=[str(p) for p in paths if p.suffix in (".json", ".md")], visible=True)
-        yield done + ".", gr.update(interactive=True, value="Run"), eval_report.markdown(rep, full=False), plots, files
+        yield done + ".", unlock, eval_report.markdown(rep, full=False), plots, files
 
 
 def evaluation_tab(comparison: Comparison) -> Evaluation:
     """The tab's components and its Run button's event, inside the current Blocks."""
     evaluation = Evaluation(comparison)
     gr.Markdown(
-        "Runs the built-in prompt set (charts, a receipt, counting, a scene, clips, text; media made by the "
-        "project) through every side with the same greedy settings, and reports token agreement, first "
-        "divergence, |Δ log-prob|, speed and, where the answer is known, accuracy. Chat keeps working meanwhile "
-        "(its turns share the engines, so they also weigh on the evaluation's timings)."
+        "Runs a prompt set through every side with the same greedy settings, and reports token agreement, first "
+        "divergence, |Δ log-prob|, speed and, where the answer is known, accuracy. The built-in set (charts, a "
+        "receipt, counting, a scene, clips, text; media made by the project) runs unless you upload your own: "
+        "JSON Lines, one prompt a line (`text`; optional `id`, `files` as named in the zip, `expect`: "
+        "regular expressions a correct reply matches), with its images and videos in a zip. **Speed is timed "
+        "each side alone** (one side, then the other), never as a race; chat keeps working meanwhile, and an "
+        "answer timed beside a chat turn is left out of the speed figures."
     )
+    with gr.Row():
+        # no file_types: a wrong file gets the check's own sentence, not Gradio's "Invalid file type"
+        prompt_file = gr.File(label="Your prompt set (JSONL)", elem_id="eval-set")
+        media_zip = gr.File(label="Its media (zip)", elem_id="eval-media")
+    chosen = gr.Markdown(evaluation.check(None, None), elem_id="eval-chosen")
     with gr.Row():
         max_tokens = gr.Slider(8, 1024, 64, step=8, label="Max new tokens per answer", elem_id="eval-max-tokens")
         button = gr.Button("Run", elem_id="eval-run", variant="primary")
@@ -107,9 +156,17 @@ def evaluation_tab(comparison: Comparison) -> Evaluation:
     plots = gr.Gallery(label="Plots", elem_id="eval-plots", columns=3, height="auto", object_fit="contain")
     tables = gr.Markdown(elem_id="eval-tables")
     files = gr.File(label="Report (JSON and Markdown)", file_count="multiple", visible=False, elem_id="eval-files")
+    gr.on(
+        [prompt_file.change, media_zip.change],
+        evaluation.check,
+        [prompt_file, media_zip],
+        [chosen],
+        show_progress="hidden",
+        api_name="check_set",
+    )
     button.click(
         evaluation.run,
-        [max_tokens],
+        [max_tokens, prompt_file, media_zip],
         [status, button, tables, plots, files],
         api_name="evaluate",
         concurrency_limit=1,

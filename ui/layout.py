@@ -5,9 +5,10 @@ per-side components are built in a loop over the comparison's sides (no per-side
 whose input stays locked until every engine is ready (a timer polls the start-up status),
 whose settings go to every side alike, whose Stop and Clear end a running turn (a pane's trash
 icon is Clear too), and whose
-examples (from ``inference.inputs.samples``) fill the input when clicked, and whose link can preset the
+examples (from ``inference.inputs.samples``) fill the input when clicked, whose empty panes show
+them too and send one when clicked (``ui.start``), and whose link can preset the
 settings (``ui.presets``: ``/?max_tokens=24``). A second tab runs the
-built-in evaluation on the same engines (``ui.evaluation``). It launches nothing; ``CSS`` is
+built-in or an uploaded prompt set on the same engines (``ui.evaluation``). It launches nothing; ``CSS`` is
 for the launch. ``render`` builds the components (a ``Page``), ``wire`` binds their events; the
 settings panel follows ``ui.settings``. The turn events run their components' processing inline
 (``ui.inline``). API names: /respond, /regenerate, /stop, /edit, /clear, /export, /preview, /poll,
@@ -28,6 +29,7 @@ from ui.inline import inline
 from ui.presets import preset
 from ui.session import REGENERATE, Comparison
 from ui.settings import NAMES, PREVIEWED, ROWS, SETTINGS, control, defaults
+from ui.start import pane_examples, picked
 from ui.views import DIVERGES
 
 TITLE = "Qwen3.5-9B: FP8 next to BF16"
@@ -109,6 +111,7 @@ def render(comparison: Comparison, banner: str = "", examples_dir: Path | None =
                                 height=480,
                                 buttons=["copy", "copy_all"],
                                 latex_delimiters=LATEX,
+                                examples=pane_examples(examples_dir) if examples_dir is not None else None,
                             )
                         )
                         metrics.append(gr.Markdown(elem_id=f"metrics-{i}"))
@@ -145,6 +148,7 @@ def render(comparison: Comparison, banner: str = "", examples_dir: Path | None =
                     inputs=[box],
                     label="Examples (media made by the project)",
                     examples_per_page=len(EXAMPLES),
+                    elem_id="examples",
                 )
             with gr.Accordion("Where the answers part (latest turn)", open=True, elem_id="divergence"), gr.Row():
                 for i, spec in enumerate(comparison.pool.specs):
@@ -199,6 +203,9 @@ def wire(demo: gr.Blocks, page: Page, comparison: Comparison) -> None:
     # comparison instead, like Clear, so the panes never show different conversations.
     for pane in p.panes:
         pane.clear(comparison.clear, [p.conversation], outputs, api_visibility="private")
+        # the start screen: an example clicked in an empty pane goes into the box and is sent
+        chosen = pane.example_select(picked(pane), None, [p.box], show_progress="hidden", api_visibility="private")
+        chosen.success(respond, turn_inputs, outputs, api_visibility="private", **common)
     p.export.click(comparison.export, [p.conversation], [p.files], api_name="export")
     previewed = [p.settings[NAMES.index(name)] for name in PREVIEWED]
     gr.on(

@@ -41,6 +41,14 @@ class FakeFastEngine(Engine):
     def shutdown(self) -> None:
         self._up = False
 
+    @property
+    def started(self) -> bool:
+        return self._up
+
+    @property
+    def alive(self) -> bool:  # no EngineCore to watch: the pool must not restart it
+        return self._up
+
     def render(self, prepared: Prepared, answers: Sequence[str], settings: GenerationSettings) -> str:
         return repr(prepared.messages(answers, system=settings.system))
 

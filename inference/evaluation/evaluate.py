@@ -1,16 +1,21 @@
 """Batch evaluation: a prompt set through every side with identical greedy settings, then a report.
 
-Contract: ``load_prompts(path)`` reads a JSONL prompt set (one object a line: ``text``, optional
-``id``, ``files`` relative to the set's folder, ``expect``: regular expressions a correct reply
-matches as whole words, case-insensitive), refusing a bad line with a ``DemoError`` that names
-it. ``run(engines, prompts, settings, ...)`` is an async iterator of ``Outcome``s, one per
-prompt in order: each prompt is prepared once (``inference.inputs.chat.prepare``, off the event loop)
-and streamed to every side at once (``inference.compare.merge.stream_sides``); a prompt whose media
-are refused becomes an outcome with its error and the run goes on; cancelling the consumer
-aborts the requests. ``inference.evaluation.report`` turns the outcomes into ``report.json``,
-``report.md`` and plots. The command line (its own, separate from the app's):
+Contract: the prompt set comes from ``inference.evaluation.prompts.load_prompts`` (JSONL, media
+beside it or in a zip). ``run(engines, prompts, settings, ...)`` is an async iterator of
+``Outcome``s, one per prompt in order: each prompt is prepared once
+(``inference.inputs.chat.prepare``, off the event loop), then each side answers it *alone*, one
+side after the other (``TIMING``; the first side rotates from prompt to prompt), so every TTFT
+and decode rate is measured with no other side of the run on the hardware. Greedy answers on
+separate engines do not depend on what the other engine is doing, so the agreement figures are
+those a race would give, and one such pass costs less than a race plus a timing pass. An
+outcome names the sides whose answer saw another request in some engine (a chat turn in the
+app) while it was timed. A prompt whose media are refused becomes an outcome with its error and
+the run goes on; cancelling the consumer aborts the request in flight.
+``inference.evaluation.report`` turns the outcomes into ``report.json``, ``report.md`` and
+plots. The command line (its own, separate from the app's):
 
     python -m inference.evaluation --builtin --out DIR            # the built-in set (inference.inputs.samples)
+    python -m inference.evaluation --prompts set.jsonl --media media.zip --out DIR   # your set, media in a zip
     python -m inference.evaluation --prompts set.jsonl --out DIR --model FP8=/ckpt/a --model BF16=/ckpt/b
 
 Without ``--model`` it runs the app's default pair: the 9B FP8/BF16 models on a CUDA GPU, the
@@ -21,9 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import re
 import sys
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -32,78 +35,56 @@ from pathlib import Path
 from typing import Any
 
 from inference.compare.merge import stream_sides
+from inference.compare.metrics import SideMetrics
 from inference.compare.transcript import Exchange
 from inference.errors import DemoError
+from inference.evaluation.prompts import Prompt, load_prompts
 from inference.inputs.chat import GenerationSettings, UserTurn, prepare
 from inference.inputs.media import VideoOptions
 from inference.inputs.vision import VisualBudget
 
 ROOT = Path(__file__).resolve().parents[2]
 CPU_KV_BYTES = 256 * 2**20
-
-
-@dataclass(frozen=True)
-class Prompt:
-    id: str
-    text: str
-    files: tuple[str, ...] = ()  # absolute paths
-    expect: tuple[str, ...] = ()  # patterns a correct reply matches (whole words, any case); empty: unchecked
-
-    @property
-    def kind(self) -> str:
-        """ "text", "image", "video" or "image+video"."""
-        from inference.inputs.media import media_kind
-
-        kinds = sorted({media_kind(f) for f in self.files})
-        return "+".join(kinds) or "text"
-
-    def correct(self, reply: str) -> bool | None:
-        """Whether ``reply`` matches every expected pattern; ``None`` when nothing is expected."""
-        if not self.expect:
-            return None
-        return all(re.search(rf"\b(?:{p})\b", reply, re.IGNORECASE) for p in self.expect)
+TIMING = "each alone"  # how the speed figures were measured (the report says so)
 
 
 @dataclass
 class Outcome:
-    """One prompt's answers on every side (``exchange``), or why it could not be sent (``error``)."""
+    """One prompt's answers on every side (``exchange``), or why it could not be sent (``error``);
+    ``shared``: the sides whose timing saw another request in some engine (a chat turn beside it)."""
 
     prompt: Prompt
     exchange: Exchange | None
     error: str = ""
+    shared: tuple[int, ...] = ()
 
 
-def load_prompts(path: Path) -> list[Prompt]:
-    """The prompt set in a JSONL file; media paths are relative to the file's folder."""
-    prompts, seen = [], set()
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        where = f"{path.name}, line {n}"
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise DemoError(f"{where}: not JSON ({err}).") from err
-        if not isinstance(item, dict) or not isinstance(item.get("text"), str):
-            raise DemoError(f"{where}: each line needs an object with a 'text' string.")
-        files = tuple(str((path.parent / f).resolve()) for f in item.get("files", []))
-        for f in files:
-            if not Path(f).is_file():
-                raise DemoError(f"{where}: no file {Path(f).name} next to the prompt set.")
-        expect = tuple(item.get("expect", []))
-        for pattern in expect:
-            try:
-                re.compile(pattern)
-            except re.error as err:
-                raise DemoError(f"{where}: expect pattern {pattern!r} is not a regular expression ({err}).") from err
-        pid = str(item.get("id") or f"p{n}")
-        if pid in seen:
-            raise DemoError(f"{where}: the id {pid!r} is used twice.")
-        seen.add(pid)
-        prompts.append(Prompt(pid, item["text"], files, expect))
-    if not prompts:
-        raise DemoError(f"{path.name}: no prompts.")
-    return prompts
+def order(prompt_index: int, sides: int) -> list[int]:
+    """Which side answers first, second, ... for a prompt: rotated per prompt, so no side is
+    always first (nor always right after another's answer)."""
+    return [(prompt_index + k) % sides for k in range(sides)]
+
+
+async def _alone(
+    engines: Sequence[Any], side: int, prepared: Any, settings: GenerationSettings, answer: Any, stall: float | None
+) -> bool:
+    """``side`` answers while no other side of the run is asked anything; whether another request
+    was seen in any engine meanwhile (sampled at each chunk and at the end: a chat turn beside it)."""
+    engine, shared = engines[side], False
+    answer.metrics = SideMetrics(time.monotonic())  # the clock starts at this side's request
+    merged = stream_sides([engine.stream(prepared, [], settings)], stall)
+    try:
+        async for event in merged:
+            now = time.monotonic()
+            if event.chunk is not None:
+                answer.add(event.chunk, now)
+                busy = [e.num_unfinished_requests() for e in engines]
+                shared = shared or busy[side] > 1 or any(b for i, b in enumerate(busy) if i != side)
+            if event.done:
+                answer.finish(now, f"⚠️ {event.error}" if event.error is not None else "")
+    finally:
+        await merged.aclose()
+    return shared
 
 
 async def run(
@@ -117,8 +98,8 @@ async def run(
     context: int | None = None,
     stall_seconds: float | None = None,
 ) -> AsyncIterator[Outcome]:
-    """Each prompt on every side at once, one prompt after the other (so timings are not shared)."""
-    for prompt in prompts:
+    """Each prompt on each side alone (``TIMING``): one side, then the next, in ``order``."""
+    for index, prompt in enumerate(prompts):
         turn = UserTurn(prompt.text, prompt.files)
         try:
             prepared = await asyncio.to_thread(prepare, [turn], video, limits, budget, context, settings.max_tokens)
@@ -126,17 +107,11 @@ async def run(
             yield Outcome(prompt, None, str(err))
             continue
         ex = Exchange.start(turn, settings, len(engines), time.monotonic(), prepared.plans)
-        merged = stream_sides([e.stream(prepared, [], settings) for e in engines], stall_seconds)
-        try:
-            async for event in merged:
-                now, answer = time.monotonic(), ex.answers[event.side]
-                if event.chunk is not None:
-                    answer.add(event.chunk, now)
-                if event.done:
-                    answer.finish(now, f"⚠️ {event.error}" if event.error is not None else "")
-        finally:
-            await merged.aclose()
-        yield Outcome(prompt, ex)
+        shared = []
+        for side in order(index, len(engines)):
+            if await _alone(engines, side, prepared, settings, ex.answers[side], stall_seconds):
+                shared.append(side)
+        yield Outcome(prompt, ex, shared=tuple(sorted(shared)))
 
 
 # --- command line ------------------------------------------------------------------------------
@@ -149,6 +124,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--prompts", type=Path, help="JSONL prompt set (media paths relative to it)")
     source.add_argument("--builtin", action="store_true", help="write the built-in set into OUT/prompts and run it")
+    p.add_argument("--media", type=Path, help="a zip with the media the prompts name (default: files beside the set)")
     p.add_argument("--out", type=Path, required=True, help="folder for report.json, report.md and the plots")
     p.add_argument("--model", action="append", metavar="LABEL=MODEL", help="a side (repeat); default: the pair")
     p.add_argument("--reference", metavar="LABEL", help="the side the others are compared with (default: BF16/last)")
@@ -219,7 +195,7 @@ async def evaluate_to(pool: Any, prompts: list[Prompt], settings: GenerationSett
     if bar is not None:
         bar.close()
     feet = [e.footprint for e in pool.engines]
-    rep = await asyncio.to_thread(eval_report.build, pool.specs, feet, outcomes, settings, source)
+    rep = await asyncio.to_thread(eval_report.build, pool.specs, feet, outcomes, settings, source, TIMING)
     return await asyncio.to_thread(eval_report.write, rep, out)
 
 
@@ -235,8 +211,8 @@ def main(argv: list[str] | None = None) -> None:
 
     path = write_evaluation_set(args.out / "prompts") if args.builtin else args.prompts
     try:
-        prompts = load_prompts(path)[: args.limit]
-    except (DemoError, OSError) as err:
+        prompts = load_prompts(path, args.media, args.out / "unpacked-media")[: args.limit]
+    except DemoError as err:
         sys.exit(str(err))
     settings = GenerationSettings(max_tokens=args.max_tokens, enable_thinking=args.thinking)
     pool = EnginePool(specs)

@@ -1,12 +1,15 @@
 """An evaluation's outcomes as a report people can read: ``report.json``, ``report.md`` and plots.
 
-Contract: ``build(specs, footprints, outcomes, settings, source)`` is a plain ``dict`` (JSON types
-only; ``tests/test_evaluate.py`` holds its JSON schema): the sides, the settings, per prompt every
-side's answer and figures (TTFT, decode tokens/s, prompt tokens visual and text, correctness where
-the prompt says what a correct reply holds) and every other side's agreement with the reference
-side (token agreement, first divergence, exact match, mean |Δ log-prob| on the common prefix), and
-a summary of them. Sides, answers, agreement, files and settings are ``inference.compare.record``'s rows,
-the same as in the page's ``comparison.json``. ``markdown(report)`` renders it; ``plot(report, folder)`` draws
+Contract: ``build(specs, footprints, outcomes, settings, source, timing)`` is a plain ``dict`` (JSON
+types only; ``tests/helpers/record_schema.py`` holds its JSON schema): the sides, the settings, how
+the speed was timed (``timing``: "each alone", each side answering with no other side running),
+per prompt every side's answer and figures (TTFT, decode tokens/s, prompt tokens visual and text,
+correctness where the prompt says what a correct reply holds, whether it was timed alone) and every
+other side's agreement with the reference side (token agreement, first divergence, exact match,
+mean |Δ log-prob| on the common prefix), and a summary of them. The speed medians count only
+answers timed alone (an answer that saw a chat turn beside it is left out and counted). Sides,
+answers, agreement, files and settings are ``inference.compare.record``'s rows, the same as in the
+page's ``comparison.json``. ``markdown(report)`` renders it; ``plot(report, folder)`` draws
 ``agreement.png``, ``speed.png`` and ``divergence.png`` with matplotlib's object API (no pyplot
 state, so it may run in a thread); ``write(report, folder)`` writes all of it. Pure apart from
 the files ``plot``/``write`` create; file names only, never server paths.
@@ -34,11 +37,13 @@ def _stat(f, values) -> float | None:
 
 
 def _answers(outcome: Any, labels: list[str]) -> list[dict]:
-    """Every side's answer (``inference.compare.record``), with whether it holds what the prompt expects."""
+    """Every side's answer (``inference.compare.record``), with whether it holds what the prompt
+    expects and whether no other request ran while it was timed."""
     ex, out = outcome.exchange, []
     for i, a in enumerate(ex.answers):
         row = answer_row(ex, i, labels[i])
-        out.append({**row, "correct": None if a.note else outcome.prompt.correct(row["reply"])})
+        correct = None if a.note else outcome.prompt.correct(row["reply"])
+        out.append({**row, "correct": correct, "timed_alone": i not in outcome.shared})
     return out
 
 
@@ -48,6 +53,7 @@ def build(
     outcomes: Sequence[Any],
     settings: GenerationSettings,
     source: str,
+    timing: str,
 ) -> dict:
     ref = next((i for i, s in enumerate(specs) if s.reference), len(specs) - 1)
     labels = [s.label for s in specs]
@@ -72,6 +78,7 @@ def build(
     for i, (s, f) in enumerate(zip(specs, footprints, strict=True)):
         sides.append(side_row(s, f, i == ref))
         answers = [p["answers"][i] for p in prompts if p["answers"]]
+        alone = [a for a in answers if a["timed_alone"]]
         checked = [a["correct"] for a in answers if a["correct"] is not None]
         figures.append(
             {
@@ -79,8 +86,9 @@ def build(
                 "checked": len(checked),
                 "correct": sum(checked),
                 "accuracy": rounded(sum(checked) / len(checked)) if checked else None,
-                "median_ttft_s": rounded(_stat(median, [a["ttft_s"] for a in answers])),
-                "median_decode_tokens_per_s": rounded(_stat(median, [a["decode_tokens_per_s"] for a in answers]), 2),
+                "median_ttft_s": rounded(_stat(median, [a["ttft_s"] for a in alone])),
+                "median_decode_tokens_per_s": rounded(_stat(median, [a["decode_tokens_per_s"] for a in alone]), 2),
+                "timed_alone": len(alone),
                 "mean_visual_tokens": rounded(_stat(mean, [a["visual_tokens"] for a in answers]), 1),
                 "mean_text_tokens": rounded(_stat(mean, [a["text_tokens"] for a in answers]), 1),
                 "output_tokens": sum(a["output_tokens"] for a in answers),
@@ -108,6 +116,7 @@ def build(
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "source": source,
         "settings": settings_row(settings),
+        "timing": timing,
         "reference": specs[ref].label,
         "sides": sides,
         "prompts": prompts,
@@ -125,6 +134,23 @@ def _text(s: str, limit: int = 0) -> str:
     return s[: limit - 1] + "…" if limit and len(s) > limit else s
 
 
+def _timing(rep: dict) -> str:
+    """How the speed figures were measured, in a sentence or two."""
+    said = (
+        f"Speed, timed {rep['timing']}: each side answered every prompt with no other side running, one "
+        "after the other (the first side rotating from prompt to prompt); race timings, with the sides "
+        "sharing the hardware, are not used."
+    )
+    answers = [a for p in rep["prompts"] for a in p["answers"]]
+    shared = sum(not a["timed_alone"] for a in answers)
+    if shared:
+        said += (
+            f" {shared} of {len(answers)} answers saw another request (a chat turn) while timed; "
+            "the speed medians leave them out."
+        )
+    return said
+
+
 def markdown(rep: dict, full: bool = True) -> str:
     """The report as Markdown; ``full=False``: summary and per-prompt tables only (no plots, no answers)."""
     s, sides = rep["summary"], rep["sides"]
@@ -140,12 +166,13 @@ def markdown(rep: dict, full: bool = True) -> str:
         f"{st['max_tokens']} new tokens, thinking {'on' if st['enable_thinking'] else 'off'}. Reference side: "
         f"{rep['reference']}. Created {rep['created_at']}.",
     ]
+    lines += ["", _timing(rep)]
     if any(x["tiny_random_checkpoint"] for x in sides):
         lines += ["", "> ⚠️ Tiny random checkpoints: the answers are noise; the figures show the pipeline works."]
     if s["failed_prompts"]:
         lines += ["", f"{s['failed_prompts']} prompt(s) could not be sent (see below)."]
-    lines += ["", "## Summary", "", "| side | model | correct (checkable) | median TTFT (ms) | median decode tok/s |"]
-    lines[-1] += " output tokens | errors |"
+    lines += ["", "## Summary", "", "| side | model | correct (checkable) | median TTFT alone (ms) |"]
+    lines[-1] += " median decode tok/s alone | output tokens | errors |"
     lines.append("|---|---|---|---|---|---|---|")
     for side, x in zip(sides, s["sides"], strict=True):
         acc = f"{x['correct']}/{x['checked']} ({x['accuracy']:.0%})" if x["checked"] else "–"
@@ -226,7 +253,7 @@ def plot(rep: dict, folder: Path) -> list[Path]:
         ax.boxplot([v or [0] for v in values], tick_labels=labels)
         for i, v in enumerate(values, 1):
             ax.plot([i] * len(v), v, "o", alpha=0.5, markersize=4)
-        ax.set(title=f"{title} per prompt", ylim=(0, None))
+        ax.set(title=f"{title} per prompt, {rep['timing']}", ylim=(0, None))
     fig.savefig(paths[1], dpi=100)
 
     fig = Figure(figsize=(8, 0.8 + 0.32 * max(1, len(prompts) * len(others))), layout="constrained")

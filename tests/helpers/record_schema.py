@@ -83,6 +83,7 @@ REPORT = obj(
     created_at=STR,
     source=STR,
     settings=SETTINGS,
+    timing={"enum": ["each alone"]},
     reference=STR,
     sides=array(SIDE),
     prompts=array(
@@ -93,7 +94,7 @@ REPORT = obj(
             files=array(FILE),
             expect=array(STR),
             error=STR,
-            answers=array(obj(**ANSWER_FIELDS, correct={"type": ["boolean", "null"]})),
+            answers=array(obj(**ANSWER_FIELDS, correct={"type": ["boolean", "null"]}, timed_alone=BOOL)),
             agreement=array(AGREEMENT),
         )
     ),
@@ -108,6 +109,7 @@ REPORT = obj(
                 accuracy=SHARE,
                 median_ttft_s=NUM,
                 median_decode_tokens_per_s=NUM,
+                timed_alone=COUNT,
                 mean_visual_tokens=NUM,
                 mean_text_tokens=NUM,
                 output_tokens=COUNT,

@@ -1,0 +1,78 @@
+"""The start screen in Chromium: empty panes show the examples, a click sends one to every side, the
+examples go while a conversation is on and come back after Clear.
+
+Engines: the page as ``app.py`` composes it for the tiny pair's specs, with ``FakeFastEngine``s
+(``inference.engines.fake``: no model, words at a fixed rate) in place of vLLM: this is a narrow
+test of the page; the real engines answer examples in ``tests/test_browser.py``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from inference.inputs.samples import EXAMPLES
+from tests.helpers.browser import ARGS, BOT_TEXT, CHROMIUM, finished
+from tests.helpers.servers import free_port
+
+pytestmark = pytest.mark.browser
+EXAMPLE = "#pane-{i} .examples .example"
+
+
+@pytest.fixture(scope="module")
+def fake_page(tiny_dir):
+    """The real page on fake engines (``FakeFastEngine``): its URL."""
+    import app
+    from inference.engines.fake import FakeFastEngine
+    from inference.inputs.chat import GenerationSettings
+    from inference.spec import cpu_pair
+
+    demo, comparison = app.build(cpu_pair(tiny_dir), GenerationSettings(max_tokens=24, ignore_eos=True))
+    pool = comparison.pool
+    pool.engines = [FakeFastEngine(e.spec, rate=200.0) for e in pool.engines]
+    _, url, _ = app.launch(demo, comparison, port=free_port(), quiet=True)
+    try:
+        pool.start()
+        deadline = time.monotonic() + 60
+        while pool.warm_seconds is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield url
+    finally:
+        demo.close()
+        pool.shutdown()
+
+
+def test_empty_panes_show_the_examples_and_a_click_sends_one_until_clear(fake_page, artifacts):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+            page.goto(fake_page)
+            page.wait_for_selector("#status:has-text('Engines ready')", timeout=60_000)
+            for i in (0, 1):
+                page.wait_for_selector(EXAMPLE.format(i=i), timeout=30_000)
+                shown = page.locator(EXAMPLE.format(i=i)).all_inner_texts()
+                assert len(shown) == len(EXAMPLES) and all(e.text in t for e, t in zip(EXAMPLES, shown, strict=True))
+            page.screenshot(path=str(artifacts / "browser-start-screen.png"))
+            # the chart example (an image and a question), clicked in the second pane: every side answers it
+            # (generous: its first preparation took 12 s on this 2-core machine under other tests' load)
+            page.locator(EXAMPLE.format(i=1)).nth(0).click()
+            for i in (0, 1):
+                page.wait_for_function(f"() => ({BOT_TEXT})({i}).length > 0", timeout=180_000)
+                user = page.locator(f"#pane-{i} [data-testid='user']")
+                assert EXAMPLES[0].text in user.last.inner_text()
+                page.wait_for_selector(f"#pane-{i} [data-testid='user'] img", timeout=60_000)  # the chart went too
+            finished(page)
+            assert page.locator(".examples").count() == 0  # a conversation is on: no start screen
+            assert page.input_value("#box textarea") == ""  # sent, not left in the box
+            page.screenshot(path=str(artifacts / "browser-start-screen-sent.png"))
+            page.click("#clear")
+            for i in (0, 1):
+                page.wait_for_selector(EXAMPLE.format(i=i), timeout=30_000)
+            assert page.locator(EXAMPLE.format(i=0)).count() == len(EXAMPLES)
+            assert page.locator("[data-testid='bot']").count() == 0
+        finally:
+            browser.close()
