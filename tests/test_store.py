@@ -200,6 +200,7 @@ def test_wilson_interval_against_known_values():
 
 def test_the_tally_says_in_one_sentence_whether_viewers_could_tell():
     assert Tally().sentence().startswith("No votes yet")
+    assert Tally(1, 0).sentence() == "Too few votes to tell yet: 0 % ± 40 % correct over 1 vote."
     even = Tally(240, 122, {"FP8": 100, "BF16": 90, "tie": 40, "both bad": 10})
     assert even.sentence() == "Viewers could not tell them apart: 51 % ± 6 % correct over 240 votes."
     told = Tally(100, 80, {"FP8": 50, "BF16": 50})

@@ -2,7 +2,8 @@
 
 Contract: ``wilson(k, n)`` is the Wilson score interval (95 % by default) of a share of ``k`` in
 ``n``; ``Tally(votes, correct, preferences)`` holds the counts and ``sentence()`` says in one line
-whether viewers could tell the sides apart (the interval includes chance, 50 %, or not), and
+whether viewers could tell the sides apart (the interval includes chance, 50 %, or not; no
+verdict under ``FEW`` votes), and
 ``markdown()`` is the tally as the page shows it. No database, no I/O.
 """
 
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 
 Z95 = 1.959963984540054  # the normal quantile of a two-sided 95 % interval
 CHANCE = 0.5  # a guess between two answers
+FEW = 10  # below this many votes the sentence draws no conclusion
 TIE, BOTH_BAD = "tie", "both bad"
 
 
@@ -51,6 +53,8 @@ class Tally:
         low, high = self.interval
         plural = "vote" if self.votes == 1 else "votes"
         figure = f"{self.share:.0%} ± {(high - low) / 2:.0%} correct over {self.votes} {plural}".replace("%", " %")
+        if self.votes < FEW:
+            return f"Too few votes to tell yet: {figure}."
         if low <= CHANCE <= high:
             return f"Viewers could not tell them apart: {figure}."
         verdict = "could tell them apart" if low > CHANCE else "picked the wrong one more often than chance"
