@@ -257,8 +257,10 @@ def build(
     extras = {}
     if store is not None:
         from ui.blind import BlindTest
+        from ui.share import Sharer
 
         extras = {"blind": BlindTest(comparison, store, store_prompts=store_prompts), "blind_first": blind}
+        extras["sharer"] = Sharer(comparison, store, share_days)
     demo = build_demo(comparison, banner, EXAMPLES_DIR, delete_cache, **extras)
     # Turns wait for a slot inside the handler (``ui.queue``), which tells users their place or
     # that the demo is busy; Gradio's own queue only guards against floods (its "busy" toast).
@@ -267,17 +269,28 @@ def build(
     return demo, comparison
 
 
-def launch(demo, comparison, host: str = "127.0.0.1", port: int | None = None, max_file_size="500mb", **extra):
+def launch(
+    demo,
+    comparison,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    max_file_size="500mb",
+    store=None,
+    share_days: float = 30.0,
+    **extra,
+):
     """Serve the page without blocking; the engines warm up in the server's loop once started;
-    ``/healthz`` and ``/readyz`` answer beside it (``ui/health.py``).
+    ``/healthz`` and ``/readyz`` answer beside it (``ui/health.py``), and with a ``store`` the
+    shared comparisons at ``/shared/{id}`` (``ui/share.py``).
 
     Only uploads and the shipped examples' cached copies are served (no ``allowed_paths``; the
     project folder blocked); uploads over ``max_file_size`` are refused by Gradio before they
     reach a handler, and a handler takes files from Gradio's upload folder only."""
-    from ui import health
+    from ui import health, share
     from ui.layout import CSS
     from ui.lifespan import lifespan
 
+    routes = health.routes(comparison.pool) + ([] if store is None else share.routes(store, share_days))
     return demo.launch(
         server_name=host,
         server_port=port,
@@ -285,7 +298,7 @@ def launch(demo, comparison, host: str = "127.0.0.1", port: int | None = None, m
         blocked_paths=[str(ROOT)],
         prevent_thread_lock=True,
         ssr_mode=False,
-        app_kwargs={"lifespan": lifespan(comparison.pool), "routes": health.routes(comparison.pool)},
+        app_kwargs={"lifespan": lifespan(comparison.pool), "routes": routes},
         css=CSS,
         **extra,
     )
@@ -320,8 +333,8 @@ def main(argv: list[str] | None = None) -> None:
     settings = GenerationSettings(max_tokens=args.max_tokens, ignore_eos=args.ignore_eos)
     limits = UserLimits(running=args.user_running, per_minute=args.user_per_minute)
     options = {"stall_seconds": args.stall_seconds, "cache_hours": args.cache_hours, "max_queue": args.max_queue}
-    options |= {"store": open_store(args), "blind": args.blind, "store_prompts": args.store_prompts}
-    options["share_days"] = args.share_days
+    store = open_store(args)
+    options |= {"store": store, "blind": args.blind, "store_prompts": args.store_prompts, "share_days": args.share_days}
     demo, comparison = build(specs, settings, video, limits=limits, **options)
     pool = comparison.pool
 
@@ -340,7 +353,7 @@ def main(argv: list[str] | None = None) -> None:
     # ZeroGPU packs the weights already on "cuda" when the server launches: there, load them first
     zerogpu = any(getattr(e, "on_zerogpu", False) for e in pool.engines)
     if not zerogpu:
-        launch(demo, comparison, args.host, args.port, args.max_file_size)
+        launch(demo, comparison, args.host, args.port, args.max_file_size, store, args.share_days)
     try:
         try:
             pool.start()
@@ -348,7 +361,7 @@ def main(argv: list[str] | None = None) -> None:
         except Exception:
             log.exception("an engine failed to start; the page shows the error")
         if zerogpu:
-            launch(demo, comparison, args.host, args.port, args.max_file_size)
+            launch(demo, comparison, args.host, args.port, args.max_file_size, store, args.share_days)
         demo.block_thread()
     except KeyboardInterrupt:
         pass

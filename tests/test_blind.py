@@ -1,8 +1,8 @@
 """The blind test through the served page (``ui/blind.py``): ``gradio_client`` and Chromium.
 
-The engines are fakes (``FakeFastEngine``, named so): each side spells its answer with its own
-word, so a test can tell which side a pane shows, while the page must not. The store is a real
-SQLite file. What is checked: a blind turn's outputs carry no label, scheme or figure; the order
+The engines are fakes (``Spelling`` in ``tests/helpers/fake_app.py``, named so): each side spells
+its answer with its own word, so a test can tell which side a pane shows, while the page must not.
+The store is a real SQLite file. What is checked: a blind turn's outputs carry no label, scheme or figure; the order
 differs between turns; the vote reveals the side behind each letter (the one whose word the pane
 showed) and redraws the tally; a second vote, a vote with no turn and an incomplete vote are
 refused with a sentence; the host's CSV has every vote; in Chromium a turn, a vote, the reveal and
@@ -11,61 +11,23 @@ the tally (screenshot ``docs/screenshot-blind.png``).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-from pathlib import Path
 
 import httpx
 import pytest
 
-from inference.engines.fake import FakeFastEngine
-from inference.inputs.chat import GenerationSettings
-from inference.spec import cpu_pair
-from inference.store.db import Store
 from tests.helpers.browser import ARGS, CHROMIUM
 from tests.helpers.clients import answers, client
-from tests.helpers.servers import free_port
+from tests.helpers.fake_app import WORDS, serve_fake
 
-ROOT = Path(__file__).resolve().parents[1]
-WORDS = {"FP8": "kiwi", "BF16": "plum"}  # what each fake side spells its answer with
 TELLS = re.compile(r"FP8|BF16|tok/s|TTFT|weights|KV cache|scheme|W8A8", re.IGNORECASE)
 QUESTION = "which one do you think is FP8"  # the question names the side to guess, not where it is
 
 
-class Spelling(FakeFastEngine):
-    """A fake engine whose every word names its side: ``kiwi3 kiwi4 …``."""
-
-    def __init__(self, spec):
-        super().__init__(spec, rate=2000.0)
-        self.word = lambda token_id: f"{WORDS[spec.label]}{token_id % 10} "
-
-    @property
-    def alive(self) -> bool:  # else the pool's watch takes the fake for a dead vLLM engine
-        return self._up
-
-
-@contextlib.contextmanager
-def blind_app(tmp_path: Path, *, blind_first: bool = False):
-    """The app as ``app.py`` composes it, with fake engines and a SQLite store: ``(url, store)``."""
-    import app
-
-    store = Store(f"sqlite:///{tmp_path / 'demo.sqlite'}")
-    specs = cpu_pair(Path("/nowhere/tiny"))
-    demo, comparison = app.build(specs, GenerationSettings(max_tokens=12), store=store, blind=blind_first)
-    comparison.pool.engines = [Spelling(e.spec) for e in comparison.pool.engines]
-    comparison.pool.start()
-    _, url, _ = app.launch(demo, comparison, port=free_port(), quiet=True)
-    try:
-        yield url, store
-    finally:
-        demo.close()
-        store.close()
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    with blind_app(tmp_path_factory.mktemp("blind")) as s:
+    with serve_fake(tmp_path_factory.mktemp("blind")) as s:
         yield s
 
 
@@ -143,16 +105,16 @@ def test_the_host_downloads_every_vote_as_csv(served):
 def test_browser_blind_turn_vote_reveal_and_tally(tmp_path, artifacts):
     from playwright.sync_api import sync_playwright
 
-    with blind_app(tmp_path, blind_first=True) as (url, store), sync_playwright() as p:
+    with serve_fake(tmp_path, blind=True) as (url, store), sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         try:
             tab = browser.new_page(viewport={"width": 1280, "height": 1100})
             tab.goto(url)
-            tab.wait_for_selector("#blind-tally", timeout=30_000)
+            tab.wait_for_selector("#blind-tally", timeout=120_000)
             assert "No votes yet" in tab.inner_text("#blind-tally")
             tab.fill("#blind-box textarea", "Describe a sunset in one line.")
             tab.press("#blind-box textarea", "Enter")
-            tab.wait_for_selector("#blind-vote", state="visible", timeout=30_000)
+            tab.wait_for_selector("#blind-vote", state="visible", timeout=120_000)
             panes = {letter: tab.inner_text(f"#blind-pane-{letter}") for letter in "AB"}
             shown = " ".join(panes.values()) + tab.inner_text("#blind-pane-A") + tab.inner_text("#blind-notice")
             assert not TELLS.search(shown.replace(QUESTION, ""))
@@ -160,13 +122,15 @@ def test_browser_blind_turn_vote_reveal_and_tally(tmp_path, artifacts):
             tab.locator("#blind-preference").get_by_label("A", exact=True).check()
             tab.locator("#blind-guess").get_by_label("B", exact=True).check()
             tab.click("#blind-vote-button")
-            tab.wait_for_function("() => /was/.test(document.querySelector('#blind-reveal').innerText)", timeout=30_000)
+            tab.wait_for_function(
+                "() => /was/.test(document.querySelector('#blind-reveal').innerText)", timeout=120_000
+            )
             reveal = tab.inner_text("#blind-reveal")
             fp8 = "A" if WORDS["FP8"] in panes["A"] else "B"
             assert f"{fp8} was FP8" in reveal
             tally = "document.querySelector('#blind-tally').innerText"
             tallied = f"() => /Too few votes to tell yet: .* over 1 vote/.test({tally})"
-            tab.wait_for_function(tallied, timeout=30_000)
+            tab.wait_for_function(tallied, timeout=120_000)
             assert store.tally().votes == 1
             tab.screenshot(path=str(artifacts / "blind-revealed.png"), full_page=True)
         finally:

@@ -8,11 +8,12 @@ icon is Clear too), and whose
 examples (from ``inference.inputs.samples``) fill the input when clicked, and whose link can preset the
 settings (``ui.presets``: ``/?max_tokens=24``). A second tab runs the
 built-in evaluation on the same engines (``ui.evaluation``); with a store, a third runs the blind
-test (``ui.blind``), first when asked. It launches nothing; ``CSS`` is
+test (``ui.blind``; first when asked) and a Share button keeps a link (``ui.share``). It launches
+nothing; ``CSS`` is
 for the launch. ``render`` builds the components (a ``Page``), ``wire`` binds their events; the
 settings panel follows ``ui.settings``. The turn events run their components' processing inline
 (``ui.inline``). API names: /respond, /regenerate, /stop, /edit, /clear, /export, /preview, /poll,
-/status, /evaluate.
+/status, /evaluate; with a store /share and the blind test's (``ui.blind``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from ui.inline import inline
 from ui.presets import preset
 from ui.session import REGENERATE, Comparison
 from ui.settings import NAMES, PREVIEWED, ROWS, SETTINGS, control, defaults
+from ui.share import Sharer, share_controls
 from ui.views import DIVERGES
 
 TITLE = "Qwen3.5-9B: FP8 next to BF16"
@@ -97,6 +99,7 @@ def render(
     examples_dir: Path | None = None,
     blind: BlindTest | None = None,
     blind_first: bool = False,
+    sharer: Sharer | None = None,
 ) -> Page:
     """The page's components inside the current Blocks (the Evaluation and blind tabs with their own events)."""
     gr.Markdown(f"# {TITLE}\nThe same turn goes to every model at once; their answers stream side by side.")
@@ -176,6 +179,8 @@ def render(
             files = gr.File(
                 label="Comparison (JSON and Markdown)", file_count="multiple", visible=False, elem_id="files"
             )
+            if sharer is not None:
+                share_controls(sharer, conversation)
         with gr.Tab("Evaluation", id="evaluation", elem_id="evaluation-tab"):
             evaluation_tab(comparison)
         if blind is not None:
@@ -243,7 +248,8 @@ def build_demo(
     delete_cache: tuple[int, int] | None = None,
     blind: BlindTest | None = None,
     blind_first: bool = False,
+    sharer: Sharer | None = None,
 ) -> gr.Blocks:
     with gr.Blocks(title=TITLE, delete_cache=delete_cache) as demo:
-        wire(demo, render(comparison, banner, examples_dir, blind, blind_first), comparison)
+        wire(demo, render(comparison, banner, examples_dir, blind, blind_first, sharer), comparison)
     return demo

@@ -7,7 +7,8 @@ replicas starting together migrate once). ``show(viewer, labels, candidate)`` re
 with its sides in a random order (``secrets``) under an unguessable id; ``vote(turn, viewer, …)``
 counts one vote per turn, only from the viewer that turn was shown to (``VoteRefused`` otherwise);
 ``tally()`` and ``csv()`` read the votes; ``share(body, days)`` keeps a finished comparison (JSON,
-at most ``max_share_bytes``) under an unguessable id until it expires, ``shared(id)`` reads it back.
+at most ``max_share_bytes``) under an unguessable id until it expires, ``shared(id)`` reads it back
+(``expires(id)``: until when).
 Nothing about a prompt is stored unless ``show`` is given one (the host's choice). Every method
 blocks: call it from a thread (``asyncio.to_thread``) in a server loop.
 """
@@ -226,6 +227,11 @@ class Store:
         if row is None or row.expires <= self._clock():
             return None
         return json.loads(row.body)
+
+    def expires(self, share_id: str) -> float | None:
+        """When a shared comparison expires (seconds since the epoch); ``None`` when there is none."""
+        with self.engine.connect() as db:
+            return db.scalar(sa.select(shares.c.expires).where(shares.c.id == share_id))
 
 
 def _sqlite_pragmas(connection, _record) -> None:
