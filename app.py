@@ -307,14 +307,16 @@ def launch(
 def open_store(args: argparse.Namespace):
     """The database ``--database`` names (SQLite in ``--data-dir`` by default), its schema migrated;
     one that cannot be opened stops the app with one sentence."""
-    from inference.store.db import Store, sqlite_url
+    from inference.store.db import Store, shown_url, sqlite_url
 
     url = args.database or sqlite_url(args.data_dir)
     try:
         return Store(url)
     except Exception as err:  # a bad URL, a missing driver, an unreachable server, a read-only folder
         log.debug("store", exc_info=True)
-        sys.exit(f"--database {url}: cannot open it ({type(err).__name__}: {err}).")
+        cause = getattr(err, "orig", None) or err  # the driver's own error, without SQLAlchemy's links
+        first = (str(cause).strip().splitlines() or [type(cause).__name__])[0].rstrip(".")
+        sys.exit(f"--database {shown_url(url)}: cannot open it ({first}).")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -135,3 +135,36 @@ def test_browser_blind_turn_vote_reveal_and_tally(tmp_path, artifacts):
             tab.screenshot(path=str(artifacts / "blind-revealed.png"), full_page=True)
         finally:
             browser.close()
+
+
+@pytest.mark.engine
+def test_a_blind_turn_on_the_real_tiny_pair_hides_what_the_reveal_shows(tiny_dir, tmp_path, media):
+    """The real engines know their weights, FP8 scheme and KV cache: none of it, nor any speed,
+    reaches the page before the vote; the reveal shows it for both sides."""
+    from gradio_client import handle_file
+
+    from inference.inputs.chat import GenerationSettings
+    from inference.spec import cpu_pair
+    from inference.store.db import Store
+    from tests.helpers.servers import serve
+
+    store = Store(f"sqlite:///{tmp_path / 'demo.sqlite'}")
+    settings = GenerationSettings(max_tokens=24, ignore_eos=True)
+    with serve(cpu_pair(tiny_dir), settings, store=store) as (url, comparison):
+        c = client(url, "10.3.0.1")
+        job = c.submit({"text": "What is this?", "files": [handle_file(str(media["image"]))]}, api_name="/blind_ask")
+        updates = list(job)
+        for update in updates:
+            assert not TELLS.search(json.dumps(update, ensure_ascii=False).replace(QUESTION, "")), update
+        _box, pane_a, pane_b, notice, _reveal = job.result()
+        assert "Your vote reveals them" in notice
+        assert all(answers(p) and answers(p)[-1] for p in (pane_a, pane_b))  # both answered, shown together
+        said, _a, _b, reveal, _tally = c.predict("tie", "A", api_name="/blind_vote")
+        assert said.startswith("Your guess was")
+        for spec in comparison.pool.specs:
+            assert f"was {spec.label}**" in reveal
+        assert reveal.count("tok/s") == 2 and reveal.count("weights") == 2 and "KV cache" in reveal
+        scheme = comparison.pool.engines[comparison.labels.index("FP8")].footprint.scheme
+        assert scheme and scheme in reveal
+    assert Store(f"sqlite:///{tmp_path / 'demo.sqlite'}").tally().votes == 1  # kept after the app is gone
+    store.close()

@@ -206,3 +206,22 @@ def test_the_tally_says_in_one_sentence_whether_viewers_could_tell():
     told = Tally(100, 80, {"FP8": 50, "BF16": 50})
     assert told.sentence().startswith("Viewers could tell them apart: 80 % ± 8 %")
     assert "FP8 100 (42%)" in even.markdown() and "95 % interval 45%–57%" in even.markdown()
+
+
+def test_the_app_opens_sqlite_in_its_data_dir_or_its_url_and_a_bad_one_stops_it_with_one_sentence(tmp_path):
+    import app
+
+    store = app.open_store(app.parse_args([], environ={"DEMO_DATA_DIR": str(tmp_path / "data")}))
+    assert store.version == VERSION and (tmp_path / "data" / "demo.sqlite").exists()
+    store.close()
+    url = f"sqlite:///{tmp_path / 'elsewhere.sqlite'}"
+    app.open_store(app.parse_args(["--database", url], environ={})).close()
+    assert (tmp_path / "elsewhere.sqlite").exists()
+    with pytest.raises(SystemExit) as stop:
+        app.open_store(app.parse_args(["--database", "nosuchdb://host/x"], environ={}))
+    assert str(stop.value).startswith("--database nosuchdb://host/x: cannot open it (")
+    with pytest.raises(SystemExit) as stop:  # no server there: the password stays out of the sentence
+        app.open_store(app.parse_args(["--database", "postgresql+psycopg://u:secret@/x?host=/nowhere"], environ={}))
+    said = str(stop.value)
+    assert said.startswith("--database postgresql+psycopg://u:***@/x?host=%2Fnowhere: cannot open it (")
+    assert "secret" not in said and "\n" not in said and said.endswith(").")

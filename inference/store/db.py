@@ -96,6 +96,14 @@ def sqlite_url(folder: Path) -> str:
     return f"sqlite:///{Path(folder).resolve() / 'demo.sqlite'}"
 
 
+def shown_url(url: str) -> str:
+    """``url`` fit for a message or a log: its password hidden."""
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy can parse: say it as given
+        return url
+
+
 class Store:
     def __init__(self, url: str, *, max_share_bytes: int = MAX_SHARE_BYTES, clock: Callable[[], float] = time.time):
         self.url = sa.make_url(url)
