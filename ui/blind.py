@@ -79,12 +79,14 @@ class BlindTest:
         conversation: list[Exchange] = []
         box, notice = gr.update(), ""
         respond = self.comparison.respond(message, conversation, *self._settings(), request=request)
-        n = self.comparison.sides
+        n, last = self.comparison.sides, None
         async for update in respond:  # the comparison's turn; its panes and figures are not shown
             box, notice = update[0], update[1 + 3 * n + 1]
             said = notice if isinstance(notice, str) and notice.startswith(("⚠️", "⏳ The demo is busy")) else WAITING
-            reset = [gr.update(label=letter, value=[]) for letter in LETTERS]
-            yield box, *reset, said, hidden, nothing, None
+            if said != last:  # the first render (which locks the box) and each new line; the rest show nothing
+                last = said
+                reset = [gr.update(label=letter, value=[]) for letter in LETTERS]
+                yield box, *reset, said, hidden, nothing, None
         ex = conversation[-1] if conversation else None
         if ex is None:  # refused: the comparison's sentence says why, the box keeps the message
             yield box, [], [], notice if isinstance(notice, str) else "", hidden, nothing, None
