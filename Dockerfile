@@ -15,6 +15,7 @@ ENV DEMO_HOST=0.0.0.0 \
     DEMO_DEVICE=cuda \
     DEMO_FP8_MODEL=depop-ml/Qwen3.5-9B-FP8-Dynamic \
     DEMO_BF16_MODEL=Qwen/Qwen3.5-9B \
+    DEMO_DATA_DIR=/data \
     HF_HOME=/data/hf \
     XDG_CACHE_HOME=/data/cache \
     HOME=/home/demo \

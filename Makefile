@@ -20,6 +20,8 @@ VENV310 := .venv-py310
 UV := .cache/uv/bin/uv
 TINY := .cache/tiny
 BROWSER := /usr/bin/chromium /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf
+# Debian's PostgreSQL: the store's tests start a throwaway cluster of it
+POSTGRES := /usr/bin/pg_ctlcluster
 
 # The package set `make demo` builds and runs: cuda where `nvidia-smi -L` lists a GPU (the app's own
 # probe, inference.deploy.gpu.has_cuda_gpu), cpu otherwise. make demo DEVICE=cpu|cuda forces it.
@@ -63,10 +65,10 @@ gpu-check-%:
 
 # The CPU suite, whatever the machine (on a GPU box too): lint, the engine-free tests on Python 3.10,
 # then everything on the CPU set.
-test: lint test-py310 $(VENV)/.installed tiny $(BROWSER)
+test: lint test-py310 $(VENV)/.installed tiny $(BROWSER) $(POSTGRES)
 	$(VENV)/bin/python -m pytest
 
-test-py310: $(VENV310)/.installed tiny
+test-py310: $(VENV310)/.installed tiny $(POSTGRES)
 	$(VENV310)/bin/python -m pytest -m "not engine and not browser" $(addprefix --ignore=,$(PY310_SKIP))
 
 $(UV):
@@ -117,6 +119,10 @@ $(TINY)/fp8/config.json: $(TINY)/bf16/config.json inference/checkpoints/quantize
 # Debian's Chromium for the browser tests (Playwright drives it; it downloads no browser).
 $(BROWSER) &:
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-noto-color-emoji >/dev/null
+
+# Debian's PostgreSQL server for the store's tests (tests/helpers/postgres.py runs its initdb and pg_ctl).
+$(POSTGRES):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
 
 # The engine tests with vLLM's (and torch's) AVX2 CPU kernels, also on an AVX-512 machine (tests/conftest.py).
 .PHONY: test-avx2

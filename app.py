@@ -31,6 +31,7 @@ from inference.spec import BF16_MODEL, CPU_PROCESS_ENV, FP8_MODEL, MM_LIMITS, Mo
 log = logging.getLogger("app")
 ROOT = Path(__file__).resolve().parent
 TINY_DIR = ROOT / ".cache" / "tiny"
+DATA_DIR = ROOT / "data"  # votes and shared comparisons (git-ignored); the Docker image sets /data
 EXAMPLES_DIR = ROOT / "examples"  # written by `python -m inference.inputs.samples --out examples`
 TINY_BANNER = (
     "⚠️ **Tiny random checkpoints on CPU.** No GPU was found, so both panes run randomly "
@@ -155,6 +156,16 @@ def _parser(env) -> tuple[argparse.ArgumentParser, dict[str, list[str]]]:
     option("--user-running", type=int, default=4, help="turns one user may have answered at once; 0: no limit")
     option("--user-per-minute", type=int, default=30, help="turns one user may send per minute; 0: no limit")
     option("--tiny-dir", type=Path, default=TINY_DIR, help="where `make tiny` wrote the CPU pair")
+    option("--data-dir", type=Path, default=DATA_DIR, help="what the app keeps: the default SQLite database")
+    option(
+        "--database",
+        default="",
+        help="votes and shared comparisons: an SQLAlchemy URL, e.g. postgresql+psycopg://user:pw@host/db "
+        "for several replicas (default: SQLite in --data-dir)",
+    )
+    option("--blind", action="store_true", help="open on the blind test (a showcase screen)")
+    option("--store-prompts", action="store_true", help="keep each blind turn's prompt text with its vote")
+    option("--share-days", type=float, default=30.0, help="shared comparisons expire after this many days")
     return p, from_env
 
 
@@ -241,13 +252,19 @@ def build(
     cache_hours=None,
     limits=None,
     max_queue: int | None = None,
+    store=None,
+    blind: bool = False,
+    store_prompts: bool = False,
+    share_days: float = 30.0,
 ):
     """The page and its handlers, engines not yet started, queue configured: ``(demo, comparison)``.
 
     ``cache_hours``: Gradio deletes uploads (and files it served) older than this, checked
     every tenth of it; ``None`` keeps them until the app exits. Turns run ``capacity`` at a time
     (the engines' batch size); ``max_queue`` more may wait (default 4 × capacity), beyond which
-    a turn is refused with "busy, please retry"; ``limits``: per-user limits (default none)."""
+    a turn is refused with "busy, please retry"; ``limits``: per-user limits (default none).
+    ``store`` (``inference.store.db.Store``): the blind test's tab and share links use it (none
+    without one); ``blind``: the page opens on the blind test."""
     from inference.deploy.limits import UserLimits
     from inference.engines.pool import EnginePool
     from inference.inputs.media import VideoOptions
@@ -267,7 +284,14 @@ def build(
     )
     age = None if cache_hours is None else max(1, int(cache_hours * 3600))
     delete_cache = None if age is None else (max(1, age // 10), age)
-    demo = build_demo(comparison, banner, EXAMPLES_DIR, delete_cache)
+    extras = {}
+    if store is not None:
+        from ui.blind import BlindTest
+        from ui.share import Sharer
+
+        extras = {"blind": BlindTest(comparison, store, store_prompts=store_prompts), "blind_first": blind}
+        extras["sharer"] = Sharer(comparison, store, share_days)
+    demo = build_demo(comparison, banner, EXAMPLES_DIR, delete_cache, **extras)
     # Turns wait for a slot inside the handler (``ui.queue``), which tells users their place or
     # that the demo is busy; Gradio's own queue only guards against floods (its "busy" toast).
     queue = comparison.queue
@@ -275,17 +299,28 @@ def build(
     return demo, comparison
 
 
-def launch(demo, comparison, host: str = "127.0.0.1", port: int | None = None, max_file_size="500mb", **extra):
+def launch(
+    demo,
+    comparison,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    max_file_size="500mb",
+    store=None,
+    share_days: float = 30.0,
+    **extra,
+):
     """Serve the page without blocking; the engines warm up in the server's loop once started;
-    ``/healthz`` and ``/readyz`` answer beside it (``ui/health.py``).
+    ``/healthz`` and ``/readyz`` answer beside it (``ui/health.py``), and with a ``store`` the
+    shared comparisons at ``/shared/{id}`` (``ui/share.py``).
 
     Only uploads and the shipped examples' cached copies are served (no ``allowed_paths``; the
     project folder blocked); uploads over ``max_file_size`` are refused by Gradio before they
     reach a handler, and a handler takes files from Gradio's upload folder only."""
-    from ui import health
+    from ui import health, share
     from ui.layout import CSS
     from ui.lifespan import lifespan
 
+    routes = health.routes(comparison.pool) + ([] if store is None else share.routes(store, share_days))
     return demo.launch(
         server_name=host,
         server_port=port,
@@ -293,10 +328,25 @@ def launch(demo, comparison, host: str = "127.0.0.1", port: int | None = None, m
         blocked_paths=[str(ROOT)],
         prevent_thread_lock=True,
         ssr_mode=False,
-        app_kwargs={"lifespan": lifespan(comparison.pool), "routes": health.routes(comparison.pool)},
+        app_kwargs={"lifespan": lifespan(comparison.pool), "routes": routes},
         css=CSS,
         **extra,
     )
+
+
+def open_store(args: argparse.Namespace):
+    """The database ``--database`` names (SQLite in ``--data-dir`` by default), its schema migrated;
+    one that cannot be opened stops the app with one sentence."""
+    from inference.store.db import Store, shown_url, sqlite_url
+
+    url = args.database or sqlite_url(args.data_dir)
+    try:
+        return Store(url)
+    except Exception as err:  # a bad URL, a missing driver, an unreachable server, a read-only folder
+        log.debug("store", exc_info=True)
+        cause = getattr(err, "orig", None) or err  # the driver's own error, without SQLAlchemy's links
+        first = (str(cause).strip().splitlines() or [type(cause).__name__])[0].rstrip(".")
+        sys.exit(f"--database {shown_url(url)}: cannot open it ({first}).")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -315,6 +365,8 @@ def main(argv: list[str] | None = None) -> None:
     settings = GenerationSettings(max_tokens=args.max_tokens, ignore_eos=args.ignore_eos)
     limits = UserLimits(running=args.user_running, per_minute=args.user_per_minute)
     options = {"stall_seconds": args.stall_seconds, "cache_hours": args.cache_hours, "max_queue": args.max_queue}
+    store = open_store(args)
+    options |= {"store": store, "blind": args.blind, "store_prompts": args.store_prompts, "share_days": args.share_days}
     demo, comparison = build(specs, settings, video, limits=limits, **options)
     pool = comparison.pool
 
@@ -333,7 +385,7 @@ def main(argv: list[str] | None = None) -> None:
     # ZeroGPU packs the weights already on "cuda" when the server launches: there, load them first
     zerogpu = any(getattr(e, "on_zerogpu", False) for e in pool.engines)
     if not zerogpu:
-        launch(demo, comparison, args.host, args.port, args.max_file_size)
+        launch(demo, comparison, args.host, args.port, args.max_file_size, store, args.share_days)
     try:
         try:
             pool.start()
@@ -341,7 +393,7 @@ def main(argv: list[str] | None = None) -> None:
         except Exception:
             log.exception("an engine failed to start; the page shows the error")
         if zerogpu:
-            launch(demo, comparison, args.host, args.port, args.max_file_size)
+            launch(demo, comparison, args.host, args.port, args.max_file_size, store, args.share_days)
         demo.block_thread()
     except KeyboardInterrupt:
         pass

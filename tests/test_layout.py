@@ -20,13 +20,14 @@ BASE = {"inference"}  # spec, errors, compat
 INPUTS = BASE | {"inference.inputs"}
 COMPARE = INPUTS | {"inference.compare"}
 ENGINES = COMPARE | {"inference.engines"}
-LIBRARY = ENGINES | {"inference.deploy", "inference.evaluation"}
+LIBRARY = ENGINES | {"inference.deploy", "inference.evaluation", "inference.store"}
 LAYERS = {
     "inference": set(),
     "inference.inputs": BASE,
     "inference.compare": INPUTS,
     "inference.engines": COMPARE,
     "inference.deploy": BASE,
+    "inference.store": BASE,
     "inference.evaluation": ENGINES | {"inference.deploy"},
     "inference.checkpoints": set(),  # run in their own environments (the recipe's has no vLLM)
     "ui": LIBRARY,

@@ -59,6 +59,7 @@ def container(tmp_path, port: int) -> tuple[list[str], dict[str, str], str]:
     image_env = dockerfile.env(docker)
     assert image_env["DEMO_DEVICE"] == "cuda" and image_env["DEMO_HOST"] == "0.0.0.0"
     here = {"DEMO_DEVICE": "cpu", "DEMO_PORT": str(port), "HF_HOME": str(tmp_path / "hf")}
+    here["DEMO_DATA_DIR"] = str(tmp_path / "data")
     here |= {"XDG_CACHE_HOME": str(tmp_path / "cache"), "HOME": str(tmp_path / "home")}
     return [sys.executable, *command[1:]], {**image_env, **here}, "0.0.0.0"
 

@@ -8,11 +8,13 @@ icon is Clear too), and whose
 examples (from ``inference.inputs.samples``) fill the input when clicked, whose empty panes show
 them too and send one when clicked (``ui.start``), and whose link can preset the
 settings (``ui.presets``: ``/?max_tokens=24``). A second tab runs the
-built-in or an uploaded prompt set on the same engines (``ui.evaluation``). It launches nothing; ``CSS`` is
+built-in or an uploaded prompt set on the same engines (``ui.evaluation``); with a store, a third
+runs the blind test (``ui.blind``; first when asked) and a Share button keeps a link (``ui.share``).
+It launches nothing; ``CSS`` is
 for the launch. ``render`` builds the components (a ``Page``), ``wire`` binds their events; the
 settings panel follows ``ui.settings``. The turn events run their components' processing inline
 (``ui.inline``). API names: /respond, /regenerate, /stop, /edit, /clear, /export, /preview, /poll,
-/status, /evaluate.
+/status, /evaluate; with a store /share and the blind test's (``ui.blind``).
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ from pathlib import Path
 import gradio as gr
 
 from inference.inputs.samples import EXAMPLES
+from ui.blind import BlindTest, blind_tab
 from ui.evaluation import evaluation_tab
 from ui.inline import inline
 from ui.presets import preset
 from ui.session import REGENERATE, Comparison
 from ui.settings import NAMES, PREVIEWED, ROWS, SETTINGS, control, defaults
+from ui.share import Sharer, share_controls
 from ui.start import pane_examples, picked
 from ui.views import DIVERGES
 
@@ -91,14 +95,21 @@ class Page:
         return [self.box, *self.panes, *self.metrics, *self.marks, self.plot, self.notice, self.conversation]
 
 
-def render(comparison: Comparison, banner: str = "", examples_dir: Path | None = None) -> Page:
-    """The page's components inside the current Blocks (the Evaluation tab with its own event)."""
+def render(
+    comparison: Comparison,
+    banner: str = "",
+    examples_dir: Path | None = None,
+    blind: BlindTest | None = None,
+    blind_first: bool = False,
+    sharer: Sharer | None = None,
+) -> Page:
+    """The page's components inside the current Blocks (the Evaluation and blind tabs with their own events)."""
     gr.Markdown(f"# {TITLE}\nThe same turn goes to every model at once; their answers stream side by side.")
     if banner:
         gr.Markdown(banner, elem_id="banner")
     status = gr.Markdown(elem_id="status")
     conversation = gr.State([])
-    with gr.Tabs(elem_id="tabs"):
+    with gr.Tabs(elem_id="tabs", selected="blind" if blind is not None and blind_first else None):
         with gr.Tab("Comparison", id="comparison", elem_id="comparison-tab"):
             panes, metrics, marks = [], [], []
             with gr.Row(equal_height=True):
@@ -172,8 +183,13 @@ def render(comparison: Comparison, banner: str = "", examples_dir: Path | None =
             files = gr.File(
                 label="Comparison (JSON and Markdown)", file_count="multiple", visible=False, elem_id="files"
             )
+            if sharer is not None:
+                share_controls(sharer, conversation)
         with gr.Tab("Evaluation", id="evaluation", elem_id="evaluation-tab"):
             evaluation_tab(comparison)
+        if blind is not None:
+            with gr.Tab("Blind test", id="blind", elem_id="blind-tab"):
+                blind_tab(blind)
     timer, watch = gr.Timer(1.0), gr.Timer(3.0)
     return Page(
         status, conversation, panes, metrics, box, notice, tokens, preview, stop, regenerate, edit, clear, export,
@@ -237,7 +253,10 @@ def build_demo(
     banner: str = "",
     examples_dir: Path | None = None,
     delete_cache: tuple[int, int] | None = None,
+    blind: BlindTest | None = None,
+    blind_first: bool = False,
+    sharer: Sharer | None = None,
 ) -> gr.Blocks:
     with gr.Blocks(title=TITLE, delete_cache=delete_cache) as demo:
-        wire(demo, render(comparison, banner, examples_dir), comparison)
+        wire(demo, render(comparison, banner, examples_dir, blind, blind_first, sharer), comparison)
     return demo

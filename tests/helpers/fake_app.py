@@ -1,0 +1,47 @@
+"""The app with fake engines and a real store, for the blind test's and share links' page tests.
+
+Contract: ``Spelling(spec)`` is a fake engine (``FakeFastEngine``, no model) whose every word names
+its side (``WORDS``: ``kiwi3 kiwi4 …`` for FP8), so a test can tell which side a pane shows;
+``serve_fake(tmp_path, **build_options)`` composes the app as ``app.py`` does with those engines
+and a SQLite store in ``tmp_path``, serves it (share route included) and yields ``(url, store)``;
+everything is closed on exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from inference.engines.fake import FakeFastEngine
+from inference.inputs.chat import GenerationSettings
+from inference.spec import cpu_pair
+from inference.store.db import Store
+from tests.helpers.servers import free_port
+
+WORDS = {"FP8": "kiwi", "BF16": "plum"}  # what each fake side spells its answer with
+
+
+class Spelling(FakeFastEngine):
+    """A fake engine whose every word names its side: ``kiwi3 kiwi4 …``."""
+
+    def __init__(self, spec):
+        super().__init__(spec, rate=2000.0)
+        self.word = lambda token_id: f"{WORDS[spec.label]}{token_id % 10} "
+
+
+@contextlib.contextmanager
+def serve_fake(tmp_path: Path, share_days: float = 30.0, **options):
+    import app
+
+    store = Store(f"sqlite:///{tmp_path / 'demo.sqlite'}")
+    specs = cpu_pair(Path("/nowhere/tiny"))
+    settings = GenerationSettings(max_tokens=12)
+    demo, comparison = app.build(specs, settings, store=store, share_days=share_days, **options)
+    comparison.pool.engines = [Spelling(e.spec) for e in comparison.pool.engines]
+    comparison.pool.start()
+    _, url, _ = app.launch(demo, comparison, port=free_port(), quiet=True, store=store, share_days=share_days)
+    try:
+        yield url, store
+    finally:
+        demo.close()
+        store.close()

@@ -1,0 +1,199 @@
+"""The blind test: two answers as A and B in an order the page cannot know, a vote, then the reveal and the tally.
+
+Contract: ``blind_tab(blind)`` builds the tab inside the current Blocks and binds its events (API
+names /blind_ask, /blind_vote, /blind_tally, /blind_csv). ``BlindTest(comparison, store)``: ``ask``
+answers one turn on both sides through the comparison's own turn (``Comparison.respond``: its
+queue, limits, refusals and Stop) and shows nothing of the answers until both are done, so that no
+side shows its speed; then the store records the turn with its sides in a random order
+(``inference.store.db``: decided on the server, kept in the session's server-side state under an
+opaque id) and the panes show them as A and B, with no figure, label or scheme. ``vote`` counts the
+viewer's pick (A, B, tie, both bad) and guess of which one is the candidate (FP8): one vote per
+turn per viewer (``ui.queue.user``), only for the turn this session was shown; then the labels and
+figures are revealed and the tally, always on the tab, is redrawn. Each blind turn starts a fresh
+conversation. The database is used from threads (``asyncio.to_thread``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from inference.compare.transcript import Exchange
+from inference.errors import DemoError
+from inference.store.db import LETTERS, PREFERENCES, BlindTurn, Store
+from ui import views
+from ui.preview import prune, scratch
+from ui.queue import user
+from ui.session import Comparison
+from ui.settings import NAMES, defaults
+
+log = logging.getLogger(__name__)
+
+WAITING = "⏳ Both answers appear together when both are done, so that neither gives itself away by its speed."
+PICK = "Which answer is better, and which one do you think is {candidate}? Your vote reveals them."
+KEEP_CSV = 8  # CSV exports kept on disk
+TALLY_SECONDS = 10.0  # the tally redraws itself this often (other viewers vote too)
+
+
+@dataclass
+class Shown:
+    """A blind turn as this session saw it (server-side state: never sent to the browser)."""
+
+    turn: BlindTurn
+    exchange: Exchange
+
+
+class BlindTest:
+    def __init__(self, comparison: Comparison, store: Store, *, store_prompts: bool = False):
+        self.comparison = comparison
+        self.store = store
+        self.store_prompts = store_prompts  # the host's choice: nothing about a prompt is kept otherwise
+        labels = comparison.labels
+        self.ready = len(labels) == 2  # a blind test has two sides
+        self.candidate = labels[1 - comparison.reference] if self.ready else ""
+
+    def _settings(self) -> list[Any]:
+        c = self.comparison
+        values = defaults(c.settings, c.video, c.budget)
+        return [values[n] for n in NAMES]
+
+    def _panes(self, shown: Shown | None) -> list[Any]:
+        if shown is None:
+            return [[], []]
+        sides = [self.comparison.labels.index(label) for label in shown.turn.labels]
+        return [views.render([shown.exchange], side) for side in sides]
+
+    async def ask(self, message: dict[str, Any] | None, request: gr.Request):
+        """Outputs: box, pane A, pane B, notice, the vote controls, the reveal, the shown turn (state)."""
+        hidden, nothing = gr.update(visible=False), ""
+        if not self.ready:
+            why = "⚠️ The blind test needs exactly two sides (FP8 and BF16)."
+            yield gr.update(), [], [], why, hidden, nothing, None
+            return
+        conversation: list[Exchange] = []
+        box, notice = gr.update(), ""
+        respond = self.comparison.respond(message, conversation, *self._settings(), request=request)
+        n, last = self.comparison.sides, None
+        async for update in respond:  # the comparison's turn; its panes and figures are not shown
+            box, notice = update[0], update[1 + 3 * n + 1]
+            said = notice if isinstance(notice, str) and notice.startswith(("⚠️", "⏳ The demo is busy")) else WAITING
+            if said != last:  # the first render (which locks the box) and each new line; the rest show nothing
+                last = said
+                reset = [gr.update(label=letter, value=[]) for letter in LETTERS]
+                yield box, *reset, said, hidden, nothing, None
+        ex = conversation[-1] if conversation else None
+        if ex is None:  # refused: the comparison's sentence says why, the box keeps the message
+            yield box, [], [], notice if isinstance(notice, str) else "", hidden, nothing, None
+            return
+        if ex.stop_requested or not all(a.done and a.finish_reason for a in ex.answers):
+            why = "⏹ Stopped or failed before both answers were complete: there is nothing to vote on."
+            yield box, [], [], why, hidden, nothing, None
+            return
+        prompt = ex.turn.text if self.store_prompts else None
+        turn = await asyncio.to_thread(self.store.show, user(request), self.comparison.labels, self.candidate, prompt)
+        shown = Shown(turn, ex)
+        pick = PICK.format(candidate=self.candidate)
+        yield box, *self._panes(shown), pick, gr.update(visible=True), nothing, shown
+
+    async def vote(self, preference: str | None, guess: str | None, shown: Shown | None, request: gr.Request):
+        """Outputs: notice, pane A, pane B, the vote controls, the reveal, the tally, the shown turn."""
+
+        def refused(why: str) -> tuple:
+            return f"⚠️ {why}", *[gr.skip()] * 5, shown
+
+        if shown is None:
+            return refused("There is no answer pair to vote on yet: send a turn first.")
+        if preference not in PREFERENCES or guess not in LETTERS:
+            return refused(f"Pick the better answer and which one you think is {self.candidate}, then vote.")
+        try:
+            cast = await asyncio.to_thread(self.store.vote, shown.turn.id, user(request), preference, guess)
+        except DemoError as err:  # a second vote, or a turn not shown to this viewer
+            return refused(str(err))
+        verdict = "right ✓" if cast.correct else "wrong ✗"
+        said = (
+            f"Your guess was {verdict}: {self.candidate} was answer {LETTERS[shown.turn.labels.index(self.candidate)]}."
+        )
+        pairs = zip(LETTERS, shown.turn.labels, strict=True)
+        panes = [gr.update(label=f"{letter}: {self._title(label)}") for letter, label in pairs]
+        return said, *panes, gr.update(visible=False), self.reveal(shown), await self.tally(), shown
+
+    async def stop(self, request: gr.Request) -> None:
+        """Stop this session's turn (the comparison's Stop: its requests are aborted)."""
+        await self.comparison.stop([], request)
+
+    def tally_now(self) -> str:
+        return self.store.tally(self.comparison.labels, self.candidate).markdown()
+
+    def _title(self, label: str) -> str:
+        return self.comparison.pool.specs[self.comparison.labels.index(label)].title
+
+    def reveal(self, shown: Shown) -> str:
+        """Each letter's side and its figures (speed, prompt, weights, scheme, divergence)."""
+        c, lines = self.comparison, []
+        for letter, label in zip(LETTERS, shown.turn.labels, strict=True):
+            side = c.labels.index(label)
+            figures = views.describe(shown.exchange, side, c.reference, c.labels, c.pool.engines[side].footprint)
+            lines.append(f"**{letter} was {label}**  \n{figures}")
+        return "\n\n".join(lines)
+
+    async def tally(self) -> str:
+        t = await asyncio.to_thread(self.store.tally, self.comparison.labels, self.candidate)
+        return t.markdown()
+
+    async def csv(self):
+        """Every vote as ``votes.csv``, for the host (no viewer keys; prompts only where the host kept them)."""
+        text = await asyncio.to_thread(self.store.csv)
+        root = scratch("votes")
+        folder = Path(tempfile.mkdtemp(dir=root, prefix="votes-"))
+        prune(root, KEEP_CSV)
+        (folder / "votes.csv").write_text(text)
+        return gr.update(value=str(folder / "votes.csv"), visible=True)
+
+
+def blind_tab(blind: BlindTest) -> None:
+    """The tab's components and events, inside the current Blocks."""
+    gr.Markdown(
+        "Both models answer the same turn; you see their answers as **A** and **B** in an order "
+        "chosen on the server for each turn. Pick the better one and guess which is "
+        f"**{blind.candidate}**; your vote reveals them. Each turn starts a new conversation."
+    )
+    tally = gr.Markdown(blind.tally_now, elem_id="blind-tally")  # drawn on every page load
+    with gr.Row(equal_height=True):
+        panes = [gr.Chatbot(label=letter, elem_id=f"blind-pane-{letter}", height=360) for letter in LETTERS]
+    box = gr.MultimodalTextbox(
+        elem_id="blind-box",
+        file_types=["image", "video"],
+        file_count="multiple",
+        placeholder="Ask both models something, blind…",
+        show_label=False,
+        sources=["upload"],
+    )
+    notice = gr.Markdown(elem_id="blind-notice")
+    with gr.Group(visible=False, elem_id="blind-vote") as controls:
+        preference = gr.Radio(list(PREFERENCES), label="Which answer is better?", elem_id="blind-preference")
+        guess = gr.Radio(list(LETTERS), label=f"Which one is {blind.candidate}?", elem_id="blind-guess")
+        vote = gr.Button("Vote and reveal", variant="primary", elem_id="blind-vote-button")
+    reveal = gr.Markdown(elem_id="blind-reveal")
+    with gr.Row():
+        stop = gr.Button("Stop", variant="stop", elem_id="blind-stop")
+        export = gr.Button("Votes (CSV, for the host)", elem_id="blind-csv")
+    files = gr.File(label="votes.csv", visible=False, elem_id="blind-files")
+    shown = gr.State(None)
+    timer = gr.Timer(TALLY_SECONDS)
+
+    ask_out = [box, *panes, notice, controls, reveal, shown]
+    asked = box.submit(blind.ask, [box], ask_out, api_name="blind_ask", show_progress="hidden", concurrency_limit=None)
+    asked.then(
+        lambda: (gr.update(value=None), gr.update(value=None)), None, [preference, guess], show_progress="hidden"
+    )
+    vote_out = [notice, *panes, controls, reveal, tally, shown]
+    vote.click(blind.vote, [preference, guess, shown], vote_out, api_name="blind_vote", show_progress="hidden")
+    stop.click(blind.stop, None, None, api_visibility="private")
+    gr.on([timer.tick], blind.tally, None, [tally], api_name="blind_tally", show_progress="hidden")
+    export.click(blind.csv, None, [files], api_name="blind_csv")
