@@ -130,7 +130,7 @@ def _parser(env) -> tuple[argparse.ArgumentParser, dict[str, list[str]]]:
         "--host", default=env.get("GRADIO_SERVER_NAME", "127.0.0.1"), help="address to serve on (or GRADIO_SERVER_NAME)"
     )
     option("--port", type=int, default=int(env.get("GRADIO_SERVER_PORT", "7860")), help="(or GRADIO_SERVER_PORT)")
-    option("--max-tokens", type=int, default=256, help="new tokens per answer")
+    option("--max-tokens", type=int, default=256, help="new tokens per answer: the slider's start and its maximum")
     option("--ignore-eos", action="store_true", help="for load tests and benchmarks: every answer runs to max tokens")
     option("--max-video-seconds", type=float, default=600.0, help="longer uploads are refused")
     option("--video-backend", choices=["pyav", "decord", "opencv"], default="pyav", help="video decoder")
@@ -211,13 +211,15 @@ def build(
     cache_hours=None,
     limits=None,
     max_queue: int | None = None,
+    max_tokens_cap: int | None = None,
 ):
     """The page and its handlers, engines not yet started, queue configured: ``(demo, comparison)``.
 
     ``cache_hours``: Gradio deletes uploads (and files it served) older than this, checked
     every tenth of it; ``None`` keeps them until the app exits. Turns run ``capacity`` at a time
     (the engines' batch size); ``max_queue`` more may wait (default 4 × capacity), beyond which
-    a turn is refused with "busy, please retry"; ``limits``: per-user limits (default none)."""
+    a turn is refused with "busy, please retry"; ``limits``: per-user limits (default none);
+    ``max_tokens_cap``: the most new tokens a visitor may ask for (default: the slider's own 8192)."""
     from inference.deploy.limits import UserLimits
     from inference.engines.pool import EnginePool
     from inference.inputs.media import VideoOptions
@@ -233,7 +235,13 @@ def build(
         banner = TINY_BANNER.format(fp8=fp8, bf16=bf16, engine=engine)
     limits = limits or UserLimits(running=0, per_minute=0)
     comparison = Comparison(
-        pool, settings, video or VideoOptions(), stall_seconds=stall_seconds, user_limits=limits, max_queue=max_queue
+        pool,
+        settings,
+        video or VideoOptions(),
+        stall_seconds=stall_seconds,
+        user_limits=limits,
+        max_queue=max_queue,
+        max_tokens_cap=max_tokens_cap,
     )
     age = None if cache_hours is None else max(1, int(cache_hours * 3600))
     delete_cache = None if age is None else (max(1, age // 10), age)
@@ -285,6 +293,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = GenerationSettings(max_tokens=args.max_tokens, ignore_eos=args.ignore_eos)
     limits = UserLimits(running=args.user_running, per_minute=args.user_per_minute)
     options = {"stall_seconds": args.stall_seconds, "cache_hours": args.cache_hours, "max_queue": args.max_queue}
+    options["max_tokens_cap"] = args.max_tokens  # the host's --max-tokens is the most a visitor may ask for
     demo, comparison = build(specs, settings, video, limits=limits, **options)
     pool = comparison.pool
 
