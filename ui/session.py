@@ -195,7 +195,7 @@ class Comparison:
         except DemoError as err:
             log.info("input refused: %s", err)  # said once, in the notice under the box
             box = gr.update() if replace else gr.update(value=message, interactive=True)
-            yield box, *self._view(conversation, notice=f"⚠️ {err}", link=link), conversation
+            yield box, *self._view(conversation, notice=f"⚠️ Not sent — {err}", link=link), conversation
             return
         halt = self._halts[request.session_hash] = Halt()
         slot.callback(self._halts.pop, request.session_hash, None)
@@ -247,7 +247,7 @@ class Comparison:
         if halt.cleared:  # Clear ended it: the page shows the emptied conversation Clear rendered
             yield gr.update(value=None, interactive=True), *self._view([], notice="", link=link), []
             return
-        yield gr.update(interactive=True), *self._view(conversation, link=link), conversation
+        yield gr.update(interactive=True), *self._view(conversation, notice=said, link=link), conversation
 
     async def stop(self, conversation: list[Exchange], request: gr.Request):
         """Stop: mark unfinished answers, unlock the input, and end this user's turn from inside
