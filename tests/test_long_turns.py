@@ -192,7 +192,8 @@ def test_a_refused_file_is_said_once_under_the_box(page, tmp_path, artifacts):
 @pytest.mark.browser
 def test_the_sliders_maximum_is_the_hosts_max_tokens_and_a_link_cannot_pass_it(page, served):
     page.goto(f"{served[0]}?max_tokens={CAP + 1}")
-    page.wait_for_function("() => document.querySelector('#notice').innerText.includes('ignored')")
+    page.wait_for_selector("#status:has-text('Engines ready')", timeout=60_000)
+    page.wait_for_function("() => document.querySelector('#notice')?.innerText.includes('ignored')")
     assert f"max_tokens={CAP + 1} (outside 1 to {CAP})" in page.inner_text("#notice")
     page.click("#settings button")
     field = page.locator("#max-tokens input[type=range]")
