@@ -36,6 +36,19 @@ def test_the_oldest_turns_are_left_out_until_the_largest_side_fits():
     assert left_out(1) == "Turn 1 was left out of the prompt to fit the model's context." and left_out(0) == ""
 
 
+def test_a_long_conversation_is_never_tokenised_much_beyond_what_is_kept():
+    seen = []
+
+    def count(side, kept, answers):
+        seen.append(len(kept.turns))
+        return by_words({0: 1.0})(side, kept, answers)
+
+    turns = [UserTurn(words(1000)) for _ in range(50)]
+    window = fit(prepare(turns), [[words(1000)] * 49], count, 500, 8192)
+    assert window.first == 46  # 4 turns and 3 answers: 7000 tokens, + 500
+    assert max(seen) <= 8 and len(seen) <= 6, seen  # probes of 1, 2, 4, 8 turns, then halving
+
+
 def test_a_conversation_that_fits_is_kept_whole_without_counting():
     def never(*_):
         raise AssertionError("a conversation whose bytes fit needs no tokenising")

@@ -89,11 +89,17 @@ def fit(
             f"tokens it exceeds the model's context of {context} tokens. Shorten the message, or lower max new "
             "tokens or the media budgets (Settings)."
         )
-    low, high = 0, n - 1  # the answer lies in [low, high]: high fits; fewer turns never need more
-    while low < high:
-        middle = (low + high) // 2
-        if fits(middle):
-            high = middle
-        else:
-            low = middle + 1
-    return Window(low, prepared.since(low))
+    # Gallop back from the latest turn (1, 2, 4, ... turns), then halve: the prompts tokenised stay
+    # about as long as the turns kept, however long the conversation has grown (at most about twice
+    # the whole conversation when it all fits). ``good`` turns fit; ``bad`` do not (n + 1: all fit).
+    good, bad = 1, n + 1
+    while good < n:
+        probe = min(2 * good, n)
+        if not fits(n - probe):
+            bad = probe
+            break
+        good = probe
+    while bad - good > 1:
+        middle = (good + bad) // 2
+        good, bad = (middle, bad) if fits(n - middle) else (good, middle)
+    return Window(n - good, prepared.since(n - good))
