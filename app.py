@@ -139,7 +139,7 @@ def _parser(env) -> tuple[argparse.ArgumentParser, dict[str, list[str]]]:
         "--host", default=env.get("GRADIO_SERVER_NAME", "127.0.0.1"), help="address to serve on (or GRADIO_SERVER_NAME)"
     )
     option("--port", type=int, default=int(env.get("GRADIO_SERVER_PORT", "7860")), help="(or GRADIO_SERVER_PORT)")
-    option("--max-tokens", type=int, default=256, help="new tokens per answer")
+    option("--max-tokens", type=int, default=256, help="new tokens per answer: the slider's start and its maximum")
     option("--ignore-eos", action="store_true", help="for load tests and benchmarks: every answer runs to max tokens")
     option("--max-video-seconds", type=float, default=600.0, help="longer uploads are refused")
     option("--video-backend", choices=["pyav", "decord", "opencv"], default="pyav", help="video decoder")
@@ -256,6 +256,7 @@ def build(
     blind: bool = False,
     store_prompts: bool = False,
     share_days: float = 30.0,
+    max_tokens_cap: int | None = None,
 ):
     """The page and its handlers, engines not yet started, queue configured: ``(demo, comparison)``.
 
@@ -264,7 +265,8 @@ def build(
     (the engines' batch size); ``max_queue`` more may wait (default 4 × capacity), beyond which
     a turn is refused with "busy, please retry"; ``limits``: per-user limits (default none).
     ``store`` (``inference.store.db.Store``): the blind test's tab and share links use it (none
-    without one); ``blind``: the page opens on the blind test."""
+    without one); ``blind``: the page opens on the blind test; ``max_tokens_cap``: the most new
+    tokens a visitor may ask for (default: the slider's own 8192)."""
     from inference.deploy.limits import UserLimits
     from inference.engines.pool import EnginePool
     from inference.inputs.media import VideoOptions
@@ -280,7 +282,13 @@ def build(
         banner = TINY_BANNER.format(fp8=fp8, bf16=bf16, engine=engine)
     limits = limits or UserLimits(running=0, per_minute=0)
     comparison = Comparison(
-        pool, settings, video or VideoOptions(), stall_seconds=stall_seconds, user_limits=limits, max_queue=max_queue
+        pool,
+        settings,
+        video or VideoOptions(),
+        stall_seconds=stall_seconds,
+        user_limits=limits,
+        max_queue=max_queue,
+        max_tokens_cap=max_tokens_cap,
     )
     age = None if cache_hours is None else max(1, int(cache_hours * 3600))
     delete_cache = None if age is None else (max(1, age // 10), age)
@@ -367,6 +375,7 @@ def main(argv: list[str] | None = None) -> None:
     options = {"stall_seconds": args.stall_seconds, "cache_hours": args.cache_hours, "max_queue": args.max_queue}
     store = open_store(args)
     options |= {"store": store, "blind": args.blind, "store_prompts": args.store_prompts, "share_days": args.share_days}
+    options["max_tokens_cap"] = args.max_tokens  # the host's --max-tokens is the most a visitor may ask for
     demo, comparison = build(specs, settings, video, limits=limits, **options)
     pool = comparison.pool
 

@@ -208,7 +208,7 @@ def bad(tmp_path_factory):
     return bad_inputs(tmp_path_factory.mktemp("bad"))
 
 
-EXPECTED = {  # bad input -> what the message says (a .txt never gets here: Gradio's file_types refuse it)
+EXPECTED = {  # bad input -> what the message says (a .pdf never gets here: Gradio's file_types refuse it)
     "empty": "the file is empty",
     "text-as-png": "not a readable image",
     "truncated": "not a readable image",
@@ -230,8 +230,8 @@ def test_each_bad_file_is_refused_by_name_and_nothing_else_is_lost(client, media
         box, after, _ = split(job.result())
         assert after == before, kind
         assert box["value"]["text"] == f"About {kind}?" and len(box["value"]["files"]) == 2, kind
-        preview = client.predict({"text": "", "files": files}, 64, 1280, 2, 32, 4096, api_name="/preview")[1]
-        assert needle in preview and bad[kind].name in preview, (kind, preview)
+        preview = client.predict({"text": "", "files": files}, 64, 1280, 2, 32, 4096, api_name="/preview")[2]
+        assert needle in preview and bad[kind].name in preview, (kind, preview)  # said in the notice
         assert "/tmp" not in preview, kind  # the name, never the server path
     with pytest.raises(AppError, match="Invalid file type"):  # Gradio's own guard, before the app
         client.predict({"text": "Text?", "files": [handle_file(str(bad["unsupported"]))]}, api_name="/respond")
@@ -243,19 +243,19 @@ def test_too_many_files_are_refused_before_decoding(client, media):
     files = [handle_file(str(media["image"]))] * 9  # one request takes 8 images
     box, panes, _ = split(client.predict({"text": "All of them", "files": files}, api_name="/respond"))
     assert all(not answers(p) for p in panes) and len(box["value"]["files"]) == 9
-    preview = client.predict({"text": "", "files": files}, 64, 1280, 2, 32, 4096, api_name="/preview")[1]
+    preview = client.predict({"text": "", "files": files}, 64, 1280, 2, 32, 4096, api_name="/preview")[2]
     assert "at most 8" in preview
 
 
 def test_the_preview_counts_tokens_against_the_context_before_sending(client, media):
     files = [handle_file(str(media["image"])), handle_file(str(media["video"]))]
-    gallery, summary = client.predict({"text": "", "files": files}, 256, 1280, 2, 32, 4096, api_name="/preview")
+    gallery, summary, _ = client.predict({"text": "", "files": files}, 256, 1280, 2, 32, 4096, api_name="/preview")
     captions = [item["caption"] for item in gallery["value"]]
     assert captions[0] == f"{media['image'].name}: 608×448 px → 19×14 tokens = 266"  # raised to the 256 floor
     assert "frames" in captions[1] and "temporal patches" in captions[1]
     assert "Conversation: " in summary and "of a 8192-token context" in summary and "does not fit" not in summary
     # a budget that cannot fit: said before sending, and refused when sent
-    _, summary = client.predict({"text": "", "files": files}, 8000, 1280, 2, 32, 4096, api_name="/preview")
+    _, summary, _ = client.predict({"text": "", "files": files}, 8000, 1280, 2, 32, 4096, api_name="/preview")
     assert "does not fit" in summary
     box, panes, _ = split(client.predict({"text": "Too much", "files": files}, max_tokens=8000, api_name="/respond"))
     assert all(not answers(p) for p in panes) and box["value"]["text"] == "Too much"

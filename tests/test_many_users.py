@@ -128,7 +128,9 @@ def test_the_status_line_and_preview_answer_while_every_slot_is_taken(crowded, m
     try:
         t0 = time.monotonic()
         assert light.predict(api_name="/status").startswith("✅")
-        _gallery, tokens = light.predict({"text": "", "files": [handle_file(str(media["image"]))]}, api_name="/preview")
+        _gallery, tokens, _notice = light.predict(
+            {"text": "", "files": [handle_file(str(media["image"]))]}, api_name="/preview"
+        )
         assert "visual tokens" in tokens and time.monotonic() - t0 < 10  # not behind the long turns
     finally:
         for job in jobs:

@@ -84,10 +84,13 @@ def test_empty_turn_is_refused():
         prepare([UserTurn("   ")])
 
 
-def test_too_many_images_is_refused_before_decoding(media):
-    turns = [UserTurn("a", (str(media["image"]),) * 2), UserTurn("b", (str(media["image"]),))]
-    with pytest.raises(DemoError, match="3 images; one request takes at most 2"):
+def test_too_many_images_in_a_turn_are_refused_before_decoding(media):
+    turns = [UserTurn("a", (str(media["image"]),)), UserTurn("b", (str(media["image"]),) * 3)]
+    with pytest.raises(DemoError, match="This turn holds 3 images; one request takes at most 2"):
         prepare(turns, limits={"image": 2})
+    # over the limit only with earlier turns: those are left out instead (``inference.compare.window``)
+    turns = [UserTurn("a", (str(media["image"]),) * 2), UserTurn("b", (str(media["image"]),))]
+    assert len(prepare(turns, limits={"image": 2}).plans) == 3
 
 
 def test_messages_keep_each_sides_history_and_placeholders(media):

@@ -139,7 +139,8 @@ def test_the_handlers_and_the_api_take_one_named_parameter_per_setting():
     c = comparison(0.0)
     assert list(inspect.signature(c.respond).parameters) == ["message", "conversation", *NAMES, "request"]
     assert typing.get_type_hints(c.respond)["request"] is gr.Request
-    assert list(inspect.signature(c.preview).parameters) == ["message", "conversation", *PREVIEWED]
+    # the preview also takes what it said in the notice (a State, not in the API)
+    assert list(inspect.signature(c.preview).parameters) == ["message", "conversation", *PREVIEWED, "warned"]
     api = build_demo(c).get_api_info()["named_endpoints"]
     names = {name: [p["parameter_name"] for p in api[name]["parameters"]] for name in ("/respond", "/preview")}
     assert names == {"/respond": ["message", *NAMES], "/preview": ["message", *PREVIEWED]}

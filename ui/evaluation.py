@@ -150,7 +150,11 @@ def evaluation_tab(comparison: Comparison) -> Evaluation:
         media_zip = gr.File(label="Its media (zip)", elem_id="eval-media")
     chosen = gr.Markdown(evaluation.check(None, None), elem_id="eval-chosen")
     with gr.Row():
-        max_tokens = gr.Slider(8, 1024, 64, step=8, label="Max new tokens per answer", elem_id="eval-max-tokens")
+        cap = comparison.caps.get("max_tokens", 1024)  # the host's --max-tokens holds here too
+        high = max(8, min(1024, cap))
+        max_tokens = gr.Slider(
+            8, high, min(64, high), step=8, label="Max new tokens per answer", elem_id="eval-max-tokens"
+        )
         button = gr.Button("Run", elem_id="eval-run", variant="primary")
     status = gr.Markdown(elem_id="eval-status")
     plots = gr.Gallery(label="Plots", elem_id="eval-plots", columns=3, height="auto", object_fit="contain")

@@ -6,7 +6,8 @@ each input as the input component's own ``preprocess`` makes it, and sends each 
 output component's own ``postprocess`` makes it (the value of a ``gr.update(value=...)`` too);
 ``gr.State`` values, Gradio's special arguments (a ``gr.Request``, after the inputs) and updates
 without a value pass through. What reaches ``handler`` and the browser is what Gradio's own
-processing gives; Gradio still checks that input files were uploaded and serves output files.
+processing gives (a value it refuses is refused with its message, the control's label first);
+Gradio still checks that input files were uploaded and serves output files.
 
 Why: Gradio runs each component's ``preprocess`` and ``postprocess`` through
 ``anyio.to_thread``, one thread hand-off per component per render. The turn event has 15 inputs
@@ -22,6 +23,7 @@ from typing import Any
 
 from gradio.components import Component
 from gradio.data_classes import GradioModel, GradioRootModel
+from gradio.exceptions import Error
 
 
 def _pre(component: Component, value: Any) -> Any:
@@ -30,7 +32,11 @@ def _pre(component: Component, value: Any) -> Any:
     model = getattr(component, "data_model", None)
     if model is not None and value is not None:
         value = model.model_validate(value, context={"validate_meta": True})
-    return component.preprocess(value)
+    try:
+        return component.preprocess(value)
+    except Error as err:  # e.g. a slider's value over a host's cap, from an API client: name the control
+        label = getattr(component, "label", None)
+        raise Error(f"{label}: {err.message}" if label else err.message) from err
 
 
 def _post(component: Component, value: Any) -> Any:

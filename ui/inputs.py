@@ -1,21 +1,29 @@
 """A turn's input as the page receives it, checked before anything is sent.
 
 Contract: ``as_turn(message)`` is the input box's value as a ``UserTurn`` (text stripped; every file
-must lie in Gradio's upload folder, else ``DemoError``); ``check_length`` raises ``DemoError``
-when a prepared turn's prompt and new tokens exceed the context on any side.
+must lie in Gradio's upload folder, else ``DemoError``; ``.txt``/``.md`` files folded into the text
+with their names, ``inference.inputs.documents``); ``FILE_TYPES`` and ``paste_limit`` are what the
+box accepts and how long a paste stays text; ``window_for`` is which earlier turns
+every side's prompt keeps beside the answer (``DemoError`` when the latest turn alone does not fit).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import gradio.utils as gr_utils
 
 from inference.compare.transcript import Exchange
+from inference.compare.window import Window, fit
 from inference.errors import DemoError
 from inference.inputs.chat import GenerationSettings, Prepared, UserTurn
+from inference.inputs.documents import DOCUMENT_SUFFIXES, with_documents
+
+CHARS_PER_TOKEN = 4  # English text, for a byte-level BPE tokenizer such as Qwen's: about 4 characters per token
+UNKNOWN_CONTEXT = 32768  # a remote side's context before its server answered
+FILE_TYPES = ["image", "video", *sorted(DOCUMENT_SUFFIXES)]  # what the box accepts
 
 
 def as_turn(message: dict[str, Any] | None) -> UserTurn:
@@ -29,34 +37,30 @@ def as_turn(message: dict[str, Any] | None) -> UserTurn:
     for f in filter(None, files):
         if not Path(f).resolve().is_relative_to(uploads):
             raise DemoError(f"{Path(f).name}: not a file uploaded to this page; attach it again.")
-    return UserTurn(text=(message.get("text") or "").strip(), files=tuple(p for p in files if p))
+    text, media = with_documents((message.get("text") or "").strip(), [p for p in files if p])
+    return UserTurn(text=text, files=media)
 
 
-def check_length(
+def paste_limit(context: int | None) -> int:
+    """The box's ``max_plain_text_length``: a paste up to the context (at ``CHARS_PER_TOKEN``) stays
+    text in the box; a longer one becomes Gradio's ``pasted_text.txt``, which is read as text too."""
+    return max(1000, CHARS_PER_TOKEN * (context or UNKNOWN_CONTEXT))
+
+
+def window_for(
     engines: Sequence[Any],
     context: int | None,
     prepared: Prepared,
     history: list[Exchange],
     settings: GenerationSettings,
-) -> None:
-    """Refuse a turn whose prompt and new tokens exceed the context, before anything is sent.
+    limits: Mapping[str, int] | None = None,
+) -> Window:
+    """The turns of ``prepared`` every side's prompt keeps (``inference.compare.window``), each side
+    counted by its own engine with its own earlier answers; ``DemoError`` when the latest turn alone
+    does not fit."""
+    answers = [[past.split(i).reply for past in history] for i in range(len(engines))]
 
-    Tokenising is skipped when the text's UTF-8 bytes alone show it fits (a token is at
-    least one byte), so an ordinary turn pays nothing for the check.
-    """
-    if context is None:
-        return
-    text = settings.system + "".join(t.text for t in prepared.turns)
-    text += "".join(a.text for ex in history for a in ex.answers)
-    slack = 64 * len(prepared.turns) + 2 * len(prepared.plans) + 64  # the template's own tokens, generously
-    if len(text.encode()) + slack + prepared.visual_tokens + settings.max_tokens <= context:
-        return
-    for i, engine in enumerate(engines):
-        answers = [past.split(i).reply for past in history]
-        tokens = engine.prompt_tokens(prepared, answers, settings)
-        if tokens + settings.max_tokens > context:
-            raise DemoError(
-                f"This turn's prompt is {tokens} tokens ({prepared.visual_tokens} visual); with "
-                f"{settings.max_tokens} new tokens it exceeds the model's context of {context} tokens. "
-                "Shorten the message, lower max new tokens or the media budgets (Settings), or press Clear."
-            )
+    def count(side: int, kept: Prepared, earlier: Sequence[str]) -> int:
+        return engines[side].prompt_tokens(kept, earlier, settings)
+
+    return fit(prepared, answers, count, settings.max_tokens, context, limits, settings.system)

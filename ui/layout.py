@@ -29,6 +29,7 @@ from inference.inputs.samples import EXAMPLES
 from ui.blind import BlindTest, blind_tab
 from ui.evaluation import evaluation_tab
 from ui.inline import inline
+from ui.inputs import FILE_TYPES, paste_limit
 from ui.presets import preset
 from ui.session import REGENERATE, Comparison
 from ui.settings import NAMES, PREVIEWED, ROWS, SETTINGS, control, defaults
@@ -49,7 +50,8 @@ LATEX = [
 
 
 def settings_panel(comparison: Comparison) -> list[gr.components.Component]:
-    """The settings' controls, in ``SETTINGS`` order, laid out in ``ROWS``; each shows the app's value."""
+    """The settings' controls, in ``SETTINGS`` order, laid out in ``ROWS``; each shows the app's value,
+    and a host's cap (``Comparison.caps``) is its slider's maximum."""
     values = defaults(comparison.settings, comparison.video, comparison.budget)
     controls: dict[str, gr.components.Component] = {}
     with gr.Accordion("Settings (the same for every side)", open=False, elem_id="settings"):
@@ -60,7 +62,7 @@ def settings_panel(comparison: Comparison) -> list[gr.components.Component]:
             with group:
                 for s in SETTINGS:
                     if s.row == i:
-                        controls[s.name] = control(s, values[s.name])
+                        controls[s.name] = control(s, values[s.name], comparison.caps.get(s.name))
     return [controls[name] for name in NAMES]
 
 
@@ -128,7 +130,8 @@ def render(
                         metrics.append(gr.Markdown(elem_id=f"metrics-{i}"))
             box = gr.MultimodalTextbox(
                 elem_id="box",
-                file_types=["image", "video"],
+                file_types=FILE_TYPES,  # text files and long pastes become prompt text (``ui.inputs``)
+                max_plain_text_length=paste_limit(comparison.context),
                 file_count="multiple",
                 placeholder="Engines are loading…",
                 interactive=False,
@@ -224,11 +227,12 @@ def wire(demo: gr.Blocks, page: Page, comparison: Comparison) -> None:
         chosen.success(respond, turn_inputs, outputs, api_visibility="private", **common)
     p.export.click(comparison.export, [p.conversation], [p.files], api_name="export")
     previewed = [p.settings[NAMES.index(name)] for name in PREVIEWED]
+    warned = gr.State("")  # what the preview said in the notice (a problem with the box's files)
     gr.on(
         [p.box.change, *(c.change for c in previewed)],
         comparison.preview,
-        [p.box, p.conversation, *previewed],
-        [p.preview, p.tokens],
+        [p.box, p.conversation, *previewed, warned],
+        [p.preview, p.tokens, p.notice, warned],
         trigger_mode="always_last",
         show_progress="hidden",
         api_name="preview",

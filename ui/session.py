@@ -27,6 +27,7 @@ import gradio as gr
 from inference.compare.export import record, write
 from inference.compare.merge import stream_sides
 from inference.compare.transcript import Exchange
+from inference.compare.window import left_out
 from inference.deploy.limits import UserLimits
 from inference.engines.pool import EnginePool
 from inference.errors import DemoError
@@ -35,7 +36,7 @@ from inference.inputs.media import VideoOptions
 from inference.inputs.vision import VisualBudget, budget_for
 from inference.spec import batch_capacity, request_limits
 from ui import views
-from ui.inputs import as_turn, check_length
+from ui.inputs import as_turn, window_for
 from ui.links import linker
 from ui.pacing import renders
 from ui.preview import caption, preview_file, prune, scratch
@@ -47,6 +48,12 @@ log = logging.getLogger(__name__)
 
 KEEP_EXPORTS = 64  # export folders kept on disk (Gradio copies each into its cache when it is handed out)
 REGENERATE = {"regenerate": True}  # what the Regenerate button sends as its message
+
+
+def _unsay(warned: str) -> tuple[Any, str]:
+    """The notice and the preview's state once the box's files are fine: the notice is cleared only
+    when it holds what the preview said there."""
+    return ("" if warned else gr.skip()), ""
 
 
 class Comparison:
@@ -61,8 +68,11 @@ class Comparison:
         stall_seconds: float | None = None,
         user_limits: UserLimits = UserLimits(running=0, per_minute=0),
         max_queue: int | None = None,
+        max_tokens_cap: int | None = None,
     ):
         self.pool = pool
+        # a host's caps on settings, by name: the slider's maximum (``ui.layout``), which Gradio enforces
+        self.caps = {} if max_tokens_cap is None else {"max_tokens": max_tokens_cap}
         self.stall_seconds = stall_seconds  # a side silent this long is stopped (see ``stream_sides``)
         self.settings = settings
         self.video = video
@@ -125,22 +135,26 @@ class Comparison:
     # --- handlers ------------------------------------------------------------------------
 
     @with_settings(PREVIEWED)
-    def preview(self, message: dict[str, Any] | None, conversation: list[Exchange], values: dict[str, Any]):
+    def preview(
+        self, message: dict[str, Any] | None, conversation: list[Exchange], values: dict[str, Any], warned: str = ""
+    ):
         """What the files in the input box will cost and look like to the model, before sending:
-        a gallery (grid over each image, sampled frames of each video) and a token summary."""
+        a gallery (grid over each image, sampled frames of each video) and a token summary. A problem
+        with them is said once, in the notice under the box, where a refused turn says it too
+        (``warned``, the state it returns last, is what it said there, so that it clears only that)."""
         try:
             turn = as_turn(message)
             if not turn.files:
-                return gr.update(value=None, visible=False), ""
+                return gr.update(value=None, visible=False), "", *_unsay(warned)
             _, video, budget = parse(values, self.settings, self.video, self.budget)
             history = [ex.turn for ex in conversation]
             prepared = self._prepare([*history, UserTurn(turn.text or ".", turn.files)], video, budget, 0)
         except (DemoError, TypeError, ValueError) as err:
-            return gr.update(value=None, visible=False), f"⚠️ {err}"
+            return gr.update(value=None, visible=False), "", f"⚠️ {err}", f"⚠️ {err}"
         mine = prepared.plans[len(prepared.plans) - len(turn.files) :]
         pictures = [(preview_file(path, fp, video), caption(fp)) for path, fp in zip(turn.files, mine, strict=True)]
         summary = views.cost(mine, prepared.visual_tokens, int(values["max_tokens"]), self.context)
-        return gr.update(value=pictures, visible=True), summary
+        return gr.update(value=pictures, visible=True), summary, *_unsay(warned)
 
     @with_settings(NAMES)
     async def respond(
@@ -155,7 +169,6 @@ class Comparison:
         if replace:
             if not conversation:
                 why = "There is no turn to regenerate yet."
-                gr.Warning(why)
                 yield gr.update(), *self._view(conversation, notice=f"⚠️ {why}"), conversation
                 return
             last = conversation[-1].turn
@@ -177,13 +190,12 @@ class Comparison:
                 raise DemoError("A turn is still being answered: wait for it or press Stop.")
             chosen, video, budget = parse(values, self.settings, self.video, self.budget)
             prepared = self._prepare([ex.turn for ex in history] + [turn], video, budget, chosen.max_tokens)
-            check_length(self.pool.engines, self.context, prepared, history, chosen)
+            window = window_for(self.pool.engines, self.context, prepared, history, chosen, self.media_limits)
             slot.enter_context(self.queue.admit(request))
         except DemoError as err:
-            log.info("input refused: %s", err)
-            gr.Warning(str(err))
+            log.info("input refused: %s", err)  # said once, in the notice under the box
             box = gr.update() if replace else gr.update(value=message, interactive=True)
-            yield box, *self._view(conversation, notice=f"⚠️ {err}", link=link), conversation
+            yield box, *self._view(conversation, notice=f"⚠️ Not sent — {err}", link=link), conversation
             return
         halt = self._halts[request.session_hash] = Halt()
         slot.callback(self._halts.pop, request.session_hash, None)
@@ -209,10 +221,12 @@ class Comparison:
             mine = prepared.plans[len(prepared.plans) - len(turn.files) :]  # this turn's files
             ex = Exchange.start(turn, chosen, self.sides, start, mine)
             conversation.append(ex)
+            kept = history[window.first :]  # the turns left out are said under the box, on every render
             streams = [
-                engine.stream(prepared, [past.split(i).reply for past in history], chosen)
+                engine.stream(window.prepared, [past.split(i).reply for past in kept], chosen)
                 for i, engine in enumerate(self.pool.engines)
             ]
+            said = left_out(window.first)
             merged = halt.merged = stream_sides(streams, self.stall_seconds)  # the requests start now
             if halt.event.is_set():  # Stop came between the slot and the requests
                 merged.halt()
@@ -222,7 +236,7 @@ class Comparison:
                 paced = renders(merged, ex, start, self._running, replace=replace)
                 async with contextlib.aclosing(paced) as pace:
                     async for box, details in pace:
-                        view = self._view(conversation, details, notice="", shown=shown, link=link)
+                        view = self._view(conversation, details, notice=said, shown=shown, link=link)
                         yield box, *view, conversation
             finally:
                 await merged.aclose()
@@ -233,7 +247,7 @@ class Comparison:
         if halt.cleared:  # Clear ended it: the page shows the emptied conversation Clear rendered
             yield gr.update(value=None, interactive=True), *self._view([], notice="", link=link), []
             return
-        yield gr.update(interactive=True), *self._view(conversation, link=link), conversation
+        yield gr.update(interactive=True), *self._view(conversation, notice=said, link=link), conversation
 
     async def stop(self, conversation: list[Exchange], request: gr.Request):
         """Stop: mark unfinished answers, unlock the input, and end this user's turn from inside
@@ -256,7 +270,6 @@ class Comparison:
         """Take the latest turn back into the input box (its answers are dropped) to edit and resend."""
         if not conversation or not conversation[-1].done:
             why = "Nothing to edit yet." if not conversation else "Wait for the answers or press Stop first."
-            gr.Warning(why)
             return gr.update(), *self._view(conversation, notice=f"⚠️ {why}"), conversation
         ex = conversation.pop()
         box = gr.update(value={"text": ex.turn.text, "files": list(ex.turn.files)}, interactive=True)

@@ -130,11 +130,13 @@ NAMES = tuple(s.name for s in SETTINGS)
 PREVIEWED = tuple(s.name for s in SETTINGS if s.previewed)
 
 
-def control(setting: Setting, value: Any) -> gr.components.Component:
-    """The setting's component in the current Blocks, showing ``value``."""
+def control(setting: Setting, value: Any, maximum: float | None = None) -> gr.components.Component:
+    """The setting's component in the current Blocks, showing ``value``; ``maximum``: a host's cap in
+    place of a slider's own (Gradio refuses a larger value from any client)."""
     s = setting
     if s.kind == "slider" and s.bounds is not None:
         low, high, step = s.bounds
+        high = high if maximum is None else maximum
         return gr.Slider(low, high, value, step=step, label=s.label, elem_id=s.elem_id)
     if s.kind == "number":
         return gr.Number(value, precision=0, label=s.label, elem_id=s.elem_id)

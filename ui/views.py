@@ -154,13 +154,16 @@ def plot(ex: Exchange | None, labels: Sequence[str]) -> pd.DataFrame:
 
 def cost(plans: Sequence[Any], total: int, max_tokens: int, context: int | None) -> str:
     """The preview's summary: each file's visual tokens (``plans``: ``FilePlan``), the whole
-    conversation's (``total``, as it would be sent) and, with new tokens, against the context."""
+    conversation's (``total``, as it would be sent) and, with new tokens, against the context: this
+    turn's files that cannot fit are said, and so is a conversation whose oldest turns will be left out."""
     lines = [f"**{fp.name}**: {fp.plan.tokens} visual tokens" for fp in plans]
     summary = f"{' · '.join(lines)}  \nConversation: {total} visual tokens"
     if context:
         summary += f" + up to {max_tokens} new tokens, of a {context}-token context"
-        if total + max_tokens > context:
+        if sum(fp.plan.tokens for fp in plans) + max_tokens > context:
             summary += " — ⚠️ **does not fit**: lower the budgets or max new tokens (Settings)."
+        elif total + max_tokens > context:
+            summary += " — the oldest turns will be left out of the prompt to fit."
     return summary
 
 

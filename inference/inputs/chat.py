@@ -70,6 +70,18 @@ class Prepared:
     def visual_tokens(self) -> int:
         return sum(p.plan.tokens for p in self.plans)
 
+    def since(self, first: int) -> Prepared:
+        """The conversation from turn ``first`` on: earlier turns left out with their media."""
+        if first == 0:
+            return self
+        dropped = [f for turn in self.turns[:first] for f in turn.files]
+        data = dict(self.multi_modal_data)
+        for kind in set(map(media_kind, dropped)):
+            data[kind] = data[kind][sum(media_kind(f) == kind for f in dropped) :]
+        data = {kind: media for kind, media in data.items() if media}
+        plans = self.plans[len(dropped) :]
+        return Prepared(self.turns[first:], data, plans, self.processor_kwargs if plans else {})
+
     def messages(self, answers: Sequence[str], system: str = "") -> list[dict[str, Any]]:
         """Chat messages for one side: every user turn, followed by that side's answer."""
         if len(answers) != len(self.turns) - 1:
@@ -110,21 +122,19 @@ def prepare(
     """Validate the turns, decode every file once (cached across turns) and plan its tokens.
 
     ``limits`` caps the images and videos one request may hold (vLLM's
-    ``limit_mm_per_prompt``); the whole conversation counts, since history is resent.
-    ``context``: the model's context length; the visual tokens plus ``max_tokens`` must fit.
+    ``limit_mm_per_prompt``); ``context``: the model's context length, which the latest turn's
+    visual tokens plus ``max_tokens`` must fit. Both are checked for the latest turn alone:
+    which earlier turns still fit beside it is ``inference.compare.window``'s decision.
     """
     if not turns:
         raise ValueError("a conversation needs at least one turn")
     last = turns[-1]
     if not last.text.strip() and not last.files:
         raise DemoError("Type a message or attach an image or video.")
-    kinds = [media_kind(f) for turn in turns for f in turn.files]
+    kinds = [media_kind(f) for f in last.files]
     for kind, limit in (limits or {}).items():
         if (count := kinds.count(kind)) > limit:
-            raise DemoError(
-                f"This conversation would hold {count} {kind}s; one request takes at most {limit}. "
-                "Send fewer files, or press Clear to start a new conversation."
-            )
+            raise DemoError(f"This turn holds {count} {kind}s; one request takes at most {limit}. Send fewer files.")
     data: dict[str, list[Any]] = {}
     plans = []
     for turn in turns:
@@ -133,10 +143,11 @@ def prepare(
             plans.append(plan)
             data.setdefault(plan.kind, []).append(media)
     prepared = Prepared(tuple(turns), data, tuple(plans), processor_kwargs(budget) if plans else {})
-    if context is not None and prepared.visual_tokens + max_tokens > context:
+    own = prepared.since(len(turns) - 1).visual_tokens  # the latest turn's
+    if context is not None and own + max_tokens > context:
         raise DemoError(
-            f"The media of this conversation need {prepared.visual_tokens} visual tokens; with {max_tokens} new "
-            f"tokens that exceeds the model's context of {context} tokens. Lower the image or video budget, "
-            "fewer frames or max new tokens (Settings), or press Clear."
+            f"The media of this turn need {own} visual tokens; with {max_tokens} new tokens that exceeds the "
+            f"model's context of {context} tokens. Lower the image or video budget, fewer frames or max new "
+            "tokens (Settings)."
         )
     return prepared

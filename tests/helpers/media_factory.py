@@ -47,8 +47,8 @@ def bad_inputs(directory: Path) -> dict[str, Path]:
     Image.new("RGB", (2010, 10), "white").save(out["too-elongated"])
     out["bomb"] = directory / "bomb.png"  # 20000x20000: 400 Mpx, over twice Pillow's guard; ~50 KB on disk
     Image.new("1", (20000, 20000)).save(out["bomb"], optimize=True)
-    out["unsupported"] = directory / "notes.txt"
-    out["unsupported"].write_text("plain text\n")
+    out["unsupported"] = directory / "notes.pdf"  # text files are read as text (inference.inputs.documents)
+    out["unsupported"].write_bytes(b"%PDF-1.4\n%%EOF\n")
     out["audio-only"] = directory / "sound.mp4"
     with av.open(str(out["audio-only"]), "w") as container:
         stream = container.add_stream("aac", rate=16000)
