@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import secrets
 import signal
 import sys
 from dataclasses import replace
@@ -146,6 +147,26 @@ def _parser(env) -> tuple[argparse.ArgumentParser, dict[str, list[str]]]:
     )
     option("--user-running", type=int, default=4, help="turns one user may have answered at once; 0: no limit")
     option("--user-per-minute", type=int, default=30, help="turns one user may send per minute; 0: no limit")
+    option(
+        "--ip-per-minute",
+        type=int,
+        default=0,
+        help="turns one network address may send per minute, all its users together (a flood limit); 0: none",
+    )
+    option(
+        "--proxy-hops",
+        type=int,
+        default=0,
+        help="trusted proxies in front of the app: a client's address is X-Forwarded-For's entry this many "
+        "from the right (0: the connection's peer)",
+    )
+    option(
+        "--cookie-secret",
+        default="",
+        help="signs the viewer cookie that tells browsers apart (set it as a Space secret); "
+        "empty: a random one per start, and viewers are new after each restart",
+    )
+    option("--log-prompts", action="store_true", help="the per-turn log line also shows the prompt and file names")
     option("--tiny-dir", type=Path, default=TINY_DIR, help="where `make tiny` wrote the CPU pair")
     return p, from_env
 
@@ -211,13 +232,17 @@ def build(
     cache_hours=None,
     limits=None,
     max_queue: int | None = None,
+    identity=None,
+    log_prompts: bool = False,
 ):
     """The page and its handlers, engines not yet started, queue configured: ``(demo, comparison)``.
 
     ``cache_hours``: Gradio deletes uploads (and files it served) older than this, checked
     every tenth of it; ``None`` keeps them until the app exits. Turns run ``capacity`` at a time
     (the engines' batch size); ``max_queue`` more may wait (default 4 × capacity), beyond which
-    a turn is refused with "busy, please retry"; ``limits``: per-user limits (default none)."""
+    a turn is refused with "busy, please retry"; ``limits``: per-user limits (default none);
+    ``identity``: how viewers are told apart (``ui.viewers.Identity``; default: a random secret, no
+    proxy); ``log_prompts``: the per-turn log line shows the prompt."""
     from inference.deploy.limits import UserLimits
     from inference.engines.pool import EnginePool
     from inference.inputs.media import VideoOptions
@@ -232,9 +257,8 @@ def build(
         engine = " and ".join(dict.fromkeys(names.get(s.backend, s.backend) for s in specs))
         banner = TINY_BANNER.format(fp8=fp8, bf16=bf16, engine=engine)
     limits = limits or UserLimits(running=0, per_minute=0)
-    comparison = Comparison(
-        pool, settings, video or VideoOptions(), stall_seconds=stall_seconds, user_limits=limits, max_queue=max_queue
-    )
+    options = {"user_limits": limits, "max_queue": max_queue, "identity": identity, "log_prompts": log_prompts}
+    comparison = Comparison(pool, settings, video or VideoOptions(), stall_seconds=stall_seconds, **options)
     age = None if cache_hours is None else max(1, int(cache_hours * 3600))
     delete_cache = None if age is None else (max(1, age // 10), age)
     demo = build_demo(comparison, banner, EXAMPLES_DIR, delete_cache)
@@ -247,15 +271,27 @@ def build(
 
 def launch(demo, comparison, host: str = "127.0.0.1", port: int | None = None, max_file_size="500mb", **extra):
     """Serve the page without blocking; the engines warm up in the server's loop once started;
-    ``/healthz`` and ``/readyz`` answer beside it (``ui/health.py``).
+    ``/healthz`` and ``/readyz`` answer beside it (``ui/health.py``), and ``/metrics``
+    (``ui/telemetry.py``). Each request's viewer and address are worked out by ``ui.viewers``
+    (a signed cookie; X-Forwarded-For by ``--proxy-hops``), so uvicorn is told to trust no proxy
+    (``FORWARDED_ALLOW_IPS``): its own rewrite takes the leftmost entry when trusting ``*``.
 
     Only uploads and the shipped examples' cached copies are served (no ``allowed_paths``; the
     project folder blocked); uploads over ``max_file_size`` are refused by Gradio before they
     reach a handler, and a handler takes files from Gradio's upload folder only."""
+    from starlette.middleware import Middleware
+
     from ui import health
     from ui.layout import CSS
     from ui.lifespan import lifespan
+    from ui.viewers import Viewers
 
+    os.environ["FORWARDED_ALLOW_IPS"] = ""  # read by uvicorn when Gradio starts it: the peer stays the peer
+    app_kwargs = {
+        "lifespan": lifespan(comparison.pool),
+        "routes": health.routes(comparison.pool) + comparison.telemetry.routes(),
+        "middleware": [Middleware(Viewers, identity=comparison.identity)],
+    }
     return demo.launch(
         server_name=host,
         server_port=port,
@@ -263,7 +299,7 @@ def launch(demo, comparison, host: str = "127.0.0.1", port: int | None = None, m
         blocked_paths=[str(ROOT)],
         prevent_thread_lock=True,
         ssr_mode=False,
-        app_kwargs={"lifespan": lifespan(comparison.pool), "routes": health.routes(comparison.pool)},
+        app_kwargs=app_kwargs,
         css=CSS,
         **extra,
     )
@@ -272,6 +308,8 @@ def launch(demo, comparison, host: str = "127.0.0.1", port: int | None = None, m
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     args = parse_args(argv)
+    if args.proxy_hops < 0:
+        sys.exit(f"--proxy-hops {args.proxy_hops}: say how many proxies, 0 or more.")
     specs = resolve_specs(args)
     if any(s.fork for s in specs):  # process-wide CPU settings, before torch is imported
         os.environ.update(CPU_PROCESS_ENV)
@@ -280,11 +318,15 @@ def main(argv: list[str] | None = None) -> None:
     from inference.inputs.chat import GenerationSettings
     from inference.inputs.media import VideoOptions
     from ui.preview import remove_scratch
+    from ui.viewers import Identity
 
     video = VideoOptions(max_seconds=args.max_video_seconds, backend=args.video_backend)
     settings = GenerationSettings(max_tokens=args.max_tokens, ignore_eos=args.ignore_eos)
-    limits = UserLimits(running=args.user_running, per_minute=args.user_per_minute)
+    limits = UserLimits(args.user_running, args.user_per_minute, address_per_minute=args.ip_per_minute)
+    secret = args.cookie_secret.encode() or secrets.token_bytes(32)  # random: viewers are new after a restart
+    identity = Identity(secret, proxy_hops=args.proxy_hops)
     options = {"stall_seconds": args.stall_seconds, "cache_hours": args.cache_hours, "max_queue": args.max_queue}
+    options |= {"identity": identity, "log_prompts": args.log_prompts}
     demo, comparison = build(specs, settings, video, limits=limits, **options)
     pool = comparison.pool
 
