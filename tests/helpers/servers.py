@@ -55,8 +55,9 @@ def serve(specs, settings, video=None, **options):
 
 
 @contextlib.contextmanager
-def serve_fake(settings, rate: float = 2000.0, **options):
-    """The app (``app.build`` and ``app.launch``) with fake engines in place of the tiny pair."""
+def serve_fake(settings, rate: float = 2000.0, delay: float = 0.0, **options):
+    """The app (``app.build`` and ``app.launch``) with fake engines in place of the tiny pair, each
+    answering ``delay`` seconds after the request at ``rate`` tokens a second."""
     from pathlib import Path
 
     import app
@@ -65,7 +66,7 @@ def serve_fake(settings, rate: float = 2000.0, **options):
 
     demo, comparison = app.build(cpu_pair(Path("/nowhere/tiny")), settings, **options)
     pool = comparison.pool
-    pool.engines = [FakeFastEngine(e.spec, rate=rate) for e in pool.engines]
+    pool.engines = [FakeFastEngine(e.spec, rate=rate, delay=delay) for e in pool.engines]
     pool.start()
     _, url, _ = app.launch(demo, comparison, port=free_port(), quiet=True)
     try:
