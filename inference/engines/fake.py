@@ -38,6 +38,16 @@ class FakeFastEngine(Engine):
     def start(self) -> None:
         self._up = True
 
+    @property
+    def started(self) -> bool:
+        return self._up
+
+    @property
+    def alive(self) -> bool:
+        """Started and not shut down (``Engine``'s asks vLLM: the pool's watch would restart a fake
+        every second)."""
+        return self._up
+
     def shutdown(self) -> None:
         self._up = False
 
