@@ -12,28 +12,16 @@ import json
 import logging
 import time
 
-import httpx
 from gradio_client import handle_file
-from prometheus_client.parser import text_string_to_metric_families
 
 from inference.deploy.limits import UserLimits
 from inference.inputs.chat import GenerationSettings
 from tests.helpers.clients import VIEWER_COOKIE, browser_client, client, notice
+from tests.helpers.metrics import scrape
 from tests.helpers.servers import serve_fake
 from ui.viewers import Identity
 
 SECRET = b"metrics test"
-
-
-def scrape(url: str) -> dict[tuple[str, tuple], float]:
-    """Every sample of ``/metrics``: (name, sorted labels) -> value."""
-    r = httpx.get(url + "metrics", timeout=10)
-    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(r.text)
-        for s in family.samples
-    }
 
 
 def turn_lines(caplog) -> list[dict]:
@@ -74,6 +62,7 @@ def test_metrics_count_turns_refusals_and_each_sides_figures_fake_engines(caplog
         text = json.dumps(line)
         assert "secret words" not in text and cookie.split(".")[0] not in text and "127.0.0.1" not in text
     assert lines[0]["sides"]["FP8"]["answer_tokens"] == 7 and lines[0]["sides"]["BF16"]["prompt_tokens"] == 12
+    assert all(line["forwarded"] == 0 for line in lines)  # no proxy in front of this client
     assert lines[0]["sides"]["FP8"]["ttft_ms"] > 0 and lines[0]["sides"]["BF16"]["finish"] == "length"
 
 
@@ -89,7 +78,8 @@ def test_the_turns_running_and_waiting_are_read_at_each_scrape_and_stopped_turns
             assert time.monotonic() < deadline, "the turns were not admitted"
             time.sleep(0.05)
         busy = scrape(url)
-        while not (told := [i for i, j in enumerate(jobs) if any("your turn starts" in notice(u) for u in j.outputs())]):
+        waits = lambda job: any("your turn starts" in notice(u) for u in job.outputs())  # noqa: E731
+        while not (told := [i for i, job in enumerate(jobs) if waits(job)]):
             assert time.monotonic() < deadline, "the waiting turn was not told so"
             time.sleep(0.05)
         users[told[0]].predict(api_name="/stop")  # the waiting one first: it ends without a slot

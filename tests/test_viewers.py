@@ -118,7 +118,7 @@ def test_twelve_browsers_behind_one_address_each_get_their_own_quota_fake_engine
 def test_the_address_flood_limit_counts_every_browser_behind_it_fake_engines():
     limits = UserLimits(running=0, per_minute=0, address_per_minute=3)
     with serve_fake(GenerationSettings(max_tokens=2), limits=limits, identity=Identity(b"k", 1)) as (url, _):
-        for i in range(3):
+        for _ in range(3):
             assert notice(browser_client(url, PROXY).predict({"text": "hi", "files": []}, api_name="/respond")) == ""
         flood = browser_client(url, PROXY).predict({"text": "one more", "files": []}, api_name="/respond")
         assert "Your network address sent 3 turns in the last minute" in notice(flood)

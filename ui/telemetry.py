@@ -10,7 +10,9 @@ every in-process side (``side`` label added; vLLM keeps only the last-started en
 default registry, so each engine hands over its own, ``collectors``). ``refused(request, err,
 turn)`` and ``turn(request, exchange, cleared)`` count a turn and write its line to the
 ``demo.turns`` logger: who (a pseudonym of the viewer key), sides, prompt and answer tokens, TTFT,
-outcome; the prompt's text and file names only with ``log_prompts``. ``routes()`` serves ``/metrics``.
+outcome, how many X-Forwarded-For entries came with it (from a browser: the proxies in front, what
+``--proxy-hops`` should be); the prompt's text and file names only with ``log_prompts``.
+``routes()`` serves ``/metrics``.
 """
 
 from __future__ import annotations
@@ -111,7 +113,7 @@ class Telemetry:
 
     def _line(self, request: Any, turn: UserTurn, outcome: str, **fields: Any) -> None:
         record: dict[str, Any] = {"event": "turn", "who": self.identity.pseudonym(viewers.key(request))}
-        record |= {"outcome": outcome, "files": len(turn.files), **fields}
+        record |= {"outcome": outcome, "files": len(turn.files), "forwarded": viewers.forwarded(request), **fields}
         if self.log_prompts:
             record |= {"prompt": turn.text, "file_names": [Path(f).name for f in turn.files]}
         log.info(json.dumps(record, ensure_ascii=False))
@@ -155,4 +157,3 @@ class _Vllm:
 def _families(collectors: Iterable[Any]) -> Iterator[Metric]:
     for collector in collectors:
         yield from collector.collect()
-

@@ -11,7 +11,8 @@ Gradio request: ``"hf:NAME"`` (a Hugging Face sign-in or Gradio's own auth), els
 ``"browser:ID"``, else ``"address:ADDR"`` (a client that never loaded the page: an API script).
 ``address(request)`` is the network address, for the flood limit: ``X-Forwarded-For`` read from
 the right, ``proxy_hops`` entries deep (each trusted proxy appends the address it saw), never the
-entry a client writes itself; 0 hops is the socket's peer. ``pseudonym(key)`` names a key in logs
+entry a client writes itself; 0 hops is the socket's peer (``forwarded(request)``: how many entries
+there were, which from a browser is the number of proxies in front). ``pseudonym(key)`` names a key in logs
 without revealing it (keyed by the secret).
 """
 
@@ -49,12 +50,16 @@ class Identity:
     def address(self, forwarded_for: list[str], peer: str | None) -> str:
         """The client's address: ``proxy_hops`` entries from the right of the chain of
         X-Forwarded-For entries followed by the socket's peer (the leftmost if the chain is shorter)."""
-        chain = [e.strip() for value in forwarded_for for e in value.split(",") if e.strip()]
-        chain.append(peer or "unknown")
+        chain = [*entries(forwarded_for), peer or "unknown"]
         return chain[max(0, len(chain) - 1 - self.proxy_hops)]
 
     def pseudonym(self, key: str) -> str:
         return hmac.new(self.secret, key.encode(), hashlib.sha256).hexdigest()[:12]
+
+
+def entries(forwarded_for: list[str]) -> list[str]:
+    """The X-Forwarded-For entries of a request's headers, in order (several headers are one list)."""
+    return [e.strip() for value in forwarded_for for e in value.split(",") if e.strip()]
 
 
 def cookie_header(value: str, secure: bool) -> str:
@@ -80,7 +85,9 @@ class Viewers:
         peer = (scope.get("client") or (None,))[0]
         state = scope.setdefault("state", {})
         state["viewer"] = viewer
-        state["address"] = self.identity.address(headers.getlist("x-forwarded-for"), peer)
+        forwarded = headers.getlist("x-forwarded-for")
+        state["address"] = self.identity.address(forwarded, peer)
+        state["forwarded"] = len(entries(forwarded))  # from a browser: the proxies in front (the log says it)
         if viewer or scope["type"] != "http" or scope["method"] != "GET":
             return await self.app(scope, receive, send)
         scheme = headers.get("x-forwarded-proto", scope.get("scheme", "http")).split(",")[0].strip()
@@ -120,6 +127,11 @@ def signed_in(request: Any) -> str | None:
     session = (getattr(raw, "scope", None) or {}).get("session") or {}
     info = (session.get("oauth_info") or {}).get("userinfo") or {}
     return info.get("preferred_username")
+
+
+def forwarded(request: Any) -> int | None:
+    """How many X-Forwarded-For entries the request came with (``None`` without the middleware)."""
+    return _state(request).get("forwarded")
 
 
 def address(request: Any) -> str:

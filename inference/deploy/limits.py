@@ -64,8 +64,9 @@ class Admission:
         if limits.per_minute and len(started) >= limits.per_minute:
             wait = math.ceil(WINDOW - (now - started[0]))
             who = "You" if self.per == "user" else "Your network address"
+            n = len(started)
             raise Refused(
-                f"{who} sent {len(started)} turn{'s' * (len(started) > 1)} in the last minute (the limit per {self.per} is "
+                f"{who} sent {n} turn{'s' * (n > 1)} in the last minute (the limit per {self.per} is "
                 f"{limits.per_minute}); please retry in {wait} s.",
                 f"{self.per}_per_minute",
             )

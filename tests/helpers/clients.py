@@ -4,8 +4,9 @@ Contract: ``client(url, address)`` is a ``gradio_client.Client`` that downloads 
 default would fetch every streamed file again) and, given an ``address``, says it comes from there
 (``X-Forwarded-For``); it never loads the page, so it has no viewer cookie (an API script).
 ``browser_client(url, address)`` loads the page first, as a browser does, and sends the viewer
-cookie the page set with every request (one per browser). ``split``/``details`` cut an update of ``/respond`` into its parts;
-``answers(pane)`` are a chat pane's assistant texts; ``notice(update)`` the line under the input box.
+cookie the page set with every request (one per browser). ``split``/``details`` cut an update of
+``/respond`` into its parts; ``answers(pane)`` are a chat pane's assistant texts;
+``notice(update)`` the line under the input box.
 """
 
 from __future__ import annotations
