@@ -254,7 +254,13 @@ def test_stop_ends_a_turn_that_waits_for_a_slot_and_gives_the_message_back(crowd
 def test_metrics_show_each_sides_figures_and_vllms_own_engine_metrics_for_both_engines(crowded):
     """vLLM registers each engine's metrics in Prometheus' default registry and drops the earlier
     engine's when the next starts; /metrics shows both sides' anyway, labelled by side."""
-    url, _ = crowded
+    from prometheus_client import REGISTRY, generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    url, comparison = crowded
+    default = text_string_to_metric_families(generate_latest(REGISTRY).decode())
+    models = {s.labels.get("model_name") for f in default if f.name.startswith("vllm:") for s in f.samples}
+    assert models == {str(comparison.pool.specs[-1].model)}, "vLLM's default registry: the last engine started only"
     before = scrape(url)
     answered = client(url, "10.0.7.1").predict({"text": "count me", "files": []}, max_tokens=9, api_name="/respond")
     assert all("9 tokens" in m for m in answered[3:5])

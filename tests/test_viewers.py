@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from types import SimpleNamespace
 
+import httpx
 import pytest
 
 from inference.deploy.limits import UserLimits
@@ -71,6 +72,20 @@ def test_the_cookie_works_in_a_spaces_iframe_over_https_and_is_lax_over_http():
 
 
 # --- the served app, fake engines ----------------------------------------------------------------
+
+
+def test_the_page_load_sets_the_cookie_and_the_api_does_not_fake_engines():
+    with serve_fake(GenerationSettings(max_tokens=2)) as (url, _):
+        first = httpx.get(url, timeout=30)
+        (cookie,) = first.headers.get_list("set-cookie")
+        assert cookie.startswith(f"{VIEWER_COOKIE}=") and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+        assert httpx.get(url + "config", timeout=30).headers.get_list("set-cookie") == []  # what scripts ask
+        mine = {VIEWER_COOKIE: first.cookies[VIEWER_COOKIE]}
+        assert httpx.get(url, cookies=mine, timeout=30).headers.get_list("set-cookie") == []  # known: kept
+        forged = httpx.get(url, cookies={VIEWER_COOKIE: "someone.else"}, timeout=30)
+        assert len(forged.headers.get_list("set-cookie")) == 1  # not signed here: a new viewer
+        https = httpx.get(url, headers={"X-Forwarded-Proto": "https"}, timeout=30).headers["set-cookie"]
+        assert "Secure" in https and "SameSite=None" in https and "Partitioned" in https
 
 
 def test_forged_addresses_do_not_multiply_a_cookieless_clients_quota_fake_engines():
