@@ -259,7 +259,13 @@ def test_metrics_show_each_sides_figures_and_vllms_own_engine_metrics_for_both_e
 
     url, comparison = crowded
     default = text_string_to_metric_families(generate_latest(REGISTRY).decode())
-    models = {s.labels.get("model_name") for f in default if f.name.startswith("vllm:") for s in f.samples}
+    models = {
+        s.labels["model_name"]
+        for f in default
+        if f.name.startswith("vllm:")
+        for s in f.samples
+        if "model_name" in s.labels
+    }
     assert models == {str(comparison.pool.specs[-1].model)}, "vLLM's default registry: the last engine started only"
     before = scrape(url)
     answered = client(url, "10.0.7.1").predict({"text": "count me", "files": []}, max_tokens=9, api_name="/respond")
