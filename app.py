@@ -79,6 +79,8 @@ def parse_args(argv: list[str] | None = None, environ: dict[str, str] | None = N
             setattr(args, dest, values)
     args.backend = args.backend or []
     args.max_queue = args.max_queue or None
+    if args.proxy_hops < 0:
+        sys.exit(f"--proxy-hops {args.proxy_hops}: say how many proxies, 0 or more.")
     return args
 
 
@@ -308,8 +310,6 @@ def launch(demo, comparison, host: str = "127.0.0.1", port: int | None = None, m
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     args = parse_args(argv)
-    if args.proxy_hops < 0:
-        sys.exit(f"--proxy-hops {args.proxy_hops}: say how many proxies, 0 or more.")
     specs = resolve_specs(args)
     if any(s.fork for s in specs):  # process-wide CPU settings, before torch is imported
         os.environ.update(CPU_PROCESS_ENV)

@@ -71,6 +71,14 @@ def test_the_cookie_works_in_a_spaces_iframe_over_https_and_is_lax_over_http():
     assert all(a in https for a in ("HttpOnly", "Secure", "SameSite=None", "Partitioned", "Max-Age=34560000"))
 
 
+def test_a_negative_proxy_hop_count_stops_the_app_with_one_sentence():
+    import app
+
+    for argv, environ in ((["--proxy-hops", "-1"], {}), ([], {"DEMO_PROXY_HOPS": "-1"})):
+        with pytest.raises(SystemExit, match=r"--proxy-hops -1: say how many proxies, 0 or more\."):
+            app.parse_args(argv, environ)
+
+
 # --- the served app, fake engines ----------------------------------------------------------------
 
 
