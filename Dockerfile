@@ -8,8 +8,10 @@ FROM vllm/vllm-openai:v0.32.0
 
 # Model pair and options, read by app.py (override with `docker run -e` or a Space's variables).
 # HF_HOME and the compile caches live on the volume, so a restart neither downloads nor compiles again.
-# FORWARDED_ALLOW_IPS: uvicorn takes each user's address from X-Forwarded-For (the container is only
-# reached through the Space's or your own proxy), so the per-user limits count users, not the proxy.
+# DEMO_PROXY_HOPS=1: the container is reached through one proxy (the Space's, or your own nginx), whose
+# X-Forwarded-For entry is a client's address (for the optional --ip-per-minute flood limit and for
+# API scripts; browsers are told apart by a signed cookie). Set 0 when users reach the container
+# directly. On a Space, add the secret DEMO_COOKIE_SECRET so that users stay known across restarts.
 ENV DEMO_HOST=0.0.0.0 \
     DEMO_PORT=7860 \
     DEMO_DEVICE=cuda \
@@ -21,7 +23,7 @@ ENV DEMO_HOST=0.0.0.0 \
     HOME=/home/demo \
     GRADIO_ANALYTICS_ENABLED=False \
     PYTHONUNBUFFERED=1 \
-    FORWARDED_ALLOW_IPS=*
+    DEMO_PROXY_HOPS=1
 
 WORKDIR /app
 COPY requirements/gpu.txt requirements/gpu.txt

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import secrets
 import signal
 import sys
 from dataclasses import replace
@@ -80,6 +81,8 @@ def parse_args(argv: list[str] | None = None, environ: dict[str, str] | None = N
     args.backend = args.backend or []
     args.api_key_env = args.api_key_env or []
     args.max_queue = args.max_queue or None
+    if args.proxy_hops < 0:
+        sys.exit(f"--proxy-hops {args.proxy_hops}: say how many proxies, 0 or more.")
     return args
 
 
@@ -155,6 +158,26 @@ def _parser(env) -> tuple[argparse.ArgumentParser, dict[str, list[str]]]:
     )
     option("--user-running", type=int, default=4, help="turns one user may have answered at once; 0: no limit")
     option("--user-per-minute", type=int, default=30, help="turns one user may send per minute; 0: no limit")
+    option(
+        "--ip-per-minute",
+        type=int,
+        default=0,
+        help="turns one network address may send per minute, all its users together (a flood limit); 0: none",
+    )
+    option(
+        "--proxy-hops",
+        type=int,
+        default=0,
+        help="trusted proxies in front of the app: a client's address is X-Forwarded-For's entry this many "
+        "from the right (0: the connection's peer)",
+    )
+    option(
+        "--cookie-secret",
+        default="",
+        help="signs the viewer cookie that tells browsers apart (set it as a Space secret); "
+        "empty: a random one per start, and viewers are new after each restart",
+    )
+    option("--log-prompts", action="store_true", help="the per-turn log line also shows the prompt and file names")
     option("--tiny-dir", type=Path, default=TINY_DIR, help="where `make tiny` wrote the CPU pair")
     option("--data-dir", type=Path, default=DATA_DIR, help="what the app keeps: the default SQLite database")
     option(
@@ -257,6 +280,8 @@ def build(
     store_prompts: bool = False,
     share_days: float = 30.0,
     max_tokens_cap: int | None = None,
+    identity=None,
+    log_prompts: bool = False,
 ):
     """The page and its handlers, engines not yet started, queue configured: ``(demo, comparison)``.
 
@@ -266,7 +291,9 @@ def build(
     a turn is refused with "busy, please retry"; ``limits``: per-user limits (default none).
     ``store`` (``inference.store.db.Store``): the blind test's tab and share links use it (none
     without one); ``blind``: the page opens on the blind test; ``max_tokens_cap``: the most new
-    tokens a visitor may ask for (default: the slider's own 8192)."""
+    tokens a visitor may ask for (default: the slider's own 8192); ``identity``: how viewers are
+    told apart (``ui.viewers.Identity``; default: a random secret, no proxy); ``log_prompts``: the
+    per-turn log line shows the prompt."""
     from inference.deploy.limits import UserLimits
     from inference.engines.pool import EnginePool
     from inference.inputs.media import VideoOptions
@@ -281,15 +308,9 @@ def build(
         engine = " and ".join(dict.fromkeys(names.get(s.backend, s.backend) for s in specs))
         banner = TINY_BANNER.format(fp8=fp8, bf16=bf16, engine=engine)
     limits = limits or UserLimits(running=0, per_minute=0)
-    comparison = Comparison(
-        pool,
-        settings,
-        video or VideoOptions(),
-        stall_seconds=stall_seconds,
-        user_limits=limits,
-        max_queue=max_queue,
-        max_tokens_cap=max_tokens_cap,
-    )
+    options = {"user_limits": limits, "max_queue": max_queue, "identity": identity, "log_prompts": log_prompts}
+    options["max_tokens_cap"] = max_tokens_cap
+    comparison = Comparison(pool, settings, video or VideoOptions(), stall_seconds=stall_seconds, **options)
     age = None if cache_hours is None else max(1, int(cache_hours * 3600))
     delete_cache = None if age is None else (max(1, age // 10), age)
     extras = {}
@@ -318,17 +339,30 @@ def launch(
     **extra,
 ):
     """Serve the page without blocking; the engines warm up in the server's loop once started;
-    ``/healthz`` and ``/readyz`` answer beside it (``ui/health.py``), and with a ``store`` the
-    shared comparisons at ``/shared/{id}`` (``ui/share.py``).
+    ``/healthz`` and ``/readyz`` answer beside it (``ui/health.py``), ``/metrics``
+    (``ui/telemetry.py``), and with a ``store`` the shared comparisons at ``/shared/{id}``
+    (``ui/share.py``). Each request's viewer and address are worked out by ``ui.viewers``
+    (a signed cookie; X-Forwarded-For by ``--proxy-hops``), so uvicorn is told to trust no proxy
+    (``FORWARDED_ALLOW_IPS``): its own rewrite takes the leftmost entry when trusting ``*``.
 
     Only uploads and the shipped examples' cached copies are served (no ``allowed_paths``; the
     project folder blocked); uploads over ``max_file_size`` are refused by Gradio before they
     reach a handler, and a handler takes files from Gradio's upload folder only."""
+    from starlette.middleware import Middleware
+
     from ui import health, share
     from ui.layout import CSS
     from ui.lifespan import lifespan
+    from ui.viewers import Viewers
 
-    routes = health.routes(comparison.pool) + ([] if store is None else share.routes(store, share_days))
+    routes = health.routes(comparison.pool) + comparison.telemetry.routes()
+    routes += [] if store is None else share.routes(store, share_days)
+    os.environ["FORWARDED_ALLOW_IPS"] = ""  # read by uvicorn when Gradio starts it: the peer stays the peer
+    app_kwargs = {
+        "lifespan": lifespan(comparison.pool),
+        "routes": routes,
+        "middleware": [Middleware(Viewers, identity=comparison.identity)],
+    }
     return demo.launch(
         server_name=host,
         server_port=port,
@@ -336,7 +370,7 @@ def launch(
         blocked_paths=[str(ROOT)],
         prevent_thread_lock=True,
         ssr_mode=False,
-        app_kwargs={"lifespan": lifespan(comparison.pool), "routes": routes},
+        app_kwargs=app_kwargs,
         css=CSS,
         **extra,
     )
@@ -368,14 +402,18 @@ def main(argv: list[str] | None = None) -> None:
     from inference.inputs.chat import GenerationSettings
     from inference.inputs.media import VideoOptions
     from ui.preview import remove_scratch
+    from ui.viewers import Identity
 
     video = VideoOptions(max_seconds=args.max_video_seconds, backend=args.video_backend)
     settings = GenerationSettings(max_tokens=args.max_tokens, ignore_eos=args.ignore_eos)
-    limits = UserLimits(running=args.user_running, per_minute=args.user_per_minute)
+    limits = UserLimits(args.user_running, args.user_per_minute, address_per_minute=args.ip_per_minute)
+    secret = args.cookie_secret.encode() or secrets.token_bytes(32)  # random: viewers are new after a restart
+    identity = Identity(secret, proxy_hops=args.proxy_hops)
     options = {"stall_seconds": args.stall_seconds, "cache_hours": args.cache_hours, "max_queue": args.max_queue}
     store = open_store(args)
     options |= {"store": store, "blind": args.blind, "store_prompts": args.store_prompts, "share_days": args.share_days}
     options["max_tokens_cap"] = args.max_tokens  # the host's --max-tokens is the most a visitor may ask for
+    options |= {"identity": identity, "log_prompts": args.log_prompts}
     demo, comparison = build(specs, settings, video, limits=limits, **options)
     pool = comparison.pool
 

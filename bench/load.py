@@ -5,8 +5,8 @@ queue and per-user limits, except that the per-minute limit is off because each 
 user sends its turns back to back, and answers run to ``TOKENS`` new tokens), waits for
 ``/readyz`` to say ready and warmed up, then for each level of concurrent users (1, 4, 8, 16, 32) runs every user in its
 own thread for ``SECONDS``: a text turn, wait for both answers, a fresh session, again. Each
-user has its own address (``X-Forwarded-For``, which uvicorn believes from 127.0.0.1), so the
-per-user limits apply per user as behind a proxy. Per level: completed turns, errors (an
+user loads the page first and keeps the viewer cookie it set (``ui.viewers``), as a browser
+does, so the per-user limits apply per user although all come from one address. Per level: completed turns, errors (an
 exception, a refusal or an incomplete answer), p50/p95 time to the first answer text seen by
 the client (queueing included; not the "…" placeholders of a slow start; every turn's in the
 JSON), throughput (turns/s and new tokens/s, both sides together) and
@@ -101,10 +101,17 @@ def new_tokens(metrics_line: str) -> int:
     return int(found.group(1)) if found else 0
 
 
-def user(url: str, address: str, deadline: float, level: Level, lock: threading.Lock) -> None:
+def browser(url: str):
+    """A ``gradio_client`` with its own viewer cookie, which the page load sets: one browser, one user."""
+    import httpx
     from gradio_client import Client
 
-    client = Client(url, headers={"X-Forwarded-For": address}, download_files=False, verbose=False)
+    cookies = dict(httpx.get(url, timeout=30).cookies)
+    return Client(url, download_files=False, verbose=False, httpx_kwargs={"cookies": cookies})
+
+
+def user(url: str, deadline: float, level: Level, lock: threading.Lock) -> None:
+    client = browser(url)
     while time.monotonic() < deadline:
         t0 = time.monotonic()
         first = None
@@ -136,10 +143,7 @@ def run_level(url: str, app_pid: int, users: int, seconds: float) -> Level:
     app_cpu, users_cpu = tree_cpu_s(app_pid), own_cpu_s()
     start = time.monotonic()
     deadline = start + seconds
-    threads = [
-        threading.Thread(target=user, args=(url, f"10.{users}.{i // 250}.{i % 250 + 1}", deadline, level, lock))
-        for i in range(users)
-    ]
+    threads = [threading.Thread(target=user, args=(url, deadline, level, lock)) for _ in range(users)]
     for t in threads:
         t.start()
     while any(t.is_alive() for t in threads):

@@ -24,7 +24,6 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 # Variables the Dockerfile may set for libraries rather than for app.py.
 LIBRARY_ENV = {"HF_HOME", "XDG_CACHE_HOME", "HOME", "GRADIO_ANALYTICS_ENABLED", "PYTHONUNBUFFERED"}
-LIBRARY_ENV |= {"FORWARDED_ALLOW_IPS"}  # uvicorn's: which proxies' X-Forwarded-For it believes
 # Colours a Space card accepts (huggingface.co/docs/hub/spaces-config-reference).
 SPACE_COLORS = {"red", "yellow", "green", "blue", "indigo", "purple", "pink", "gray"}
 SPACE_HARDWARE_GPU = {

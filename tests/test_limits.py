@@ -74,3 +74,19 @@ def test_idle_users_are_forgotten():
         assert "a" in admission._started  # still running: kept
     admission.forget_idle()
     assert not admission._started and not admission._running
+
+
+def test_the_flood_limit_counts_turns_per_address_and_says_so():
+    clock = Clock()
+    flood = Admission.flood(2, clock)
+    for _ in range(2):
+        with flood.admit("203.0.113.7"):
+            pass
+    with pytest.raises(DemoError) as refused, flood.admit("203.0.113.7"):
+        pass
+    assert str(refused.value).startswith("Your network address sent 2 turns in the last minute (the limit per address")
+    assert refused.value.reason == "address_per_minute"
+    with flood.admit("198.51.100.1"):  # another address
+        pass
+    with Admission.flood(0).admit("203.0.113.7"):  # 0: off
+        pass

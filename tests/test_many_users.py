@@ -2,8 +2,10 @@
 "busy, try again", per-user limits refuse politely, and health routes tell loading from ready.
 
 One app with engines that batch only 2 requests (``max_num_seqs=2``), a queue of 1 and limits of
-1 running turn and 4 turns a minute per user. Users are told apart by their address, which each
-client sets with ``X-Forwarded-For`` (uvicorn trusts it from 127.0.0.1, as from a local proxy).
+1 running turn and 4 turns a minute per user. The clients never load the page (no viewer cookie),
+so each is known by its address: the app trusts one proxy hop, and each client writes the
+``X-Forwarded-For`` entry that proxy would append. ``/metrics`` is read after a turn on the real
+engines: the per-side histograms and vLLM's own engine metrics of both sides.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
 from tests.helpers.clients import client, notice
+from tests.helpers.metrics import scrape
 from tests.helpers.servers import free_port, serve
 
 pytestmark = pytest.mark.engine
@@ -35,11 +38,13 @@ def crowded(tiny_dir):
     from inference.deploy.limits import UserLimits
     from inference.inputs.chat import GenerationSettings
     from inference.spec import cpu_pair
+    from ui.viewers import Identity
 
     specs = [replace(s, engine_args={**s.engine_args, "max_num_seqs": CAPACITY}) for s in cpu_pair(tiny_dir)]
     settings = GenerationSettings(max_tokens=200, ignore_eos=True)
     limits = UserLimits(running=1, per_minute=4)
-    with serve(specs, settings, limits=limits, max_queue=1) as served:
+    identity = Identity(b"many users", proxy_hops=1)  # the test is the proxy: its X-Forwarded-For is believed
+    with serve(specs, settings, limits=limits, max_queue=1, identity=identity) as served:
         yield served
 
 
@@ -246,3 +251,47 @@ def test_stop_ends_a_turn_that_waits_for_a_slot_and_gives_the_message_back(crowd
         for i, job in enumerate(jobs):
             if i != waiting:
                 job.result(timeout=180)
+
+
+def test_metrics_show_each_sides_figures_and_vllms_own_engine_metrics_for_both_engines(crowded):
+    """vLLM registers each engine's metrics in Prometheus' default registry and drops the earlier
+    engine's when the next starts; /metrics shows both sides' anyway, labelled by side."""
+    from prometheus_client import REGISTRY, generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    url, comparison = crowded
+    default = text_string_to_metric_families(generate_latest(REGISTRY).decode())
+    models = {
+        s.labels["model_name"]
+        for f in default
+        if f.name.startswith("vllm:")
+        for s in f.samples
+        if "model_name" in s.labels
+    }
+    assert models == {str(comparison.pool.specs[-1].model)}, "vLLM's default registry: the last engine started only"
+    before = scrape(url)
+    answered = client(url, "10.0.7.1").predict({"text": "count me", "files": []}, max_tokens=9, api_name="/respond")
+    assert all("9 tokens" in m for m in answered[3:5])
+
+    def delta(after, name, side, **labels):
+        pick = lambda samples: sum(  # noqa: E731
+            v for (n, ls), v in samples.items() if n == name and {**labels, "side": side}.items() <= dict(ls).items()
+        )
+        return pick(after) - pick(before)
+
+    deadline = time.monotonic() + 30  # vLLM records an iteration's stats as its outputs are handed over
+    while True:
+        after = scrape(url)
+        sides = ("FP8", "BF16")
+        if all(delta(after, "vllm:request_success_total", s) >= 1 for s in sides) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    for side in sides:
+        assert delta(after, "demo_ttft_seconds_count", side) == 1, side
+        assert delta(after, "demo_decode_tokens_per_second_count", side) == 1, side
+        assert delta(after, "demo_answer_tokens_total", side) == 9, side
+        assert delta(after, "vllm:request_success_total", side) == 1, side  # vLLM's own, for this side
+        assert delta(after, "vllm:generation_tokens_total", side) == 9, side
+        prompt = delta(after, "demo_prompt_tokens_total", side)
+        assert prompt > 0 and delta(after, "vllm:prompt_tokens_total", side) == prompt, side  # the same count
+        assert delta(after, "vllm:time_to_first_token_seconds_count", side) == 1, side

@@ -4,8 +4,10 @@ Contract: ``TurnQueue(capacity, max_queue, user_limits)`` lets ``capacity`` turn
 engines' batch size) and up to ``max_queue`` more wait for a free slot. ``admit(request)`` is the
 user's place among the turns answered now, held for the whole turn: entering it raises
 ``DemoError`` (which the page shows) when every slot is taken and the waiting places are full
-("busy, please retry") or when the user is over the per-user limits (``inference.deploy.limits``; a
-user is the client's address). ``wait_for_slot()`` takes a slot, yielding the line that tells
+("busy, please retry") or when the user is over the per-user limits (``inference.deploy.limits``),
+or the user's network address over the flood limit. ``user(request)`` is who a user is
+(``ui.viewers.key``: a signed-in name, a browser, or an address); ``running`` and ``waiting`` count
+the turns answered and waiting now. ``wait_for_slot()`` takes a slot, yielding the line that tells
 the user their place meanwhile; ``release()`` gives it back. Gradio lets every turn handler in
 at once, so that the waiting happens here, where a user can be told.
 """
@@ -19,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inference.compat import timeout
-from inference.deploy.limits import Admission, UserLimits
-from inference.errors import DemoError
+from inference.deploy.limits import Admission, Refused, UserLimits
+from ui import viewers
 
 
 class Halted(Exception):
@@ -47,30 +49,34 @@ class Halt:
 
 
 def user(request: Any) -> str:
-    """Who sends a turn, for the per-user limits: the client's address (behind a proxy, uvicorn
-    takes it from X-Forwarded-For when the proxy is listed in ``FORWARDED_ALLOW_IPS``)."""
-    client = getattr(request, "client", None)
-    return getattr(client, "host", None) or getattr(request, "session_hash", None) or "anonymous"
+    """Who sends a turn (THE viewer key, for the per-user limits and anything else kept per viewer):
+    ``"hf:NAME"`` when signed in, ``"browser:ID"`` for a browser that loaded the page (its signed
+    cookie), ``"address:ADDR"`` otherwise (``ui.viewers``)."""
+    return viewers.key(request)
 
 
 class TurnQueue:
     def __init__(self, capacity: int, max_queue: int, user_limits: UserLimits = UserLimits(running=0, per_minute=0)):
         self.capacity = capacity  # turns answered at once
         self.max_queue = max_queue  # turns that may wait for a slot
-        self.admission = Admission(user_limits)  # turns per user (client address), at once and per minute
+        self.admission = Admission(user_limits)  # turns per user (``user``), at once and per minute
+        self.flood = Admission.flood(user_limits.address_per_minute)  # turns per network address and minute
         self.waiting = 0  # turns waiting for a slot now
+        self.running = 0  # turns holding a slot now
         self._slots = asyncio.Semaphore(capacity)
 
     @contextlib.contextmanager
     def admit(self, request: Any) -> Iterator[None]:
         """The user's place among the turns answered now (see the module's contract)."""
         if self._slots.locked() and self.waiting >= self.max_queue:
-            raise DemoError(
+            raise Refused(
                 f"The demo is busy ({self.capacity} turns being answered, {self.waiting} waiting). "
-                "Please retry in a minute; your message is still in the box."
+                "Please retry in a minute; your message is still in the box.",
+                "busy",
             )
         self.admission.forget_idle()
-        with self.admission.admit(user(request)):
+        self.flood.forget_idle()
+        with self.flood.admit(viewers.address(request)), self.admission.admit(user(request)):
             yield
 
     async def wait_for_slot(self, halt: asyncio.Event | None = None) -> AsyncIterator[str]:
@@ -80,6 +86,7 @@ class TurnQueue:
         ``Halted`` is raised and nothing is held."""
         if not self._slots.locked():
             await self._slots.acquire()
+            self.running += 1
             return
         self.waiting += 1
         said = None
@@ -97,6 +104,7 @@ class TurnQueue:
                 try:
                     async with timeout(1.0):
                         await self._slots.acquire()
+                    self.running += 1
                     return
                 except TimeoutError:
                     pass
@@ -105,4 +113,5 @@ class TurnQueue:
 
     def release(self) -> None:
         """Give back the slot ``wait_for_slot`` took."""
+        self.running -= 1
         self._slots.release()

@@ -10,13 +10,15 @@ The settings a user picks (``ui.settings``) go to every side alike. ``respond`` 
 its first text, or with "…" after a short delay, then renders at a pace (``ui.pacing``) while
 the metrics count every token. A ``DemoError`` in the input, a full demo or a user over the
 per-user limits leaves the history and the input as they were and shows the message; an error
-on one side is shown in that side's pane while the others go on.
+on one side is shown in that side's pane while the others go on. Every turn, answered or
+refused, is counted and logged (``ui.telemetry``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
 import tempfile
 import time
 from pathlib import Path
@@ -42,6 +44,8 @@ from ui.pacing import renders
 from ui.preview import caption, preview_file, prune, scratch
 from ui.queue import Halt, Halted, TurnQueue
 from ui.settings import NAMES, PREVIEWED, parse, with_settings
+from ui.telemetry import Telemetry
+from ui.viewers import Identity
 from ui.views import STOPPED, Link, by_path
 
 log = logging.getLogger(__name__)
@@ -69,6 +73,8 @@ class Comparison:
         user_limits: UserLimits = UserLimits(running=0, per_minute=0),
         max_queue: int | None = None,
         max_tokens_cap: int | None = None,
+        identity: Identity | None = None,
+        log_prompts: bool = False,
     ):
         self.pool = pool
         # a host's caps on settings, by name: the slider's maximum (``ui.layout``), which Gradio enforces
@@ -82,6 +88,8 @@ class Comparison:
         self.reference = next((i for i, s in enumerate(specs) if s.reference), len(specs) - 1)
         capacity = batch_capacity(specs)  # turns answered at once
         self.queue = TurnQueue(capacity, 4 * capacity if max_queue is None else max_queue, user_limits)
+        self.identity = identity or Identity(secrets.token_bytes(32))  # who a viewer is (``ui.viewers``)
+        self.telemetry = Telemetry(pool, self.queue, self.identity, log_prompts)  # /metrics, a log line per turn
         self.labels = [s.label for s in specs]
         self._running: dict[str, Exchange] = {}  # session -> its turn being answered
         self._halts: dict[str, Halt] = {}  # session -> how Stop or Clear ends its turn (waiting or running)
@@ -194,6 +202,7 @@ class Comparison:
             slot.enter_context(self.queue.admit(request))
         except DemoError as err:
             log.info("input refused: %s", err)  # said once, in the notice under the box
+            self.telemetry.refused(request, err, turn)
             box = gr.update() if replace else gr.update(value=message, interactive=True)
             yield box, *self._view(conversation, notice=f"⚠️ Not sent — {err}", link=link), conversation
             return
@@ -242,6 +251,7 @@ class Comparison:
                 await merged.aclose()
                 for answer in ex.answers:  # ended early (Stop, Clear, closed tab): nothing left open
                     answer.finish(time.monotonic(), STOPPED)
+                self.telemetry.turn(request, ex, halt.cleared)
                 if self._running.get(request.session_hash) is ex:
                     del self._running[request.session_hash]
         if halt.cleared:  # Clear ended it: the page shows the emptied conversation Clear rendered

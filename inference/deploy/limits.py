@@ -1,10 +1,12 @@
-"""How many turns one user may run: at once, and per minute.
+"""How many turns one user may run: at once, and per minute; and how many one network address may start.
 
-Contract: ``Admission(limits)`` counts turns per user key (the app uses the client's address;
-a Gradio session already runs one turn at a time). ``admit(key)`` is a context manager for one
-turn: it raises ``DemoError`` (saying when to retry) when that user already runs
-``running`` turns or started ``per_minute`` turns in the last 60 s, and frees the running slot
-on exit. A limit of 0 is no limit. Pure bookkeeping for one event loop: no locks, no I/O.
+Contract: ``Admission(limits)`` counts turns per user key (the app's viewer key: a signed-in name,
+a browser, or an address; a Gradio session already runs one turn at a time). ``admit(key)`` is a
+context manager for one turn: it raises ``Refused`` (a ``DemoError`` saying when to retry, with a
+``reason`` for the metrics) when that user already runs ``running`` turns or started
+``per_minute`` turns in the last 60 s, and frees the running slot on exit. ``Admission.flood(n)``
+is the same bookkeeping for ``n`` turns a minute per network address (``UserLimits.address_per_minute``),
+worded for an address. A limit of 0 is no limit. Pure bookkeeping for one event loop: no locks, no I/O.
 """
 
 from __future__ import annotations
@@ -25,12 +27,24 @@ WINDOW = 60.0  # seconds: what "per minute" counts
 class UserLimits:
     running: int = 2  # turns one user may have answered at the same time (several tabs); 0: no limit
     per_minute: int = 20  # turns one user may start in any 60 s; 0: no limit
+    address_per_minute: int = 0  # turns one network address may start in any 60 s (a flood limit); 0: none
+
+
+class Refused(DemoError):
+    """A turn refused by a limit; ``reason`` names which, for the metrics."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
 
 
 class Admission:
-    def __init__(self, limits: UserLimits = UserLimits(), clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, limits: UserLimits = UserLimits(), clock: Callable[[], float] = time.monotonic, *, per: str = "user"
+    ):
         self.limits = limits
         self._clock = clock
+        self.per = per  # what a key is, in the messages: "user" or "address"
         self._running: dict[str, int] = defaultdict(int)
         self._started: dict[str, deque[float]] = defaultdict(deque)
 
@@ -42,15 +56,19 @@ class Admission:
             started.popleft()
         if limits.running and self._running[key] >= limits.running:
             n = self._running[key]
-            raise DemoError(
+            raise Refused(
                 f"You already have {n} turn{'s' * (n > 1)} being answered (the limit per user is "
-                f"{limits.running}); wait for it to finish, or press Stop in your other tab."
+                f"{limits.running}); wait for it to finish, or press Stop in your other tab.",
+                f"{self.per}_running",
             )
         if limits.per_minute and len(started) >= limits.per_minute:
             wait = math.ceil(WINDOW - (now - started[0]))
-            raise DemoError(
-                f"You sent {len(started)} turns in the last minute (the limit per user is {limits.per_minute}); "
-                f"please retry in {wait} s."
+            who = "You" if self.per == "user" else "Your network address"
+            n = len(started)
+            raise Refused(
+                f"{who} sent {n} turn{'s' * (n > 1)} in the last minute (the limit per {self.per} is "
+                f"{limits.per_minute}); please retry in {wait} s.",
+                f"{self.per}_per_minute",
             )
         started.append(now)
         self._running[key] += 1
@@ -62,6 +80,11 @@ class Admission:
                 del self._running[key]
             if not started:
                 self._started.pop(key, None)
+
+    @classmethod
+    def flood(cls, per_minute: int, clock: Callable[[], float] = time.monotonic) -> Admission:
+        """Turns per network address and minute, whoever sends them (0: no limit)."""
+        return cls(UserLimits(running=0, per_minute=per_minute), clock, per="address")
 
     def forget_idle(self) -> None:
         """Drop users with nothing running and no turn in the window (keeps the tables small)."""

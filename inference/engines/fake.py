@@ -38,16 +38,18 @@ class FakeFastEngine(Engine):
     def start(self) -> None:
         self._up = True
 
-    def shutdown(self) -> None:
-        self._up = False
-
     @property
     def started(self) -> bool:
         return self._up
 
     @property
-    def alive(self) -> bool:  # no EngineCore to watch: the pool must not restart it
+    def alive(self) -> bool:
+        """Started and not shut down (``Engine``'s asks vLLM: the pool's watch would restart a fake
+        every second)."""
         return self._up
+
+    def shutdown(self) -> None:
+        self._up = False
 
     def render(self, prepared: Prepared, answers: Sequence[str], settings: GenerationSettings) -> str:
         return repr(prepared.messages(answers, system=settings.system))

@@ -65,6 +65,7 @@ class Engine(PromptViews, EngineBase):
         super().__init__(spec)
         self._llm: Any = None
         self._blocks: int | None = None  # KV-cache blocks of the first start; a restart gets as many
+        self.collectors: list[Any] = []  # vLLM's Prometheus metrics of this engine (``vllm_collectors``)
 
     def start(self) -> None:
         """Create the ``AsyncLLM`` (spawns its EngineCore process) and load the chat template."""
@@ -81,6 +82,7 @@ class Engine(PromptViews, EngineBase):
         if self.spec.fork:  # the CPU platform sets "spawn" while creating the config
             os.environ["VLLM_WORKER_MULTIPROC_METHOD"] = "fork"
         self._llm = AsyncLLM.from_vllm_config(config, stat_loggers=[_kv_watch(self)])
+        self.collectors = vllm_collectors()
         if self.closed:  # shut down while this start was under way (a restart during exit)
             self._stop()
             return
@@ -237,3 +239,12 @@ class Engine(PromptViews, EngineBase):
         if llm is not None:
             llm.shutdown()
             log.info("engine %s shut down", self.spec.title)
+
+
+def vllm_collectors() -> list[Any]:
+    """The ``vllm:`` metrics in Prometheus' default registry now: those of the engine created last.
+    vLLM registers each engine's metrics there and unregisters every earlier engine's when the next
+    one starts (``unregister_vllm_metrics``), so an engine takes its own right after it starts."""
+    from prometheus_client import REGISTRY
+
+    return [c for c in list(REGISTRY._collector_to_names) if getattr(c, "_name", "").startswith("vllm:")]

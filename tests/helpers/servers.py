@@ -3,7 +3,9 @@
 Contract: ``free_port()`` is a port nobody listens on now; ``started(specs)`` is an ``EnginePool``
 of ``specs``, started, shut down on exit (pass or fail); ``serve(specs, settings, video, **options)``
 composes and serves the app as ``app.py`` does and yields ``(url, comparison)`` once the engines
-are started and warmed up.
+are started and warmed up; ``serve_fake(settings, **options)`` serves the same app on the tiny
+pair's specs with fake engines (``inference.engines.fake``: no vLLM, for tests of the page around
+the engines) and yields ``(url, comparison)`` at once.
 """
 
 from __future__ import annotations
@@ -50,3 +52,24 @@ def serve(specs, settings, video=None, **options):
     finally:
         demo.close()
         pool.shutdown()
+
+
+@contextlib.contextmanager
+def serve_fake(settings, rate: float = 2000.0, delay: float = 0.0, **options):
+    """The app (``app.build`` and ``app.launch``) with fake engines in place of the tiny pair, each
+    answering ``delay`` seconds after the request at ``rate`` tokens a second."""
+    from pathlib import Path
+
+    import app
+    from inference.engines.fake import FakeFastEngine
+    from inference.spec import cpu_pair
+
+    demo, comparison = app.build(cpu_pair(Path("/nowhere/tiny")), settings, **options)
+    pool = comparison.pool
+    pool.engines = [FakeFastEngine(e.spec, rate=rate, delay=delay) for e in pool.engines]
+    pool.start()
+    _, url, _ = app.launch(demo, comparison, port=free_port(), quiet=True)
+    try:
+        yield url, comparison
+    finally:
+        demo.close()
