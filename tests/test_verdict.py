@@ -49,7 +49,7 @@ def turn(fp8: list[int], bf16: list[int], timing: str = "alone", rates=(14.0, 10
 
 def test_the_verdict_says_how_far_the_answers_agree_and_what_fp8_buys_when_timed_alone():
     ex = turn([*range(143), 900, 901], [*range(143), 800, 801])
-    ex.cross = {0: CrossScore(tuple(range(145)), (0.02,) * 145, (0.01,) * 145)}
+    ex.cross = {0: CrossScore(tuple(range(145)), 145, (0.02,) * 145, (0.01,) * 145)}
     v = verdict([ex], LABELS, 1, WEIGHTS)
     said = " ".join(v.latest)
     assert "FP8 gave the same answer as BF16 for the first 143 tokens (99% of tokens identical)" in said
@@ -69,7 +69,7 @@ def test_a_raced_turn_never_quotes_a_speed():
 def test_the_session_quotes_speed_only_from_turns_timed_alone():
     raced = turn([1, 2, 3, 4], [1, 2, 3, 4], timing="race", rates=(40.0, 4.0))
     alone = turn([1, 2, 9, 9], [1, 2, 3, 4], timing="alone", rates=(12.0, 10.0))
-    alone.cross = {0: CrossScore((1, 2, 9, 9), (0.0, 0.0, 0.4, 0.4), (0.0,) * 4)}
+    alone.cross = {0: CrossScore((1, 2, 9, 9), 4, (0.0, 0.0, 0.4, 0.4), (0.0,) * 4)}
     session = " ".join(verdict([raced, alone], LABELS, 1, WEIGHTS).session)
     assert "Over 2 finished turns, FP8 gave BF16's answer exactly in 1" in session
     assert "mean Δ log-prob 0.200 over 1 cross-scored turns" in session
@@ -148,7 +148,7 @@ def test_score_turn_fills_the_turn_says_why_it_skips_and_ends_on_stop():
 
 def test_the_heat_map_shades_each_token_by_its_delta_escapes_text_and_shows_the_mean_on_top():
     ex = turn([1, 2, 3], [1, 2, 3])
-    ex.cross = {0: CrossScore((1, 2, 3), (0.0, 2.5, -0.4), (0.0,) * 3)}
+    ex.cross = {0: CrossScore((1, 2, 3), 3, (0.0, 2.5, -0.4), (0.0,) * 3)}
     words = {1: "<b>x</b>", 2: "y", 3: "\n"}
     out = views.heat(ex, 0, 1, LABELS, lambda ids: "".join(words[t] for t in ids))
     assert "mean Δ log-prob <b>+0.700</b>" in out and "&lt;b&gt;x&lt;/b&gt;" in out and "<b>x</b>" not in out

@@ -212,6 +212,10 @@ def heat(ex: Exchange | None, side: int, reference: int, labels: Sequence[str], 
         text = html.escape(decode([token]) or "␣").replace("\n", "↵<br>")
         spans.append(f"<span class='heat-token' title='{html.escape(title)}' style='{_shade(delta)}'>{text}</span>")
     more = f" (first {HEAT_TOKENS} of {len(c.deltas)} tokens shaded)" if len(c.deltas) > HEAT_TOKENS else ""
+    if len(c.deltas) < c.answer_tokens:
+        more += (
+            f" (scored up to token {len(c.deltas)} of {c.answer_tokens}: an image/video placeholder there cannot be)"
+        )
     mean = (
         f"<p class='heat-mean'><b>{me}'s answer scored by {ref}</b>: mean Δ log-prob <b>{c.mean:+.3f}</b> "
         f"({ref} finds its tokens {likelier(c.mean):.1%} less likely per token; 0: the same model){more}"

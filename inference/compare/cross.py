@@ -7,10 +7,11 @@ both engines, after the same prompt: the side's own history for its answer, the 
 the reference's) through the engines' ``score`` (``inference.compare.scores``) and returns one
 ``CrossScore`` per side. Δ of a token is how much less likely the other engine finds it than the
 engine that wrote it (log-probability, nats): 0 for the same model, positive when the other model
-would not have said it as readily. Cancelling it cancels the prefills (vLLM aborts them); an engine
-that cannot score raises its ``DemoError``. ``score_turn`` does it for a finished ``Exchange`` and
-keeps the result on it (``cross``) or says why not (``cross_note``); a ``stop`` event ends it early.
-No UI here.
+would not have said it as readily. An answer is scored up to its first image/video placeholder
+token (which would stand for visual features no prompt has; a random model emits them).
+Cancelling it cancels the prefills (vLLM aborts them); an engine that cannot score raises its
+``DemoError``. ``score_turn`` does it for a finished ``Exchange`` and keeps the result on it
+(``cross``) or says why not (``cross_note``); a ``stop`` event ends it early. No UI here.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ SCORING = "Cross-scoring: each answer is being scored under the other model…"
 class CrossScore:
     """One side's answer against the reference's model, and the reference's answer against this side's."""
 
-    token_ids: tuple[int, ...]  # this side's answer
+    token_ids: tuple[int, ...]  # this side's answer, as far as it was scored
+    answer_tokens: int  # the whole answer's length (more than ``token_ids``: cut at a placeholder)
     deltas: tuple[float, ...]  # per token: log p(own engine) - log p(reference engine)
     reverse: tuple[float, ...]  # the reference's answer, per token: log p(reference) - log p(this side)
 
@@ -54,6 +56,14 @@ def deltas(writer: Sequence[TokenScore], other: Sequence[TokenScore]) -> tuple[f
     if [s.token for s in writer] != [s.token for s in other]:
         raise ValueError("the two scores are not of the same tokens")
     return tuple(w.logprob - o.logprob for w, o in zip(writer, other, strict=True))
+
+
+def scorable(engine: Any, ids: Sequence[int]) -> list[int]:
+    """``ids`` up to the first image/video placeholder token (the engine's ``visual_count`` says which)."""
+    count = getattr(engine, "visual_count", None)
+    if count is None:
+        return list(ids)
+    return list(ids[: next((i for i, t in enumerate(ids) if count([t])), len(ids))])
 
 
 def likelier(delta: float) -> float:
@@ -77,7 +87,7 @@ async def cross_score(
 
     async def pair(side: int, answer: int) -> tuple[list[TokenScore], list[TokenScore]]:
         """Side ``answer``'s tokens under ``side``'s engine and the reference's, after the writer's prompt."""
-        ids, history = answers[answer], histories[answer]
+        ids, history = scorable(engines[answer], answers[answer]), histories[answer]
         if not ids:
             return [], []
         a, b = await asyncio.gather(
@@ -91,7 +101,8 @@ async def cross_score(
     for k, side in enumerate(others):
         own, under_ref = results[k]
         by_side, by_ref = results[len(others) + k]
-        out[side] = CrossScore(tuple(answers[side]), deltas(own, under_ref), deltas(by_ref, by_side))
+        ids = tuple(s.token for s in own)
+        out[side] = CrossScore(ids, len(answers[side]), deltas(own, under_ref), deltas(by_ref, by_side))
     return out
 
 
