@@ -29,7 +29,7 @@ REASONING = "🧠 Reasoning"
 DIVERGES = "first divergence"
 PLOT_POINTS = 200  # per side, at most
 HEAT_TOKENS = 1024  # tokens shaded in a heat map, at most
-HEAT_FULL = 2.0  # a Δ of this many nats (or more) gets the full shade
+HEAT_FLOOR = 0.01  # nats: the full shade goes to the answer's largest |Δ|, but never to less than this
 RACE = "race: both sides at once, sharing the hardware"
 ALONE = "timed each alone"
 
@@ -99,8 +99,8 @@ def describe(ex: Exchange | None, side: int, reference: int, labels: list[str], 
         speed.append(f"{m.total:.2f} s")
     alone = ex.settings.timing == "alone"
     if alone and not m.tokens and not a.done and not all(b.done for b in ex.answers[:side]):
-        speed = ["waiting for its turn (each alone: one side after the other)"]
-    speed.append(ALONE if alone else RACE)
+        speed = ["waiting for its turn (one side after the other)"]
+    speed.insert(0, ALONE if alone else RACE)  # first: the numbers after it are read in its light
     size = []
     if m.prompt_tokens is not None:
         size.append(f"prompt {m.prompt_tokens} tokens ({m.visual_tokens} visual, {m.text_tokens} text)")
@@ -189,9 +189,9 @@ def status_line(status: Any, notes: Mapping[int, str]) -> str:
     return "  \n".join([text, *(f"⚠️ {note}" for _, note in sorted(notes.items()))])
 
 
-def _shade(delta: float) -> str:
-    """Red where the other model finds the token less likely, blue where more; stronger with |Δ|."""
-    alpha = min(1.0, abs(delta) / HEAT_FULL) * 0.85
+def _shade(delta: float, full: float) -> str:
+    """Red where the other model finds the token less likely, blue where more; stronger with |Δ|, full at ``full``."""
+    alpha = min(1.0, abs(delta) / full) * 0.85
     rgb = "220, 38, 38" if delta > 0 else "37, 99, 235"
     return f"background: rgba({rgb}, {alpha:.2f})"
 
@@ -206,11 +206,14 @@ def heat(ex: Exchange | None, side: int, reference: int, labels: Sequence[str], 
     if c is None or c.mean is None:
         return f"<p class='heat-note'>{html.escape(ex.cross_note)}</p>" if ex.done and ex.cross_note else ""
     me, ref = html.escape(labels[side]), html.escape(labels[reference])
+    full = max(HEAT_FLOOR, *map(abs, c.deltas))  # the answer's own range: where the models part most
     spans = []
     for token, delta in list(zip(c.token_ids, c.deltas, strict=True))[:HEAT_TOKENS]:
         title = f"Δ {delta:+.3f}: {ref} finds this token {likelier(delta):.1%} less likely than {me}"
         text = html.escape(decode([token]) or "␣").replace("\n", "↵<br>")
-        spans.append(f"<span class='heat-token' title='{html.escape(title)}' style='{_shade(delta)}'>{text}</span>")
+        spans.append(
+            f"<span class='heat-token' title='{html.escape(title)}' style='{_shade(delta, full)}'>{text}</span>"
+        )
     more = f" (first {HEAT_TOKENS} of {len(c.deltas)} tokens shaded)" if len(c.deltas) > HEAT_TOKENS else ""
     if len(c.deltas) < c.answer_tokens:
         more += (
@@ -218,7 +221,8 @@ def heat(ex: Exchange | None, side: int, reference: int, labels: Sequence[str], 
         )
     mean = (
         f"<p class='heat-mean'><b>{me}'s answer scored by {ref}</b>: mean Δ log-prob <b>{c.mean:+.3f}</b> "
-        f"({ref} finds its tokens {likelier(c.mean):.1%} less likely per token; 0: the same model){more}"
+        f"({ref} finds its tokens {likelier(c.mean):.1%} less likely per token; 0: the same model; "
+        f"full shade at |Δ| {full:.3f}){more}"
     )
     if c.reverse_mean is not None:
         mean += f"; the other way, {ref}'s answer scored by {me}: {c.reverse_mean:+.3f}"
