@@ -196,3 +196,16 @@ def test_one_at_a_time_runs_the_sides_one_after_the_other_each_from_its_own_star
     assert len(starts) == 2 and starts[0] <= log[0][2] and log[1][2] <= starts[1] <= log[2][2]
     raced = asyncio.run(run(False))
     assert {e[:2] for e in log[:2]} == {("start", 0), ("start", 1)} and all(e.started is None for e in raced)
+
+
+def test_a_side_on_a_remote_server_cannot_score_and_the_turn_says_so():
+    """A vLLM server's chat API gives no prompt log-probabilities of a given answer: the remote
+    backend refuses to score, and cross-scoring says it was skipped (the engine is never reached)."""
+    from inference.engines.remote import RemoteEngine
+    from inference.spec import ModelSpec
+
+    remote = RemoteEngine(ModelSpec("BF16", "org/model", backend="remote", endpoint="http://127.0.0.1:9/v1"))
+    ex = turn([1, 2, 3], [1, 2, 4])
+    asyncio.run(score_turn([Scorer(-0.2), remote], ex, prepare([UserTurn("q")]), [[], []], 1, asyncio.Event()))
+    assert ex.cross == {} and ex.cross_note == "Cross-scoring skipped: BF16: the remote backend does not score answers."
+    assert ex.cross_note in " ".join(verdict([ex], LABELS, 1, WEIGHTS).latest)
