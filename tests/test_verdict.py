@@ -143,7 +143,8 @@ def test_score_turn_fills_the_turn_says_why_it_skips_and_ends_on_stop():
     assert refused.cross == {} and refused.cross_note.startswith("Cross-scoring skipped: BF16: the remote backend")
     hanging = [Scorer(-0.2, hang=True), Scorer(-0.5, hang=True)]
     stopped = asyncio.run(run(hanging, stop_after=0.05))
-    assert stopped.cross_note == "Cross-scoring stopped." and sum(s.cancelled for s in hanging) == 4
+    # one request per engine at a time (the page's slots stay true): the first pair is cancelled, no more sent
+    assert stopped.cross_note == "Cross-scoring stopped." and [s.cancelled for s in hanging] == [1, 1]
 
 
 def test_the_heat_map_shades_each_token_by_its_delta_escapes_text_and_shows_the_mean_on_top():

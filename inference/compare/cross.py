@@ -1,17 +1,18 @@
 """Cross-scoring: each side's finished answer scored teacher-forced by its own engine and by the
 reference side's, token by token.
 
-Contract: ``cross_score(engines, prepared, histories, settings, answers, reference)`` runs, for every
-side but the reference, four prefills at once (its answer and the reference's answer, each under
-both engines, after the same prompt: the side's own history for its answer, the reference's for
-the reference's) through the engines' ``score`` (``inference.compare.scores``) and returns one
-``CrossScore`` per side. Δ of a token is how much less likely the other engine finds it than the
-engine that wrote it (log-probability, nats): 0 for the same model, positive when the other model
-would not have said it as readily. An answer is scored up to its first image/video placeholder
-token (which would stand for visual features no prompt has; a random model emits them).
-Cancelling it cancels the prefills (vLLM aborts them); an engine that cannot score raises its
-``DemoError``. ``score_turn`` does it for a finished ``Exchange`` and keeps the result on it
-(``cross``) or says why not (``cross_note``); a ``stop`` event ends it early. No UI here.
+Contract: ``cross_score(engines, prepared, histories, settings, answers, reference)`` runs, for
+every side but the reference, its answer and then the reference's answer under both engines at once
+(one request per engine at a time, as a turn's streams hold: the page's slots stay true), after the
+same prompt (the side's own history for its answer, the reference's for the reference's), through
+the engines' ``score`` (``inference.compare.scores``), and returns one ``CrossScore`` per side. Δ of
+a token is how much less likely the other engine finds it than the engine that wrote it (log-probability,
+nats): 0 for the same model, positive when the other model would not have said it as
+readily. An answer is scored up to its first image/video placeholder token (which would stand for
+visual features no prompt has; a random model emits them). Cancelling it cancels the prefills (vLLM
+aborts them); an engine that cannot score raises its ``DemoError``. ``score_turn`` does it for a
+finished ``Exchange`` and keeps the result on it (``cross``) or says why not (``cross_note``); a
+``stop`` event ends it early. No UI here.
 """
 
 from __future__ import annotations
@@ -95,12 +96,10 @@ async def cross_score(
         )
         return a, b
 
-    others = [i for i in range(len(engines)) if i != reference]
-    results = await asyncio.gather(*(pair(i, i) for i in others), *(pair(i, reference) for i in others))
     out = {}
-    for k, side in enumerate(others):
-        own, under_ref = results[k]
-        by_side, by_ref = results[len(others) + k]
+    for side in (i for i in range(len(engines)) if i != reference):
+        own, under_ref = await pair(side, side)
+        by_side, by_ref = await pair(side, reference)
         ids = tuple(s.token for s in own)
         out[side] = CrossScore(ids, len(answers[side]), deltas(own, under_ref), deltas(by_ref, by_side))
     return out
