@@ -294,5 +294,6 @@ def test_the_api_takes_no_model_id_or_path_from_the_browser(client):
                 "Number",
                 "Textbox",
                 "Checkbox",
+                "Radio",  # the timing: fixed choices, anything else refused by ui.settings
                 "State",
             }, (name, parameter["component"])

@@ -123,6 +123,9 @@ def test_export_holds_settings_inputs_answers_metrics_and_divergence():
             "token_agreement": 0.5,
             "exact_match": False,
             "mean_abs_logprob_gap": 0.0,
+            "timing": "race",
+            "cross_score_mean": None,  # not cross-scored
+            "cross_score_reverse_mean": None,
         }
     ]
     jsonschema.validate(rec, COMPARISON)

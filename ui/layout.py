@@ -7,10 +7,11 @@ whose settings go to every side alike, whose Stop and Clear end a running turn (
 icon is Clear too), and whose
 examples (from ``inference.inputs.samples``) fill the input when clicked, whose empty panes show
 them too and send one when clicked (``ui.start``), and whose link can preset the
-settings (``ui.presets``: ``/?max_tokens=24``). A second tab runs the
-built-in or an uploaded prompt set on the same engines (``ui.evaluation``); with a store, a third
-runs the blind test (``ui.blind``; first when asked) and a Share button keeps a link (``ui.share``).
-It launches nothing; ``CSS`` is
+settings (``ui.presets``: ``/?max_tokens=24``). A verdict in words sits above the panes, with what
+every figure means (``ui.glossary``) beside it, and a cross-score heat map per side below them. A
+second tab runs the built-in or an uploaded prompt set on the same engines (``ui.evaluation``); with
+a store, a third runs the blind test (``ui.blind``; first when asked) and a Share button keeps a
+link (``ui.share``). It launches nothing; ``CSS`` is
 for the launch. ``render`` builds the components (a ``Page``), ``wire`` binds their events; the
 settings panel follows ``ui.settings``. The turn events run their components' processing inline
 (``ui.inline``). API names: /respond, /regenerate, /stop, /edit, /clear, /export, /preview, /poll,
@@ -28,6 +29,7 @@ import gradio as gr
 from inference.inputs.samples import EXAMPLES
 from ui.blind import BlindTest, blind_tab
 from ui.evaluation import evaluation_tab
+from ui.glossary import glossary
 from ui.inline import inline
 from ui.inputs import FILE_TYPES, paste_limit
 from ui.presets import preset
@@ -40,7 +42,11 @@ from ui.views import DIVERGES
 TITLE = "Qwen3.5-9B: FP8 next to BF16"
 # For ``launch(css=...)``: the figures under the panes keep their height while they stream (their
 # numbers change width and the lines re-wrap), so the buttons below do not move under the pointer.
-CSS = "[id^='metrics-'] { min-height: 7em; }"
+CSS = (
+    "[id^='metrics-'] { min-height: 7em; }"
+    " .heat-map { line-height: 1.9; white-space: pre-wrap; font-family: monospace; font-size: 0.85em; }"
+    " .heat-token { border-radius: 3px; padding: 1px 0; }"
+)
 LATEX = [
     {"left": "$$", "right": "$$", "display": True},
     {"left": "\\[", "right": "\\]", "display": True},
@@ -90,11 +96,14 @@ class Page:
     files: gr.File
     timer: gr.Timer  # start-up: until the engines are ready
     watch: gr.Timer  # afterwards: the status line says when an engine restarts
+    verdict: gr.Markdown  # the verdict in words, above the panes
+    heats: list[gr.HTML]  # one cross-score heat map per side but the reference (``Comparison.scored``)
 
     @property
     def outputs(self) -> list[gr.components.Component]:
         """Every turn handler's outputs (``ui.session``'s order)."""
-        return [self.box, *self.panes, *self.metrics, *self.marks, self.plot, self.notice, self.conversation]
+        details = [*self.marks, self.plot, self.verdict, *self.heats]
+        return [self.box, *self.panes, *self.metrics, *details, self.notice, self.conversation]
 
 
 def render(
@@ -113,7 +122,10 @@ def render(
     conversation = gr.State([])
     with gr.Tabs(elem_id="tabs", selected="blind" if blind is not None and blind_first else None):
         with gr.Tab("Comparison", id="comparison", elem_id="comparison-tab"):
-            panes, metrics, marks = [], [], []
+            panes, metrics, marks, heats = [], [], [], []
+            verdict = gr.Markdown(elem_id="verdict")
+            with gr.Accordion("What these numbers mean", open=False, elem_id="meanings"):
+                gr.Markdown(glossary())
             with gr.Row(equal_height=True):
                 for i, spec in enumerate(comparison.pool.specs):
                     with gr.Column(min_width=320):
@@ -175,6 +187,9 @@ def render(
                             combine_adjacent=True,
                         )
                     )
+            with gr.Accordion("Each answer scored by the other model (latest turn)", elem_id="cross"):
+                for i in comparison.scored:
+                    heats.append(gr.HTML(elem_id=f"heat-{i}"))
             plot = gr.LinePlot(
                 x="seconds",
                 y="tokens",
@@ -196,7 +211,7 @@ def render(
     timer, watch = gr.Timer(1.0), gr.Timer(3.0)
     return Page(
         status, conversation, panes, metrics, box, notice, tokens, preview, stop, regenerate, edit, clear, export,
-        settings, examples, marks, plot, files, timer, watch,
+        settings, examples, marks, plot, files, timer, watch, verdict, heats,
     )  # fmt: skip
 
 

@@ -57,6 +57,8 @@ async def renders(
             break
         now = time.monotonic()
         answer = ex.answers[event.side]
+        if event.started is not None:  # each alone: this side's request went out just now
+            answer.metrics.started = event.started
         first_text = not answer.text and event.chunk is not None and bool(event.chunk.text)
         if event.chunk is not None:
             answer.add(event.chunk, now)

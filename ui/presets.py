@@ -26,6 +26,11 @@ def _value(control: gr.components.Component, raw: str) -> Any:
         return raw.lower() in TRUE
     if isinstance(control, gr.Textbox):
         return raw
+    if isinstance(control, gr.Radio):
+        allowed = [value for _, value in control.choices]
+        if raw not in allowed:
+            raise ValueError(f"not one of {', '.join(allowed)}")
+        return raw
     try:
         number = float(raw)
     except ValueError:

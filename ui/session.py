@@ -3,14 +3,17 @@
 Contract: ``Comparison(pool, settings)`` holds the engines and the default settings; its methods
 are Gradio handlers whose inputs and outputs are plain values. Outputs, in ``outputs`` order: the
 input box, one chat pane, one metrics line and one divergence view per side (``ui.views``), the
-tokens-over-time plot, the notice under the input box (why a turn was refused), and the
-conversation (a list of ``Exchange``, mutated in place so that Stop sees the partial answers).
+tokens-over-time plot, the verdict, one cross-score heat map per side but the reference, the
+notice under the input box (why a turn was refused), and the conversation (a list of
+``Exchange``, mutated in place so that Stop sees the partial answers).
 The settings a user picks (``ui.settings``) go to every side alike. ``respond`` waits for a slot
 (``ui.queue``, telling the user their place) and streams every side at once: the turn appears with
 its first text, or with "…" after a short delay, then renders at a pace (``ui.pacing``) while
-the metrics count every token. A ``DemoError`` in the input, a full demo or a user over the
-per-user limits leaves the history and the input as they were and shows the message; an error
-on one side is shown in that side's pane while the others go on. Every turn, answered or
+the metrics count every token (*each alone*: one side after the other). Once every answer has
+ended, each is scored under the other engine (``inference.compare.cross``; Stop and Clear end that
+too) and the verdict is rendered (``inference.compare.verdict``). A ``DemoError`` in the input,
+a full demo or a user over the per-user limits leaves the history and the input as they were and
+shows the message; an error on one side is shown in that side's pane while the others go on. Every turn, answered or
 refused, is counted and logged (``ui.telemetry``).
 """
 
@@ -26,9 +29,11 @@ from typing import Any
 
 import gradio as gr
 
+from inference.compare.cross import SCORING, score_turn
 from inference.compare.export import record, write
 from inference.compare.merge import stream_sides
 from inference.compare.transcript import Exchange
+from inference.compare.verdict import verdict
 from inference.compare.window import left_out
 from inference.deploy.limits import UserLimits
 from inference.engines.pool import EnginePool
@@ -91,6 +96,7 @@ class Comparison:
         self.identity = identity or Identity(secrets.token_bytes(32))  # who a viewer is (``ui.viewers``)
         self.telemetry = Telemetry(pool, self.queue, self.identity, log_prompts)  # /metrics, a log line per turn
         self.labels = [s.label for s in specs]
+        self.scored = [i for i in range(len(specs)) if i != self.reference]  # sides with a heat map
         self._running: dict[str, Exchange] = {}  # session -> its turn being answered
         self._halts: dict[str, Halt] = {}  # session -> how Stop or Clear ends its turn (waiting or running)
 
@@ -130,9 +136,13 @@ class Comparison:
         if not details and shown is not None and not any(v is not None and len(v) for v in shown):
             return [*panes, *lines, *shown, note]
         if not details:
-            return [*panes, *lines, *[gr.skip()] * self.sides, gr.skip(), note]
+            return [*panes, *lines, *[gr.skip()] * (2 * self.sides + 1), note]
         decoders = [e.decode for e in self.pool.engines]
         fresh = [*[views.marks(last, i, self.reference, decoders[i]) for i in n], views.plot(last, self.labels)]
+        weights = [f.weight_bytes for f in feet]
+        said = verdict(conversation, self.labels, self.reference, weights, tiny=any(s.tiny for s in self.pool.specs))
+        fresh.append(views.verdict_text(said))
+        fresh += [views.heat(last, i, self.reference, self.labels, decoders[i]) for i in self.scored]
         if shown is not None:
             shown[:] = fresh
         return [*panes, *lines, *fresh, note]
@@ -236,11 +246,12 @@ class Comparison:
                 for i, engine in enumerate(self.pool.engines)
             ]
             said = left_out(window.first)
-            merged = halt.merged = stream_sides(streams, self.stall_seconds)  # the requests start now
+            alone = chosen.timing == "alone"  # one side after the other: each side's own speed
+            merged = halt.merged = stream_sides(streams, self.stall_seconds, one_at_a_time=alone)  # requests start
             if halt.event.is_set():  # Stop came between the slot and the requests
                 merged.halt()
             self._running[request.session_hash] = ex
-            shown: list[Any] = [*[[]] * self.sides, None]  # divergence views and plot as last rendered
+            shown: list[Any] = [*[[]] * self.sides, None, "", *[""] * len(self.scored)]  # details as last rendered
             try:
                 paced = renders(merged, ex, start, self._running, replace=replace)
                 async with contextlib.aclosing(paced) as pace:
@@ -254,6 +265,11 @@ class Comparison:
                 self.telemetry.turn(request, ex, halt.cleared)
                 if self._running.get(request.session_hash) is ex:
                     del self._running[request.session_hash]
+            if not halt.event.is_set():  # every answer has ended: score each under the other engine
+                ex.cross_note = SCORING
+                yield gr.update() if replace else None, *self._view(conversation, link=link), conversation
+                histories = [[past.split(i).reply for past in history] for i in range(self.sides)]
+                await score_turn(self.pool.engines, ex, prepared, histories, self.reference, halt.event)
         if halt.cleared:  # Clear ended it: the page shows the emptied conversation Clear rendered
             yield gr.update(value=None, interactive=True), *self._view([], notice="", link=link), []
             return

@@ -26,11 +26,18 @@ from inference.inputs.chat import GenerationSettings
 from inference.inputs.media import VideoOptions
 from inference.inputs.vision import VisualBudget
 
-Kind = Literal["slider", "number", "checkbox", "text"]
+Kind = Literal["slider", "number", "checkbox", "text", "radio"]
+TIMINGS = (("race: both at once, sharing the hardware", "race"), ("each alone: one after the other", "alone"))
 
 
 def _text(value: Any) -> str:
     return value or ""  # a cleared text box: no system prompt
+
+
+def _timing(value: Any) -> str:
+    if value not in {v for _, v in TIMINGS}:
+        raise ValueError(f"timing {value!r} is not one of {', '.join(v for _, v in TIMINGS)}")
+    return value
 
 
 def _even_frames(value: Any) -> int:
@@ -44,10 +51,11 @@ class Setting:
     cast: Callable[[Any], Any]  # the control's value as the field's; TypeError/ValueError when it has none
     label: str
     row: int  # index into ``ROWS``
-    kind: Kind = "slider"  # slider, number (a whole number), checkbox, text
+    kind: Kind = "slider"  # slider, number (a whole number), checkbox, text, radio (``choices``)
     bounds: tuple[float, float, float] | None = None  # a slider's minimum, maximum and step
     elem_id: str | None = None  # for browser tests and the page's CSS
     previewed: bool = False  # the input box's preview (visual tokens against the context) depends on it
+    choices: tuple[tuple[str, str], ...] = ()  # a radio's (label, value) pairs
 
 
 @dataclass(frozen=True)
@@ -87,6 +95,7 @@ SETTINGS = (
     ),
     Setting("system", "settings.system", _text, "System prompt", 2, kind="text"),
     Setting("enable_thinking", "settings.enable_thinking", bool, THINKING, 1, kind="checkbox", elem_id="thinking"),
+    Setting("timing", "settings.timing", _timing, "Timing", 1, kind="radio", elem_id="timing", choices=TIMINGS),
     Setting(
         "image_max_tokens",
         "budget.image_max_tokens",
@@ -142,6 +151,8 @@ def control(setting: Setting, value: Any, maximum: float | None = None) -> gr.co
         return gr.Number(value, precision=0, label=s.label, elem_id=s.elem_id)
     if s.kind == "checkbox":
         return gr.Checkbox(value, label=s.label, elem_id=s.elem_id)
+    if s.kind == "radio":
+        return gr.Radio(list(s.choices), value=value, label=s.label, elem_id=s.elem_id)
     return gr.Textbox(value, label=s.label, lines=2, elem_id=s.elem_id)
 
 

@@ -4,17 +4,22 @@ Contract: pure functions of a conversation (``inference.compare.transcript``); n
 (a side's ``decode`` is passed in). ``render`` gives one side's chat pane as role/content
 messages, ``describe`` the metrics lines under it, ``marks`` its latest answer with the first
 diverging token marked ``DIVERGES``, ``plot`` the tokens-over-time table of every side, ``cost``
-the input preview's token summary, and ``status_line`` the engines' start-up status.
+the input preview's token summary, ``status_line`` the engines' start-up status, ``heat`` a
+side's latest answer shaded token by token by its cross-score Δ (HTML whose text is escaped),
+and ``verdict_text`` the verdict above the panes (``inference.compare.verdict``).
 """
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
+from inference.compare.cross import likelier
 from inference.compare.transcript import Exchange
+from inference.compare.verdict import Verdict
 
 Link = Callable[[str], Any]  # a user file's path -> its content in a pane (``ui.links``)
 
@@ -23,6 +28,10 @@ EMPTY = "*(no text: the model ended its answer at once)*"
 REASONING = "🧠 Reasoning"
 DIVERGES = "first divergence"
 PLOT_POINTS = 200  # per side, at most
+HEAT_TOKENS = 1024  # tokens shaded in a heat map, at most
+HEAT_FLOOR = 0.01  # nats: the full shade goes to the answer's largest |Δ|, but never to less than this
+RACE = "race: both sides at once, sharing the hardware"
+ALONE = "timed each alone"
 
 
 def by_path(path: str) -> dict[str, str]:
@@ -88,6 +97,10 @@ def describe(ex: Exchange | None, side: int, reference: int, labels: list[str], 
     speed.append(f"{m.tokens} tokens" + ("" if a.done else "…"))
     if m.total is not None:
         speed.append(f"{m.total:.2f} s")
+    alone = ex.settings.timing == "alone"
+    if alone and not m.tokens and not a.done and not all(b.done for b in ex.answers[:side]):
+        speed = ["waiting for its turn (one side after the other)"]
+    speed.insert(0, ALONE if alone else RACE)  # first: the numbers after it are read in its light
     size = []
     if m.prompt_tokens is not None:
         size.append(f"prompt {m.prompt_tokens} tokens ({m.visual_tokens} visual, {m.text_tokens} text)")
@@ -177,3 +190,53 @@ def status_line(status: Any, notes: Mapping[int, str]) -> str:
     else:
         text = f"⏳ {status.message} The input unlocks when every engine is ready."
     return "  \n".join([text, *(f"⚠️ {note}" for _, note in sorted(notes.items()))])
+
+
+def _shade(delta: float, full: float) -> str:
+    """Red where the other model finds the token less likely, blue where more; stronger with |Δ|, full at ``full``."""
+    alpha = min(1.0, abs(delta) / full) * 0.85
+    rgb = "220, 38, 38" if delta > 0 else "37, 99, 235"
+    return f"background: rgba({rgb}, {alpha:.2f})"
+
+
+def heat(ex: Exchange | None, side: int, reference: int, labels: Sequence[str], decode: Callable) -> str:
+    """The side's latest answer, each token shaded by Δ (how much less likely the reference's model
+    finds it than the side's own), its Δ on hover; the mean above. ``decode``: the side's token ids
+    to text. Empty before the answers are scored; the reason when they were not."""
+    if ex is None:
+        return ""
+    c = ex.cross.get(side)
+    if c is None or c.mean is None:
+        return f"<p class='heat-note'>{html.escape(ex.cross_note)}</p>" if ex.done and ex.cross_note else ""
+    me, ref = html.escape(labels[side]), html.escape(labels[reference])
+    full = max(HEAT_FLOOR, *map(abs, c.deltas))  # the answer's own range: where the models part most
+    spans = []
+    for token, delta in list(zip(c.token_ids, c.deltas, strict=True))[:HEAT_TOKENS]:
+        title = f"Δ {delta:+.3f}: {ref} finds this token {likelier(delta):.1%} less likely than {me}"
+        text = html.escape(decode([token]) or "␣").replace("\n", "↵<br>")
+        spans.append(
+            f"<span class='heat-token' title='{html.escape(title)}' style='{_shade(delta, full)}'>{text}</span>"
+        )
+    more = f" (first {HEAT_TOKENS} of {len(c.deltas)} tokens shaded)" if len(c.deltas) > HEAT_TOKENS else ""
+    if len(c.deltas) < c.answer_tokens:
+        more += (
+            f" (scored up to token {len(c.deltas)} of {c.answer_tokens}: an image/video placeholder there cannot be)"
+        )
+    mean = (
+        f"<p class='heat-mean'><b>{me}'s answer scored by {ref}</b>: mean Δ log-prob <b>{c.mean:+.3f}</b> "
+        f"({ref} finds its tokens {likelier(c.mean):.1%} less likely per token; 0: the same model; "
+        f"full shade at |Δ| {full:.3f}){more}"
+    )
+    if c.reverse_mean is not None:
+        mean += f"; the other way, {ref}'s answer scored by {me}: {c.reverse_mean:+.3f}"
+    return f"{mean}.</p><div class='heat-map'>{''.join(spans)}</div>"
+
+
+def verdict_text(v: Verdict) -> str:
+    """The verdict above the panes: the latest turn, then the session so far."""
+    if not v.latest:
+        return ""
+    text = "**Verdict, latest turn:** " + " ".join(v.latest)
+    if v.session:
+        text += "  \n**So far:** " + " ".join(v.session)
+    return text

@@ -87,7 +87,9 @@ def markdown(rec: dict) -> str:
                 + ("none" if first is None else f"at token {first + 1}")
                 + ", "
                 f"common prefix {d['common_prefix_tokens']} of {d['tokens_compared']} tokens, {share} identical, "
-                f"mean |Δ logprob| on the common prefix {_fmt(d['mean_abs_logprob_gap'])}.",
+                f"mean |Δ logprob| on the common prefix {_fmt(d['mean_abs_logprob_gap'])}; "
+                f"cross-scored, mean Δ log-prob {_fmt(d['cross_score_mean'])} "
+                f"({d['against']}'s answer the other way: {_fmt(d['cross_score_reverse_mean'])}).",
             ]
         for a in turn["answers"]:
             lines += ["", f"### {a['label']}", ""]

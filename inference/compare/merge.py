@@ -10,12 +10,16 @@ same loop) ends the stream at its next read the same way, waking a reader that w
 says whether an event is ready within ``s`` seconds, without taking it. A side that yields
 nothing for ``stall_seconds`` (an engine that hangs) ends with a ``DemoError``: the timeout
 cancels its pending read, which aborts its vLLM request like any cancellation; the others go on.
+``one_at_a_time=True`` (the *each alone* timing) runs the sides one after another instead, in side
+order, in one task: each side's first event carries ``started``, the clock reading when its request
+was sent, so its figures count from then and no side's speed includes waiting for another.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
@@ -32,6 +36,7 @@ class SideEvent:
     chunk: Chunk | None = None  # a piece of the answer
     error: DemoError | None = None
     done: bool = False
+    started: float | None = None  # one side at a time: when this side's request was sent (monotonic)
 
     @property
     def text(self) -> str:
@@ -45,15 +50,29 @@ class stream_sides:
     """The merged stream; every side's task starts at once, before the first event is asked for
     (so a caller can render something else while the requests are already on their way)."""
 
-    def __init__(self, streams: Sequence[AsyncIterator[Chunk]], stall_seconds: float | None = None):
+    def __init__(
+        self,
+        streams: Sequence[AsyncIterator[Chunk]],
+        stall_seconds: float | None = None,
+        *,
+        one_at_a_time: bool = False,
+    ):
         self._queue: asyncio.Queue[SideEvent] = asyncio.Queue()
         self._arrived = asyncio.Event()  # set whenever an event is queued
         self._stall = stall_seconds
-        self._tasks = [asyncio.create_task(self._pump(i, s), name=f"side-{i}") for i, s in enumerate(streams)]
-        self._remaining = len(self._tasks)
+        if one_at_a_time:
+            self._tasks = [asyncio.create_task(self._each(streams), name="sides-one-at-a-time")]
+        else:
+            self._tasks = [asyncio.create_task(self._pump(i, s), name=f"side-{i}") for i, s in enumerate(streams)]
+        self._remaining = len(streams)
         self._halted = False
 
-    async def _pump(self, side: int, stream: AsyncIterator[Chunk]) -> None:
+    async def _each(self, streams: Sequence[AsyncIterator[Chunk]]) -> None:
+        """Every side in turn: a side's request is sent when the one before it has ended."""
+        for i, stream in enumerate(streams):
+            await self._pump(i, stream, started=time.monotonic())
+
+    async def _pump(self, side: int, stream: AsyncIterator[Chunk], started: float | None = None) -> None:
         try:
             while True:
                 try:
@@ -61,18 +80,19 @@ class stream_sides:
                         chunk = await anext(stream)
                 except StopAsyncIteration:
                     break
-                self._put(SideEvent(side, chunk=chunk))
+                self._put(SideEvent(side, chunk=chunk, started=started))
+                started = None
         except TimeoutError:
             message = f"No output for {self._stall:.0f} s, so this side was stopped (the engine may be stuck)."
-            self._put(SideEvent(side, error=DemoError(message), done=True))
+            self._put(SideEvent(side, error=DemoError(message), done=True, started=started))
             return
         except DemoError as err:
-            self._put(SideEvent(side, error=err, done=True))
+            self._put(SideEvent(side, error=err, done=True, started=started))
         except Exception as err:  # an unexpected failure stays on its own side
             log.exception("side %d failed", side)
-            self._put(SideEvent(side, error=DemoError(f"unexpected error: {err!r}"), done=True))
+            self._put(SideEvent(side, error=DemoError(f"unexpected error: {err!r}"), done=True, started=started))
         else:
-            self._put(SideEvent(side, done=True))
+            self._put(SideEvent(side, done=True, started=started))
 
     async def arrives_within(self, seconds: float) -> bool:
         """Whether an event is ready now or within ``seconds`` (it stays queued for ``__anext__``)."""

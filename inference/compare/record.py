@@ -13,7 +13,10 @@ Contract: pure functions to plain ``dict``s (JSON types only), the same keys in
   first_divergence (0-based index of the first token that differs; ``None``: none), token_agreement
   (share of tokens both answers have in common, aligned like ``difflib``, 0..1; ``None`` until
   both ended), exact_match (both ended by the model with the same tokens), mean_abs_logprob_gap
-  (over the common prefix);
+  (over the common prefix), timing (``race`` or ``alone``), cross_score_mean (the side's answer
+  scored teacher-forced by both engines: mean of log p(side) - log p(reference) per token, nats;
+  ``None`` unless cross-scored, ``inference.compare.cross``), cross_score_reverse_mean (the
+  reference's answer the other way round);
 * ``file_row``: name (never a server path), kind, and, once planned, resized, frames, grid_thw,
   visual_tokens;
 * ``settings_row``: the generation settings a user chose (``ignore_eos``, a test switch, left out).
@@ -72,6 +75,7 @@ def agreement_row(ex: Exchange, side: int, reference: int, labels: list[str]) ->
     if d is None:
         return None
     a, b = ex.answers[side], ex.answers[reference]
+    cross = ex.cross.get(side)
     return {
         "label": labels[side],
         "against": labels[reference],
@@ -81,6 +85,9 @@ def agreement_row(ex: Exchange, side: int, reference: int, labels: list[str]) ->
         "token_agreement": rounded(d.identical),
         "exact_match": bool(a.finish_reason and b.finish_reason and a.token_ids == b.token_ids),
         "mean_abs_logprob_gap": rounded(d.logprob_gap, 6),
+        "timing": ex.settings.timing,
+        "cross_score_mean": rounded(cross.mean if cross else None, 6),
+        "cross_score_reverse_mean": rounded(cross.reverse_mean if cross else None, 6),
     }
 
 

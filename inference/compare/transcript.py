@@ -4,19 +4,25 @@ Contract: ``Answer`` accumulates one side's ``Chunk``s (text, token ids, log-pro
 metrics, why it ended) and is finished exactly once, with an optional note (an error or a
 stop mark). ``Exchange`` is one user turn, the settings it was sent with, and one ``Answer``
 per side; ``divergence`` compares a side with the reference side as far as both have
-arrived; ``reply``/``reasoning`` split an answer the way the chat template made it. Pure data
-and arithmetic: no engine, no UI.
+arrived; ``reply``/``reasoning`` split an answer the way the chat template made it; ``cross``
+holds the cross-scores once both answers were scored under the other engine
+(``inference.compare.cross``), ``cross_note`` why they were not. Pure data and arithmetic: no
+engine, no UI.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from inference.compare.divergence import Divergence, diverge
 from inference.compare.metrics import Chunk, SideMetrics
 from inference.compare.reasoning import Reasoned, split_reasoning
 from inference.inputs.chat import FilePlan, GenerationSettings, UserTurn
+
+if TYPE_CHECKING:
+    from inference.compare.cross import CrossScore
 
 
 @dataclass
@@ -54,6 +60,8 @@ class Exchange:
     files: tuple[FilePlan, ...] = ()  # this turn's files as the model sees them (size, grid, tokens)
     sent_at: float = field(default_factory=time.time)  # wall clock, for the export
     stop_requested: bool = False  # set by Stop; the streaming handler ends the turn when it sees it
+    cross: dict[int, CrossScore] = field(default_factory=dict)  # by side, the reference's excepted
+    cross_note: str = ""  # cross-scoring under way, or why it was skipped
     _divergence: dict[tuple[int, int], Divergence] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod

@@ -4,7 +4,8 @@ the app offers: it is not in ``BACKENDS``).
 Contract: ``FakeFastEngine(spec, rate, delay)`` streams ``settings.max_tokens`` one-token chunks at
 ``rate`` per second, the first ``delay`` seconds after the request and with a prompt size, the
 last with ``finish_reason`` "length"; the words it streams are ``word(token_id)`` and ``decode``
-spells them back. It needs no vLLM and no tokenizer; what it does not override it inherits from
+spells them back; ``score`` gives every token the log-probability the stream gave it (-0.5), so two
+fakes cross-score to zero. It needs no vLLM and no tokenizer; what it does not override it inherits from
 ``Engine`` (``bench/comparison.py`` lists those methods).
 """
 
@@ -17,6 +18,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from inference.compare.metrics import Chunk
+from inference.compare.scores import TokenScore
 from inference.engines.vllm_engine import Engine
 from inference.errors import DemoError
 from inference.inputs.chat import GenerationSettings, Prepared
@@ -70,6 +72,9 @@ class FakeFastEngine(Engine):
     @staticmethod
     def word(token_id: int) -> str:
         return f"w{token_id % 10} "
+
+    async def score(self, prepared, answers, settings, token_ids, top: int = 2) -> list[TokenScore]:
+        return [TokenScore(t, -0.5, ((t, -0.5),)) for t in token_ids]
 
     async def stream(
         self, prepared: Prepared, answers: Sequence[str], settings: GenerationSettings

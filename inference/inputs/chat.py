@@ -45,6 +45,9 @@ class GenerationSettings:
     system: str = ""  # system prompt; empty: none
     enable_thinking: bool = False  # Qwen3.5's chat-template switch
     ignore_eos: bool = False  # tests: make a random model emit exactly max_tokens
+    # How the comparison times the sides (no engine reads it): "race", every side at once, sharing the
+    # hardware; "alone", one side after the other (inference.compare.merge), for honest speed figures.
+    timing: str = "race"
 
 
 @dataclass(frozen=True)

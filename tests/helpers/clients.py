@@ -6,7 +6,8 @@ default would fetch every streamed file again) and, given an ``address``, says i
 ``browser_client(url, address)`` loads the page first, as a browser does, and sends the viewer
 cookie the page set with every request (one per browser). ``split``/``details`` cut an update of
 ``/respond`` into its parts; ``answers(pane)`` are a chat pane's assistant texts;
-``notice(update)`` the line under the input box.
+``notice(update)`` the line under the input box;
+``verdict``/``heat_maps`` the verdict above the panes and the cross-score heat maps (HTML).
 """
 
 from __future__ import annotations
@@ -46,6 +47,17 @@ def details(update, sides: int = 2):
     """The divergence views (one per side) and the tokens-over-time plot of an update."""
     rest = update[1:]
     return rest[2 * sides : 3 * sides], rest[3 * sides]
+
+
+def verdict(update, sides: int = 2) -> str:
+    """The verdict above the panes (after the box, panes, metrics lines, divergence views and plot)."""
+    return update[1 + 3 * sides + 1]
+
+
+def heat_maps(update, sides: int = 2) -> list[str]:
+    """The cross-score heat maps, one per side but the reference, in side order."""
+    start = 1 + 3 * sides + 2
+    return update[start : start + sides - 1]
 
 
 def notice(update) -> str:

@@ -52,6 +52,9 @@ AGREEMENT = obj(
     token_agreement=SHARE,
     exact_match=BOOL,
     mean_abs_logprob_gap=NUM,
+    timing={"enum": ["race", "alone"]},
+    cross_score_mean=NUM,
+    cross_score_reverse_mean=NUM,
 )
 FILE = {
     **obj(
