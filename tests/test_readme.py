@@ -1,5 +1,6 @@
-"""The README a newcomer reads: the layout tree names every file of the app, library and
-benchmarks, and nothing that is not there; every docs page is linked."""
+"""The README a newcomer reads: short, every docs page linked; and the code layout page
+(docs/layout.md), whose tree names every file of the app, library and benchmarks, and nothing
+that is not there."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
+LAYOUT = ROOT / "docs" / "layout.md"
 DETAILED = ("inference/", "ui/", "bench/")  # folders whose every file has its own line
 
 
 def tree() -> list[str]:
-    """The paths the README's Layout block names: files, and folders summed up in one line."""
-    block = README.read_text().split("## Layout", 1)[1].split("```", 2)[1]
+    """The paths the layout page's tree names: files, and folders summed up in one line."""
+    block = LAYOUT.read_text().split("```", 2)[1]
     paths, stack = [], []
     for line in block.strip("\n").splitlines():
         depth = (len(line) - len(line.lstrip(" "))) // 2
