@@ -150,6 +150,9 @@ def test_same_checkpoint_on_both_sides_agrees_on_every_token(same_checkpoint):
     (summary,) = rep["summary"]["agreement"]
     assert summary["mean_token_agreement"] == 1.0 and summary["exact_matches"] == 3
     assert summary["mean_abs_logprob_gap"] == 0.0 and summary["median_first_divergence"] is None
+    # cross-scored: the same model finds the other's answer exactly as likely as its own
+    assert summary["cross_scored"] >= 1 and summary["mean_cross_score"] == summary["mean_cross_score_reverse"] == 0.0
+    assert "Agreement cascades" in (same_checkpoint[1] / "report.md").read_text()
     image = rep["prompts"][0]["answers"][0]
     assert image["visual_tokens"] == rep["prompts"][0]["files"][0]["visual_tokens"] > 0 and image["text_tokens"] > 0
 
@@ -202,6 +205,8 @@ def test_tab_evaluates_fp8_against_bf16_while_chat_goes_on_and_offers_the_report
     rows = [p["agreement"][0] for p in rep["prompts"]]
     assert any(r["first_divergence"] is not None for r in rows)
     assert any(r["mean_abs_logprob_gap"] is not None and r["mean_abs_logprob_gap"] > 0 for r in rows)
+    # every answer cross-scored (the summary's None check above covers its mean), and nothing left running
+    assert summary["cross_scored"] == n and any(r["cross_score_mean"] != 0.0 for r in rows)
     assert all(e.num_unfinished_requests() == 0 for e in comparison.pool.engines)
 
 
@@ -254,6 +259,9 @@ class Watched:
     def __init__(self, engine, side: int, engines: list, log: list):
         self.engine, self.side, self.engines, self.log = engine, side, engines, log
 
+    def __getattr__(self, name):  # spec, score, ...: the engine's own
+        return getattr(self.engine, name)
+
     def num_unfinished_requests(self) -> int:
         return self.engine.num_unfinished_requests()
 
@@ -289,6 +297,7 @@ def test_each_side_answers_alone_while_the_other_engine_holds_no_request(served,
         assert all(a.metrics.ttft is not None and 0 < a.metrics.ttft < 30 for a in o.exchange.answers)
         first, second = (o.exchange.answers[s].metrics for s in order(outcomes.index(o), 2))
         assert second.started >= first.ended
+        assert o.exchange.cross and o.exchange.cross_note == ""  # then cross-scored, after both answers
 
 
 @pytest.mark.engine

@@ -9,7 +9,10 @@ and decode rate is measured with no other side of the run on the hardware. Greed
 separate engines do not depend on what the other engine is doing, so the agreement figures are
 those a race would give, and one such pass costs less than a race plus a timing pass. An
 outcome names the sides whose answer saw another request in some engine (a chat turn in the
-app) while it was timed. A prompt whose media are refused becomes an outcome with its error and
+app) while it was timed. Once every side has answered, each answer is cross-scored under the
+reference side's engine and the reference's under each other side's (``inference.compare.cross``:
+teacher-forced log-probabilities; ``score_turn`` keeps them on the exchange or says why not, e.g. a
+backend that cannot score). A prompt whose media are refused becomes an outcome with its error and
 the run goes on; cancelling the consumer aborts the request in flight.
 ``inference.evaluation.report`` turns the outcomes into ``report.json``, ``report.md`` and
 plots. The command line (its own, separate from the app's):
@@ -34,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from inference.compare.cross import score_turn
 from inference.compare.merge import stream_sides
 from inference.compare.metrics import SideMetrics
 from inference.compare.transcript import Exchange
@@ -98,7 +102,9 @@ async def run(
     context: int | None = None,
     stall_seconds: float | None = None,
 ) -> AsyncIterator[Outcome]:
-    """Each prompt on each side alone (``TIMING``): one side, then the next, in ``order``."""
+    """Each prompt on each side alone (``TIMING``): one side, then the next, in ``order``; then
+    cross-scored against the reference side (its spec says so; else the last)."""
+    ref = next((i for i, e in enumerate(engines) if e.spec.reference), len(engines) - 1)
     for index, prompt in enumerate(prompts):
         turn = UserTurn(prompt.text, prompt.files)
         try:
@@ -111,6 +117,7 @@ async def run(
         for side in order(index, len(engines)):
             if await _alone(engines, side, prepared, settings, ex.answers[side], stall_seconds):
                 shared.append(side)
+        await score_turn(engines, ex, prepared, [[] for _ in engines], ref, asyncio.Event())
         yield Outcome(prompt, ex, shared=tuple(sorted(shared)))
 
 

@@ -28,6 +28,12 @@ from inference.compare.record import agreement_rows, answer_row, file_row, round
 from inference.inputs.chat import GenerationSettings
 from inference.spec import ModelSpec
 
+CROSS_NOTE = (
+    "Agreement cascades: once two greedy answers part, the rest compares two different texts. The "
+    "cross-score does not: each side's answer is scored, token by token, by the reference's model "
+    "(teacher-forced), and the mean says how much less likely (in nats per token) the reference "
+    "finds what this side wrote than this side did; 0 is the same model."
+)
 PLOTS = ("agreement.png", "speed.png", "divergence.png")
 
 
@@ -109,6 +115,9 @@ def build(
                 "compared": len(rows),
                 "median_first_divergence": _stat(median, [r["first_divergence"] for r in rows]),
                 "mean_abs_logprob_gap": rounded(_stat(mean, [r["mean_abs_logprob_gap"] for r in rows]), 6),
+                "mean_cross_score": rounded(_stat(mean, [r["cross_score_mean"] for r in rows]), 6),
+                "mean_cross_score_reverse": rounded(_stat(mean, [r["cross_score_reverse_mean"] for r in rows]), 6),
+                "cross_scored": sum(r["cross_score_mean"] is not None for r in rows),
             }
         )
     summary = {"prompts": len(prompts), "failed_prompts": sum(bool(p["error"]) for p in prompts)}
@@ -182,14 +191,16 @@ def markdown(rep: dict, full: bool = True) -> str:
             f"| {_cell(x['median_decode_tokens_per_s'])} | {x['output_tokens']} | {x['errors']} |"
         )
     lines += ["", "| side vs reference | mean token agreement | exact matches | median first divergence (token) |"]
-    lines[-1] += " mean \\|Δ logprob\\| |"
-    lines.append("|---|---|---|---|---|")
+    lines[-1] += " mean \\|Δ logprob\\| | cross-score (nats/token; prompts) |"
+    lines.append("|---|---|---|---|---|---|")
     for a in s["agreement"]:
         first = _cell(a["median_first_divergence"], "{:g}", add=1)  # 1-based
         lines.append(
             f"| {a['label']} vs {a['against']} | {_cell(a['mean_token_agreement'], '{:.1%}')} "
-            f"| {a['exact_matches']} of {a['compared']} | {first} | {_cell(a['mean_abs_logprob_gap'], '{:.4f}')} |"
+            f"| {a['exact_matches']} of {a['compared']} | {first} | {_cell(a['mean_abs_logprob_gap'], '{:.4f}')} "
+            f"| {_cell(a['mean_cross_score'], '{:+.4f}')} ({a['cross_scored']} of {a['compared']}) |"
         )
+    lines += ["", CROSS_NOTE]
     if full:
         lines += ["", *(f"![{name[:-4]}]({name})" for name in PLOTS)]
     lines += ["", "## Per prompt", ""]

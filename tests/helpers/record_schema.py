@@ -128,6 +128,9 @@ REPORT = obj(
                 compared=COUNT,
                 median_first_divergence=NUM,
                 mean_abs_logprob_gap=NUM,
+                mean_cross_score=NUM,
+                mean_cross_score_reverse=NUM,
+                cross_scored=COUNT,
             )
         ),
     ),
