@@ -144,6 +144,18 @@ def _parser(env) -> tuple[argparse.ArgumentParser, dict[str, list[str]]]:
         help="turns that may wait for a free slot before users are told the demo is busy "
         "(0: 4 x the engines' batch size, max_num_seqs)",
     )
+    option(
+        "--max-sessions",
+        type=int,
+        default=1000,
+        help="browser sessions (conversations) kept in memory; the least recently used go first",
+    )
+    option(
+        "--closed-session-minutes",
+        type=float,
+        default=60.0,
+        help="a closed tab's conversation is forgotten this long after its last turn",
+    )
     option("--user-running", type=int, default=4, help="turns one user may have answered at once; 0: no limit")
     option("--user-per-minute", type=int, default=30, help="turns one user may send per minute; 0: no limit")
     option("--tiny-dir", type=Path, default=TINY_DIR, help="where `make tiny` wrote the CPU pair")
@@ -245,9 +257,23 @@ def build(
     return demo, comparison
 
 
-def launch(demo, comparison, host: str = "127.0.0.1", port: int | None = None, max_file_size="500mb", **extra):
+def launch(
+    demo,
+    comparison,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    max_file_size="500mb",
+    *,
+    max_sessions: int = 1000,
+    closed_session_seconds: float | None = 3600.0,
+    **extra,
+):
     """Serve the page without blocking; the engines warm up in the server's loop once started;
     ``/healthz`` and ``/readyz`` answer beside it (``ui/health.py``).
+
+    Gradio keeps at most ``max_sessions`` sessions (the least recently used go first), and a
+    closed tab's session ``closed_session_seconds`` after its last use (``ui/sessions.py``;
+    ``None``: until it is among the least recently used).
 
     Only uploads and the shipped examples' cached copies are served (no ``allowed_paths``; the
     project folder blocked); uploads over ``max_file_size`` are refused by Gradio before they
@@ -263,7 +289,11 @@ def launch(demo, comparison, host: str = "127.0.0.1", port: int | None = None, m
         blocked_paths=[str(ROOT)],
         prevent_thread_lock=True,
         ssr_mode=False,
-        app_kwargs={"lifespan": lifespan(comparison.pool), "routes": health.routes(comparison.pool)},
+        state_session_capacity=max_sessions,
+        app_kwargs={
+            "lifespan": lifespan(comparison.pool, closed_session_seconds),
+            "routes": health.routes(comparison.pool),
+        },
         css=CSS,
         **extra,
     )
@@ -302,8 +332,9 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGINT, terminate)
     # ZeroGPU packs the weights already on "cuda" when the server launches: there, load them first
     zerogpu = any(getattr(e, "on_zerogpu", False) for e in pool.engines)
+    served = {"max_sessions": args.max_sessions, "closed_session_seconds": args.closed_session_minutes * 60}
     if not zerogpu:
-        launch(demo, comparison, args.host, args.port, args.max_file_size)
+        launch(demo, comparison, args.host, args.port, args.max_file_size, **served)
     try:
         try:
             pool.start()
@@ -311,7 +342,7 @@ def main(argv: list[str] | None = None) -> None:
         except Exception:
             log.exception("an engine failed to start; the page shows the error")
         if zerogpu:
-            launch(demo, comparison, args.host, args.port, args.max_file_size)
+            launch(demo, comparison, args.host, args.port, args.max_file_size, **served)
         demo.block_thread()
     except KeyboardInterrupt:
         pass
