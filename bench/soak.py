@@ -100,6 +100,10 @@ def drive(url: str, pid: int, turns: int, users: int, tokens: int, max_seconds: 
         t.start()
     while any(t.is_alive() for t in threads):
         samples.append({"s": round(time.monotonic() - start, 1), "turns": tally.done, "rss": processes(pid)})
+        if len(samples) % 30 == 0:  # about every minute: progress, for a run that takes a while
+            print(
+                f"{samples[-1]['s']:.0f} s: {tally.done} turns, {sum(samples[-1]['rss'].values()):.0f} MB", flush=True
+            )
         for t in threads:
             t.join(SAMPLE_S / len(threads))
     samples.append({"s": round(time.monotonic() - start, 1), "turns": tally.done, "rss": processes(pid)})
@@ -139,7 +143,9 @@ def markdown(result: dict) -> str:
                 f"(load average {result['load_average']} at the start): `python app.py`, {result['users']} users "
                 f"sending text turns of {result['tokens']} new tokens per side back to back, each in a fresh "
                 f"session; {result['turns']} turns in {result['seconds'] / 60:.1f} min "
-                f"({result['turns_per_s']} turns/s), {result['errors']} errors.",
+                f"({result['turns_per_s']} turns/s), {result['errors']} errors. App settings: "
+                + (", ".join(f"`{k}={v}`" for k, v in result["app_env"].items()) or "the defaults")
+                + ".",
                 "",
                 "| memory of the app's process tree | start (after 5 % of the turns) | ⅓ | ⅔ | end |",
                 "|---|---|---|---|---|",
@@ -177,6 +183,7 @@ def soak(turns: int, users: int = USERS, tokens: int = TOKENS, *, docs: bool = T
         "load_average": load_average,
         "users": users,
         "tokens": tokens,
+        "app_env": {k: v for k, v in os.environ.items() if k.startswith("DEMO_")},  # settings beyond the defaults
         **{k: v for k, v in run.items() if k != "samples"},
         **summarize(run),
         "samples": run["samples"],
