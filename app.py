@@ -78,6 +78,9 @@ def parse_args(argv: list[str] | None = None, environ: dict[str, str] | None = N
             setattr(args, dest, values)
     args.backend = args.backend or []
     args.max_queue = args.max_queue or None
+    if args.max_sessions < 1 or args.closed_session_minutes < 0:
+        bad = "--max-sessions" if args.max_sessions < 1 else "--closed-session-minutes"
+        sys.exit(f"{bad} ({env_name(bad)}): needs at least {1 if bad == '--max-sessions' else 0}.")
     return args
 
 

@@ -90,3 +90,19 @@ def test_a_bad_variable_stops_the_app_with_one_sentence_naming_it(env, message):
     with pytest.raises(SystemExit) as stopped:
         app.parse_args([], env)
     assert stopped.value.code == message
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--max-sessions", "0"], "--max-sessions (DEMO_MAX_SESSIONS): needs at least 1."),
+        (
+            ["--closed-session-minutes", "-1"],
+            "--closed-session-minutes (DEMO_CLOSED_SESSION_MINUTES): needs at least 0.",
+        ),
+    ],
+)
+def test_a_session_limit_out_of_range_stops_the_app_with_one_sentence(argv, message):
+    with pytest.raises(SystemExit) as stopped:
+        app.parse_args(argv, {})
+    assert stopped.value.code == message
