@@ -165,3 +165,8 @@ clean:
 .PHONY: bench-load
 bench-load: $(VENV)/.installed tiny
 	$(VENV)/bin/python -m bench.load
+
+# 3,000 turns of 8 gradio_client users against python app.py: does memory plateau? (bench/soak.py)
+.PHONY: bench-soak
+bench-soak: $(VENV)/.installed tiny
+	$(VENV)/bin/python -m bench.load --soak 3000

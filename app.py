@@ -83,6 +83,9 @@ def parse_args(argv: list[str] | None = None, environ: dict[str, str] | None = N
     args.max_queue = args.max_queue or None
     if args.proxy_hops < 0:
         sys.exit(f"--proxy-hops {args.proxy_hops}: say how many proxies, 0 or more.")
+    if args.max_sessions < 1 or args.closed_session_minutes < 0:
+        bad = "--max-sessions" if args.max_sessions < 1 else "--closed-session-minutes"
+        sys.exit(f"{bad} ({env_name(bad)}): needs at least {1 if bad == '--max-sessions' else 0}.")
     return args
 
 
@@ -155,6 +158,18 @@ def _parser(env) -> tuple[argparse.ArgumentParser, dict[str, list[str]]]:
         default=0,
         help="turns that may wait for a free slot before users are told the demo is busy "
         "(0: 4 x the engines' batch size, max_num_seqs)",
+    )
+    option(
+        "--max-sessions",
+        type=int,
+        default=1000,
+        help="browser sessions (conversations) kept in memory; the least recently used go first",
+    )
+    option(
+        "--closed-session-minutes",
+        type=float,
+        default=60.0,
+        help="a closed tab's conversation is forgotten this long after its last turn",
     )
     option("--user-running", type=int, default=4, help="turns one user may have answered at once; 0: no limit")
     option("--user-per-minute", type=int, default=30, help="turns one user may send per minute; 0: no limit")
@@ -336,6 +351,9 @@ def launch(
     max_file_size="500mb",
     store=None,
     share_days: float = 30.0,
+    *,
+    max_sessions: int = 1000,
+    closed_session_seconds: float | None = 3600.0,
     **extra,
 ):
     """Serve the page without blocking; the engines warm up in the server's loop once started;
@@ -344,6 +362,10 @@ def launch(
     (``ui/share.py``). Each request's viewer and address are worked out by ``ui.viewers``
     (a signed cookie; X-Forwarded-For by ``--proxy-hops``), so uvicorn is told to trust no proxy
     (``FORWARDED_ALLOW_IPS``): its own rewrite takes the leftmost entry when trusting ``*``.
+
+    Gradio keeps at most ``max_sessions`` sessions (the least recently used go first), and a
+    closed tab's session ``closed_session_seconds`` after its last use (``ui/sessions.py``;
+    ``None``: until it is among the least recently used).
 
     Only uploads and the shipped examples' cached copies are served (no ``allowed_paths``; the
     project folder blocked); uploads over ``max_file_size`` are refused by Gradio before they
@@ -359,7 +381,7 @@ def launch(
     routes += [] if store is None else share.routes(store, share_days)
     os.environ["FORWARDED_ALLOW_IPS"] = ""  # read by uvicorn when Gradio starts it: the peer stays the peer
     app_kwargs = {
-        "lifespan": lifespan(comparison.pool),
+        "lifespan": lifespan(comparison.pool, closed_session_seconds),
         "routes": routes,
         "middleware": [Middleware(Viewers, identity=comparison.identity)],
     }
@@ -370,6 +392,7 @@ def launch(
         blocked_paths=[str(ROOT)],
         prevent_thread_lock=True,
         ssr_mode=False,
+        state_session_capacity=max_sessions,
         app_kwargs=app_kwargs,
         css=CSS,
         **extra,
@@ -431,8 +454,9 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGINT, terminate)
     # ZeroGPU packs the weights already on "cuda" when the server launches: there, load them first
     zerogpu = any(getattr(e, "on_zerogpu", False) for e in pool.engines)
+    served = {"max_sessions": args.max_sessions, "closed_session_seconds": args.closed_session_minutes * 60}
     if not zerogpu:
-        launch(demo, comparison, args.host, args.port, args.max_file_size, store, args.share_days)
+        launch(demo, comparison, args.host, args.port, args.max_file_size, store, args.share_days, **served)
     try:
         try:
             pool.start()
@@ -440,7 +464,7 @@ def main(argv: list[str] | None = None) -> None:
         except Exception:
             log.exception("an engine failed to start; the page shows the error")
         if zerogpu:
-            launch(demo, comparison, args.host, args.port, args.max_file_size, store, args.share_days)
+            launch(demo, comparison, args.host, args.port, args.max_file_size, store, args.share_days, **served)
         demo.block_thread()
     except KeyboardInterrupt:
         pass

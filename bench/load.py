@@ -217,8 +217,15 @@ def main() -> None:
     parser.add_argument("--levels", type=int, nargs="+", default=list(LEVELS))
     parser.add_argument("--seconds", type=float, default=SECONDS)
     parser.add_argument("--no-docs", action="store_true", help="do not quote the result in docs/performance.md")
+    parser.add_argument("--soak", type=int, metavar="TURNS", help="instead: a soak of TURNS turns (bench/soak.py)")
+    parser.add_argument("--soak-users", type=int, default=8, help="concurrent users of the soak")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
+    if args.soak:
+        from bench.soak import soak
+
+        soak(args.soak, args.soak_users, docs=not args.no_docs)
+        return
     from inference.spec import batch_capacity, cpu_pair
 
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -123,3 +123,19 @@ def test_an_api_key_without_a_remote_side_stops_the_app(tiny_dir, monkeypatch):
     monkeypatch.setenv("BF16_KEY", "sk-very-secret")
     with pytest.raises(SystemExit, match="--api-key-env is for sides served by a URL"):
         app.resolve_specs(app.parse_args(["--device", "cpu", "--api-key-env", "BF16=BF16_KEY"]))
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--max-sessions", "0"], "--max-sessions (DEMO_MAX_SESSIONS): needs at least 1."),
+        (
+            ["--closed-session-minutes", "-1"],
+            "--closed-session-minutes (DEMO_CLOSED_SESSION_MINUTES): needs at least 0.",
+        ),
+    ],
+)
+def test_a_session_limit_out_of_range_stops_the_app_with_one_sentence(argv, message):
+    with pytest.raises(SystemExit) as stopped:
+        app.parse_args(argv, {})
+    assert stopped.value.code == message
