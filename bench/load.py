@@ -156,10 +156,11 @@ def run_level(url: str, app_pid: int, users: int, seconds: float) -> Level:
     return level
 
 
-def start_app(port: int) -> subprocess.Popen:
-    command = [sys.executable, "app.py", "--port", str(port), "--device", "cpu", "--max-tokens", str(TOKENS)]
-    command += ["--ignore-eos", "--user-per-minute", "0"]
-    log = open(RESULTS / "load-app.log.tmp", "w")  # noqa: SIM115 - the app's log, kept for a failed run
+def start_app(port: int, tokens: int = TOKENS, extra: tuple[str, ...] = (), name: str = "load") -> subprocess.Popen:
+    """``python app.py`` on the tiny pair, answers of ``tokens`` tokens, the per-minute limit off."""
+    command = [sys.executable, "app.py", "--port", str(port), "--device", "cpu", "--max-tokens", str(tokens)]
+    command += ["--ignore-eos", "--user-per-minute", "0", *extra]
+    log = open(RESULTS / f"{name}-app.log.tmp", "w")  # noqa: SIM115 - the app's log, kept for a failed run
     return subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 

@@ -21,11 +21,10 @@ import os
 import platform
 import signal
 import subprocess
-import sys
 import threading
 import time
 
-from bench.common import RESULTS, ROOT, quote_in_docs
+from bench.common import RESULTS, quote_in_docs
 
 USERS = 8
 TOKENS = 16
@@ -81,13 +80,6 @@ def user(url: str, tokens: int, tally: Tally, deadline: float) -> None:
             kind = type(err).__name__
         tally.count(kind)
         client.reset_session()  # a new visitor: a fresh Gradio session and conversation
-
-
-def start_app(port: int, tokens: int) -> subprocess.Popen:
-    command = [sys.executable, "app.py", "--port", str(port), "--device", "cpu", "--max-tokens", str(tokens)]
-    command += ["--ignore-eos", "--user-per-minute", "0", "--user-running", "0"]
-    log = open(RESULTS / "soak-app.log.tmp", "w")  # noqa: SIM115 - the app's log, kept for a failed run
-    return subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def drive(url: str, pid: int, turns: int, users: int, tokens: int, max_seconds: float) -> dict:
@@ -161,12 +153,12 @@ def markdown(result: dict) -> str:
 
 def soak(turns: int, users: int = USERS, tokens: int = TOKENS, *, docs: bool = True, max_minutes: float = 40) -> dict:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    from bench.load import wait_ready
+    from bench.load import start_app, wait_ready
 
     port = 7900 + os.getpid() % 90
     url = f"http://127.0.0.1:{port}/"
     load_average = " / ".join(f"{x:.1f}" for x in os.getloadavg())
-    app = start_app(port, tokens)
+    app = start_app(port, tokens, ("--user-running", "0"), "soak")
     try:
         wait_ready(url)
         run = drive(url, app.pid, turns, users, tokens, max_minutes * 60)
