@@ -334,7 +334,9 @@ class Comparison:
     def poll(self):
         """Engine start-up status: the status line, the input's state, and whether to keep polling."""
         status = self.pool.status
-        placeholder = "Ask about images or videos…" if status.ready else "Engines are loading…"
+        placeholder = (
+            "Ask anything: text, images, videos, .txt or .md files…" if status.ready else "Engines are loading…"
+        )
         return (
             self.status_line(),
             gr.update(interactive=status.ready, placeholder=placeholder),
