@@ -295,5 +295,6 @@ def test_the_api_takes_no_model_id_or_path_from_the_browser(client):
                 "Textbox",
                 "Checkbox",
                 "Radio",  # the timing: fixed choices, anything else refused by ui.settings
+                "File",  # an uploaded prompt set: Gradio takes only files uploaded to its own cache
                 "State",
             }, (name, parameter["component"])

@@ -283,15 +283,18 @@ def test_metrics_show_each_sides_figures_and_vllms_own_engine_metrics_for_both_e
     while True:
         after = scrape(url)
         sides = ("FP8", "BF16")
-        if all(delta(after, "vllm:request_success_total", s) >= 1 for s in sides) or time.monotonic() > deadline:
+        if all(delta(after, "vllm:request_success_total", s) >= 3 for s in sides) or time.monotonic() > deadline:
             break
         time.sleep(0.1)
     for side in sides:
         assert delta(after, "demo_ttft_seconds_count", side) == 1, side
         assert delta(after, "demo_decode_tokens_per_second_count", side) == 1, side
         assert delta(after, "demo_answer_tokens_total", side) == 9, side
-        assert delta(after, "vllm:request_success_total", side) == 1, side  # vLLM's own, for this side
-        assert delta(after, "vllm:generation_tokens_total", side) == 9, side
+        # vLLM's own, for this side: the answer, then cross-scoring's two prefills on each engine (this
+        # side's answer and the other's, each scored with one sampled token: ``inference.compare.cross``)
+        assert delta(after, "vllm:request_success_total", side) == 1 + 2, side
+        assert delta(after, "vllm:generation_tokens_total", side) == 9 + 2, side
         prompt = delta(after, "demo_prompt_tokens_total", side)
-        assert prompt > 0 and delta(after, "vllm:prompt_tokens_total", side) == prompt, side  # the same count
-        assert delta(after, "vllm:time_to_first_token_seconds_count", side) == 1, side
+        scored = delta(after, "vllm:prompt_tokens_total", side) - prompt  # the two scoring prompts
+        assert prompt > 0 and 2 * prompt <= scored <= 2 * (prompt + 9), side  # each: the turn's prompt + an answer
+        assert delta(after, "vllm:time_to_first_token_seconds_count", side) == 1 + 2, side
