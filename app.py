@@ -197,6 +197,13 @@ def _parser(env) -> tuple[argparse.ArgumentParser, dict[str, list[str]]]:
     option("--blind", action="store_true", help="open on the blind test (a showcase screen)")
     option("--store-prompts", action="store_true", help="keep each blind turn's prompt text with its vote")
     option("--share-days", type=float, default=30.0, help="shared comparisons expire after this many days")
+    option(
+        "--votes-key-env",
+        metavar="VARIABLE",
+        default="",
+        help="the host downloads every blind vote as CSV at /votes.csv with the key this environment variable "
+        "holds (Authorization: Bearer KEY); unset: no download",
+    )
     return p, from_env
 
 
@@ -287,6 +294,16 @@ def build(specs, settings, video=None, **options):
     return serve.build(specs, settings, video, examples_dir=EXAMPLES_DIR, **options)
 
 
+def votes_key(name: str, environ) -> str | None:
+    """The key ``--votes-key-env`` names (None: no CSV download); a variable that is not set stops
+    the app with one sentence naming it (never its value)."""
+    if not name:
+        return None
+    if not environ.get(name):
+        sys.exit(f"--votes-key-env {name}: the environment variable {name} is not set or empty.")
+    return environ[name]
+
+
 def open_store(args: argparse.Namespace):
     """The database ``--database`` names (SQLite in ``--data-dir`` by default), its schema migrated;
     one that cannot be opened stops the app with one sentence."""
@@ -343,6 +360,7 @@ def main(argv: list[str] | None = None) -> None:
     # ZeroGPU packs the weights already on "cuda" when the server launches: there, load them first
     zerogpu = any(getattr(e, "on_zerogpu", False) for e in pool.engines)
     served = {"max_sessions": args.max_sessions, "closed_session_seconds": args.closed_session_minutes * 60}
+    served["votes_key"] = votes_key(args.votes_key_env, os.environ)
     if not zerogpu:
         launch(demo, comparison, args.host, args.port, args.max_file_size, store, args.share_days, **served)
     try:

@@ -89,16 +89,22 @@ def test_a_second_vote_a_vote_without_a_turn_and_an_incomplete_vote_are_refused(
     assert store.tally().votes == before + 1
 
 
-def test_the_host_downloads_every_vote_as_csv(served):
-    url, store = served
-    c = client(url, "10.1.0.4")
-    ask(c)
-    c.predict("both bad", "B", api_name="/blind_vote")
-    got = c.predict(api_name="/blind_csv")["value"]  # an update: the file, made visible
-    rows = httpx.get(got["url"], timeout=30).text.splitlines()
-    assert rows[0].startswith("voted_utc,turn,a,b,candidate,preference,guess,correct")
-    assert len(rows) == 1 + store.tally().votes and any(",both bad," in r for r in rows)
-    assert "10.1.0" not in "\n".join(rows)  # no viewer key leaves the database
+def test_only_the_host_downloads_every_vote_as_csv_with_the_key(tmp_path, served):
+    assert httpx.get(served[0] + "votes.csv", timeout=30).status_code == 404  # no --votes-key-env: no download
+    with serve_fake(tmp_path, votes_key="host-key-4711") as (url, store):
+        c = client(url, "10.1.0.4")
+        ask(c)
+        c.predict("both bad", "B", api_name="/blind_vote")
+        assert "/blind_csv" not in c.view_api(return_format="dict", print_info=False)["named_endpoints"]
+        for headers in ({}, {"Authorization": "Bearer guess"}, {"Authorization": "host-key-4711"}):
+            refused = httpx.get(url + "votes.csv", headers=headers, timeout=30)
+            assert refused.status_code == 401 and "for the host" in refused.text and "voted_utc" not in refused.text
+        got = httpx.get(url + "votes.csv", headers={"Authorization": "Bearer host-key-4711"}, timeout=30)
+        assert got.status_code == 200 and got.headers["content-type"].startswith("text/csv")
+        rows = got.text.splitlines()
+        assert rows[0].startswith("voted_utc,turn,a,b,candidate,preference,guess,correct")
+        assert len(rows) == 1 + store.tally().votes == 2 and ",both bad," in rows[1]
+        assert "10.1.0" not in got.text  # no viewer key leaves the database
 
 
 @pytest.mark.browser

@@ -139,3 +139,13 @@ def test_a_session_limit_out_of_range_stops_the_app_with_one_sentence(argv, mess
     with pytest.raises(SystemExit) as stopped:
         app.parse_args(argv, {})
     assert stopped.value.code == message
+
+
+def test_the_votes_key_comes_from_the_variable_named_and_a_missing_one_stops_the_app(monkeypatch):
+    monkeypatch.setenv("HOST_VOTES_KEY", "k-123")
+    assert app.votes_key("HOST_VOTES_KEY", {"HOST_VOTES_KEY": "k-123"}) == "k-123"
+    assert app.votes_key("", {}) is None  # no download unless the host asks for one
+    with pytest.raises(SystemExit, match="--votes-key-env NOPE: the environment variable NOPE is not set") as stopped:
+        app.votes_key("NOPE", {})
+    assert "k-123" not in str(stopped.value)
+    assert app.parse_args(["--votes-key-env", "HOST_VOTES_KEY"]).votes_key_env == "HOST_VOTES_KEY"

@@ -1,7 +1,7 @@
 """The blind test: two answers as A and B in an order the page cannot know, a vote, then the reveal and the tally.
 
 Contract: ``blind_tab(blind)`` builds the tab inside the current Blocks and binds its events (API
-names /blind_ask, /blind_vote, /blind_tally, /blind_csv). ``BlindTest(comparison, store)``: ``ask``
+names /blind_ask, /blind_vote, /blind_tally). ``BlindTest(comparison, store)``: ``ask``
 answers one turn on both sides through the comparison's own turn (``Comparison.respond``: its
 queue, limits, refusals and Stop) and shows nothing of the answers until both are done, so that no
 side shows its speed; then the store records the turn with its sides in a random order
@@ -10,25 +10,28 @@ opaque id) and the panes show them as A and B, with no figure, label or scheme. 
 viewer's pick (A, B, tie, both bad) and guess of which one is the candidate (FP8): one vote per
 turn per viewer (``ui.queue.user``), only for the turn this session was shown; then the labels and
 figures are revealed and the tally, always on the tab, is redrawn. Each blind turn starts a fresh
-conversation. The database is used from threads (``asyncio.to_thread``).
+conversation. The database is used from threads (``asyncio.to_thread``). ``votes_routes(store,
+key)``: the host's CSV of every vote at ``/votes.csv``, for the key alone (not on the page: any
+viewer could press a button there).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
 
 from inference.compare.transcript import Exchange
 from inference.errors import DemoError
 from inference.store.db import LETTERS, PREFERENCES, BlindTurn, Store
 from ui import views
-from ui.preview import prune, scratch
 from ui.queue import user
 from ui.session import Comparison
 from ui.settings import NAMES, defaults
@@ -37,7 +40,6 @@ log = logging.getLogger(__name__)
 
 WAITING = "⏳ Both answers appear together when both are done, so that neither gives itself away by its speed."
 PICK = "Which answer is better, and which one do you think is {candidate}? Your vote reveals them."
-KEEP_CSV = 8  # CSV exports kept on disk
 TALLY_SECONDS = 10.0  # the tally redraws itself this often (other viewers vote too)
 
 
@@ -146,15 +148,6 @@ class BlindTest:
         t = await asyncio.to_thread(self.store.tally, self.comparison.labels, self.candidate)
         return t.markdown()
 
-    async def csv(self):
-        """Every vote as ``votes.csv``, for the host (no viewer keys; prompts only where the host kept them)."""
-        text = await asyncio.to_thread(self.store.csv)
-        root = scratch("votes")
-        folder = Path(tempfile.mkdtemp(dir=root, prefix="votes-"))
-        prune(root, KEEP_CSV)
-        (folder / "votes.csv").write_text(text)
-        return gr.update(value=str(folder / "votes.csv"), visible=True)
-
 
 def blind_tab(blind: BlindTest) -> None:
     """The tab's components and events, inside the current Blocks."""
@@ -182,8 +175,6 @@ def blind_tab(blind: BlindTest) -> None:
     reveal = gr.Markdown(elem_id="blind-reveal")
     with gr.Row():
         stop = gr.Button("Stop", variant="stop", elem_id="blind-stop")
-        export = gr.Button("Votes (CSV, for the host)", elem_id="blind-csv")
-    files = gr.File(label="votes.csv", visible=False, elem_id="blind-files")
     shown = gr.State(None)
     timer = gr.Timer(TALLY_SECONDS)
 
@@ -196,4 +187,21 @@ def blind_tab(blind: BlindTest) -> None:
     vote.click(blind.vote, [preference, guess, shown], vote_out, api_name="blind_vote", show_progress="hidden")
     stop.click(blind.stop, None, None, api_visibility="private")
     gr.on([timer.tick], blind.tally, None, [tally], api_name="blind_tally", show_progress="hidden")
-    export.click(blind.csv, None, [files], api_name="blind_csv")
+
+
+def votes_routes(store: Store, key: str | None) -> list[Route]:
+    """``GET /votes.csv``: every vote as CSV for the host, who sends ``Authorization: Bearer KEY``
+    (``--votes-key-env``); any other request gets 401 and one sentence. No key set: no route (404)."""
+    if not key:
+        return []
+
+    async def votes(request: Request) -> Response:
+        given = request.headers.get("authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {key}".encode()):
+            why = "The votes are for the host: send the key from --votes-key-env as 'Authorization: Bearer KEY'.\n"
+            return PlainTextResponse(why, 401)
+        text = await asyncio.to_thread(store.csv)
+        headers = {"Content-Disposition": 'attachment; filename="votes.csv"'}
+        return Response(text, media_type="text/csv; charset=utf-8", headers=headers)
+
+    return [Route("/votes.csv", votes, methods=["GET"])]

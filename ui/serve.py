@@ -4,7 +4,8 @@ Contract: ``build(specs, settings, video, ...)`` makes the engine pool (not star
 ``Comparison`` that answers the page's events, and the ``gr.Blocks`` page with its queue
 configured: ``(demo, comparison)``. ``launch(demo, comparison, host, port, ...)`` serves it
 without blocking, with ``/healthz``, ``/readyz``, ``/metrics`` and (with a store) ``/shared/{id}``
-beside it, the viewer middleware (``ui.viewers``) and the engines' lifespan (``ui.lifespan``).
+and (with a key) ``/votes.csv`` beside it, the viewer middleware (``ui.viewers``) and the
+engines' lifespan (``ui.lifespan``).
 Neither reads the command line or the environment: ``app.py`` passes everything in.
 """
 
@@ -97,6 +98,7 @@ def launch(
     max_sessions: int = 1000,
     closed_session_seconds: float | None = 3600.0,
     blocked: Path | None = None,
+    votes_key: str | None = None,
     **extra,
 ):
     """Serve the page without blocking; the engines warm up in the server's loop once started;
@@ -113,16 +115,19 @@ def launch(
     Only uploads and the shipped examples' cached copies are served (no ``allowed_paths``; the
     project folder blocked); uploads over ``max_file_size`` are refused by Gradio before they
     reach a handler, and a handler takes files from Gradio's upload folder only. ``blocked``: a
-    folder never served (the project's own). The caller clears ``FORWARDED_ALLOW_IPS`` (``app.py``)."""
+    folder never served (the project's own); ``votes_key``: with a store, the host's CSV of every
+    vote at ``/votes.csv`` (``ui.blind.votes_routes``). The caller clears ``FORWARDED_ALLOW_IPS``
+    (``app.py``)."""
     from starlette.middleware import Middleware
 
-    from ui import health, share
+    from ui import blind, health, share
     from ui.layout import CSS
     from ui.lifespan import lifespan
     from ui.viewers import Viewers
 
     routes = health.routes(comparison.pool) + comparison.telemetry.routes()
-    routes += [] if store is None else share.routes(store, share_days)
+    if store is not None:
+        routes += share.routes(store, share_days) + blind.votes_routes(store, votes_key)
     app_kwargs = {
         "lifespan": lifespan(comparison.pool, closed_session_seconds),
         "routes": routes,

@@ -30,7 +30,7 @@ class Spelling(FakeFastEngine):
 
 
 @contextlib.contextmanager
-def serve_fake(tmp_path: Path, share_days: float = 30.0, **options):
+def serve_fake(tmp_path: Path, share_days: float = 30.0, votes_key: str | None = None, **options):
     import app
 
     store = Store(f"sqlite:///{tmp_path / 'demo.sqlite'}")
@@ -39,7 +39,8 @@ def serve_fake(tmp_path: Path, share_days: float = 30.0, **options):
     demo, comparison = app.build(specs, settings, store=store, share_days=share_days, **options)
     comparison.pool.engines = [Spelling(e.spec) for e in comparison.pool.engines]
     comparison.pool.start()
-    _, url, _ = app.launch(demo, comparison, port=free_port(), quiet=True, store=store, share_days=share_days)
+    served = {"store": store, "share_days": share_days, "votes_key": votes_key}
+    _, url, _ = app.launch(demo, comparison, port=free_port(), quiet=True, **served)
     try:
         yield url, store
     finally:
