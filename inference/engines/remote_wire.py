@@ -89,20 +89,6 @@ def chat_request(
 ) -> dict[str, Any]:
     """The ``/chat/completions`` body for one turn: the in-process engine's prompt and sampling settings
     (``vllm=False``: those of OpenAI's API alone, which a server that is not vLLM may insist on)."""
-    if not vllm:
-        return {
-            "model": model,
-            "messages": chat_messages(prepared, answers, settings.system),
-            "stream": True,
-            "stream_options": {"include_usage": True},
-            "max_tokens": settings.max_tokens,
-            "temperature": settings.temperature,
-            "top_p": settings.top_p,
-            "seed": settings.seed,
-            "presence_penalty": settings.presence_penalty,
-            "logprobs": True,
-            "top_logprobs": 0,
-        }
     body: dict[str, Any] = {
         "model": model,
         "messages": chat_messages(prepared, answers, settings.system),
@@ -111,14 +97,18 @@ def chat_request(
         "max_tokens": settings.max_tokens,
         "temperature": settings.temperature,
         "top_p": settings.top_p,
-        "top_k": settings.top_k,
         "seed": settings.seed,
         "presence_penalty": settings.presence_penalty,
-        "repetition_penalty": settings.repetition_penalty,
-        "ignore_eos": settings.ignore_eos,
         "logprobs": True,  # the chosen token's own log-probability, for the divergence figures
         "top_logprobs": 0,
-        "return_token_ids": True,  # vLLM: prompt ids on the first chunk, each chunk's new ids
+    }
+    if not vllm:
+        return body
+    body |= {  # vLLM's own fields: the rest of the in-process engine's settings, and token ids
+        "top_k": settings.top_k,
+        "repetition_penalty": settings.repetition_penalty,
+        "ignore_eos": settings.ignore_eos,
+        "return_token_ids": True,  # prompt ids on the first chunk, each chunk's new ids
         "chat_template_kwargs": {"enable_thinking": settings.enable_thinking},
     }
     if prepared.multi_modal_data:
