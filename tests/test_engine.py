@@ -204,6 +204,25 @@ async def test_warm_up_leaves_no_request_behind(pool):
     assert all([await _drained(e) for e in pool.engines])
 
 
+async def test_the_fp8_engine_reports_the_kernel_every_quantized_layer_runs(pool, tiny_dir):
+    import json
+
+    await pool.warm_up()  # where the engines are asked
+    fp8, bf16 = (e.footprint for e in pool.engines)
+    text = json.loads((tiny_dir / "fp8" / "config.json").read_text())["text_config"]
+    full = text["layer_types"].count("full_attention")
+    # vLLM's packed modules: gate_up + down in every layer's MLP, qkv + o in each full-attention layer
+    expected = 2 * text["num_hidden_layers"] + 2 * full
+    (counts,) = await pool.engines[0]._llm.collective_rpc("fp8_kernels")
+    assert sum(counts.values()) == expected
+    assert fp8.kernel == ", ".join(sorted(counts))
+    if fp8.kernel != "CPUFP8W8A8ScaledMMLinearKernel":  # every x86 CPU without AMX-FP8
+        assert fp8.kernel == "CPUEmulatedFP8ScaledMMLinearKernel" and fp8.emulated
+        assert "emulated in BF16" in fp8.route
+    assert bf16.kernel is None and not bf16.emulated
+    assert f"FP8 runs W8A8 FP8 with {fp8.kernel}: {fp8.route}." in pool.status.message
+
+
 @pytest.mark.parametrize(
     ("size", "budget"),
     [((1920, 1080), {}), ((1920, 1080), {"image_max_tokens": 64}), ((2000, 10), {}), ((3, 2), {}), ((7680, 4320), {})],

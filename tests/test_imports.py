@@ -1,6 +1,7 @@
 """What importing the app loads, in a real interpreter: a CPU process imports the app and the
 library before it sets its OpenMP settings, so none of it may load torch (nor transformers or
-vLLM, which load torch); only ``inference.engines.hf_steps`` does, and the layout rules
+vLLM, which load torch); only ``inference.engines.hf_steps`` and ``inference.engines.cpu_fp8`` (vLLM's
+plugin, loaded by vLLM) do, and the layout rules
 (``tests/test_layout.py``) keep it imported inside functions only. The library loads no Gradio.
 """
 
@@ -12,7 +13,8 @@ import sys
 from tests.helpers.imports import folder, project_modules
 
 APP = [m for m in project_modules() if m == "app" or m.split(".")[0] in ("inference", "ui")]
-SERVED = [m for m in APP if folder(m) != "inference.checkpoints" and m != "inference.engines.hf_steps"]
+LAZY = ("inference.engines.hf_steps", "inference.engines.cpu_fp8")
+SERVED = [m for m in APP if folder(m) != "inference.checkpoints" and m not in LAZY]
 LIBRARY = [m for m in SERVED if m.startswith("inference")]
 
 

@@ -58,6 +58,8 @@ def markdown(rec: dict) -> str:
         label = s["label"] + (" (reference)" if s["reference"] else "")
         model = s["model"] + (" — tiny random checkpoint, answers are noise" if s["tiny_random_checkpoint"] else "")
         scheme = s["quant_scheme"] or "unquantized"
+        if s.get("quant_kernel"):
+            scheme += f" with {s['quant_kernel']} ({s['quant_route']})"
         lines.append(f"| {label} | {model} | {_fmt(s['weight_bytes'])} | {scheme} | {_fmt(s['kv_cache_tokens'])} |")
     for n, turn in enumerate(rec["turns"], 1):
         files = ", ".join(

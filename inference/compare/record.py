@@ -4,7 +4,9 @@ Contract: pure functions to plain ``dict``s (JSON types only), the same keys in
 ``comparison.json`` (``inference.compare.export``) and ``report.json`` (``inference.evaluation.report``):
 
 * ``side_row``: label, model, tiny_random_checkpoint, reference, weight_bytes, kv_cache_tokens,
-  quant_scheme (the last three ``None`` when the engine does not say);
+  quant_scheme, quant_kernel (the linear kernel(s) the engine reported its quantized layers run),
+  quant_route (that route in words) (these ``None`` when the engine does not say), and
+  speed_emulated (``True`` when FP8's speed there is not that of native FP8 matmuls);
 * ``answer_row``: label, reasoning, reply, note (an error or stop mark), finish_reason,
   output_tokens, prompt_tokens, visual_tokens, text_tokens, ttft_s, decode_tokens_per_s,
   total_s, kv_cache_peak_use (share of the KV cache, 0..1);
@@ -47,6 +49,9 @@ def side_row(spec: ModelSpec, footprint: Any, reference: bool) -> dict:
         "weight_bytes": getattr(footprint, "weight_bytes", None),
         "kv_cache_tokens": getattr(footprint, "kv_tokens", None),
         "quant_scheme": getattr(footprint, "scheme", None),
+        "quant_kernel": getattr(footprint, "kernel", None),
+        "quant_route": getattr(footprint, "route", None),
+        "speed_emulated": bool(getattr(footprint, "emulated", False)),
     }
 
 

@@ -32,6 +32,13 @@ class Footprint:
     weight_bytes: int | None
     kv_tokens: int | None  # tokens the KV cache can hold, all requests together (vLLM's own count)
     scheme: str | None = None  # the quantization scheme the engine runs (``engines.quant``); None: unquantized
+    # The linear kernel(s) the quantized layers actually run, read from the engine after it started
+    # (vLLM: ``cpu_fp8.KernelReport``), and that route in words (``engines.quant.kernel_route``).
+    kernel: str | None = None
+    route: str | None = None
+    # True when FP8's speed here is not that of native FP8 matmuls (emulated in BF16, torch's CPU
+    # fallback, a weight-only kernel): the page says so next to every FP8 speed figure.
+    emulated: bool = False
 
 
 def weight_bytes(model: str) -> int | None:

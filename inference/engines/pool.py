@@ -59,12 +59,21 @@ class EnginePool:
                 self.status = PoolStatus(False, "Engine start failed.", f"{engine.spec.title}: {err}")
                 raise
         self.start_seconds = time.monotonic() - t0
-        schemes = [f"{e.spec.label} runs as {e.footprint.scheme}" for e in self.engines if e.footprint.scheme]
-        said = f" {', '.join(schemes)} (vLLM's choice on this device)." if schemes else ""
+        self.status = PoolStatus(True, self.ready_message())
+
+    def ready_message(self) -> str:
+        """The status line once the engines are up: each quantized side's scheme and, once
+        ``warm_up`` has read it from the engine, the kernel its layers run and that route in words."""
+        said = ""
         for e in self.engines:
+            fp = e.footprint
+            if fp.scheme and fp.kernel:
+                said += f" {e.spec.label} runs {fp.scheme} with {fp.kernel}: {fp.route}."
+            elif fp.scheme:
+                said += f" {e.spec.label} runs {fp.scheme}."
             if e.cannot_show:
                 said += f" {e.spec.label}'s server is not vLLM: it cannot show {', '.join(e.cannot_show)}."
-        self.status = PoolStatus(True, f"Engines ready in {self.start_seconds:.0f} s.{said}")
+        return f"Engines ready in {self.start_seconds or 0:.0f} s.{said}"
 
     async def warm_up(self) -> None:
         t0 = time.monotonic()
@@ -73,6 +82,8 @@ class EnginePool:
             if isinstance(result, BaseException):
                 log.warning("warm-up of %s failed: %r", engine.spec.title, result)
         self.warm_seconds = time.monotonic() - t0
+        if self.status.ready:  # the kernels the engines reported while warming up
+            self.status = PoolStatus(True, self.ready_message())
         log.info("engines warmed up in %.1f s", self.warm_seconds)
 
     def health(self) -> dict[str, object]:

@@ -45,3 +45,43 @@ def vllm_scheme(vllm_config: Any) -> str | None:
             name = type(scheme).__name__
             names.append(SCHEMES.get(name, name))
     return ", ".join(sorted(set(names))) or None
+
+
+# The linear kernels vLLM 0.32 may pick for an FP8 layer, by class name: how the page says what runs,
+# and whether its FP8 speed is that of a native FP8 matmul. On the CPU platform only vLLM's
+# AMX-FP8 kernel is native; ``torch._scaled_mm`` there is oneDNN's reference matmul (CPUs with AMX)
+# or ATen's FP32 fallback (inference/deploy/cpu.py), and the project's own kernel emulates in BF16.
+CPU_NATIVE = {"CPUFP8W8A8ScaledMMLinearKernel": "native AMX-FP8 matmuls"}
+CPU_ROUTES = {
+    "CPUEmulatedFP8ScaledMMLinearKernel": (
+        "W8A8 emulated in BF16 on this CPU: per-token FP8 activations, FP8 weight values held in BF16"
+    ),
+    "ChannelWiseTorchFP8ScaledMMLinearKernel": "torch._scaled_mm, emulated by torch on this CPU",
+    "PerTensorTorchFP8ScaledMMLinearKernel": "torch._scaled_mm, emulated by torch on this CPU",
+    "CPUFp8PerTensorScaledMMLinearKernel": "FP8 weights, BF16 activations (AMX)",
+}
+GPU_FALLBACKS = {  # CUDA kernels that do not multiply in FP8: the weights are widened first
+    "MarlinFP8ScaledMMLinearKernel": "weight-only (Marlin)",
+    "HummingFP8ScaledMMLinearKernel": "weight-only (Humming)",
+}
+
+
+def kernel_route(kernels: dict[str, int], cpu: bool) -> tuple[str | None, str | None, bool]:
+    """From the kernels the engine's layers run (``cpu_fp8.KernelReport``), counted: the kernel
+    names as the page shows them, the route in words, and whether FP8's speed there is emulated
+    (not that of native FP8 matmuls). ``(None, None, False)`` for an unquantized model."""
+    if not kernels:
+        return None, None, False
+    names = ", ".join(sorted(kernels))
+    words, emulated = [], False
+    for name in sorted(kernels):
+        if cpu:
+            native = CPU_NATIVE.get(name)
+            words.append(native or CPU_ROUTES.get(name, f"{name} on this CPU"))
+            emulated = emulated or native is None
+        elif name in GPU_FALLBACKS:
+            words.append(GPU_FALLBACKS[name])
+            emulated = True
+        else:
+            words.append("native FP8 matmuls")
+    return names, "; ".join(dict.fromkeys(words)), emulated

@@ -31,12 +31,14 @@ from inference.compare.metrics import Chunk
 from inference.compare.scores import TokenScore
 from inference.engines.base import EngineBase, Footprint, weight_bytes
 from inference.engines.prompt import PromptViews
-from inference.engines.quant import vllm_scheme
+from inference.engines.quant import kernel_route, vllm_scheme
 from inference.errors import DemoError
 from inference.inputs.chat import GenerationSettings, Prepared
 from inference.spec import ModelSpec
 
 log = logging.getLogger(__name__)
+
+KERNEL_REPORT = "inference.engines.cpu_fp8.KernelReport"  # vLLM worker extension (``fp8_kernels``)
 
 
 def _kv_watch(engine: Engine):
@@ -74,7 +76,8 @@ class Engine(PromptViews, EngineBase):
         from vllm import AsyncEngineArgs
         from vllm.v1.engine.async_llm import AsyncLLM
 
-        args = AsyncEngineArgs(model=self.spec.model, **self.spec.engine_args)
+        # KernelReport: the workers can say which linear kernels the loaded layers run (``read_kernels``)
+        args = AsyncEngineArgs(model=self.spec.model, worker_extension_cls=KERNEL_REPORT, **self.spec.engine_args)
         if self._blocks is not None:  # a restart: the KV cache its first start measured (vllm#55827)
             args.num_gpu_blocks_override = self._blocks
         self.load_tokenizer(AutoTokenizer.from_pretrained(self.spec.model))
@@ -214,6 +217,7 @@ class Engine(PromptViews, EngineBase):
         """
         if self._llm is None:
             return
+        await self.read_kernels()
         from vllm import SamplingParams
 
         params = SamplingParams(max_tokens=2, logprobs=0)
@@ -224,6 +228,21 @@ class Engine(PromptViews, EngineBase):
 
         for batch in (1, 2):
             await asyncio.gather(*(one() for _ in range(batch)))
+
+    async def read_kernels(self) -> None:
+        """Ask the workers which linear kernels the quantized layers run (vLLM's choice, made while
+        loading) and record them, in words, in ``footprint``."""
+        from dataclasses import replace
+
+        from vllm.platforms import current_platform
+
+        counts: dict[str, int] = {}
+        for worker in await self._llm.collective_rpc("fp8_kernels"):
+            for name, n in (worker or {}).items():
+                counts[name] = counts.get(name, 0) + n
+        kernel, route, emulated = kernel_route(counts, cpu=current_platform.is_cpu())
+        self.footprint = replace(self.footprint, kernel=kernel, route=route, emulated=emulated)
+        log.info("engine %s runs its quantized layers with %s", self.spec.title, counts or "no quantized kernel")
 
     def num_unfinished_requests(self) -> int:
         return 0 if self._llm is None else self._llm.get_num_unfinished_requests()

@@ -26,6 +26,9 @@ SIDE = obj(
     weight_bytes=INT,
     kv_cache_tokens=INT,
     quant_scheme={"type": ["string", "null"]},
+    quant_kernel={"type": ["string", "null"]},
+    quant_route={"type": ["string", "null"]},
+    speed_emulated=BOOL,
 )
 ANSWER_FIELDS = {
     "label": STR,

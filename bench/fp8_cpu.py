@@ -1,0 +1,159 @@
+"""FP8 ÷ BF16 decode and prefill rates of the tiny pair on this CPU, for each FP8 route (``make bench-fp8``).
+
+Contract: for each route, a fresh process starts the tiny FP8 engine and the tiny BF16 engine the way
+the app does (``inference.spec.cpu_pair``), each timed alone, never side by side, and reads from the
+FP8 engine the linear kernel its quantized layers actually run (``Engine.footprint.kernel``). Routes:
+
+* ``emulated``: the project's default, ``CPUEmulatedFP8ScaledMMLinearKernel`` (inference/engines/cpu_fp8.py);
+* ``vllm``: vLLM's own choice with that kernel switched off (``VLLM_DISABLED_KERNELS``), i.e.
+  ``ChannelWiseTorchFP8ScaledMMLinearKernel`` → ``torch._scaled_mm`` (oneDNN on CPUs with AMX,
+  ATen's FP32 fallback elsewhere).
+
+Per side: decode tokens/s (``DECODE`` tokens, ignore_eos, rate over tokens after the first) and prefill
+tokens/s (a ~``PREFILL``-token text prompt, one new token), medians of ``REPS``. The ratios are
+FP8 ÷ BF16 within the same process, so a busy machine moves both sides. Writes
+``bench/results/fp8_cpu.json`` and ``fp8_cpu.md`` and quotes the latter in docs/performance.md
+(block ``fp8-cpu``). The table also names the CPU and torch's and oneDNN's view of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+from bench.common import RESULTS, ROOT, TINY, quote_in_docs
+
+REPS = 5
+DECODE = 128
+PREFILL = 1500
+QUICK = {"reps": 1, "decode": 64, "prefill": 500}  # ``--quick``: the first lines of ``make test``
+ROUTES = {"emulated": {}, "vllm": {"VLLM_DISABLED_KERNELS": "CPUEmulatedFP8ScaledMMLinearKernel"}}
+
+
+def child(route: str, reps: int = REPS, decode_tokens: int = DECODE, prefill_words: int = PREFILL) -> dict:
+    """Measure one route inside this (fresh) process."""
+    sys.path.insert(0, str(ROOT))
+    import asyncio
+
+    from inference.deploy.cpu import cpu_facts, onednn_matmuls
+    from inference.engines.pool import EnginePool
+    from inference.inputs.chat import GenerationSettings, UserTurn, prepare
+    from inference.spec import cpu_pair
+
+    pool = EnginePool(cpu_pair(TINY))
+    results: dict = {"route": route, "cpu": cpu_facts(), "onednn": onednn_matmuls(sys.executable), "sides": {}}
+
+    async def one(engine, text: str, tokens: int) -> tuple[float, float, int, int]:
+        settings = GenerationSettings(max_tokens=tokens, ignore_eos=True)
+        t = time.perf_counter()
+        first = last = None
+        n = prompt = 0
+        async for chunk in engine.stream(prepare([UserTurn(text)]), [], settings):
+            now = time.perf_counter()
+            if chunk.prompt_tokens:
+                prompt = chunk.prompt_tokens
+            if chunk.tokens:
+                first = first or now
+                last, n = now, n + chunk.tokens
+        return (first or t) - t, (last or t) - (first or t), n, prompt
+
+    async def measure() -> None:
+        for engine in pool.engines:  # one at a time: each side alone
+            await engine.warm_up()
+            decode, prefill = [], []
+            for _ in range(reps):
+                _, span, n, _ = await one(engine, "Tell me a story.", decode_tokens)
+                decode.append((n - 1) / span)
+                ttft, _, _, prompt = await one(engine, "word " * prefill_words, 1)
+                prefill.append(prompt / ttft)
+            results["sides"][engine.spec.label] = {
+                "decode_tok_s": statistics.median(decode),
+                "prefill_tok_s": statistics.median(prefill),
+                "kernel": engine.footprint.kernel,
+                "scheme": engine.footprint.scheme,
+            }
+
+    for engine in pool.engines:
+        engine.start()
+    try:
+        asyncio.run(measure())
+    finally:
+        pool.shutdown()
+    return results
+
+
+def table(runs: list[dict], reps: int = REPS, decode: int = DECODE, prefill: int = PREFILL) -> str:
+    cpu, onednn = runs[0]["cpu"], runs[0]["onednn"]
+    lines = [
+        f"CPU: {cpu['model']} ({cpu['isa']}); torch {cpu['torch']}. A decode-sized BF16 matmul runs on "
+        f"{onednn['bf16']}; an FP8 `torch._scaled_mm` on {onednn['fp8']}.",
+        f"Each side alone, medians of {reps}: decode {decode} tokens, prefill a {prefill}-word prompt.",
+        "",
+        "| FP8 route (kernel vLLM ran) | FP8 decode tok/s | BF16 decode tok/s | **decode FP8 ÷ BF16** "
+        "| FP8 prefill tok/s | BF16 prefill tok/s | **prefill FP8 ÷ BF16** |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for run in runs:
+        fp8, bf16 = run["sides"]["FP8"], run["sides"]["BF16"]
+        lines.append(
+            f"| {run['route']}: `{fp8['kernel']}` | {fp8['decode_tok_s']:.0f} | {bf16['decode_tok_s']:.0f} "
+            f"| **{fp8['decode_tok_s'] / bf16['decode_tok_s']:.2f}** | {fp8['prefill_tok_s']:.0f} "
+            f"| {bf16['prefill_tok_s']:.0f} | **{fp8['prefill_tok_s'] / bf16['prefill_tok_s']:.2f}** |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--child", choices=sorted(ROUTES), help=argparse.SUPPRESS)
+    parser.add_argument("--routes", nargs="+", default=list(ROUTES), choices=sorted(ROUTES))
+    parser.add_argument("--no-docs", action="store_true", help="do not quote the table in docs/performance.md")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="the project's route only, one short run, print the table and write nothing (make test's first lines)",
+    )
+    args = parser.parse_args()
+    size = QUICK if args.quick else {"reps": REPS, "decode": DECODE, "prefill": PREFILL}
+    if args.child:
+        result = child(args.child, size["reps"], size["decode"], size["prefill"])
+        print("RESULT " + json.dumps(result), flush=True)
+        return
+    if args.quick:
+        args.routes = ["emulated"]
+    runs = []
+    for route in args.routes:
+        env = {**os.environ, **ROUTES[route]}
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.fp8_cpu", "--child", route, *(["--quick"] if args.quick else [])],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        found = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
+        if out.returncode or not found:
+            sys.exit(f"route {route} failed ({out.returncode}):\n{out.stderr[-12000:]}")
+        runs.append(json.loads(found[-1][len("RESULT ") :]))
+        if not args.quick:
+            print(json.dumps(runs[-1]["sides"]), flush=True)
+    text = table(runs, size["reps"], size["decode"], size["prefill"])
+    if args.quick:
+        print("This machine, before the tests (bench/fp8_cpu.py --quick):\n" + text, flush=True)
+        return
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "fp8_cpu.json").write_text(json.dumps(runs, indent=2) + "\n")
+    (RESULTS / "fp8_cpu.md").write_text(text)
+    if not args.no_docs:
+        quote_in_docs("fp8-cpu", text, required=False)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

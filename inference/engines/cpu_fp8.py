@@ -1,0 +1,139 @@
+"""FP8 W8A8 on CPUs without FP8 matmuls: a vLLM linear kernel that keeps the FP8 weights, quantises
+activations per token to FP8 exactly as the checkpoint's ``FP8_DYNAMIC`` recipe says, and multiplies
+the FP8 values in BF16.
+
+Contract: ``register()`` is a vLLM general plugin (entry point ``vllm.general_plugins`` in
+pyproject.toml, so vLLM loads it in every process it starts: front end, EngineCore, workers). On the
+CPU platform it adds ``CPUEmulatedFP8ScaledMMLinearKernel`` to vLLM's FP8 kernels right after vLLM's
+own native CPU kernels (AMX-FP8, Diamond Rapids and later) and before the ``torch._scaled_mm`` ones;
+elsewhere it does nothing. vLLM's own switch turns it off: ``VLLM_DISABLED_KERNELS=
+CPUEmulatedFP8ScaledMMLinearKernel`` gives back vLLM's choice (``bench/fp8_cpu.py`` measures both).
+
+Why: vLLM 0.32 sends a per-channel FP8 checkpoint on a CPU without AMX-FP8 to
+``ChannelWiseTorchFP8ScaledMMLinearKernel``, i.e. ``torch._scaled_mm``; on an Intel Xeon with AMX
+torch hands that to oneDNN's *reference* FP8 matmul (14–23x slower than BF16 per matmul, the tiny
+FP8 engine ~70x slower than BF16), on AVX2 to ATen's scalar-cast fallback. Every x86 CPU of this
+project's machines has a fast BF16 matmul (AMX, AVX-512-BF16, or oneDNN's AVX2 path), and FP8 E4M3
+values are exact in BF16 (3 mantissa bits in 7), so the product of the FP8 values is the same
+number a native FP8 matmul forms before its scales; only its rounding to BF16 before the scales
+are applied differs (one BF16 rounding, ~0.4 % relative, where ``_scaled_mm`` gives FP32).
+
+Numerics per layer, with ``X`` the BF16 input and ``W8, s_w`` the checkpoint's FP8 weight and
+per-channel scale: ``X8, s_x = quant_fp8(X)`` (vLLM's per-token dynamic quantisation, bit for bit), then
+``Y = (X8.bf16 @ W8.bf16) * (s_x * s_w)``, the scales applied in FP32, cast to BF16, plus the bias.
+Memory: ``W8`` is widened to BF16 once at load (exact), since torch's FP8 casts on CPU are scalar
+code and widening per call cost ~20x the matmul; so on CPU the FP8 side holds its quantized layers
+in BF16's bytes, and the page says so (``engines.quant.CPU_ROUTES``). The checkpoint on disk, and
+the FP8 weights in GPU memory, are what the weights figure measures.
+
+``KernelReport`` is a vLLM worker extension (``worker_extension_cls``): ``collective_rpc
+("fp8_kernels")`` returns the linear kernel classes the loaded model's quantized layers actually run,
+counted, so the page names what runs rather than what should.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import torch
+from vllm.model_executor.kernels.linear.scaled_mm.ScaledMMLinearKernel import (
+    FP8ScaledMMLinearKernel,
+    FP8ScaledMMLinearLayerConfig,
+)
+from vllm.model_executor.layers.quantization.input_quant_fp8 import _FP8_MAX as FP8_MAX
+from vllm.model_executor.layers.quantization.input_quant_fp8 import _FP8_MIN_SCALING_FACTOR as MIN_SCALE
+from vllm.model_executor.layers.quantization.utils.quant_utils import GroupShape
+from vllm.platforms import current_platform
+
+KERNEL = "CPUEmulatedFP8ScaledMMLinearKernel"
+
+
+class CPUEmulatedFP8ScaledMMLinearKernel(FP8ScaledMMLinearKernel):
+    """W8A8 FP8 with per-token activation and per-channel (or per-tensor) weight scales, on CPU:
+    FP8 operands widened to BF16 (exact), one BF16 matmul, the scales applied in FP32."""
+
+    @classmethod
+    def is_supported(cls, compute_capability: int | None = None) -> tuple[bool, str | None]:
+        if not current_platform.is_cpu():
+            return False, "requires the CPU platform."
+        return True, None
+
+    @classmethod
+    def can_implement(cls, c: FP8ScaledMMLinearLayerConfig) -> tuple[bool, str | None]:
+        scale = c.activation_quant_key.scale
+        if scale.static or scale.group_shape != GroupShape.PER_TOKEN:
+            return False, "does dynamic per-token activation scales only (FP8_DYNAMIC)."
+        if c.out_dtype not in (None, torch.bfloat16, torch.float32):
+            return False, f"supports BF16 or FP32 output, not {c.out_dtype}."
+        return True, None
+
+    def process_weights_after_loading(self, layer: torch.nn.Module) -> None:
+        """Widen the FP8 weight to BF16 once (exact: every E4M3 value is a BF16 value), in the
+        checkpoint's (N, K) layout, the one oneDNN's BF16 matmul is fastest with. Widening per
+        call cost more than the matmul itself here (torch's FP8 casts are scalar on CPU: ~0.4 ms
+        for a 512x128 weight against ~0.02 ms for its BF16 matmul)."""
+        from vllm.model_executor.utils import replace_parameter
+
+        w_name, w_s_name, _, _ = self.layer_param_names
+        weight = getattr(layer, w_name)  # (K, N): a transposed view of the checkpoint's (N, K)
+        wide = weight.t().to(torch.bfloat16).contiguous()  # (N, K), FP8 values exactly
+        # kept as the (K, N) view vLLM's ``apply_weights`` reads the output width from
+        replace_parameter(layer, w_name, torch.nn.Parameter(wide.t(), requires_grad=False))
+        scale = getattr(layer, w_s_name)  # (N, 1) per channel, or one per tensor
+        replace_parameter(layer, w_s_name, torch.nn.Parameter(scale.float().reshape(1, -1), requires_grad=False))
+
+    def apply_weights(self, layer: torch.nn.Module, x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+        """Quantise ``x`` per token to FP8 (the same numbers as vLLM's ``QuantFP8``, in fewer eager
+        ops: ``tests/test_cpu_fp8.py`` holds them equal), one BF16 matmul, the scales in FP32."""
+        if not isinstance(x, torch.Tensor):  # activations a fusion pass quantised already
+            return super().apply_weights(layer, x, bias)
+        w, w_s, _, _ = self._get_layer_params(layer)  # (K, N) view of BF16-held FP8 values; (1, N) scales
+        x2 = x.reshape(-1, x.shape[-1]).float()
+        amax = torch.linalg.vector_norm(x2, float("inf"), dim=-1, keepdim=True)
+        s_x = (amax / FP8_MAX).clamp_(min=MIN_SCALE)
+        x8 = (x2 * s_x.reciprocal()).to(self.fp8_dtype).to(torch.bfloat16)  # |x/s_x| <= FP8_MAX: no clamp
+        out = torch.nn.functional.linear(x8, w.t()) * (s_x * w_s)
+        if bias is not None:
+            out = out + bias
+        return out.to(self.config.out_dtype or x.dtype).view(*x.shape[:-1], w.shape[1])
+
+    def apply_scaled_mm(self, **_: object) -> torch.Tensor:
+        raise NotImplementedError("CPUEmulatedFP8ScaledMMLinearKernel overrides apply_weights.")
+
+
+def register() -> None:
+    """vLLM general plugin: put the kernel in vLLM's CPU FP8 list, after its native AMX-FP8 kernels
+    and before the ``torch._scaled_mm`` ones (``register_linear_kernel`` appends, so it is then
+    moved up). Idempotent; does nothing off the CPU platform."""
+    if not current_platform.is_cpu():
+        return
+    from vllm.model_executor.kernels import linear
+    from vllm.platforms import PlatformEnum
+
+    kernels = linear._POSSIBLE_FP8_KERNELS.setdefault(PlatformEnum.CPU, [])
+    if CPUEmulatedFP8ScaledMMLinearKernel in kernels:
+        return
+    linear.register_linear_kernel(CPUEmulatedFP8ScaledMMLinearKernel, PlatformEnum.CPU, "fp8")
+    kernels.remove(CPUEmulatedFP8ScaledMMLinearKernel)
+    torch_kernels = [i for i, k in enumerate(kernels) if "Torch" in k.__name__]
+    kernels.insert(torch_kernels[0] if torch_kernels else len(kernels), CPUEmulatedFP8ScaledMMLinearKernel)
+
+
+def quantized_kernels(model: torch.nn.Module) -> dict[str, int]:
+    """The linear kernel classes ``model``'s quantized layers run, counted (vLLM keeps a layer's
+    kernel on its scheme: ``fp8_linear`` for FP8, ``kernel`` for the others)."""
+    found: Counter[str] = Counter()
+    for module in model.modules():
+        method = getattr(module, "quant_method", None)
+        holder = getattr(module, "scheme", None) or method
+        kernel = getattr(holder, "fp8_linear", None) or getattr(holder, "kernel", None)
+        if kernel is not None:
+            found[type(kernel).__name__] += 1
+    return dict(found)
+
+
+class KernelReport:
+    """vLLM worker extension (``worker_extension_cls``): what the loaded model's layers run."""
+
+    def fp8_kernels(self) -> dict[str, int]:
+        return quantized_kernels(self.model_runner.get_model())  # type: ignore[attr-defined]

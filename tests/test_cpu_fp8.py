@@ -1,0 +1,115 @@
+"""The CPU FP8 route (inference/engines/cpu_fp8.py): where vLLM picks it, that it quantises exactly as
+vLLM's W8A8 does, how far it is from vLLM's own ``torch._scaled_mm`` route, and that the real tiny FP8
+engine runs it in every quantized layer and says so. Needs vLLM (no engine start except the last test).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from inference.engines.quant import kernel_route
+
+pytestmark = pytest.mark.engine  # imports vLLM
+
+
+@pytest.fixture(scope="module")
+def vllm_config():
+    from vllm.config import VllmConfig, set_current_vllm_config
+
+    with set_current_vllm_config(VllmConfig()):
+        yield
+
+
+def _layer_config(n: int, k: int):
+    from vllm.model_executor.kernels.linear.scaled_mm.ScaledMMLinearKernel import FP8ScaledMMLinearLayerConfig
+    from vllm.model_executor.layers.quantization.utils.quant_utils import kFp8DynamicTokenSym, kFp8StaticChannelSym
+
+    return FP8ScaledMMLinearLayerConfig(
+        weight_quant_key=kFp8StaticChannelSym,
+        activation_quant_key=kFp8DynamicTokenSym,
+        input_dtype=torch.bfloat16,
+        out_dtype=torch.bfloat16,
+        weight_shape=(n, k),
+    )
+
+
+def test_vllm_picks_the_emulated_kernel_for_fp8_dynamic_after_its_native_cpu_kernels(vllm_config, monkeypatch):
+    from vllm.model_executor.kernels import linear
+    from vllm.platforms import PlatformEnum
+
+    from inference.engines.cpu_fp8 import CPUEmulatedFP8ScaledMMLinearKernel, register
+
+    register()
+    register()  # idempotent
+    names = [k.__name__ for k in linear._POSSIBLE_FP8_KERNELS[PlatformEnum.CPU]]
+    assert names.count("CPUEmulatedFP8ScaledMMLinearKernel") == 1
+    ours = names.index("CPUEmulatedFP8ScaledMMLinearKernel")
+    assert ours > names.index("CPUFP8W8A8ScaledMMLinearKernel")  # vLLM's AMX-FP8 kernel stays first
+    assert all(ours < i for i, n in enumerate(names) if "Torch" in n)
+    chosen = linear.choose_scaled_mm_linear_kernel(
+        _layer_config(256, 128), linear._POSSIBLE_FP8_KERNELS, quantization="fp8_w8a8"
+    )
+    if chosen.__name__ != "CPUFP8W8A8ScaledMMLinearKernel":  # a CPU with AMX-FP8 keeps vLLM's native one
+        assert chosen is CPUEmulatedFP8ScaledMMLinearKernel
+    monkeypatch.setenv("VLLM_DISABLED_KERNELS", "CPUEmulatedFP8ScaledMMLinearKernel")  # vLLM's own switch
+    off = linear.choose_scaled_mm_linear_kernel(
+        _layer_config(256, 128), linear._POSSIBLE_FP8_KERNELS, quantization="fp8_w8a8"
+    )
+    assert off is not CPUEmulatedFP8ScaledMMLinearKernel
+
+
+def _fp8_layer(n: int, k: int, seed: int):
+    """A layer as vLLM holds an FP8_DYNAMIC linear after loading: (K, N) FP8 weight view, (N, 1) scales."""
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(n, k, generator=g) * 0.05
+    scale = w.abs().amax(dim=1, keepdim=True) / 448.0
+    layer = torch.nn.Module()
+    layer.weight = torch.nn.Parameter((w / scale).to(torch.float8_e4m3fn).t(), requires_grad=False)
+    layer.weight_scale = torch.nn.Parameter(scale, requires_grad=False)
+    layer.input_scale = None
+    return layer
+
+
+@pytest.mark.parametrize(("m", "n", "k"), [(1, 256, 128), (7, 128, 256), (64, 512, 128)])
+def test_the_emulated_kernel_is_w8a8_with_vllms_own_per_token_quantisation(vllm_config, m, n, k):
+    from vllm.model_executor.kernels.linear.scaled_mm.pytorch import ChannelWiseTorchFP8ScaledMMLinearKernel
+    from vllm.model_executor.layers.quantization.input_quant_fp8 import QuantFP8
+    from vllm.model_executor.layers.quantization.utils.quant_utils import GroupShape
+
+    from inference.engines.cpu_fp8 import CPUEmulatedFP8ScaledMMLinearKernel
+
+    names = ["weight", "weight_scale", "input_scale", "input_scale_ub"]
+    x = torch.randn(m, k, generator=torch.Generator().manual_seed(m)).to(torch.bfloat16) * 3
+    w8, s_w = _fp8_layer(n, k, seed=n).weight.t(), _fp8_layer(n, k, seed=n).weight_scale
+    # the W8A8 numbers in float64: vLLM's per-token FP8 activations times the FP8 weights, scaled
+    x8, s_x = QuantFP8(False, GroupShape.PER_TOKEN).forward_native(x)
+    exact = (x8.double() @ w8.double().t()) * s_x.double() * s_w.double().t()
+
+    ours_layer, torch_layer = _fp8_layer(n, k, seed=n), _fp8_layer(n, k, seed=n)
+    ours = CPUEmulatedFP8ScaledMMLinearKernel(_layer_config(n, k), names)
+    ours.process_weights_after_loading(ours_layer)
+    assert ours_layer.weight.dtype == torch.bfloat16  # FP8 values held in BF16, exactly
+    assert torch.equal(ours_layer.weight.t().float(), w8.float())
+    y = ours.apply_weights(ours_layer, x)
+    reference = ChannelWiseTorchFP8ScaledMMLinearKernel(_layer_config(n, k), names).apply_weights(torch_layer, x)
+
+    assert y.shape == reference.shape == (m, n) and y.dtype == torch.bfloat16
+    # both round the exact W8A8 result to BF16 (ours once more, before the scales): within 2 BF16 ulps
+    tolerance = 2 * 2.0**-8 * exact.abs() + 1e-6
+    assert ((y.double() - exact).abs() <= tolerance).all()
+    assert ((reference.double() - exact).abs() <= tolerance).all()
+
+
+def test_the_route_in_words_says_when_fp8_speed_is_emulated():
+    assert kernel_route({}, cpu=True) == (None, None, False)
+    kernel, words, emulated = kernel_route({"CPUEmulatedFP8ScaledMMLinearKernel": 10}, cpu=True)
+    assert kernel == "CPUEmulatedFP8ScaledMMLinearKernel" and "emulated in BF16" in words and emulated
+    assert kernel_route({"CPUFP8W8A8ScaledMMLinearKernel": 10}, cpu=True)[2] is False  # AMX-FP8: native
+    assert kernel_route({"ChannelWiseTorchFP8ScaledMMLinearKernel": 3}, cpu=True)[2] is True
+    assert kernel_route({"CutlassFP8ScaledMMLinearKernel": 3}, cpu=False) == (
+        "CutlassFP8ScaledMMLinearKernel",
+        "native FP8 matmuls",
+        False,
+    )
+    assert kernel_route({"MarlinFP8ScaledMMLinearKernel": 3}, cpu=False)[1:] == ("weight-only (Marlin)", True)
