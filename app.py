@@ -284,9 +284,11 @@ def with_backends(specs: list[ModelSpec], choices: list[str]) -> list[ModelSpec]
 def launch(demo, comparison, *args, **kwargs):
     """``ui.serve.launch`` with the project folder never served, and uvicorn told to trust no proxy
     (``FORWARDED_ALLOW_IPS``: its own rewrite would take X-Forwarded-For's leftmost entry, which a
-    client writes itself; ``ui.viewers`` reads the header by ``--proxy-hops`` instead)."""
+    client writes itself; ``ui.viewers`` reads the header by ``--proxy-hops`` instead); ``make
+    gpu-check``'s table (``bench/entry.sh`` runs it in the image) at ``/gpu-check``."""
     os.environ["FORWARDED_ALLOW_IPS"] = ""  # read by uvicorn when Gradio starts it: the peer stays the peer
-    return serve.launch(demo, comparison, *args, blocked=ROOT, **kwargs)
+    report = ROOT / "bench" / "results" / "gpu.md"
+    return serve.launch(demo, comparison, *args, blocked=ROOT, gpu_report=report, **kwargs)
 
 
 def build(specs, settings, video=None, **options):

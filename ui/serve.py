@@ -3,7 +3,7 @@
 Contract: ``build(specs, settings, video, ...)`` makes the engine pool (not started), the
 ``Comparison`` that answers the page's events, and the ``gr.Blocks`` page with its queue
 configured: ``(demo, comparison)``. ``launch(demo, comparison, host, port, ...)`` serves it
-without blocking, with ``/healthz``, ``/readyz``, ``/metrics`` and (with a store) ``/shared/{id}``
+without blocking, with ``/healthz``, ``/readyz``, ``/metrics``, ``/gpu-check`` and (with a store) ``/shared/{id}``
 and (with a key) ``/votes.csv`` beside it, the viewer middleware (``ui.viewers``) and the
 engines' lifespan (``ui.lifespan``).
 Neither reads the command line or the environment: ``app.py`` passes everything in.
@@ -99,6 +99,7 @@ def launch(
     closed_session_seconds: float | None = 3600.0,
     blocked: Path | None = None,
     votes_key: str | None = None,
+    gpu_report: Path | None = None,
     **extra,
 ):
     """Serve the page without blocking; the engines warm up in the server's loop once started;
@@ -116,7 +117,8 @@ def launch(
     project folder blocked); uploads over ``max_file_size`` are refused by Gradio before they
     reach a handler, and a handler takes files from Gradio's upload folder only. ``blocked``: a
     folder never served (the project's own); ``votes_key``: with a store, the host's CSV of every
-    vote at ``/votes.csv`` (``ui.blind.votes_routes``). The caller clears ``FORWARDED_ALLOW_IPS``
+    vote at ``/votes.csv`` (``ui.blind.votes_routes``); ``gpu_report``: ``make gpu-check``'s table,
+    served at ``/gpu-check`` (``ui.health.gpu_check_route``). The caller clears ``FORWARDED_ALLOW_IPS``
     (``app.py``)."""
     from starlette.middleware import Middleware
 
@@ -126,6 +128,8 @@ def launch(
     from ui.viewers import Viewers
 
     routes = health.routes(comparison.pool) + comparison.telemetry.routes()
+    if gpu_report is not None:
+        routes.append(health.gpu_check_route(gpu_report))
     if store is not None:
         routes += share.routes(store, share_days) + blind.votes_routes(store, votes_key)
     app_kwargs = {
