@@ -40,6 +40,7 @@ def build(
     identity=None,
     log_prompts: bool = False,
     examples_dir: Path | None = None,
+    sign_in: bool = False,
 ):
     """The page and its handlers, engines not yet started, queue configured: ``(demo, comparison)``.
 
@@ -51,7 +52,9 @@ def build(
     without one); ``blind``: the page opens on the blind test; ``max_tokens_cap``: the most new
     tokens a visitor may ask for (default: the slider's own 8192); ``identity``: how viewers are
     told apart (``ui.viewers.Identity``; default: a random secret, no proxy); ``log_prompts``: the
-    per-turn log line shows the prompt; ``examples_dir``: the example gallery's media."""
+    per-turn log line shows the prompt; ``examples_dir``: the example gallery's media; ``sign_in``: a
+    Hugging Face sign-in button (``gr.LoginButton``: Gradio then attaches its OAuth routes and
+    session, and ``ui.viewers`` keys a signed-in person by name)."""
     from inference.deploy.limits import UserLimits
     from inference.engines.pool import EnginePool
     from inference.inputs.media import VideoOptions
@@ -79,6 +82,11 @@ def build(
         extras = {"blind": BlindTest(comparison, store, store_prompts=store_prompts), "blind_first": blind}
         extras["sharer"] = Sharer(comparison, store, share_days)
     demo = build_demo(comparison, banner, examples_dir, delete_cache, **extras)
+    if sign_in:
+        import gradio as gr
+
+        with demo:
+            gr.LoginButton(elem_id="sign-in")
     # Turns wait for a slot inside the handler (``ui.queue``), which tells users their place or
     # that the demo is busy; Gradio's own queue only guards against floods (its "busy" toast).
     queue = comparison.queue
