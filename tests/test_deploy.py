@@ -26,6 +26,12 @@ README = ROOT / "README.md"
 LIBRARY_ENV = {"HF_HOME", "XDG_CACHE_HOME", "HOME", "GRADIO_ANALYTICS_ENABLED", "PYTHONUNBUFFERED"}
 # Colours a Space card accepts (huggingface.co/docs/hub/spaces-config-reference).
 SPACE_COLORS = {"red", "yellow", "green", "blue", "indigo", "purple", "pink", "gray"}
+# suggested_hardware values the Spaces config reference lists (huggingface.co/docs/hub/spaces-config-reference,
+# read 2026-12-06; huggingface_hub's SpaceHardware enum has more, e.g. rtx-pro-6000, which the Hub may accept).
+SPACE_SUGGESTED_HARDWARE = {
+    "cpu-basic", "cpu-upgrade", "t4-small", "t4-medium", "l4x1", "l4x4", "l40sx1", "l40sx4", "l40sx8",
+    "a10g-small", "a10g-large", "a10g-largex2", "a10g-largex4", "a100-large", "a100x4", "a100x8",
+}  # fmt: skip
 SPACE_HARDWARE_GPU = {
     "a100-large": "A100 80 GB",
     "rtx-pro-6000": "RTX PRO 6000 96 GB",
@@ -249,6 +255,7 @@ def test_readme_front_matter_describes_a_docker_space(docker):
     assert meta["sdk"] == "docker"
     assert str(meta["app_port"]) == values(docker, "EXPOSE")[0]
     assert meta["suggested_hardware"] in {h.value for h in SpaceHardware}
+    assert meta["suggested_hardware"] in SPACE_SUGGESTED_HARDWARE  # a value the config reference documents
     assert meta["colorFrom"] in SPACE_COLORS and meta["colorTo"] in SPACE_COLORS
     assert meta["title"] and meta["emoji"] and meta["license"]
     assert 0 < len(meta["short_description"]) <= 60
@@ -260,8 +267,10 @@ def test_suggested_hardware_fits_both_engines():
     meta, _ = front_matter()
     gpu = SPACE_HARDWARE_GPU[meta["suggested_hardware"]]
     plan = memory.plan_memory(memory_table.reference_needs(), memory_table.idle_gpu(gpu, memory.GPUS[gpu]))
-    assert plan.fits and plan.sides[0].max_model_len == memory.DEFAULT_MAX_MODEL_LEN
+    assert plan.fits and plan.sides[0].max_model_len >= memory.MIN_MODEL_LEN
     assert memory.fp8_in_vllm(gpu) == "W8A8 FP8"  # FP8 matmuls, not weight-only FP8
+    section = (ROOT / "docs" / "deployment.md").read_text().split("## Deploy as a Space", 1)[1]
+    assert f"{plan.sides[0].max_model_len // 1024}k context" in section  # the docs say the context it gets
 
 
 def test_readme_still_opens_with_the_two_commands():
