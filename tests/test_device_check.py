@@ -116,6 +116,13 @@ def test_a_gpu_whose_fp8_matmul_fails_loads_the_fp8_checkpoint_dequantized_and_s
     config = options["quantization_config"]
     assert config.dequantize and not config.use_optimized_inference
     assert scheme == f"{hf_load.SIMULATED} (this GPU's FP8 matmul failed: {cublas})"
+    # on ZeroGPU no CUDA call runs at load (spaces reports its GPU table's capability): the rule decides
+    monkeypatch.setattr(hf_load, "rowwise_fp8_error", lambda device: pytest.fail("probed on ZeroGPU"))
+    untried = hf_load.load_options(str(tiny_dir / "fp8"), "auto", "cuda", probe=False)
+    assert untried[1] == f"{hf_load.SIMULATED} ({hf_load.NOT_PROBED})"  # the RTX PRO 6000
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: (9, 0))  # the H200
+    h200 = hf_load.load_options(str(tiny_dir / "fp8"), "auto", "cuda", probe=False)
+    assert h200[1] == hf_load.W8A8 and h200[0]["quantization_config"].use_optimized_inference
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: (8, 0))  # A100: not even tried
     monkeypatch.setattr(hf_load, "rowwise_fp8_error", lambda device: pytest.fail("probed below SM 8.9"))
     assert hf_load.load_options(str(tiny_dir / "fp8"), "auto", "cuda")[1] == hf_load.SIMULATED
