@@ -70,6 +70,7 @@ gpu-check-%:
 .PHONY: device-check device-bundle
 DEVICE_BUNDLE := .cache/device
 WHEEL_PLATFORMS := $(addprefix --platform ,manylinux_2_28_x86_64 manylinux_2_17_x86_64 manylinux2014_x86_64)
+SPACES_VERSION = $(shell sed -n 's/^spaces==\([^ ]*\).*/\1/p' requirements/gpu.txt)
 
 device-check:
 	python3 -m bench.device_check --bundle $(DEVICE_BUNDLE) $(ARGS)
@@ -79,7 +80,7 @@ device-bundle: | $(UV)
 	rm -rf $(DEVICE_BUNDLE) && mkdir -p $(DEVICE_BUNDLE)/wheels
 	.cache/uv/bin/pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 		$(WHEEL_PLATFORMS) -d $(DEVICE_BUNDLE)/wheels -r requirements/device.txt
-	.cache/uv/bin/pip download -q --no-deps --only-binary=:all: -d $(DEVICE_BUNDLE) spaces==$$(sed -n 's/^spaces==\([^ ]*\).*/\1/p' requirements/gpu.txt)
+	.cache/uv/bin/pip download -q --no-deps --only-binary=:all: -d $(DEVICE_BUNDLE) spaces==$(SPACES_VERSION)
 	cp -rL $(TINY) $(DEVICE_BUNDLE)/tiny
 
 # The CPU suite, whatever the machine (on a GPU box too): lint, the engine-free tests on Python 3.10,

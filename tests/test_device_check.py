@@ -126,3 +126,11 @@ def test_a_gpu_whose_fp8_matmul_fails_loads_the_fp8_checkpoint_dequantized_and_s
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: (8, 0))  # A100: not even tried
     monkeypatch.setattr(hf_load, "rowwise_fp8_error", lambda device: pytest.fail("probed below SM 8.9"))
     assert hf_load.load_options(str(tiny_dir / "fp8"), "auto", "cuda")[1] == hf_load.SIMULATED
+
+
+def test_make_device_check_runs_the_script_with_the_carried_bundle_and_the_bundle_is_the_device_set():
+    dry = subprocess.run(["make", "-n", "device-check"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert dry.returncode == 0 and "python3 -m bench.device_check --bundle .cache/device" in dry.stdout
+    bundle = subprocess.run(["make", "-n", "device-bundle"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert "-r requirements/device.txt" in bundle.stdout and "--python-version 3.12" in bundle.stdout
+    assert "spaces==0.51.3" in bundle.stdout  # the GPU table's wheel, the version the app pins
