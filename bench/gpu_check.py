@@ -7,10 +7,14 @@ a CUDA GPU, the tiny pair on CPU), warms them up, then answers two fixed turns f
 each side alone, one after the other, then both side by side, and
 writes a Markdown table (``bench/results/gpu.md`` on a GPU, ``gpu-cpu.md`` on CPU): per side the
 weights, the quantization scheme vLLM chose, the KV cache's tokens, and per turn the visual
-tokens, TTFT and decode rate alone and side by side, and where the greedy answers part. Greedy,
-``ignore_eos``: every answer has the same length. It exits non-zero with one sentence saying what
-failed (no GPU memory for both, a model that would not download or load, an engine that would
-not start, a turn that failed). The engines shut down at the end, pass or fail.
+tokens, TTFT and decode rate alone and side by side, and where the greedy answers part; then each
+side alone in vLLM's benchmark conventions (``bench/serving.py``: TTFT p50/p95 of a text and an image
+prompt, ITL p50 and decode rate at concurrency 1 with 128 in / ``--serving-tokens`` out, output
+tokens/s at ``--concurrency`` 1, 4, 16) with the FP8 linear kernel the engine reports. Greedy,
+``ignore_eos``: every answer has the same length. In the Docker image ``bench/entry.sh`` runs it
+(``docker run … IMAGE gpu-check``), and the app serves the table at ``/gpu-check``. It exits
+non-zero with one sentence saying what failed (no GPU memory for both, a model that would not
+download or load, an engine that would not start, a turn that failed). The engines shut down at the end, pass or fail.
 """
 
 from __future__ import annotations
@@ -69,6 +73,23 @@ async def answer(engine, prepared, settings) -> Answer:
         ids += chunk.token_ids
     metrics.finish(loop.time())
     return Answer(metrics, ids)
+
+
+async def serving_figures(pool, out_tokens: int, repeats: int, concurrencies: tuple[int, ...]) -> list:
+    """Each side alone in vLLM's benchmark conventions (``bench/serving.py``)."""
+    from bench.serving import measure_side
+
+    example = TURNS["image"]
+    image = prepare([UserTurn(example.text, tuple(str(ROOT / "examples" / f) for f in example.files))])
+    rows = []
+    for spec, engine in zip(pool.specs, pool.engines, strict=True):
+        try:
+            rows.append(
+                (spec.label, engine.footprint, await measure_side(engine, image, out_tokens, repeats, concurrencies))
+            )
+        except Exception as err:
+            raise CheckFailed(f"The serving figures of {spec.label} failed: {err}") from err
+    return rows
 
 
 async def measure(pool, settings: GenerationSettings) -> dict[str, tuple[list[Answer], list[Answer]]]:
@@ -141,7 +162,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-tokens", type=int, default=128)
     p.add_argument("--out", type=Path, help="default: bench/results/gpu.md (CUDA) or gpu-cpu.md (CPU)")
     p.add_argument("--tiny-dir", type=Path, default=ROOT / ".cache" / "tiny")
+    p.add_argument(
+        "--serving-tokens", type=int, help="tokens out per serving request (default: 1024 on CUDA, 64 on CPU)"
+    )
+    p.add_argument("--repeats", type=int, help="TTFT runs per prompt (default: 10 on CUDA, 3 on CPU)")
+    p.add_argument("--concurrency", default="1,4,16", help="concurrencies for output tok/s, comma-separated")
     args = p.parse_args(argv)
+    concurrencies = tuple(int(c) for c in args.concurrency.split(","))
     from inference.engines.pool import EnginePool
 
     t0 = time.monotonic()
@@ -157,8 +184,17 @@ def main(argv: list[str] | None = None) -> int:
             why = (pool.status.error or str(err)).strip().splitlines()[0]
             raise CheckFailed(f"An engine would not start (a model that did not download or load?): {why}") from err
         settings = GenerationSettings(max_tokens=args.max_tokens, ignore_eos=True)
-        results = asyncio.run(measure(pool, settings))
+        out_tokens = args.serving_tokens or (1024 if cuda else 64)
+        repeats = args.repeats or (10 if cuda else 3)
+
+        async def run_all():
+            return await measure(pool, settings), await serving_figures(pool, out_tokens, repeats, concurrencies)
+
+        results, serving = asyncio.run(run_all())
+        from bench.serving import table
+
         text = report(pool, results, cuda, settings, time.monotonic() - t0)
+        text += "\n" + "\n".join(table(serving, out_tokens)) + "\n"
     except CheckFailed as failed:
         print(f"gpu-check failed: {failed}", file=sys.stderr)
         return 1

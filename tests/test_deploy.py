@@ -26,6 +26,12 @@ README = ROOT / "README.md"
 LIBRARY_ENV = {"HF_HOME", "XDG_CACHE_HOME", "HOME", "GRADIO_ANALYTICS_ENABLED", "PYTHONUNBUFFERED"}
 # Colours a Space card accepts (huggingface.co/docs/hub/spaces-config-reference).
 SPACE_COLORS = {"red", "yellow", "green", "blue", "indigo", "purple", "pink", "gray"}
+# suggested_hardware values the Spaces config reference lists (huggingface.co/docs/hub/spaces-config-reference,
+# read 2026-12-06; huggingface_hub's SpaceHardware enum has more, e.g. rtx-pro-6000, which the Hub may accept).
+SPACE_SUGGESTED_HARDWARE = {
+    "cpu-basic", "cpu-upgrade", "t4-small", "t4-medium", "l4x1", "l4x4", "l40sx1", "l40sx4", "l40sx8",
+    "a10g-small", "a10g-large", "a10g-largex2", "a10g-largex4", "a100-large", "a100x4", "a100x8",
+}  # fmt: skip
 SPACE_HARDWARE_GPU = {
     "a100-large": "A100 80 GB",
     "rtx-pro-6000": "RTX PRO 6000 96 GB",
@@ -82,14 +88,44 @@ def test_exposes_the_port_the_app_serves_on(docker, monkeypatch):
     assert app.parse_args([]).port == 7860
 
 
-def test_entrypoint_runs_the_app_on_all_interfaces(docker, monkeypatch):
+def run_entry(docker, tmp_path, *args: str, **env: str) -> list[list[str]]:
+    """The image's entry script run here with a stand-in ``python3`` that records its arguments."""
+    (script,) = entrypoint(docker)
+    assert script.startswith("/app/")  # WORKDIR /app: the repository's file
+    fake = tmp_path / "bin" / "python3"
+    fake.parent.mkdir(exist_ok=True)
+    fake.write_text('#!/bin/sh\necho "$@" >> "$CALLS"\n')
+    fake.chmod(0o755)
+    calls = tmp_path / "calls.txt"
+    calls.write_text("")
+    path = f"{fake.parent}:/usr/bin:/bin"
+    run = subprocess.run([ROOT / script.removeprefix("/app/"), *args], env={"PATH": path, "CALLS": str(calls), **env})
+    assert run.returncode == 0
+    return [line.split() for line in calls.read_text().splitlines()]
+
+
+def test_entrypoint_runs_the_app_on_all_interfaces(docker, monkeypatch, tmp_path):
     import app
 
-    command = entrypoint(docker)
-    assert command[:2] == ["python3", "app.py"]
+    ((python_args),) = run_entry(docker, tmp_path, "--blind")
+    assert python_args[:1] == ["app.py"] and python_args[-1] == "--blind"  # ARGS reach app.py
     monkeypatch.setenv("DEMO_DEVICE", env(docker)["DEMO_DEVICE"])
-    args = app.parse_args(command[2:])
-    assert args.host == "0.0.0.0" and args.device == "cuda"
+    args = app.parse_args(python_args[1:])
+    assert args.host == "0.0.0.0" and args.device == "cuda" and args.blind
+
+
+def test_the_image_runs_gpu_check_as_a_command_or_before_the_app(docker, tmp_path):
+    """``docker run IMAGE gpu-check`` runs the module ``make gpu-check`` runs; GPU_CHECK_FIRST=1 (a
+    Space's variable) runs it, then the app, which serves its table at /gpu-check."""
+    assert "bench ./bench" in values(docker, "COPY")
+    assert (ROOT / "bench" / "gpu_check.py").exists()
+    assert run_entry(docker, tmp_path, "gpu-check", "--max-tokens", "8") == [
+        ["-m", "bench.gpu_check", "--device", "cuda", "--max-tokens", "8"]
+    ]
+    first = run_entry(docker, tmp_path, GPU_CHECK_FIRST="1")
+    assert first[0] == ["-m", "bench.gpu_check", "--device", "cuda"] and first[1][0] == "app.py"
+    makefile = (ROOT / "Makefile").read_text()
+    assert "-m bench.gpu_check --device cuda" in makefile  # the same command as make gpu-check-cuda
 
 
 def test_every_copied_path_exists_and_covers_what_the_app_imports(docker):
@@ -161,11 +197,13 @@ def test_model_pair_defaults_are_the_projects_and_reach_the_app(docker, monkeypa
     assert [(s.label, s.model) for s in specs] == [("FP8", "org/fp8"), ("BF16", "org/bf16")]
 
 
-def test_hugging_face_cache_is_on_the_volume(docker):
+def test_only_the_hugging_face_cache_is_on_the_volume_where_a_bucket_mounts(docker):
+    """A storage bucket has no file locking and append-only writes: the model cache (files written
+    once) goes there; SQLite and the compile caches (locks, in-place rewrites) stay off it."""
     (volume,) = values(docker, "VOLUME")
-    mounts = json.loads(volume)
-    for name in ("HF_HOME", "XDG_CACHE_HOME"):
-        assert any(Path(env(docker)[name]).is_relative_to(m) for m in mounts), name
+    mounts = [Path(m) for m in json.loads(volume)]
+    assert any(Path(env(docker)["HF_HOME"]).is_relative_to(m) for m in mounts)
+    assert not any(Path(env(docker)[n]).is_relative_to(m) for n in ("DEMO_DATA_DIR", "XDG_CACHE_HOME") for m in mounts)
 
 
 class _Health(http.server.BaseHTTPRequestHandler):
@@ -217,6 +255,7 @@ def test_readme_front_matter_describes_a_docker_space(docker):
     assert meta["sdk"] == "docker"
     assert str(meta["app_port"]) == values(docker, "EXPOSE")[0]
     assert meta["suggested_hardware"] in {h.value for h in SpaceHardware}
+    assert meta["suggested_hardware"] in SPACE_SUGGESTED_HARDWARE  # a value the config reference documents
     assert meta["colorFrom"] in SPACE_COLORS and meta["colorTo"] in SPACE_COLORS
     assert meta["title"] and meta["emoji"] and meta["license"]
     assert 0 < len(meta["short_description"]) <= 60
@@ -228,8 +267,10 @@ def test_suggested_hardware_fits_both_engines():
     meta, _ = front_matter()
     gpu = SPACE_HARDWARE_GPU[meta["suggested_hardware"]]
     plan = memory.plan_memory(memory_table.reference_needs(), memory_table.idle_gpu(gpu, memory.GPUS[gpu]))
-    assert plan.fits and plan.sides[0].max_model_len == memory.DEFAULT_MAX_MODEL_LEN
+    assert plan.fits and plan.sides[0].max_model_len >= memory.MIN_MODEL_LEN
     assert memory.fp8_in_vllm(gpu) == "W8A8 FP8"  # FP8 matmuls, not weight-only FP8
+    section = (ROOT / "docs" / "deployment.md").read_text().split("## Deploy as a Space", 1)[1]
+    assert f"{plan.sides[0].max_model_len // 1024}k context" in section  # the docs say the context it gets
 
 
 def test_readme_still_opens_with_the_two_commands():
@@ -249,3 +290,18 @@ def test_space_section_names_variables_the_app_reads_and_the_token_secret():
     assert "HF_TOKEN" in section and "secret" in section.lower()
     assert front_matter()[0]["suggested_hardware"] in section
     assert "/data" in section
+
+
+def test_the_gpu_check_table_is_readable_from_the_space_once_written(tmp_path):
+    from starlette.applications import Starlette
+    from starlette.testclient import TestClient
+
+    from ui.health import gpu_check_route
+
+    report = tmp_path / "gpu.md"
+    client = TestClient(Starlette(routes=[gpu_check_route(report)]))
+    missing = client.get("/gpu-check")
+    assert missing.status_code == 404 and missing.text.startswith("No gpu-check has run")
+    report.write_text("| side | TTFT |\n")
+    found = client.get("/gpu-check")
+    assert found.status_code == 200 and found.text == "| side | TTFT |\n"

@@ -29,7 +29,10 @@ def run_check(*args: str) -> subprocess.CompletedProcess:
 
 def test_the_check_writes_every_figure_for_both_sides_and_both_turns(tiny_dir, tmp_path):
     out = tmp_path / "gpu-cpu.md"
-    done = run_check("--device", "cpu", "--max-tokens", "16", "--out", str(out))
+    done = run_check(
+        "--device", "cpu", "--max-tokens", "16", "--serving-tokens", "16", "--repeats", "2", "--concurrency", "1,4",
+        "--out", str(out),
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     table = out.read_text()
     assert re.search(r"\| FP8 \| `tiny/fp8` \| [\d.]+ MiB \| W8A8 FP8 \| [\d,]+ tokens \|", table), table
@@ -45,6 +48,17 @@ def test_the_check_writes_every_figure_for_both_sides_and_both_turns(tiny_dir, t
     ]
     assert all(int(r[2]) > 0 for r in rows)  # visual tokens of the chart and of the clip
     assert len(re.findall(r"FP8's greedy answer parts from BF16's", table)) == 2
+    # each side alone in vLLM's benchmark conventions, the FP8 side with its linear kernel
+    ms, pair, rate = r"[\d.]+ ms", r"[\d.]+ ms / [\d.]+ ms", r"[\d.]+"
+    serving = re.findall(
+        rf"^\| (FP8|BF16) \| ([^|]+) \| ([^|]+) \| (\d+) tokens \| {pair} \| {pair} \| {ms} \| {rate} \| "
+        rf"{rate} \| {rate} \|$",
+        table,
+        re.M,
+    )
+    assert [(r[0], r[1]) for r in serving] == [("FP8", "W8A8 FP8"), ("BF16", "unquantized")], table
+    assert serving[0][2] != "–" and serving[1][2] == "–"  # a kernel (or "not reported") only where quantized
+    assert all(int(r[3]) >= 128 for r in serving)  # the ~128-token prompt, chat template included
 
 
 def test_a_check_that_cannot_run_says_why_in_one_sentence(tmp_path):

@@ -170,6 +170,23 @@ def test_memory_held_by_others_lowers_the_plan(pair):
     assert sum(s.gpu_memory_utilization for s in partly.sides) < 0.8
 
 
+def test_host_memory_counts_each_engines_processor_cache_twice_as_vllm_documents():
+    """vLLM 0.32 holds mm_processor_cache_gb in the front end and again in the engine core."""
+    import inspect
+
+    from vllm.config.multimodal import MultiModalConfig
+
+    from inference.spec import GPU_CHOICES
+
+    source = " ".join(inspect.getsource(MultiModalConfig).split())
+    assert "duplicated for each API process and engine core process" in source
+    assert MultiModalConfig().mm_processor_cache_gb == memory.VLLM_PROCESSOR_CACHE_GB
+    gib = memory.GiB
+    assert memory.host_cache_bytes([GPU_CHOICES, GPU_CHOICES]) == 2 * 2 * GPU_CHOICES["mm_processor_cache_gb"] * gib
+    assert memory.host_cache_bytes([{}]) == 2 * memory.VLLM_PROCESSOR_CACHE_GB * gib  # vLLM's default, twice
+    assert "8.0 GiB for the pair" in memory_table.markdown_table()
+
+
 def test_readme_table_is_the_generated_one():
     readme = (Path(__file__).resolve().parents[1] / "docs" / "deployment.md").read_text()
     assert memory_table.markdown_table() in readme

@@ -72,8 +72,23 @@ def test_zerogpu_set_resolves_for_python_3_10_with_the_spaces_gradio(zerogpu):
     assert zerogpu["gradio"] == SPACE_GRADIO
 
 
-def test_zerogpu_set_keeps_the_tested_versions_but_where_python_3_10_needs_older():
-    older = {"av", "matplotlib", "sqlalchemy"}  # their comments in zerogpu.txt say why
+def test_zerogpu_set_resolves_for_python_3_12_too(tmp_path):
+    sdk = tmp_path / "sdk.txt"
+    sdk.write_text(f"gradio=={SPACE_GRADIO}\n")
+    resolved = resolve([ROOT / "requirements/zerogpu.txt", sdk], "3.12")  # ZeroGPU's other Python
+    assert resolved["torch"] == pins(ROOT / "requirements/zerogpu.txt")["torch"]
+
+
+def test_zerogpu_torch_pin_is_one_zerogpu_lists_and_the_python_versions_are_its_own():
+    from inference.engines.zerogpu import ZEROGPU_PYTHON, ZEROGPU_TORCH
+
+    assert pins(ROOT / "requirements/zerogpu.txt")["torch"] in ZEROGPU_TORCH
+    said = re.findall(r"python_version: ([\d.]+)", (ROOT / "docs/deployment.md").read_text())
+    assert said and set(said) <= set(ZEROGPU_PYTHON), said
+
+
+def test_zerogpu_set_keeps_the_tested_versions_but_where_python_3_10_or_zerogpu_needs_older():
+    older = {"av", "matplotlib", "sqlalchemy", "torch", "torchvision"}  # their comments in zerogpu.txt say why
     for name, version in pins(ROOT / "requirements/zerogpu.txt").items():
         tested = cpu_version(name)
         assert (version == tested) != (name in older), f"{name}: {version} for ZeroGPU, {tested} tested on CPU"

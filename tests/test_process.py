@@ -51,17 +51,22 @@ def _wait_ready(proc, port: int) -> list[tuple[str, bool]]:
 
 
 def container(tmp_path, port: int) -> tuple[list[str], dict[str, str], str]:
-    """The Docker image's own command line and environment, on the tiny CPU pair: the image's
+    """The Docker image's own entry point (``bench/entry.sh``, which execs ``python3 app.py``) and
+    environment, on the tiny CPU pair: ``python3`` is this environment's Python, the image's
     ``DEMO_DEVICE=cuda`` becomes ``cpu`` and its /data and home folders temporary ones."""
     docker = dockerfile.parsed()
-    command = dockerfile.entrypoint(docker)
-    assert command[:2] == ["python3", "app.py"]
+    (script,) = dockerfile.entrypoint(docker)
     image_env = dockerfile.env(docker)
     assert image_env["DEMO_DEVICE"] == "cuda" and image_env["DEMO_HOST"] == "0.0.0.0"
+    python3 = tmp_path / "bin" / "python3"  # exec: the app keeps the entry script's process id
+    python3.parent.mkdir()
+    python3.write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
+    python3.chmod(0o755)
     here = {"DEMO_DEVICE": "cpu", "DEMO_PORT": str(port), "HF_HOME": str(tmp_path / "hf")}
     here["DEMO_DATA_DIR"] = str(tmp_path / "data")
     here |= {"XDG_CACHE_HOME": str(tmp_path / "cache"), "HOME": str(tmp_path / "home")}
-    return [sys.executable, *command[1:]], {**image_env, **here}, "0.0.0.0"
+    here["PATH"] = f"{python3.parent}:{os.environ['PATH']}"
+    return [str(ROOT / script.removeprefix("/app/"))], {**image_env, **here}, "0.0.0.0"
 
 
 @pytest.mark.parametrize(

@@ -157,6 +157,7 @@ def blind_tab(blind: BlindTest) -> None:
         f"**{blind.candidate}**; your vote reveals them. Each turn starts a new conversation."
     )
     tally = gr.Markdown(blind.tally_now, elem_id="blind-tally")  # drawn on every page load
+    gr.Markdown(blind.store.kept, elem_id="blind-kept")  # where votes live, and what loses them
     with gr.Row(equal_height=True):
         panes = [gr.Chatbot(label=letter, elem_id=f"blind-pane-{letter}", height=360) for letter in LETTERS]
     box = gr.MultimodalTextbox(

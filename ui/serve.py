@@ -3,7 +3,7 @@
 Contract: ``build(specs, settings, video, ...)`` makes the engine pool (not started), the
 ``Comparison`` that answers the page's events, and the ``gr.Blocks`` page with its queue
 configured: ``(demo, comparison)``. ``launch(demo, comparison, host, port, ...)`` serves it
-without blocking, with ``/healthz``, ``/readyz``, ``/metrics`` and (with a store) ``/shared/{id}``
+without blocking, with ``/healthz``, ``/readyz``, ``/metrics``, ``/gpu-check`` and (with a store) ``/shared/{id}``
 and (with a key) ``/votes.csv`` beside it, the viewer middleware (``ui.viewers``) and the
 engines' lifespan (``ui.lifespan``).
 Neither reads the command line or the environment: ``app.py`` passes everything in.
@@ -40,6 +40,7 @@ def build(
     identity=None,
     log_prompts: bool = False,
     examples_dir: Path | None = None,
+    sign_in: bool = False,
 ):
     """The page and its handlers, engines not yet started, queue configured: ``(demo, comparison)``.
 
@@ -51,7 +52,9 @@ def build(
     without one); ``blind``: the page opens on the blind test; ``max_tokens_cap``: the most new
     tokens a visitor may ask for (default: the slider's own 8192); ``identity``: how viewers are
     told apart (``ui.viewers.Identity``; default: a random secret, no proxy); ``log_prompts``: the
-    per-turn log line shows the prompt; ``examples_dir``: the example gallery's media."""
+    per-turn log line shows the prompt; ``examples_dir``: the example gallery's media; ``sign_in``: a
+    Hugging Face sign-in button (``gr.LoginButton``: Gradio then attaches its OAuth routes and
+    session, and ``ui.viewers`` keys a signed-in person by name)."""
     from inference.deploy.limits import UserLimits
     from inference.engines.pool import EnginePool
     from inference.inputs.media import VideoOptions
@@ -79,6 +82,11 @@ def build(
         extras = {"blind": BlindTest(comparison, store, store_prompts=store_prompts), "blind_first": blind}
         extras["sharer"] = Sharer(comparison, store, share_days)
     demo = build_demo(comparison, banner, examples_dir, delete_cache, **extras)
+    if sign_in:
+        import gradio as gr
+
+        with demo:
+            gr.LoginButton(elem_id="sign-in")
     # Turns wait for a slot inside the handler (``ui.queue``), which tells users their place or
     # that the demo is busy; Gradio's own queue only guards against floods (its "busy" toast).
     queue = comparison.queue
@@ -99,6 +107,7 @@ def launch(
     closed_session_seconds: float | None = 3600.0,
     blocked: Path | None = None,
     votes_key: str | None = None,
+    gpu_report: Path | None = None,
     **extra,
 ):
     """Serve the page without blocking; the engines warm up in the server's loop once started;
@@ -116,7 +125,8 @@ def launch(
     project folder blocked); uploads over ``max_file_size`` are refused by Gradio before they
     reach a handler, and a handler takes files from Gradio's upload folder only. ``blocked``: a
     folder never served (the project's own); ``votes_key``: with a store, the host's CSV of every
-    vote at ``/votes.csv`` (``ui.blind.votes_routes``). The caller clears ``FORWARDED_ALLOW_IPS``
+    vote at ``/votes.csv`` (``ui.blind.votes_routes``); ``gpu_report``: ``make gpu-check``'s table,
+    served at ``/gpu-check`` (``ui.health.gpu_check_route``). The caller clears ``FORWARDED_ALLOW_IPS``
     (``app.py``)."""
     from starlette.middleware import Middleware
 
@@ -126,6 +136,8 @@ def launch(
     from ui.viewers import Viewers
 
     routes = health.routes(comparison.pool) + comparison.telemetry.routes()
+    if gpu_report is not None:
+        routes.append(health.gpu_check_route(gpu_report))
     if store is not None:
         routes += share.routes(store, share_days) + blind.votes_routes(store, votes_key)
     app_kwargs = {

@@ -44,6 +44,11 @@ def plan_gpu_memory(specs: list[ModelSpec]) -> list[ModelSpec]:
         return specs
     plan = memory.plan_memory(sides, gpu, specs[0].engine_args.get("max_model_len", memory.DEFAULT_MAX_MODEL_LEN))
     log.info("GPU memory plan: %s", plan.message)
+    host = memory.host_cache_bytes(s.engine_args for s in specs)
+    log.info(
+        "Host RAM: the engines' multimodal processor caches hold %s (each twice: front end and core)",
+        memory.as_gib(host),
+    )
     if not plan.fits:
         sys.exit(plan.message)
     planned = []

@@ -21,6 +21,12 @@ start when the free memory at its start is below its budget ("Free memory on dev
 than desired GPU memory utilization"), so engines started one after the other need
 ``u1 + u2 ≤ free / total``. Started together they mis-measure each other (vllm#9198, vllm#55827),
 which is why ``inference/engines/pool.py`` starts them in turn.
+
+Host memory is planned too (``host_cache_bytes``): vLLM duplicates the multimodal processor cache
+"for each API process and engine core process, resulting in a total memory usage of
+``mm_processor_cache_gb * (api_server_count + data_parallel_size)``" (``vllm/config/multimodal.py``):
+in process, one front end and one engine core per engine, so two copies per engine (4 GiB of RAM
+per engine at the project's 2 GiB, 8 GiB for the pair).
 """
 
 from __future__ import annotations
@@ -87,6 +93,18 @@ CAPABILITY = {
     "RTX PRO 6000 96 GB": (12, 0),
 }
 W8A8_FROM = (8, 9)
+PROCESSOR_CACHE_COPIES = 2  # per in-process engine: its front end (the app) and its engine core
+
+
+def host_cache_bytes(engine_args: Iterable[Mapping[str, Any]]) -> int:
+    """Host RAM the engines' multimodal processor caches hold together (vLLM's default 4 GiB where unset)."""
+    return sum(
+        int(PROCESSOR_CACHE_COPIES * args.get("mm_processor_cache_gb", VLLM_PROCESSOR_CACHE_GB) * GiB)
+        for args in engine_args
+    )
+
+
+VLLM_PROCESSOR_CACHE_GB = 4  # vllm/config/multimodal.py: MultiModalConfig.mm_processor_cache_gb
 
 
 def fp8_in_vllm(gpu: str) -> str:

@@ -23,8 +23,10 @@ from inference.deploy.memory import (
     as_gib,
     fp8_in_vllm,
     gpu_needs,
+    host_cache_bytes,
     plan_memory,
 )
+from inference.spec import GPU_CHOICES
 
 
 def estimate_header(config: Mapping[str, Any], fp8: bool = False) -> dict[str, dict[str, Any]]:
@@ -153,6 +155,9 @@ QWEN35_9B_CONFIG: dict[str, Any] = {
 }
 
 
+PROCESSOR_CACHE_GB = GPU_CHOICES["mm_processor_cache_gb"]
+
+
 def reference_needs(fp8_model: str = "depop-ml/Qwen3.5-9B-FP8-Dynamic", bf16_model: str = "Qwen/Qwen3.5-9B"):
     """The 9B pair's GPU needs from ``QWEN35_9B_CONFIG`` (FP8 by the project's recipe)."""
     return [
@@ -198,7 +203,9 @@ def markdown_table(gpus: Mapping[str, int] = GPUS) -> str:
         f"Weights vLLM loads: FP8 {as_gib(w['FP8'])}, BF16 {as_gib(w['BF16'])}; KV cache "
         f"{sides[0].kv_bytes_per_token // 1024} KiB per token (8 full-attention layers), Gated DeltaNet state "
         f"{sides[0].state_bytes_per_sequence / MiB:.0f} MiB per sequence; {as_gib(ENGINE_OVERHEAD_BYTES)} per engine "
-        f"for CUDA context, activations and graphs, {as_gib(sides[0].vision_peak_bytes)} vision encoder peak."
+        f"for CUDA context, activations and graphs, {as_gib(sides[0].vision_peak_bytes)} vision encoder peak. "
+        f"Host RAM: the multimodal processor caches, {PROCESSOR_CACHE_GB:g} GiB held twice per engine (front "
+        f"end and engine core), {as_gib(host_cache_bytes([GPU_CHOICES] * len(sides)))} for the pair."
     )
     return "\n".join(rows)
 

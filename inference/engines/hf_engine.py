@@ -79,7 +79,8 @@ class TransformersEngine(PromptViews, EngineBase):
         if self._torch_threads:
             torch.set_num_threads(self._torch_threads)
         self._device = "cuda" if torch.cuda.is_available() else "cpu"
-        options, scheme = load_options(self.spec.model, self.spec.engine_args.get("dtype", "auto"), self._device)
+        dtype = self.spec.engine_args.get("dtype", "auto")
+        options, scheme = load_options(self.spec.model, dtype, self._device, probe=not self.on_zerogpu)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*already has a `quantization_config` attribute.*")
             model = AutoModelForImageTextToText.from_pretrained(self.spec.model, **options)

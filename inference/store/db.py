@@ -8,7 +8,10 @@ with its sides in a random order (``secrets``) under an unguessable id; ``vote(t
 counts one vote per turn, only from the viewer that turn was shown to (``VoteRefused`` otherwise);
 ``tally()`` and ``csv()`` read the votes; ``share(body, days)`` keeps a finished comparison (JSON,
 at most ``max_share_bytes``) under an unguessable id until it expires, ``shared(id)`` reads it back
-(``expires(id)``: until when).
+(``expires(id)``: until when). ``kept`` says in a sentence where votes live and what loses them.
+SQLite needs POSIX file locks and in-place page writes: a folder without them (a Hugging Face storage
+bucket mount: no file locking, append-only writes, files only overwritten whole) is refused at
+open with one sentence (``sqlite_folder_problem``) rather than corrupting votes later.
 Nothing about a prompt is stored unless ``show`` is given one (the host's choice). Every method
 blocks: call it from a thread (``asyncio.to_thread``) in a server loop.
 """
@@ -16,8 +19,11 @@ blocks: call it from a thread (``asyncio.to_thread``) in a server loop.
 from __future__ import annotations
 
 import csv
+import errno
+import fcntl
 import io
 import json
+import os
 import secrets
 import time
 from collections.abc import Callable, Sequence
@@ -104,6 +110,32 @@ def shown_url(url: str) -> str:
         return url
 
 
+def sqlite_folder_problem(folder: Path) -> str | None:
+    """Why SQLite cannot live in ``folder`` (``None``: it can): it takes POSIX locks (``fcntl``) on
+    its files and rewrites pages in place, which a storage-bucket mount does not allow."""
+    probe = Path(folder) / f".sqlite-probe-{os.getpid()}"
+    try:
+        fd = os.open(probe, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+    except OSError as err:
+        return f"cannot create a file there ({os.strerror(err.errno or errno.EIO)})"
+    try:
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.lockf(fd, fcntl.LOCK_UN)
+        except OSError as err:
+            return f"it has no file locking ({os.strerror(err.errno or errno.ENOLCK)})"
+        try:
+            os.write(fd, b"\0" * 4096)
+            os.pwrite(fd, b"\1" * 512, 1024)  # a page rewritten in place, as SQLite does
+            os.fsync(fd)
+        except OSError as err:
+            return f"it does not rewrite a file in place ({os.strerror(err.errno or errno.EIO)})"
+        return None
+    finally:
+        os.close(fd)
+        probe.unlink(missing_ok=True)
+
+
 class Store:
     def __init__(self, url: str, *, max_share_bytes: int = MAX_SHARE_BYTES, clock: Callable[[], float] = time.time):
         self.url = sa.make_url(url)
@@ -112,12 +144,28 @@ class Store:
         options: dict = {"pool_pre_ping": True}
         if self.url.get_backend_name() == "sqlite":
             if self.url.database and self.url.database != ":memory:":
-                Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
+                folder = Path(self.url.database).parent
+                folder.mkdir(parents=True, exist_ok=True)
+                if problem := sqlite_folder_problem(folder):
+                    raise DemoError(
+                        f"SQLite cannot keep votes in {folder}: {problem}; a storage bucket cannot hold it. "
+                        "Put --data-dir on local disk, or give --database a PostgreSQL URL."
+                    )
             options["connect_args"] = {"timeout": 60}  # writers wait for each other instead of failing
         self.engine = sa.create_engine(self.url, **options)
         if self.url.get_backend_name() == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self.migrate()
+
+    @property
+    def kept(self) -> str:
+        """Where votes and shared links live, and what loses them, for the page."""
+        if self.url.get_backend_name() == "sqlite":
+            return (
+                "Votes and shared links are kept in a SQLite file on this machine's disk: they go when "
+                "that disk goes (on a Hugging Face Space, at every restart) unless the host sets `--database`."
+            )
+        return f"Votes and shared links are kept in the host's {self.url.get_backend_name()} database."
 
     # --- schema ------------------------------------------------------------------------------
 
