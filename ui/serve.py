@@ -121,6 +121,7 @@ def launch(
     from starlette.middleware import Middleware
 
     from ui import blind, health, share
+    from ui.bodies import Bodies, api_limit
     from ui.layout import CSS
     from ui.lifespan import lifespan
     from ui.viewers import Viewers
@@ -131,7 +132,10 @@ def launch(
     app_kwargs = {
         "lifespan": lifespan(comparison.pool, closed_session_seconds),
         "routes": routes,
-        "middleware": [Middleware(Viewers, identity=comparison.identity)],
+        "middleware": [
+            Middleware(Bodies, limit=lambda: api_limit(comparison.context)),  # before anything reads a body
+            Middleware(Viewers, identity=comparison.identity),
+        ],
     }
     return demo.launch(
         server_name=host,

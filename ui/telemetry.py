@@ -3,7 +3,7 @@
 Contract: ``Telemetry(pool, queue, identity, log_prompts)`` owns one registry (its own, so that
 several apps in one process never collide) holding: turns by outcome (``completed``, ``stopped``,
 ``failed``: a side failed, ``refused``), refusals by reason (``busy``, ``user_running``,
-``user_per_minute``, ``address_per_minute``, ``input``), per side the time to first token and the
+``user_per_minute``, ``address_per_minute``, ``input``, ``input_too_long``), per side the time to first token and the
 decode rate as histograms and the prompt and answer tokens as counters, the turns running and
 waiting now, each side's engine restarts, the process' own figures, and vLLM's engine metrics for
 every in-process side (``side`` label added; vLLM keeps only the last-started engine's in its
