@@ -29,6 +29,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no outside connect
 from inference.deploy.gpu import has_cuda_gpu, plan_gpu_memory
 from inference.spec import BF16_MODEL, CPU_PROCESS_ENV, FP8_MODEL, MM_LIMITS, ModelSpec, cpu_pair, cpu_spec, gpu_pair
 from ui import serve
+from ui.viewers import PRIVATE as PRIVATE_NETWORKS
+from ui.viewers import networks
 
 log = logging.getLogger("app")
 ROOT = Path(__file__).resolve().parent
@@ -76,6 +78,10 @@ def parse_args(argv: list[str] | None = None, environ: dict[str, str] | None = N
     args.max_queue = args.max_queue or None
     if args.proxy_hops < 0:
         sys.exit(f"--proxy-hops {args.proxy_hops}: say how many proxies, 0 or more.")
+    try:
+        args.trusted_proxies = networks(args.trusted_proxies)
+    except ValueError as err:
+        sys.exit(f"--trusted-proxies ({env_name('--trusted-proxies')}): {err}.")
     if args.max_sessions < 1 or args.closed_session_minutes < 0:
         bad = "--max-sessions" if args.max_sessions < 1 else "--closed-session-minutes"
         sys.exit(f"{bad} ({env_name(bad)}): needs at least {1 if bad == '--max-sessions' else 0}.")
@@ -171,6 +177,26 @@ def _parser(env) -> tuple[argparse.ArgumentParser, dict[str, list[str]]]:
         type=int,
         default=0,
         help="turns one network address may send per minute, all its users together (a flood limit); 0: none",
+    )
+    option(
+        "--ip-running",
+        type=int,
+        default=16,
+        help="turns one network address may have answered at once, all its users together (a ceiling "
+        "fresh cookies cannot multiply); 0: none",
+    )
+    option(
+        "--ip-cookies-per-minute",
+        type=int,
+        default=30,
+        help="new viewer cookies one network address may get a minute (a room loads the page at human "
+        "pace, a script in a burst); beyond it a page load gets none and is its address; 0: no limit",
+    )
+    option(
+        "--trusted-proxies",
+        default=",".join(PRIVATE_NETWORKS),
+        help="comma-separated addresses or networks of the proxies in front: X-Forwarded-For is read "
+        "(--proxy-hops deep) only on connections from them",
     )
     option(
         "--proxy-hops",
@@ -334,9 +360,12 @@ def main(argv: list[str] | None = None) -> None:
 
     video = VideoOptions(max_seconds=args.max_video_seconds, backend=args.video_backend)
     settings = GenerationSettings(max_tokens=args.max_tokens, ignore_eos=args.ignore_eos)
-    limits = UserLimits(args.user_running, args.user_per_minute, address_per_minute=args.ip_per_minute)
+    limits = UserLimits(
+        args.user_running, args.user_per_minute, address_per_minute=args.ip_per_minute, address_running=args.ip_running
+    )
     secret = args.cookie_secret.encode() or secrets.token_bytes(32)  # random: viewers are new after a restart
-    identity = Identity(secret, proxy_hops=args.proxy_hops)
+    trust = {"trusted_proxies": args.trusted_proxies, "cookies_per_minute": args.ip_cookies_per_minute}
+    identity = Identity(secret, proxy_hops=args.proxy_hops, **trust)
     options = {"stall_seconds": args.stall_seconds, "cache_hours": args.cache_hours, "max_queue": args.max_queue}
     store = open_store(args)
     options |= {"store": store, "blind": args.blind, "store_prompts": args.store_prompts, "share_days": args.share_days}
