@@ -230,6 +230,13 @@ def _parser(env) -> tuple[argparse.ArgumentParser, dict[str, list[str]]]:
         help="the host downloads every blind vote as CSV at /votes.csv with the key this environment variable "
         "holds (Authorization: Bearer KEY); unset: no download",
     )
+    option(
+        "--metrics-key-env",
+        metavar="VARIABLE",
+        default="",
+        help="/metrics answers requests with the key this environment variable holds (Authorization: Bearer "
+        "KEY); unset: only clients on this machine that came through no proxy",
+    )
     return p, from_env
 
 
@@ -320,13 +327,13 @@ def build(specs, settings, video=None, **options):
     return serve.build(specs, settings, video, examples_dir=EXAMPLES_DIR, **options)
 
 
-def votes_key(name: str, environ) -> str | None:
-    """The key ``--votes-key-env`` names (None: no CSV download); a variable that is not set stops
-    the app with one sentence naming it (never its value)."""
+def votes_key(name: str, environ, flag: str = "--votes-key-env") -> str | None:
+    """The key ``--votes-key-env`` (or ``flag``) names (None: none given); a variable that is not set
+    stops the app with one sentence naming it (never its value)."""
     if not name:
         return None
     if not environ.get(name):
-        sys.exit(f"--votes-key-env {name}: the environment variable {name} is not set or empty.")
+        sys.exit(f"{flag} {name}: the environment variable {name} is not set or empty.")
     return environ[name]
 
 
@@ -390,6 +397,7 @@ def main(argv: list[str] | None = None) -> None:
     zerogpu = any(getattr(e, "on_zerogpu", False) for e in pool.engines)
     served = {"max_sessions": args.max_sessions, "closed_session_seconds": args.closed_session_minutes * 60}
     served["votes_key"] = votes_key(args.votes_key_env, os.environ)
+    served["metrics_key"] = votes_key(args.metrics_key_env, os.environ, "--metrics-key-env")
     if not zerogpu:
         launch(demo, comparison, args.host, args.port, args.max_file_size, store, args.share_days, **served)
     try:

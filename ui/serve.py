@@ -99,6 +99,7 @@ def launch(
     closed_session_seconds: float | None = 3600.0,
     blocked: Path | None = None,
     votes_key: str | None = None,
+    metrics_key: str | None = None,
     **extra,
 ):
     """Serve the page without blocking; the engines warm up in the server's loop once started;
@@ -116,8 +117,9 @@ def launch(
     project folder blocked); uploads over ``max_file_size`` are refused by Gradio before they
     reach a handler, and a handler takes files from Gradio's upload folder only. ``blocked``: a
     folder never served (the project's own); ``votes_key``: with a store, the host's CSV of every
-    vote at ``/votes.csv`` (``ui.blind.votes_routes``). The caller clears ``FORWARDED_ALLOW_IPS``
-    (``app.py``)."""
+    vote at ``/votes.csv`` (``ui.blind.votes_routes``); ``metrics_key``: ``/metrics`` for that key
+    (without one, for this machine alone: ``ui.telemetry``). Gradio's own ``/monitoring`` route is
+    off. The caller clears ``FORWARDED_ALLOW_IPS`` (``app.py``)."""
     from starlette.middleware import Middleware
 
     from ui import blind, health, share
@@ -126,7 +128,7 @@ def launch(
     from ui.lifespan import lifespan
     from ui.viewers import Viewers
 
-    routes = health.routes(comparison.pool) + comparison.telemetry.routes()
+    routes = health.routes(comparison.pool) + comparison.telemetry.routes(metrics_key)
     if store is not None:
         routes += share.routes(store, share_days) + blind.votes_routes(store, votes_key)
     app_kwargs = {
@@ -144,6 +146,7 @@ def launch(
         blocked_paths=[str(blocked)] if blocked else None,
         prevent_thread_lock=True,
         ssr_mode=False,
+        enable_monitoring=False,  # Gradio's /monitoring: its key printed to the log, its page open
         state_session_capacity=max_sessions,
         app_kwargs=app_kwargs,
         css=CSS,
