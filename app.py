@@ -29,6 +29,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no outside connect
 from inference.deploy.gpu import has_cuda_gpu, plan_gpu_memory
 from inference.spec import BF16_MODEL, CPU_PROCESS_ENV, FP8_MODEL, MM_LIMITS, ModelSpec, cpu_pair, cpu_spec, gpu_pair
 from ui import serve
+from ui.viewers import PRIVATE as PRIVATE_NETWORKS
+from ui.viewers import networks
 
 log = logging.getLogger("app")
 ROOT = Path(__file__).resolve().parent
@@ -76,6 +78,10 @@ def parse_args(argv: list[str] | None = None, environ: dict[str, str] | None = N
     args.max_queue = args.max_queue or None
     if args.proxy_hops < 0:
         sys.exit(f"--proxy-hops {args.proxy_hops}: say how many proxies, 0 or more.")
+    try:
+        args.trusted_proxies = networks(args.trusted_proxies)
+    except ValueError as err:
+        sys.exit(f"--trusted-proxies ({env_name('--trusted-proxies')}): {err}.")
     if args.max_sessions < 1 or args.closed_session_minutes < 0:
         bad = "--max-sessions" if args.max_sessions < 1 else "--closed-session-minutes"
         sys.exit(f"{bad} ({env_name(bad)}): needs at least {1 if bad == '--max-sessions' else 0}.")
@@ -173,6 +179,26 @@ def _parser(env) -> tuple[argparse.ArgumentParser, dict[str, list[str]]]:
         help="turns one network address may send per minute, all its users together (a flood limit); 0: none",
     )
     option(
+        "--ip-running",
+        type=int,
+        default=16,
+        help="turns one network address may have answered at once, all its users together (a ceiling "
+        "fresh cookies cannot multiply); 0: none",
+    )
+    option(
+        "--ip-cookies-per-minute",
+        type=int,
+        default=30,
+        help="new viewer cookies one network address may get a minute (a room loads the page at human "
+        "pace, a script in a burst); beyond it a page load gets none and is its address; 0: no limit",
+    )
+    option(
+        "--trusted-proxies",
+        default=",".join(PRIVATE_NETWORKS),
+        help="comma-separated addresses or networks of the proxies in front: X-Forwarded-For is read "
+        "(--proxy-hops deep) only on connections from them",
+    )
+    option(
         "--proxy-hops",
         type=int,
         default=0,
@@ -209,6 +235,13 @@ def _parser(env) -> tuple[argparse.ArgumentParser, dict[str, list[str]]]:
         default="",
         help="the host downloads every blind vote as CSV at /votes.csv with the key this environment variable "
         "holds (Authorization: Bearer KEY); unset: no download",
+    )
+    option(
+        "--metrics-key-env",
+        metavar="VARIABLE",
+        default="",
+        help="/metrics answers requests with the key this environment variable holds (Authorization: Bearer "
+        "KEY); unset: only clients on this machine that came through no proxy",
     )
     return p, from_env
 
@@ -302,13 +335,13 @@ def build(specs, settings, video=None, **options):
     return serve.build(specs, settings, video, examples_dir=EXAMPLES_DIR, **options)
 
 
-def votes_key(name: str, environ) -> str | None:
-    """The key ``--votes-key-env`` names (None: no CSV download); a variable that is not set stops
-    the app with one sentence naming it (never its value)."""
+def votes_key(name: str, environ, flag: str = "--votes-key-env") -> str | None:
+    """The key ``--votes-key-env`` (or ``flag``) names (None: none given); a variable that is not set
+    stops the app with one sentence naming it (never its value)."""
     if not name:
         return None
     if not environ.get(name):
-        sys.exit(f"--votes-key-env {name}: the environment variable {name} is not set or empty.")
+        sys.exit(f"{flag} {name}: the environment variable {name} is not set or empty.")
     return environ[name]
 
 
@@ -342,9 +375,12 @@ def main(argv: list[str] | None = None) -> None:
 
     video = VideoOptions(max_seconds=args.max_video_seconds, backend=args.video_backend)
     settings = GenerationSettings(max_tokens=args.max_tokens, ignore_eos=args.ignore_eos)
-    limits = UserLimits(args.user_running, args.user_per_minute, address_per_minute=args.ip_per_minute)
+    limits = UserLimits(
+        args.user_running, args.user_per_minute, address_per_minute=args.ip_per_minute, address_running=args.ip_running
+    )
     secret = args.cookie_secret.encode() or secrets.token_bytes(32)  # random: viewers are new after a restart
-    identity = Identity(secret, proxy_hops=args.proxy_hops)
+    trust = {"trusted_proxies": args.trusted_proxies, "cookies_per_minute": args.ip_cookies_per_minute}
+    identity = Identity(secret, proxy_hops=args.proxy_hops, **trust)
     options = {"stall_seconds": args.stall_seconds, "cache_hours": args.cache_hours, "max_queue": args.max_queue}
     store = open_store(args)
     options |= {"store": store, "blind": args.blind, "store_prompts": args.store_prompts, "share_days": args.share_days}
@@ -369,6 +405,7 @@ def main(argv: list[str] | None = None) -> None:
     zerogpu = any(getattr(e, "on_zerogpu", False) for e in pool.engines)
     served = {"max_sessions": args.max_sessions, "closed_session_seconds": args.closed_session_minutes * 60}
     served["votes_key"] = votes_key(args.votes_key_env, os.environ)
+    served["metrics_key"] = votes_key(args.metrics_key_env, os.environ, "--metrics-key-env")
     if not zerogpu:
         launch(demo, comparison, args.host, args.port, args.max_file_size, store, args.share_days, **served)
     try:

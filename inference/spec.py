@@ -42,8 +42,16 @@ class ModelSpec:
     @property
     def title(self) -> str:
         """The pane's heading: label and model, and the backend when it is not the default."""
-        where = {"vllm": "", "remote": f" (server {urlparse(self.endpoint or '').netloc})"}
+        where = {"vllm": "", "remote": f" (server {urlparse(public_url(self.endpoint or '')).netloc})"}
         return f"{self.label} · {self.model_name}" + where.get(self.backend, f" ({self.backend})")
+
+
+def public_url(url: str) -> str:
+    """``url`` as the page and the logs may show it: any ``user:password@`` taken out."""
+    parts = urlparse(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
 # Limits shared by both sides: the same request must be valid on each.

@@ -49,7 +49,9 @@ def test_the_address_is_read_from_the_right_by_the_trusted_hops():
     forged = ["6.6.6.6, 7.7.7.7", "1.2.3.4"]  # two headers; the proxy appended 1.2.3.4
     assert Identity(b"k", 0).address(forged, "10.0.0.2") == "10.0.0.2"  # no proxy: the peer
     assert Identity(b"k", 1).address(forged, "10.0.0.2") == "1.2.3.4"  # what the one proxy saw
-    assert Identity(b"k", 2).address(forged, "10.0.0.2") == "7.7.7.7"
+    assert Identity(b"k", 2).address(forged, "10.0.0.2") == "1.2.3.4"  # a public address is no proxy of ours
+    assert Identity(b"k", 2, trusted_proxies=("10.0.0.0/8", "1.2.3.4")).address(forged, "10.0.0.2") == "7.7.7.7"
+    assert Identity(b"k", 1).address(forged, "198.51.100.9") == "198.51.100.9"  # straight to the port: the peer
     assert Identity(b"k", 1).address([], "10.0.0.2") == "10.0.0.2"  # no header: the peer
     assert Identity(b"k", 5).address(["1.2.3.4"], "10.0.0.2") == "1.2.3.4"  # a shorter chain: its start
 

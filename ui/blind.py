@@ -6,7 +6,10 @@ answers one turn on both sides through the comparison's own turn (``Comparison.r
 queue, limits, refusals and Stop) and shows nothing of the answers until both are done, so that no
 side shows its speed; then the store records the turn with its sides in a random order
 (``inference.store.db``: decided on the server, kept in the session's server-side state under an
-opaque id) and the panes show them as A and B, with no figure, label or scheme. ``vote`` counts the
+opaque id) and the panes show them as A and B, with no figure, label or scheme. A blind turn
+samples (``BLIND_SAMPLING``, Qwen's suggested settings for chat) with a seed drawn on the server
+for that turn alone, the same on both sides: sending the same prompt in the labelled tab (greedy,
+or any seed a visitor picks) gives other texts, so a replay cannot tell the sides apart. ``vote`` counts the
 viewer's pick (A, B, tie, both bad) and guess of which one is the candidate (FP8): one vote per
 turn per viewer (``ui.queue.user``), only for the turn this session was shown; then the labels and
 figures are revealed and the tally, always on the tab, is redrawn. Each blind turn starts a fresh
@@ -20,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +45,7 @@ log = logging.getLogger(__name__)
 WAITING = "⏳ Both answers appear together when both are done, so that neither gives itself away by its speed."
 PICK = "Which answer is better, and which one do you think is {candidate}? Your vote reveals them."
 TALLY_SECONDS = 10.0  # the tally redraws itself this often (other viewers vote too)
+BLIND_SAMPLING = {"temperature": 0.7, "top_p": 0.8, "top_k": 20}  # Qwen3.5's suggested non-thinking sampling
 
 
 @dataclass
@@ -62,7 +67,8 @@ class BlindTest:
 
     def _settings(self) -> list[Any]:
         c = self.comparison
-        values = defaults(c.settings, c.video, c.budget)
+        values = defaults(c.settings, c.video, c.budget) | BLIND_SAMPLING
+        values["seed"] = secrets.randbelow(2**31)  # this turn's alone: a replay elsewhere cannot match it
         return [values[n] for n in NAMES]
 
     def _panes(self, shown: Shown | None) -> list[Any]:

@@ -18,6 +18,7 @@ evaluation runs at a time in the whole app; another Run waits in Gradio's queue.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
 import tempfile
@@ -29,7 +30,7 @@ from inference.errors import DemoError
 from inference.evaluation import report as eval_report
 from inference.evaluation.evaluate import TIMING, run
 from inference.evaluation.prompts import Prompt, load_prompts
-from inference.inputs.chat import GenerationSettings
+from inference.inputs.chat import GenerationSettings, UserTurn
 from inference.inputs.samples import EVALUATION, write_evaluation_set
 from ui.preview import prune, scratch
 from ui.session import Comparison
@@ -88,12 +89,31 @@ class Evaluation:
                 return f"⚠️ {err}"
         return f"✅ {name}: {len(prompts)} prompts ({kinds(prompts)}); Run evaluates this set."
 
-    async def run(self, max_tokens: float, prompt_file: str | None = None, media_zip: str | None = None):
-        """Outputs: status line, Run button, tables, plots, report files."""
+    async def run(
+        self,
+        max_tokens: float,
+        prompt_file: str | None = None,
+        media_zip: str | None = None,
+        request: gr.Request | None = None,
+    ):
+        """Outputs: status line, Run button, tables, plots, report files. The run counts as one of
+        the viewer's turns (``ui.queue``: the per-user and per-address limits), held until it ends."""
         c, keep = self.comparison, [gr.skip()] * 3
         if not c.pool.status.ready:
             yield "⚠️ The engines are still loading; run the evaluation once the status says ready.", gr.skip(), *keep
             return
+        with contextlib.ExitStack() as slot:
+            try:
+                slot.enter_context(c.queue.admit(request))
+            except DemoError as err:
+                c.telemetry.refused(request, err, UserTurn("evaluation"))
+                yield f"⚠️ Not run — {err}", gr.skip(), *keep
+                return
+            async for update in self._run(max_tokens, prompt_file, media_zip):
+                yield update
+
+    async def _run(self, max_tokens: float, prompt_file: str | None, media_zip: str | None):
+        c, keep = self.comparison, [gr.skip()] * 3
         yield "⏳ Preparing the prompt set…", gr.update(interactive=False, value="Running…"), *keep
         unlock = gr.update(interactive=True, value="Run")
         media = Path(tempfile.mkdtemp(dir=scratch("evaluation-media"), prefix="set-"))

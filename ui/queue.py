@@ -5,11 +5,12 @@ engines' batch size) and up to ``max_queue`` more wait for a free slot. ``admit(
 user's place among the turns answered now, held for the whole turn: entering it raises
 ``DemoError`` (which the page shows) when every slot is taken and the waiting places are full
 ("busy, please retry") or when the user is over the per-user limits (``inference.deploy.limits``),
-or the user's network address over the flood limit. ``user(request)`` is who a user is
-(``ui.viewers.key``: a signed-in name, a browser, or an address); ``running`` and ``waiting`` count
-the turns answered and waiting now. ``wait_for_slot()`` takes a slot, yielding the line that tells
-the user their place meanwhile; ``release()`` gives it back. Gradio lets every turn handler in
-at once, so that the waiting happens here, where a user can be told.
+or the user's network address over its limits (turns a minute and at once, all its users
+together). ``user(request)`` is who a user is (``ui.viewers.key``: a signed-in name, a browser,
+or an address); ``running`` and ``waiting`` count the turns answered and waiting now.
+``wait_for_slot()`` takes a slot, yielding the line that tells the user their place meanwhile;
+``release()`` gives it back. Gradio lets every turn handler in at once, so that the waiting
+happens here, where a user can be told.
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ class TurnQueue:
         self.capacity = capacity  # turns answered at once
         self.max_queue = max_queue  # turns that may wait for a slot
         self.admission = Admission(user_limits)  # turns per user (``user``), at once and per minute
-        self.flood = Admission.flood(user_limits.address_per_minute)  # turns per network address and minute
+        # turns per network address, a minute and at once: a ceiling that fresh viewer cookies do not multiply
+        self.flood = Admission.flood(user_limits.address_per_minute, running=user_limits.address_running)
         self.waiting = 0  # turns waiting for a slot now
         self.running = 0  # turns holding a slot now
         self._slots = asyncio.Semaphore(capacity)

@@ -108,6 +108,7 @@ def launch(
     blocked: Path | None = None,
     votes_key: str | None = None,
     gpu_report: Path | None = None,
+    metrics_key: str | None = None,
     **extra,
 ):
     """Serve the page without blocking; the engines warm up in the server's loop once started;
@@ -126,16 +127,18 @@ def launch(
     reach a handler, and a handler takes files from Gradio's upload folder only. ``blocked``: a
     folder never served (the project's own); ``votes_key``: with a store, the host's CSV of every
     vote at ``/votes.csv`` (``ui.blind.votes_routes``); ``gpu_report``: ``make gpu-check``'s table,
-    served at ``/gpu-check`` (``ui.health.gpu_check_route``). The caller clears ``FORWARDED_ALLOW_IPS``
-    (``app.py``)."""
+    served at ``/gpu-check`` (``ui.health.gpu_check_route``); ``metrics_key``: ``/metrics`` for that key
+    (without one, for this machine alone: ``ui.telemetry``). Gradio's own ``/monitoring`` route is
+    off. The caller clears ``FORWARDED_ALLOW_IPS`` (``app.py``)."""
     from starlette.middleware import Middleware
 
     from ui import blind, health, share
+    from ui.bodies import Bodies, api_limit
     from ui.layout import CSS
     from ui.lifespan import lifespan
     from ui.viewers import Viewers
 
-    routes = health.routes(comparison.pool) + comparison.telemetry.routes()
+    routes = health.routes(comparison.pool) + comparison.telemetry.routes(metrics_key)
     if gpu_report is not None:
         routes.append(health.gpu_check_route(gpu_report))
     if store is not None:
@@ -143,7 +146,10 @@ def launch(
     app_kwargs = {
         "lifespan": lifespan(comparison.pool, closed_session_seconds),
         "routes": routes,
-        "middleware": [Middleware(Viewers, identity=comparison.identity)],
+        "middleware": [
+            Middleware(Bodies, limit=lambda: api_limit(comparison.context)),  # before anything reads a body
+            Middleware(Viewers, identity=comparison.identity),
+        ],
     }
     return demo.launch(
         server_name=host,
@@ -152,6 +158,7 @@ def launch(
         blocked_paths=[str(blocked)] if blocked else None,
         prevent_thread_lock=True,
         ssr_mode=False,
+        enable_monitoring=False,  # Gradio's /monitoring: its key printed to the log, its page open
         state_session_capacity=max_sessions,
         app_kwargs=app_kwargs,
         css=CSS,

@@ -19,6 +19,7 @@ refused, is counted and logged (``ui.telemetry``).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import secrets
@@ -39,11 +40,12 @@ from inference.deploy.limits import UserLimits
 from inference.engines.pool import EnginePool
 from inference.errors import DemoError
 from inference.inputs.chat import GenerationSettings, Prepared, UserTurn, prepare
+from inference.inputs.documents import TooLong
 from inference.inputs.media import VideoOptions
 from inference.inputs.vision import VisualBudget, budget_for
 from inference.spec import batch_capacity, request_limits
 from ui import views
-from ui.inputs import as_turn, window_for
+from ui.inputs import as_turn, check_system, text_limit, window_for
 from ui.links import linker
 from ui.pacing import renders
 from ui.preview import caption, preview_file, prune, scratch
@@ -150,6 +152,11 @@ class Comparison:
     def _prepare(self, turns, video, budget, max_tokens) -> Prepared:
         return prepare(turns, video, self.media_limits, budget, self.context, max_tokens)
 
+    def _admitted(self, turn: UserTurn, history: list[Exchange], chosen, video, budget) -> tuple[Prepared, Any]:
+        """An admitted turn's media decoded and its window fitted (in a worker thread)."""
+        prepared = self._prepare([ex.turn for ex in history] + [turn], video, budget, chosen.max_tokens)
+        return prepared, window_for(self.pool.engines, self.context, prepared, history, chosen, self.media_limits)
+
     # --- handlers ------------------------------------------------------------------------
 
     @with_settings(PREVIEWED)
@@ -161,7 +168,7 @@ class Comparison:
         with them is said once, in the notice under the box, where a refused turn says it too
         (``warned``, the state it returns last, is what it said there, so that it clears only that)."""
         try:
-            turn = as_turn(message)
+            turn = as_turn(message, text_limit(self.context))
             if not turn.files:
                 return gr.update(value=None, visible=False), "", *_unsay(warned)
             _, video, budget = parse(values, self.settings, self.video, self.budget)
@@ -201,21 +208,29 @@ class Comparison:
         turn = UserTurn("")
         slot = contextlib.ExitStack()  # this user's place among the turns answered now
         try:
-            turn = as_turn(message)
+            most = text_limit(self.context)  # from the text's length alone: nothing is tokenised before admission
+            turn = as_turn(message, most)
             if not self.pool.status.ready:
                 raise DemoError("The engines are still loading; please wait until the status says ready.")
             if conversation and not conversation[-1].done:
                 raise DemoError("A turn is still being answered: wait for it or press Stop.")
             chosen, video, budget = parse(values, self.settings, self.video, self.budget)
-            prepared = self._prepare([ex.turn for ex in history] + [turn], video, budget, chosen.max_tokens)
-            window = window_for(self.pool.engines, self.context, prepared, history, chosen, self.media_limits)
+            check_system(chosen.system, most)
             slot.enter_context(self.queue.admit(request))
+            # decoding media and tokenising for the window cost seconds on a long turn: off the loop
+            prepared, window = await asyncio.to_thread(self._admitted, turn, history, chosen, video, budget)
         except DemoError as err:
-            log.info("input refused: %s", err)  # said once, in the notice under the box
+            slot.close()  # a turn refused after admission gives its place back
+            log.info("input refused: %s", err if self.telemetry.log_prompts else getattr(err, "reason", "input"))
             self.telemetry.refused(request, err, turn)
             box = gr.update() if replace else gr.update(value=message, interactive=True)
+            if isinstance(err, TooLong) and not replace:  # megabytes of text are not sent back
+                box = gr.update(interactive=True)
             yield box, *self._view(conversation, notice=f"⚠️ Not sent — {err}", link=link), conversation
             return
+        except BaseException:  # cancelled (a closed tab) or a fault while preparing: the place is given back
+            slot.close()
+            raise
         halt = self._halts[request.session_hash] = Halt()
         slot.callback(self._halts.pop, request.session_hash, None)
         with slot:  # the user's place and the engine slot are given back however the turn ends

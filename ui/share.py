@@ -7,8 +7,11 @@ answers, figures, divergence, settings) plus a JPEG thumbnail of each input (``T
 video's first frame), under an unguessable id (``inference.store.db``), and answers with the link;
 an unfinished or empty comparison, or one over the store's size cap, gets one sentence instead.
 ``routes(store, days)`` is the Starlette route ``/shared/{id}``: the comparison as a plain HTML
-page (the export's Markdown rendered with raw HTML off, so nothing a model wrote runs as markup)
-for any browser, no session needed, or a 404 page that says the link is unknown or has expired.
+page (the export's Markdown rendered with raw HTML off, so nothing a model wrote runs as markup,
+and with no link or image but the page's own thumbnails: a prompt's ``![](https://…)`` or
+``[text](https://…)`` stays text) sent with a strict ``Content-Security-Policy`` (``CSP``: no
+script, nothing fetched from anywhere, images only as data URLs) for any browser, no session
+needed, or a 404 page that says the link is unknown or has expired.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ log = logging.getLogger(__name__)
 
 THUMB = 256  # px, the longer edge of an input's thumbnail
 PATH = "/shared/"
+THUMB_URL = "data:image/jpeg;base64,"  # the only link or image source a shared page renders
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><meta name="robots" content="noindex">
 <title>{title}</title><style>
@@ -116,6 +121,7 @@ def page(body: dict[str, Any], expires: str) -> str:
             images = " ".join(f"![input {i}]({t})" for i, t in enumerate(thumbs, 1))
             text = text.replace(f"## Turn {n}\n", f"## Turn {n}\n\n{images}\n", 1)
     md = MarkdownIt("commonmark", {"html": False}).enable("table")
+    md.validateLink = lambda url: url.startswith(THUMB_URL)  # any other link or image stays text
     note = f"A shared comparison, read-only; the link works until {expires}."
     return PAGE.format(title="FP8 vs BF16 comparison", thumb=THUMB, note=html.escape(note), body=md.render(text))
 
@@ -126,8 +132,9 @@ def routes(store: Store, days: float) -> list[Route]:
         body = store.shared(share_id)
         if body is None:
             why = f"This shared comparison does not exist or has expired (links last {days:g} days)."
-            return HTMLResponse(PAGE.format(title="Not found", thumb=THUMB, note="", body=f"<p>{why}</p>"), 404)
+            page_404 = PAGE.format(title="Not found", thumb=THUMB, note="", body=f"<p>{why}</p>")
+            return HTMLResponse(page_404, 404, headers={"Content-Security-Policy": CSP})
         expires = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(store.expires(share_id)))
-        return HTMLResponse(page(body, expires))
+        return HTMLResponse(page(body, expires), headers={"Content-Security-Policy": CSP})
 
     return [Route(PATH + "{share_id}", shared, methods=["GET"])]

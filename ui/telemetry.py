@@ -3,7 +3,7 @@
 Contract: ``Telemetry(pool, queue, identity, log_prompts)`` owns one registry (its own, so that
 several apps in one process never collide) holding: turns by outcome (``completed``, ``stopped``,
 ``failed``: a side failed, ``refused``), refusals by reason (``busy``, ``user_running``,
-``user_per_minute``, ``address_per_minute``, ``input``), per side the time to first token and the
+``user_per_minute``, ``address_per_minute``, ``input``, ``input_too_long``), per side the time to first token and the
 decode rate as histograms and the prompt and answer tokens as counters, the turns running and
 waiting now, each side's engine restarts, the process' own figures, and vLLM's engine metrics for
 every in-process side (``side`` label added; vLLM keeps only the last-started engine's in its
@@ -12,15 +12,21 @@ turn)`` and ``turn(request, exchange, cleared)`` count a turn and write its line
 ``demo.turns`` logger: who (a pseudonym of the viewer key), sides, prompt and answer tokens, TTFT,
 outcome, how many X-Forwarded-For entries came with it (from a browser: the proxies in front, what
 ``--proxy-hops`` should be); the prompt's text and file names only with ``log_prompts``.
-``routes()`` serves ``/metrics``.
+``routes(key)`` serves ``/metrics``: with a ``key``, to a request that sends ``Authorization: Bearer
+KEY``; without one, only to a client on this machine that came through no proxy (a loopback peer,
+no ``X-Forwarded-For``), since per-side counters that move with each turn would tell a viewer which
+side of a pending blind turn is which; anyone else gets 401/403 and one sentence. A label value
+that is an absolute path (vLLM's ``model_name`` of a local checkpoint) is shown as its last part.
 """
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import json
 import logging
 from collections.abc import Iterable, Iterator
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from prometheus_client import (
@@ -35,7 +41,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from inference.compare.transcript import Exchange
@@ -74,8 +80,19 @@ class Telemetry:
         for shared in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):  # the process' own figures
             r.register(shared)  # also in the default registry: a collector may be in several
 
-    def routes(self) -> list[Route]:
-        def metrics(_request: Request) -> Response:
+    def routes(self, key: str | None = None) -> list[Route]:
+        def metrics(request: Request) -> Response:
+            if key is not None:
+                given = request.headers.get("authorization", "")
+                if not hmac.compare_digest(given.encode(), f"Bearer {key}".encode()):
+                    why = "/metrics is for the host: send the key from --metrics-key-env as "
+                    why += "'Authorization: Bearer KEY'.\n"
+                    return PlainTextResponse(why, 401)
+            elif not _local(request):
+                why = (
+                    "/metrics answers only on this machine; the host can set --metrics-key-env to read it from afar.\n"
+                )
+                return PlainTextResponse(why, 403)
             return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
         return [Route("/metrics", metrics, methods=["GET"])]
@@ -119,6 +136,21 @@ class Telemetry:
         log.info(json.dumps(record, ensure_ascii=False))
 
 
+def _local(request: Request) -> bool:
+    """A client on this machine that came through no proxy."""
+    peer = request.client.host if request.client else ""
+    try:
+        loopback = ipaddress.ip_address(peer).is_loopback
+    except ValueError:
+        return False
+    return loopback and "x-forwarded-for" not in request.headers and "forwarded" not in request.headers
+
+
+def _unpath(labels: dict[str, str]) -> dict[str, str]:
+    """Label values that are absolute paths shortened to their last part (no folder layout shown)."""
+    return {k: (PurePath(v).name if v.startswith("/") else v) for k, v in labels.items()}
+
+
 def _ending(note: str) -> str | None:
     return "stopped" if note == STOPPED else "error" if note else None
 
@@ -150,7 +182,7 @@ class _Vllm:
             for family in _families(getattr(engine, "collectors", ())):
                 into = merged.setdefault(family.name, Metric(family.name, family.documentation, family.type))
                 for s in family.samples:
-                    into.samples.append(s._replace(labels={**s.labels, "side": engine.spec.label}))
+                    into.samples.append(s._replace(labels={**_unpath(s.labels), "side": engine.spec.label}))
         yield from merged.values()
 
 

@@ -9,10 +9,15 @@ requests from that page (queue join, upload) carry it, so two tabs of one browse
 and thirty browsers behind one address are thirty. ``key(request)`` is THE viewer key of a
 Gradio request: ``"hf:NAME"`` (a Hugging Face sign-in or Gradio's own auth), else
 ``"browser:ID"``, else ``"address:ADDR"`` (a client that never loaded the page: an API script).
-``address(request)`` is the network address, for the flood limit: ``X-Forwarded-For`` read from
-the right, ``proxy_hops`` entries deep (each trusted proxy appends the address it saw), never the
-entry a client writes itself; 0 hops is the socket's peer (``forwarded(request)``: how many entries
-there were, which from a browser is the number of proxies in front). ``pseudonym(key)`` names a key in logs
+``address(request)`` is the network address, for the per-address limits: ``X-Forwarded-For`` read
+from the right, at most ``proxy_hops`` entries deep (each trusted proxy appends the address it saw),
+and only while the address reached so far is one of ``trusted_proxies`` (addresses or networks):
+a client that connects straight to the port is its peer whatever it writes in the header; never
+the entry a client writes itself; 0 hops is the socket's peer (``forwarded(request)``: how many
+entries there were, which from a browser is the number of proxies in front). An address is given
+at most ``cookies_per_minute`` new viewer cookies a minute (a room behind one NAT loads the page
+at human pace; a script mints them in a burst): beyond that the page is served without one, and
+that client is its address, sharing the address's quota. ``pseudonym(key)`` names a key in logs
 without revealing it (keyed by the secret).
 """
 
@@ -21,20 +26,33 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
+import logging
 import secrets
+import time
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from starlette.datastructures import Headers, MutableHeaders
 
+from inference.deploy.limits import Admission, Refused
+
+log = logging.getLogger(__name__)
+
 COOKIE = "demo_viewer"
 MAX_AGE = 400 * 24 * 3600  # seconds: the longest a browser keeps a cookie (Chromium caps it at 400 days)
+# Where a proxy in front of the app can be by default: loopback and the private networks (a Space's,
+# Docker's or a cluster's proxy); a client on a public address is never taken for one.
+PRIVATE = ("127.0.0.0/8", "::1", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
 
 
 @dataclass(frozen=True)
 class Identity:
     secret: bytes  # signs the viewer cookie; a new random one per start forgets every viewer at restart
     proxy_hops: int = 0  # trusted proxies in front of the app, each appending to X-Forwarded-For
+    trusted_proxies: tuple[str, ...] = PRIVATE  # addresses/networks whose X-Forwarded-For entry is believed
+    cookies_per_minute: int = 0  # new viewer cookies one address may get a minute; 0: no limit
 
     def sign(self, viewer: str) -> str:
         mac = hmac.new(self.secret, viewer.encode(), hashlib.sha256).digest()[:16]
@@ -48,13 +66,38 @@ class Identity:
         return None
 
     def address(self, forwarded_for: list[str], peer: str | None) -> str:
-        """The client's address: ``proxy_hops`` entries from the right of the chain of
-        X-Forwarded-For entries followed by the socket's peer (the leftmost if the chain is shorter)."""
-        chain = [*entries(forwarded_for), peer or "unknown"]
-        return chain[max(0, len(chain) - 1 - self.proxy_hops)]
+        """The client's address: the socket's peer, then, while that address is a trusted proxy, the
+        X-Forwarded-For entry it appended, at most ``proxy_hops`` deep (the leftmost if the chain is shorter)."""
+        chain, found = entries(forwarded_for), peer or "unknown"
+        for _ in range(self.proxy_hops):
+            if not chain or not self.trusts(found):
+                break
+            found = chain.pop()
+        return found
+
+    def trusts(self, address: str) -> bool:
+        """Whether ``address`` is one of ``trusted_proxies``."""
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in net for net in _networks(self.trusted_proxies) if net.version == ip.version)
 
     def pseudonym(self, key: str) -> str:
         return hmac.new(self.secret, key.encode(), hashlib.sha256).hexdigest()[:12]
+
+
+@lru_cache(maxsize=8)
+def _networks(trusted: tuple[str, ...]) -> tuple[Any, ...]:
+    return tuple(ipaddress.ip_network(t.strip(), strict=False) for t in trusted if t.strip())
+
+
+def networks(spec: str) -> tuple[str, ...]:
+    """A comma-separated list of addresses or networks, each checked (``ValueError`` names a bad one)."""
+    found = tuple(t.strip() for t in spec.split(",") if t.strip())
+    for t in found:
+        ipaddress.ip_network(t, strict=False)
+    return found
 
 
 def entries(forwarded_for: list[str]) -> list[str]:
@@ -76,6 +119,20 @@ class Viewers:
     def __init__(self, app: Any, identity: Identity):
         self.app = app
         self.identity = identity
+        self.minted = Admission.flood(identity.cookies_per_minute)  # new cookies per address and minute
+        self._swept = time.monotonic()
+
+    def _may_mint(self, address: str) -> bool:
+        """Whether ``address`` may get another new cookie now (counted when it does)."""
+        if time.monotonic() - self._swept > 60:
+            self.minted.forget_idle()
+            self._swept = time.monotonic()
+        try:
+            with self.minted.admit(address):
+                return True
+        except Refused:
+            log.info("no new viewer cookie: over %d a minute for one address", self.identity.cookies_per_minute)
+            return False
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -96,8 +153,8 @@ class Viewers:
         async def send_with_cookie(message: dict) -> None:
             if message["type"] == "http.response.start":
                 out = MutableHeaders(scope=message)
-                if out.get("content-type", "").startswith("text/html"):  # the page, not its API
-                    out.append("set-cookie", cookie_header(fresh, secure=scheme == "https"))
+                if out.get("content-type", "").startswith("text/html") and self._may_mint(state["address"]):
+                    out.append("set-cookie", cookie_header(fresh, secure=scheme == "https"))  # the page, not its API
             await send(message)
 
         await self.app(scope, receive, send_with_cookie)

@@ -39,7 +39,7 @@ from inference.engines.prompt import VISUAL_TOKENS
 from inference.engines.remote_wire import chat_request, error_message, kv_cache_tokens, metric
 from inference.errors import DemoError
 from inference.inputs.chat import GenerationSettings, Prepared
-from inference.spec import ModelSpec
+from inference.spec import ModelSpec, public_url
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,7 @@ class RemoteEngine(EngineBase):
         super().__init__(spec)
         self.url = spec.endpoint.rstrip("/")
         self.base = self.url.removesuffix("/v1")  # /tokenize, /metrics and /health live at the root
+        self.shown = public_url(self.url)  # what messages say: no user:password@
         self.last_usage: dict[str, int] | None = None  # the server's usage figures for the latest finished answer
         self._started = False
         self._reachable = False
@@ -84,7 +85,7 @@ class RemoteEngine(EngineBase):
             response = client.get(path)
         except httpx.HTTPError as err:
             reason = str(err) or type(err).__name__
-            raise DemoError(f"{self.spec.label}: cannot reach the server at {self.url} ({reason}).") from err
+            raise DemoError(f"{self.spec.label}: cannot reach the server at {self.shown} ({reason}).") from err
         if response.status_code >= 400:
             hint = ""
             if response.status_code in (401, 403):
@@ -112,7 +113,7 @@ class RemoteEngine(EngineBase):
         with httpx.Client(base_url=self.base, timeout=CONNECT_S, headers=self._headers) as client:
             models = self._get(client, "/v1/models").json().get("data") or []
             if not models:
-                raise DemoError(f"{self.spec.label}: the server at {self.url} serves no model.")
+                raise DemoError(f"{self.spec.label}: the server at {self.shown} serves no model.")
             card = models[0]
             page = self._metrics_page(client)
             self.vllm = page is not None and "vllm:" in page
@@ -136,7 +137,7 @@ class RemoteEngine(EngineBase):
         log.info(
             "remote %s at %s ready: %s, context %s",
             self.spec.title,
-            self.url,
+            self.shown,
             self.footprint,
             args.get("max_model_len"),
         )
@@ -186,7 +187,7 @@ class RemoteEngine(EngineBase):
     def _unreachable(self, err: Exception) -> DemoError:
         self._reachable = False
         return DemoError(
-            f"{self.spec.label}: lost the server at {self.url} ({err or type(err).__name__}); "
+            f"{self.spec.label}: lost the server at {self.shown} ({err or type(err).__name__}); "
             "the status line says when it answers again."
         )
 
@@ -195,12 +196,13 @@ class RemoteEngine(EngineBase):
     ) -> AsyncIterator[Chunk]:
         """Yield the answer as the server streams it; the first chunk also gives the prompt's size."""
         if self.restarting or (self._started and not self._reachable):
-            raise DemoError(f"{self.spec.label}: the server at {self.url} is not answering; this side skips this turn.")
+            why = "is not answering; this side skips this turn."
+            raise DemoError(f"{self.spec.label}: the server at {self.shown} {why}")
         if not self._started:
-            raise DemoError(f"{self.spec.label}: the server at {self.url} was not reached yet.")
+            raise DemoError(f"{self.spec.label}: the server at {self.shown} was not reached yet.")
         if not self.vllm and prepared.multi_modal_data.get("video"):
             raise DemoError(
-                f"{self.spec.label}: the server at {self.url} is not vLLM and takes text and images only, "
+                f"{self.spec.label}: the server at {self.shown} is not vLLM and takes text and images only, "
                 "not videos; this side skips this turn."
             )
         body = await asyncio.to_thread(

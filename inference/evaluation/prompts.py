@@ -2,32 +2,39 @@
 
 Contract: ``load_prompts(path, media=None, unpack_to=None, beside=True)`` reads a JSONL prompt set
 (one object a line: ``text``, optional ``id``, ``files``: media names, ``expect``: regular
-expressions a correct reply matches as whole words, case-insensitive) and returns its ``Prompt``s
+expressions a correct reply matches as whole words, case-insensitive; RE2's syntax, matched in
+time linear in the reply, so a visitor's pattern cannot run away: at most ``MAX_PATTERNS`` per
+prompt of ``MAX_PATTERN_CHARS`` each) and returns its ``Prompt``s
 with absolute media paths, or raises one ``DemoError`` naming the file, the line and what to do.
 Media names are looked up in ``media`` (a zip, unpacked by ``unpack_media`` into ``unpack_to``)
 when one is given, else next to the JSONL file (``beside=True``: the command line) or nowhere
 (``beside=False``: the page, where an upload's folder holds nothing else). ``unpack_media`` is a
 safe extraction: no absolute or ``..`` names, no links, only the image and video types the app
-accepts, at most ``ZipLimits`` files and bytes (counted while writing, not trusted from the
-zip's header). ``python -m inference.evaluation`` and the Evaluation tab both call
+accepts, at most ``ZipLimits`` files and bytes (the sizes the zip's central directory declares
+are checked before anything is written, and the bytes are counted again while writing, since a
+zip may lie). ``python -m inference.evaluation`` and the Evaluation tab both call
 ``load_prompts``, so both refuse a bad set with the same sentences.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import stat
 import zipfile
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
+
+import re2
 
 from inference.errors import DemoError
 from inference.inputs.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, media_kind
 
 MAX_SET_BYTES = 4 * 2**20  # the JSONL file itself
 MAX_PROMPTS = 1000
+MAX_PATTERNS = 8  # expect patterns per prompt
+MAX_PATTERN_CHARS = 200  # characters per expect pattern
 SKIPPED = ("__MACOSX/", ".DS_Store")  # what macOS's Finder adds to every zip it makes
 CHUNK = 2**20
 
@@ -56,7 +63,17 @@ class Prompt:
         """Whether ``reply`` matches every expected pattern; ``None`` when nothing is expected."""
         if not self.expect:
             return None
-        return all(re.search(rf"\b(?:{p})\b", reply, re.IGNORECASE) for p in self.expect)
+        return all(_whole_word(p).search(reply) is not None for p in self.expect)
+
+
+@lru_cache(maxsize=4096)
+def _whole_word(pattern: str):
+    """``pattern`` as a whole word, any case, compiled by RE2 (linear time; ``\\b`` is an ASCII
+    word boundary there); ``re2.error`` for what RE2 does not take (back-references, look-arounds)."""
+    options = re2.Options()
+    options.case_sensitive = False
+    options.log_errors = False
+    return re2.compile(rf"\b(?:{pattern})\b", options)
 
 
 def _size(n: int) -> str:
@@ -76,6 +93,11 @@ def unpack_media(archive: Path, folder: Path, limits: ZipLimits = ZipLimits()) -
         entries = [e for e in entries if not e.filename.endswith(SKIPPED)]
         if len(entries) > limits.files:
             raise DemoError(f"{name}: {len(entries)} files, more than the {limits.files} a prompt set may have.")
+        for entry in entries:  # what the central directory declares, before a byte is written
+            if entry.file_size > limits.file_bytes:
+                raise DemoError(f"{name}: {entry.filename} is over {_size(limits.file_bytes)} unpacked; refused.")
+        if sum(e.file_size for e in entries) > limits.total_bytes:
+            raise DemoError(f"{name}: the media are over {_size(limits.total_bytes)} unpacked; refused.")
         made = not folder.exists()  # removed again on a refusal (a folder that was there is left)
         folder.mkdir(parents=True, exist_ok=True)
         root, total = folder.resolve(), 0
@@ -164,11 +186,22 @@ def load_prompts(
             raise DemoError(f"{where}: names {names[0]}, but no media zip was given; add one with the files.")
         files = tuple(_media_path(f, folder, where, media, media is not None) for f in names)
         expect = _strings(item, "expect", where)
+        if len(expect) > MAX_PATTERNS:
+            raise DemoError(f"{where}: {len(expect)} expect patterns; a prompt may have at most {MAX_PATTERNS}.")
         for pattern in expect:
+            if len(pattern) > MAX_PATTERN_CHARS:
+                shown = pattern[:40]
+                raise DemoError(
+                    f"{where}: the expect pattern {shown!r}… is {len(pattern)} characters; at most {MAX_PATTERN_CHARS}."
+                )
             try:
-                re.compile(pattern)
-            except re.error as err:
-                raise DemoError(f"{where}: expect pattern {pattern!r} is not a regular expression ({err}).") from err
+                _whole_word(pattern)
+            except re2.error as err:
+                why = "RE2's syntax: no back-references or look-arounds"
+                said = err.args[0].decode() if err.args and isinstance(err.args[0], bytes) else str(err)
+                raise DemoError(
+                    f"{where}: expect pattern {pattern!r} is not a regular expression in {why} ({said})."
+                ) from err
         pid = str(item.get("id") or f"p{n}")
         if pid in seen:
             raise DemoError(f"{where}: the id {pid!r} is used twice.")

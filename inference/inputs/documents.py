@@ -6,7 +6,8 @@ longer than any backtick run inside, so a Markdown file's own code blocks stay i
 ``with_documents(text, files)`` folds a turn's text files into its text, in upload order and
 before what was typed, and returns the text and the files left (images and videos): every side
 then sees the same text, counted in tokens like any other. A file that is not UTF-8 or is over
-``MAX_DOCUMENT_BYTES`` is a ``DemoError`` naming it. Pure: no UI, no engine.
+``MAX_DOCUMENT_BYTES`` is a ``DemoError`` naming it; with ``max_bytes``, files and text together
+over it are ``TooLong`` (a ``DemoError``) before any file is read (their sizes on disk). Pure: no UI, no engine.
 """
 
 from __future__ import annotations
@@ -19,6 +20,12 @@ from inference.errors import DemoError
 
 DOCUMENT_SUFFIXES = frozenset({".txt", ".md"})
 MAX_DOCUMENT_BYTES = 1_000_000  # read at most this much; the context check counts what is read in tokens
+
+
+class TooLong(DemoError):
+    """Text refused from its length alone (nothing was read or tokenised); ``reason`` for the metrics."""
+
+    reason = "input_too_long"
 
 
 def is_document(path: str | Path) -> bool:
@@ -49,8 +56,25 @@ def as_text(path: str | Path) -> str:
     return f"{name}:\n{fence}\n{content}\n{fence}"
 
 
-def with_documents(text: str, files: Sequence[str]) -> tuple[str, tuple[str, ...]]:
-    """The turn's text with its text files folded in (before the typed text), and the other files."""
+def with_documents(text: str, files: Sequence[str], max_bytes: int | None = None) -> tuple[str, tuple[str, ...]]:
+    """The turn's text with its text files folded in (before the typed text), and the other files;
+    ``max_bytes``: the most the text and the files may hold together, checked before reading any."""
+    if max_bytes is not None:
+        sizes = [_size(f) for f in files if is_document(f)]
+        total = len(text) + sum(sizes)  # characters: at most the bytes, and no copy of a long text
+        if total > max_bytes or len(text.encode()) + sum(sizes) > max_bytes:
+            what = "text and files hold" if sizes else "text holds"
+            raise TooLong(
+                f"This turn's {what} more than {max_bytes:,} bytes, more than the models' context can take; "
+                "send a shorter part of it."
+            )
     documents = [as_text(f) for f in files if is_document(f)]
     text = "\n\n".join([*documents, text] if text else documents)
     return text, tuple(f for f in files if not is_document(f))
+
+
+def _size(path: str) -> int:
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return 0  # said by ``as_text`` when it reads it

@@ -7,11 +7,15 @@ samples, upright (a phone video's display matrix applied), with the backend the 
 fallback), and returns them as a ``(T, H, W, 3)`` uint8 array with the metadata vLLM requires
 (``fps``, ``duration``, ``total_num_frames``, ``frames_indices``, ...), the frame count even
 (Qwen3.5 packs 2 frames per temporal patch). Resizing is the model's own processor's job (see
-``vision``). Every failure is a ``DemoError`` naming the file.
+``vision``). An image over ``MAX_IMAGE_PIXELS`` is refused from its header, before it is decoded;
+decoded images are kept (for the next turn) up to ``IMAGE_CACHE_BYTES`` in all. Every failure is a
+``DemoError`` naming the file.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -25,6 +29,12 @@ from inference.errors import DemoError
 TEMPORAL_PATCH = 2  # frames per temporal patch: sampled frame counts are multiples of this
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v"})
+
+# The most pixels an image may have, read from its header before decoding: 50 MP (a 50-megapixel
+# phone photo), far below Pillow's bomb limit (179 MP refused, ~0.5 GB decoded) and still over three
+# times what the model's largest image budget (16,384 tokens of 32x32 px: 16.8 MP) resizes it to.
+MAX_IMAGE_PIXELS = 50_000_000
+IMAGE_CACHE_BYTES = 1 << 30  # decoded RGB images kept for the next turns, in all
 
 MediaKind = Literal["image", "video"]
 VideoBackend = Literal["decord", "pyav", "opencv"]
@@ -79,13 +89,65 @@ def media_kind(path: str | Path) -> MediaKind:
     raise DemoError(f"{Path(path).name}: unsupported file type {suffix or '(none)'}; accepted: {accepted}.")
 
 
-@lru_cache(maxsize=16)
+class _ImageCache:
+    """Decoded images by path, the least recently used dropped beyond ``limit`` bytes (thread-safe)."""
+
+    def __init__(self, limit: int):
+        self.limit, self.size = limit, 0
+        self._items: OrderedDict[str, Image.Image] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, path: str) -> Image.Image | None:
+        with self._lock:
+            if path in self._items:
+                self._items.move_to_end(path)
+            return self._items.get(path)
+
+    def put(self, path: str, image: Image.Image) -> None:
+        with self._lock:
+            if path not in self._items:
+                self._items[path] = image
+                self.size += _bytes(image)
+            while self.size > self.limit and len(self._items) > 1:
+                _, old = self._items.popitem(last=False)
+                self.size -= _bytes(old)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self.size = 0
+
+
+def _bytes(image: Image.Image) -> int:
+    return image.width * image.height * len(image.getbands())
+
+
+_images = _ImageCache(IMAGE_CACHE_BYTES)
+
+
 def load_image(path: str) -> Image.Image:
-    """Open an image, apply its EXIF orientation, and flatten it to RGB (alpha over white)."""
+    """Open an image (kept decoded, ``_images``), apply its EXIF orientation, flatten it to RGB (alpha over white)."""
+    cached = _images.get(path)
+    if cached is None:
+        cached = _decode_image(path)
+        _images.put(path, cached)
+    return cached
+
+
+load_image.cache_clear = _images.clear  # type: ignore[attr-defined]  # as functools' caches have it
+
+
+def _decode_image(path: str) -> Image.Image:
     name = Path(path).name
     _check_not_empty(path)
     try:
         with Image.open(path) as img:
+            if img.width * img.height > MAX_IMAGE_PIXELS:  # from the header: nothing decoded yet
+                raise DemoError(
+                    f"{name}: {img.width}×{img.height} px is more than this demo decodes "
+                    f"({MAX_IMAGE_PIXELS / 1e6:.0f} megapixels); send a smaller image (the model sees at most "
+                    "about 17 megapixels)."
+                )
             img = ImageOps.exif_transpose(img)
             img.load()
     except Image.DecompressionBombError as err:

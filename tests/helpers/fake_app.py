@@ -30,7 +30,9 @@ class Spelling(FakeFastEngine):
 
 
 @contextlib.contextmanager
-def serve_fake(tmp_path: Path, share_days: float = 30.0, votes_key: str | None = None, **options):
+def serve_fake(
+    tmp_path: Path, share_days: float = 30.0, votes_key: str | None = None, metrics_key: str | None = None, **options
+):
     import app
 
     store = Store(f"sqlite:///{tmp_path / 'demo.sqlite'}")
@@ -39,7 +41,7 @@ def serve_fake(tmp_path: Path, share_days: float = 30.0, votes_key: str | None =
     demo, comparison = app.build(specs, settings, store=store, share_days=share_days, **options)
     comparison.pool.engines = [Spelling(e.spec) for e in comparison.pool.engines]
     comparison.pool.start()
-    served = {"store": store, "share_days": share_days, "votes_key": votes_key}
+    served = {"store": store, "share_days": share_days, "votes_key": votes_key, "metrics_key": metrics_key}
     _, url, _ = app.launch(demo, comparison, port=free_port(), quiet=True, **served)
     try:
         yield url, store
