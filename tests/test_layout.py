@@ -35,6 +35,7 @@ LAYERS = {
     "bench": LIBRARY | {"app", "ui"},
     "tests": LIBRARY | {"app", "ui", "tests.helpers"},
     "tests.helpers": LIBRARY | {"app"},
+    "tests.security": LIBRARY | {"app", "ui", "tests.helpers"},  # attacks, as an outside client sends them
 }
 HEAVY = ("torch", "transformers", "vllm")  # a CPU process sets its OpenMP settings before torch loads
 # These import torch (or vLLM) on import; only ever imported inside a function, or by vLLM itself

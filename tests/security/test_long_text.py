@@ -19,7 +19,11 @@ from tests.helpers.attack import HealthWatch, Tokenizing, from_outside, serve_at
 from tests.helpers.clients import client, notice
 from ui.inputs import text_limit
 
-HEALTHY = 0.1  # seconds: the slowest /healthz answer allowed while the attack is refused
+# The target is 100 ms, and what these tests measure is printed under "measured by the tests" and
+# quoted in docs/testing.md. The bound that fails a test is 1 s: on a loaded 2-core machine one
+# answer can wait a few hundred ms with nothing blocked (seen: 212 and 312 ms), while the unfixed
+# code blocked the loop for 2.3-67 s (long text) and 21.9 s (ReDoS): a margin load cannot close.
+HEALTHY = 1.0
 
 
 def _engine(tiny_dir):
@@ -27,7 +31,7 @@ def _engine(tiny_dir):
     return functools.partial(Tokenizing, tokenizer=tokenizer)
 
 
-def test_a_32_mb_text_is_refused_from_its_length_while_healthz_answers(tiny_dir, tmp_path, record_property):
+def test_a_32_mb_text_is_refused_from_its_length_while_healthz_answers(tiny_dir, tmp_path, record_property, report):
     with serve_attacked(tmp_path, engine=_engine(tiny_dir)) as (url, _comparison):
         c = client(url)
         assert notice(c.predict({"text": "hello", "files": []}, api_name="/respond")) == ""  # a first turn's imports
@@ -42,6 +46,7 @@ def test_a_32_mb_text_is_refused_from_its_length_while_healthz_answers(tiny_dir,
             said = from_outside(url, attack)
         record_property("healthz_worst_ms", round(watch.worst * 1000, 1))
         print(f"32 MB text: /healthz answered {len(watch.times)} times, slowest {watch.worst * 1000:.1f} ms")
+        report(f"32 MB text: /healthz answered {len(watch.times)} times, slowest {watch.worst * 1000:.1f} ms")
         assert "413" in said, said
         assert watch.times and watch.worst < HEALTHY, f"/healthz took {watch.worst * 1000:.0f} ms"
         # the refusal's sentence, as plain HTTP sees it; an ordinary turn still goes through afterwards

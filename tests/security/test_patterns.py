@@ -17,7 +17,11 @@ from inference.evaluation.prompts import MAX_PATTERN_CHARS, MAX_PATTERNS, Prompt
 from tests.helpers.attack import HealthWatch, serve_attacked
 from tests.helpers.clients import client
 
-HEALTHY = 0.1  # seconds: the slowest /healthz answer allowed while the set is processed
+# The target is 100 ms, and what these tests measure is printed under "measured by the tests" and
+# quoted in docs/testing.md. The bound that fails a test is 1 s: on a loaded 2-core machine one
+# answer can wait a few hundred ms with nothing blocked (seen: 212 and 312 ms), while the unfixed
+# code blocked the loop for 2.3-67 s (long text) and 21.9 s (ReDoS): a margin load cannot close.
+HEALTHY = 1.0
 REDOS = r"(?:[\s\S]|[\s\S]){0,21}QQQZZZ"
 
 
@@ -34,7 +38,7 @@ def test_the_redos_pattern_is_matched_in_linear_time():
     assert Prompt("x", "t", expect=(REDOS,)).correct(reply + " QQQZZZ") is True
 
 
-def test_the_redos_prompt_set_is_evaluated_while_healthz_answers(tmp_path, record_property):
+def test_the_redos_prompt_set_is_evaluated_while_healthz_answers(tmp_path, record_property, report):
     with serve_attacked(tmp_path) as (url, _comparison):
         c = client(url)
         c.predict(8, _set(tmp_path / "plain.jsonl", ["kiwi1"]), None, api_name="/evaluate")  # first-use imports
@@ -43,6 +47,7 @@ def test_the_redos_prompt_set_is_evaluated_while_healthz_answers(tmp_path, recor
             status, _tables, _plots, _files = c.predict(64, uploaded, None, api_name="/evaluate")
         record_property("healthz_worst_ms", round(watch.worst * 1000, 1))
         print(f"ReDoS set: /healthz answered {len(watch.times)} times, slowest {watch.worst * 1000:.1f} ms")
+        report(f"ReDoS set: /healthz answered {len(watch.times)} times, slowest {watch.worst * 1000:.1f} ms")
         assert status.startswith("✅ 2 prompts from the redos.jsonl evaluated"), status
         assert watch.worst < HEALTHY, f"/healthz took {watch.worst * 1000:.0f} ms"
 
