@@ -25,6 +25,8 @@ from statistics import mean, median
 from typing import Any
 
 from inference.compare.record import agreement_rows, answer_row, file_row, rounded, settings_row, side_row
+from inference.evaluation.card import card_html, card_markdown, evidence_markdown, plot_evidence
+from inference.evaluation.evidence import evidence, prompt_rows
 from inference.inputs.chat import GenerationSettings
 from inference.spec import ModelSpec
 
@@ -78,6 +80,7 @@ def build(
                 "error": o.error,
                 "answers": _answers(o, labels) if ok else [],
                 "agreement": agreement_rows(o.exchange, ref, labels) if ok else [],
+                "paired": prompt_rows(o, ref, labels),
             }
         )
     sides, figures = [], []
@@ -130,6 +133,7 @@ def build(
         "sides": sides,
         "prompts": prompts,
         "summary": {**summary, "sides": figures, "agreement": agreement},
+        "evidence": evidence(specs, outcomes, figures, ref),
     }
 
 
@@ -203,6 +207,7 @@ def markdown(rep: dict, full: bool = True) -> str:
     lines += ["", CROSS_NOTE]
     if full:
         lines += ["", *(f"![{name[:-4]}]({name})" for name in PLOTS)]
+    lines += ["", evidence_markdown(rep, images=full)]
     lines += ["", "## Per prompt", ""]
     labels = [x["label"] for x in sides]
     head = "| prompt | kind | prompt tokens (visual + text) | agreement | first divergence | exact"
@@ -286,8 +291,13 @@ def plot(rep: dict, folder: Path) -> list[Path]:
 
 
 def write(rep: dict, folder: Path) -> list[Path]:
-    """``report.json``, ``report.md`` and the plots in ``folder``; their paths."""
+    """``report.json``, ``report.md``, the plots and the evidence card (``card.md``, a self-contained
+    ``card.html``) in ``folder``; their paths."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "report.json").write_text(json.dumps(rep, indent=2, ensure_ascii=False), encoding="utf-8")
     (folder / "report.md").write_text(markdown(rep), encoding="utf-8")
-    return [folder / "report.json", folder / "report.md", *plot(rep, folder)]
+    plots = [*plot(rep, folder), *plot_evidence(rep, folder)]
+    card = card_markdown(rep)
+    (folder / "card.md").write_text(card, encoding="utf-8")
+    (folder / "card.html").write_text(card_html(card, folder), encoding="utf-8")
+    return [folder / "report.json", folder / "report.md", *plots, folder / "card.md", folder / "card.html"]
