@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from pathlib import Path
 
 import pytest
 
@@ -52,7 +51,8 @@ def outcome(pid: str, fp8: str, bf16: str, p: float, q: float, again: str | None
     ex.cross[0] = CrossScore(ids, 3, (0.0,) * 3, (0.0,) * 3, scores(ids, p, q))
     same = scores(ids, p, p)
     floor = Control(answer(again if again is not None else bf16, ids), same[0], same[1])
-    return Outcome(Prompt(pid, pid, expect=("yes",)), ex, control=floor, reasoning=(None, None))
+    thought = (Reasoning(12, 1.0), Reasoning(9, 0.5))  # FP8 reasons 3 tokens longer
+    return Outcome(Prompt(pid, pid, expect=("yes",)), ex, control=floor, reasoning=thought)
 
 
 @pytest.fixture(scope="module")
@@ -75,11 +75,11 @@ def test_evidence_has_the_crafted_flips_kl_agreement_and_a_zero_noise_floor(repo
     (fp8,) = report["evidence"]["sides"]
     assert (fp8["label"], fp8["against"], fp8["checked"]) == ("FP8", "BF16", 4)
     assert fp8["ref_accuracy"] == 0.75 and fp8["side_accuracy"] == 0.5
-    assert fp8["recovery"] == pytest.approx(100 * 2 / 3, abs=1e-6)
+    assert fp8["recovery"] == pytest.approx(100 * 2 / 3, rel=1e-5)  # six significant digits in the record
     assert (fp8["flips_lost"], fp8["flips_gained"], fp8["flips_p_value"]) == (2, 1, 1.0)
     per_prompt = [0.0, kl(0.5, 0.25), kl(0.8, 0.4), kl(0.5, 0.4)]
-    assert fp8["kl_mean"] == pytest.approx(sum(per_prompt) / 4, abs=1e-6)
-    assert fp8["kl_max"] == pytest.approx(kl(0.8, 0.4), abs=1e-6) and fp8["positions"] == 12
+    assert fp8["kl_mean"] == pytest.approx(sum(per_prompt) / 4, rel=1e-5)
+    assert fp8["kl_max"] == pytest.approx(kl(0.8, 0.4), rel=1e-5) and fp8["positions"] == 12
     assert fp8["top1_agreement"] == 1.0  # one token known per position: the same best token
     noise = report["evidence"]["noise_floor"]
     assert noise["kl_mean"] == 0.0 and noise["flips_lost"] == noise["flips_gained"] == 0
@@ -87,11 +87,18 @@ def test_evidence_has_the_crafted_flips_kl_agreement_and_a_zero_noise_floor(repo
     assert fp8["kl_mean_over_noise"] is None  # a floor of exactly 0 has no ratio
 
 
+def test_reasoning_length_per_side_and_the_paired_difference(report):
+    fp8, bf16 = report["evidence"]["reasoning"]
+    assert (fp8["median_tokens"], fp8["median_seconds_to_answer"], fp8["closed"]) == (12, 1.0, 4)
+    assert (bf16["median_tokens"], bf16["median_seconds_to_answer"]) == (9, 0.5)
+    assert report["evidence"]["sides"][0]["reasoning_tokens_diff"] == 3.0
+
+
 def test_worst_prompts_come_first_flips_before_divergence(report):
     worst = [(w["id"], w["flip"]) for w in report["evidence"]["worst"]]
     assert worst == [("c", "gained"), ("b", "lost"), ("d", "lost"), ("a", None)]
     c = next(p for p in report["prompts"] if p["id"] == "c")
-    assert c["paired"][0]["kl"] == [pytest.approx(kl(0.8, 0.4), abs=1e-6)] * 3
+    assert c["paired"][0]["kl"] == [pytest.approx(kl(0.8, 0.4), rel=1e-5)] * 3
 
 
 def test_the_ceiling_comes_from_the_tiny_pairs_headers_next_to_the_measured_speedup(report):
@@ -120,10 +127,10 @@ def test_the_card_shows_the_export_records_figures(report, tmp_path):
     (fp8,) = saved["evidence"]["sides"]
     lo, hi = fp8["ci"]["kl_mean"]
     figures = [
-        f"{fp8['kl_mean']:.4f} [{lo:.4f}–{hi:.4f}]",
+        f"{fp8['kl_mean']:.3g} [{lo:.3g}–{hi:.3g}]",
         f"recovery {fp8['recovery']:.1f}",
         f"{fp8['flips_lost']} flips lost and {fp8['flips_gained']} gained",
-        f"{fp8['kl_p99']:.4f}",
+        f"{fp8['kl_p99']:.3g}",
         f"{saved['evidence']['ceiling'][0]['ideal_speedup']:.2f}×",
         saved["evidence"]["prompt_set"]["sha256"],
         "Tiny random checkpoints",

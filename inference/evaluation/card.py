@@ -20,6 +20,7 @@ import re
 from pathlib import Path
 
 EVIDENCE_PLOTS = ("worst.png", "ceiling.png")
+KL = "{:.3g}"  # KL divergences span orders of magnitude: significant digits, not decimals
 KL_NOTE = (
     "KL divergence KL(reference ‖ side) per token of the reference's answer, both engines scoring the same "
     "tokens (teacher-forced), from each engine's top-{k} log-probabilities: the tokens both report are exact, "
@@ -50,11 +51,11 @@ QUALITY_ROWS = (  # (row, key, format, scale)
     ("side accuracy", "side_accuracy", "{:.1f} %", 100),
     ("recovery (side ÷ reference)", "recovery", "{:.1f} %", 1),
     ("teacher-forced top-1 agreement", "top1_agreement", "{:.2f} %", 100),
-    ("KL mean (nats/token)", "kl_mean", "{:.4f}", 1),
-    ("KL p50", "kl_p50", "{:.4f}", 1),
-    ("KL p90", "kl_p90", "{:.4f}", 1),
-    ("KL p99", "kl_p99", "{:.4f}", 1),
-    ("KL max", "kl_max", "{:.4f}", 1),
+    ("KL mean (nats/token)", "kl_mean", KL, 1),
+    ("KL p50", "kl_p50", KL, 1),
+    ("KL p90", "kl_p90", KL, 1),
+    ("KL p99", "kl_p99", KL, 1),
+    ("KL max", "kl_max", KL, 1),
 )
 
 
@@ -76,12 +77,12 @@ def _quality(ev: dict) -> list[str]:
         flips = f"| flips (of {side['checked']} checked) | {_flips(side)} |"
         lines.append(flips + (f" {_flips(noise)} |" if noise else ""))
         lines.append(
-            f"| tail mass outside the known tokens | {_n(side['tail_mass_mean'])} |"
-            + (f" {_n(noise['tail_mass_mean'])} |" if noise else "")
+            f"| tail mass outside the known tokens | {_pct(side['tail_mass_mean'])} |"
+            + (f" {_pct(noise['tail_mass_mean'])} |" if noise else "")
         )
         lines.append(
             f"| smallest detectable: accuracy gap / mean KL shift | {_pct(side['min_detectable_accuracy_gap'])} / "
-            f"{_n(side['mde_kl_mean'])} |" + (f" – / {_n(noise['mde_kl_mean'])} |" if noise else "")
+            f"{_n(side['mde_kl_mean'], KL)} |" + (f" – / {_n(noise['mde_kl_mean'], KL)} |" if noise else "")
         )
         if noise:
             times = side["kl_mean_over_noise"]
@@ -101,7 +102,9 @@ def evidence_markdown(rep: dict, images: bool = True) -> str:
     lines = ["## Quality, paired (95 % intervals)", *_quality(ev)]
     lines += ["", "## Worst prompts first", "", "| prompt | side | flip | mean KL | max KL |", "|---|---|---|---|---|"]
     for w in ev["worst"]:
-        lines.append(f"| {w['id']} | {w['label']} | {w['flip'] or '–'} | {_n(w['kl_mean'])} | {_n(w['kl_max'])} |")
+        lines.append(
+            f"| {w['id']} | {w['label']} | {w['flip'] or '–'} | {_n(w['kl_mean'], KL)} | {_n(w['kl_max'], KL)} |"
+        )
     lines += ["", "![worst](worst.png)"] if images else []
     lines += ["", "## Speed each alone, and the ceiling", ""]
     lines += [
@@ -155,7 +158,7 @@ def _verdict(rep: dict) -> str:
             one += f" recovery {_ci(s, 'recovery', '{:.1f}')} % of the reference's accuracy ({s['checked']} checked),"
             one += f" {s['flips_lost']} flips lost and {s['flips_gained']} gained (exact p = {s['flips_p_value']:.3g});"
         one += f" teacher-forced top-1 agreement {_ci(s, 'top1_agreement', '{:.2f}', 100)} %,"
-        one += f" mean KL {_ci(s, 'kl_mean')} nats/token"
+        one += f" mean KL {_ci(s, 'kl_mean', KL)} nats/token"
         if ev["noise_floor"]:
             times = s["kl_mean_over_noise"]
             one += f" ({times:g}× the noise floor)" if times is not None else " (the noise floor is exactly 0)"

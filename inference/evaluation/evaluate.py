@@ -165,9 +165,10 @@ async def run(
     context: int | None = None,
     stall_seconds: float | None = None,
     noise: bool = True,
+    top: int = TOP,
 ) -> AsyncIterator[Outcome]:
     """Each prompt on each side alone (``TIMING``): one side, then the next, in ``order``; then
-    cross-scored against the reference side (its spec says so; else the last), keeping ``TOP``
+    cross-scored against the reference side (its spec says so; else the last), keeping ``top``
     tokens per position; with ``noise``, the reference's noise floor (``control``)."""
     ref = next((i for i, e in enumerate(engines) if e.spec.reference), len(engines) - 1)
     for index, prompt in enumerate(prompts):
@@ -183,10 +184,10 @@ async def run(
             busy, reasoning[side] = await _alone(engines, side, prepared, settings, ex.answers[side], stall_seconds)
             if busy:
                 shared.append(side)
-        await score_turn(engines, ex, prepared, [[] for _ in engines], ref, asyncio.Event(), TOP)
+        await score_turn(engines, ex, prepared, [[] for _ in engines], ref, asyncio.Event(), top)
         floor = None
         if noise and ex.answers[ref].finish_reason:
-            floor = await control(engines[ref], prepared, settings, ex.answers[ref], stall_seconds)
+            floor = await control(engines[ref], prepared, settings, ex.answers[ref], stall_seconds, top)
         yield Outcome(prompt, ex, shared=tuple(sorted(shared)), reasoning=tuple(reasoning), control=floor)
 
 
@@ -209,6 +210,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-tokens", type=int, default=128, help="new tokens per answer (greedy, seed 0)")
     p.add_argument("--limit", type=int, help="only the first N prompts")
     p.add_argument("--thinking", action="store_true", help="let Qwen3.5 reason before replying")
+    p.add_argument(
+        "--top-logprobs",
+        type=int,
+        default=TOP,
+        metavar="K",
+        help=f"most likely tokens per scored position for the KL divergence (default {TOP}); the vocabulary's "
+        "size makes it exact (the tiny pair: 640)",
+    )
+    p.add_argument("--no-noise-floor", action="store_true", help="skip the reference-against-itself control")
     return p.parse_args(argv)
 
 
@@ -243,10 +253,23 @@ def resolve_specs(args: argparse.Namespace) -> list[Any]:
     if ref not in labels:
         sys.exit(f"--reference {ref}: no side is labelled so (sides: {', '.join(labels)}).")
     specs = [replace(s, reference=s.label == ref) for s in specs]
+    if args.top_logprobs > TOP:  # vLLM refuses more log-probabilities than its max_logprobs (default 20)
+        specs = [
+            replace(s, engine_args={**s.engine_args, "max_logprobs": args.top_logprobs}) if s.backend == "vllm" else s
+            for s in specs
+        ]
     return plan_gpu_memory(specs) if cuda else specs
 
 
-async def evaluate_to(pool: Any, prompts: list[Prompt], settings: GenerationSettings, out: Path, source: str):
+async def evaluate_to(
+    pool: Any,
+    prompts: list[Prompt],
+    settings: GenerationSettings,
+    out: Path,
+    source: str,
+    top: int = TOP,
+    noise: bool = True,
+):
     """Warm the engines up, run every prompt with a progress bar, write the report; its paths."""
     from inference.evaluation import report as eval_report
     from inference.inputs.vision import budget_for
@@ -261,7 +284,8 @@ async def evaluate_to(pool: Any, prompts: list[Prompt], settings: GenerationSett
     budget = budget_for(context)
     outcomes = []
     bar = tqdm(total=len(prompts), unit="prompt", file=sys.stderr) if tqdm else None
-    async for outcome in run(pool.engines, prompts, settings, budget=budget, limits=limits, context=context):
+    kwargs = {"budget": budget, "limits": limits, "context": context, "top": top, "noise": noise}
+    async for outcome in run(pool.engines, prompts, settings, **kwargs):
         outcomes.append(outcome)
         if bar is not None:
             bar.set_postfix_str(outcome.prompt.id)
@@ -296,7 +320,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         pool.start()  # before the loop: vLLM's output handler starts lazily in the loop that streams
         source = "built-in set" if args.builtin else path.name
-        for written in asyncio.run(evaluate_to(pool, prompts, settings, args.out, source)):
+        work = evaluate_to(pool, prompts, settings, args.out, source, args.top_logprobs, not args.no_noise_floor)
+        for written in asyncio.run(work):
             print(written)
     except Exception as err:
         print(f"evaluation failed: {err!r}", file=sys.stderr)

