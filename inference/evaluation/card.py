@@ -7,6 +7,7 @@ intervals, those tables, standard tasks where the report has them, and the setup
 software versions, settings, the prompt set and its SHA-256). ``plot_evidence(rep, folder)``
 draws ``worst.png`` (per-position KL of the worst prompts, a heat map) and ``ceiling.png``
 (bytes per decode step per side, ideal and measured speed-up) with matplotlib's object API.
+``write_card(rep, folder)`` writes those plots, ``card.md`` and ``card.html``;
 ``card_html(markdown, folder)`` renders the Markdown to one self-contained HTML page (markdown-it,
 the images it names in ``folder`` embedded as data URIs, no outside requests). Every number on
 the card is formatted from ``report.json``'s ``evidence``; nothing is computed here.
@@ -154,8 +155,11 @@ def _verdict(rep: dict) -> str:
     said = []
     for s in ev["sides"]:
         one = f"On {s['prompts']} prompts, {s['label']} against {s['against']}:"
-        if s["checked"]:
+        if s["checked"] and s["recovery"] is not None:
             one += f" recovery {_ci(s, 'recovery', '{:.1f}')} % of the reference's accuracy ({s['checked']} checked),"
+        elif s["checked"]:
+            one += f" accuracy {_pct(s['side_accuracy'])} against {_pct(s['ref_accuracy'])} ({s['checked']} checked),"
+        if s["checked"]:
             one += f" {s['flips_lost']} flips lost and {s['flips_gained']} gained (exact p = {s['flips_p_value']:.3g});"
         one += f" teacher-forced top-1 agreement {_ci(s, 'top1_agreement', '{:.2f}', 100)} %,"
         one += f" mean KL {_ci(s, 'kl_mean', KL)} nats/token"
@@ -223,7 +227,7 @@ def plot_evidence(rep: dict, folder: Path) -> list[Path]:
     speed_ax.bar([i + 0.2 for i in x], [c["measured_speedup"] or 0 for c in ev["ceiling"]], 0.4, label="measured alone")
     speed_ax.axhline(1.0, color="grey", linewidth=0.8)
     speed_ax.set_xticks(list(x), labels)
-    speed_ax.set(title="Batch-1 decode speed-up over the reference")
+    speed_ax.set(title="Decode speed-up at batch 1")
     speed_ax.legend(fontsize=8)
     fig.savefig(paths[1], dpi=100)
     return paths
@@ -236,6 +240,16 @@ STYLE = (
     "img{max-width:100%}blockquote{background:#fff4d6;border-left:4px solid #e0a800;margin:0;padding:.4rem .8rem}"
     "code{font-size:.85rem;word-break:break-all}"
 )
+
+
+def write_card(rep: dict, folder: Path) -> list[Path]:
+    """``worst.png``, ``ceiling.png``, ``card.md`` and ``card.html`` in ``folder`` (from a report, or
+    ``json.loads`` of a ``report.json`` written earlier); their paths."""
+    plots = plot_evidence(rep, folder)
+    card = card_markdown(rep)
+    (folder / "card.md").write_text(card, encoding="utf-8")
+    (folder / "card.html").write_text(card_html(card, folder), encoding="utf-8")
+    return [*plots, folder / "card.md", folder / "card.html"]
 
 
 def card_html(markdown: str, folder: Path) -> str:

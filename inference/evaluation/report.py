@@ -25,7 +25,7 @@ from statistics import mean, median
 from typing import Any
 
 from inference.compare.record import agreement_rows, answer_row, file_row, rounded, settings_row, side_row
-from inference.evaluation.card import card_html, card_markdown, evidence_markdown, plot_evidence
+from inference.evaluation.card import evidence_markdown, write_card
 from inference.evaluation.evidence import evidence, prompt_rows
 from inference.inputs.chat import GenerationSettings
 from inference.spec import ModelSpec
@@ -296,8 +296,4 @@ def write(rep: dict, folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "report.json").write_text(json.dumps(rep, indent=2, ensure_ascii=False), encoding="utf-8")
     (folder / "report.md").write_text(markdown(rep), encoding="utf-8")
-    plots = [*plot(rep, folder), *plot_evidence(rep, folder)]
-    card = card_markdown(rep)
-    (folder / "card.md").write_text(card, encoding="utf-8")
-    (folder / "card.html").write_text(card_html(card, folder), encoding="utf-8")
-    return [folder / "report.json", folder / "report.md", *plots, folder / "card.md", folder / "card.html"]
+    return [folder / "report.json", folder / "report.md", *plot(rep, folder), *write_card(rep, folder)]
