@@ -56,7 +56,13 @@ class Prompt:
         """Whether ``reply`` matches every expected pattern; ``None`` when nothing is expected."""
         if not self.expect:
             return None
-        return all(re.search(rf"\b(?:{p})\b", reply, re.IGNORECASE) for p in self.expect)
+        return all(match_expected(p, reply) for p in self.expect)
+
+
+def match_expected(pattern: str, text: str) -> bool:
+    """Whether ``text`` holds ``pattern`` as whole words, any case: the one place a visitor's
+    pattern is matched (so making it safe happens here)."""
+    return re.search(rf"\b(?:{pattern})\b", text, re.IGNORECASE) is not None
 
 
 def _size(n: int) -> str:
