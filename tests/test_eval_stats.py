@@ -134,3 +134,39 @@ def test_unscored_and_unchecked_prompts_leave_their_figures_empty():
 def test_reasoning_length_difference_is_the_mean_of_the_paired_differences():
     pairs = [Paired(ref_reasoning=10, side_reasoning=14), Paired(ref_reasoning=20, side_reasoning=18), Paired()]
     assert summarize(pairs, resamples=20)["reasoning_tokens_diff"] == pytest.approx(1.0)
+
+
+# --- a prompt's reference answer: patterns, the exact reply, a choice letter ---------------------
+
+
+def test_a_reference_can_be_patterns_the_exact_reply_or_a_choice_letter():
+    from inference.evaluation.prompts import Prompt, chosen_letter
+
+    assert Prompt("p", "t", answer="Paris").correct("  paris. ") is True
+    assert Prompt("p", "t", answer="Paris").correct("It is Paris.") is False  # exact, not contained
+    choice = Prompt("p", "t", choice="B")
+    assert [choice.correct(r) for r in ("B", "(B) a cat", "The answer is (b).", "A. dog", "I think B")] == [
+        True,
+        True,
+        True,
+        False,
+        False,  # no letter is given in a form that can be read: wrong, not a guess
+    ]
+    assert chosen_letter("I think so") is None and chosen_letter("Answer: c") == "C"
+    both = Prompt("p", "t", expect=("cat",), choice="C")
+    assert both.correct("C. the cat") is True and both.correct("C. the dog") is False
+    assert Prompt("p", "t").correct("anything") is None
+
+
+def test_a_bad_answer_or_choice_in_a_set_is_refused_with_its_line(tmp_path):
+    from inference.errors import DemoError
+    from inference.evaluation.prompts import load_prompts
+
+    path = tmp_path / "set.jsonl"
+    path.write_text('{"text": "a", "choice": "b", "answer": "x"}\n')
+    (p,) = load_prompts(path)
+    assert (p.choice, p.answer) == ("B", "x")
+    for line, says in (('{"text": "a", "choice": "BB"}', "one letter"), ('{"text": "a", "answer": 3}', "strings")):
+        path.write_text(line + "\n")
+        with pytest.raises(DemoError, match=says):
+            load_prompts(path)

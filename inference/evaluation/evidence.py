@@ -102,11 +102,12 @@ def _rounded(summary: dict) -> dict:
 
 
 def prompt_set_hash(prompts: Sequence[Any]) -> str:
-    """SHA-256 over each prompt's id, text, expected patterns and its media's bytes."""
+    """SHA-256 over each prompt's id, text, references (patterns, answer, choice) and its media's bytes."""
     h = hashlib.sha256()
     for p in prompts:
         media = [hashlib.sha256(Path(f).read_bytes()).hexdigest() if Path(f).is_file() else "?" for f in p.files]
-        h.update(json.dumps([p.id, p.text, list(p.expect), media], ensure_ascii=False).encode() + b"\n")
+        fields = [p.id, p.text, list(p.expect), p.answer, p.choice, media]
+        h.update(json.dumps(fields, ensure_ascii=False).encode() + b"\n")
     return h.hexdigest()
 
 

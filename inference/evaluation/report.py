@@ -77,6 +77,8 @@ def build(
                 "kind": p.kind,
                 "files": [file_row(f, fp) for f, fp in zip(p.files, plans, strict=False)],
                 "expect": list(p.expect),
+                "answer": p.answer,
+                "choice": p.choice,
                 "error": o.error,
                 "answers": _answers(o, labels) if ok else [],
                 "agreement": agreement_rows(o.exchange, ref, labels) if ok else [],
@@ -236,6 +238,11 @@ def markdown(rep: dict, full: bool = True) -> str:
         lines += ["", f"### {p['id']}: {_text(p['text'])}" + (f" [{files}]" if files else "")]
         if p["expect"]:
             lines.append(f"Expected (whole words): {', '.join(f'`{e}`' for e in p['expect'])}")
+        if p["answer"] or p["choice"]:
+            lines.append(
+                f"Reference: {p['answer'] or ''}{' ' if p['answer'] and p['choice'] else ''}"
+                f"{'choice ' + p['choice'] if p['choice'] else ''}"
+            )
         for a in p["answers"]:
             end = a["note"] or a["finish_reason"] or "–"
             lines += ["", f"**{a['label']}** ({a['output_tokens']} tokens, {_text(end)}): {_text(a['reply'], 600)}"]

@@ -139,6 +139,8 @@ REPORT = obj(
             kind={"enum": ["text", "image", "video", "image+video"]},
             files=array(FILE),
             expect=array(STR),
+            answer=STR,
+            choice=STR,
             error=STR,
             answers=array(obj(**ANSWER_FIELDS, correct={"type": ["boolean", "null"]}, timed_alone=BOOL)),
             agreement=array(AGREEMENT),
