@@ -96,6 +96,29 @@ def _quality(ev: dict) -> list[str]:
     return [*lines, "", KL_NOTE.format(k=ev["sides"][0]["top_k"] if ev["sides"] else "k")]
 
 
+def _standard(rep: dict) -> list[str]:
+    """Standard tasks (lmms-eval, ``inference.evaluation.lmms``): accuracy, recovery and flips per task."""
+    tasks = rep.get("standard_tasks")
+    if not tasks:
+        return ["## Standard tasks", "", "Not run for this report (lmms-eval: see docs/evaluation.md)."]
+    lines = [
+        "## Standard tasks (lmms-eval)",
+        "",
+        f"At most {tasks['limit']} samples per task, the same on every side.",
+        "",
+    ]
+    lines += [
+        "| task | side | samples | reference accuracy | side accuracy | recovery | flips |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for t in tasks["results"]:
+        lines.append(
+            f"| {t['task']} | {t['label']} vs {t['against']} | {t['samples']} | {_pct(t['ref_accuracy'])} "
+            f"| {_ci(t, 'side_accuracy', '{:.1f} %', 100)} | {_ci(t, 'recovery', '{:.1f} %')} | {_flips(t)} |"
+        )
+    return lines
+
+
 def evidence_markdown(rep: dict, images: bool = True) -> str:
     """Quality against the noise floor, the worst prompts, speed against the ceiling, reasoning;
     ``images``: with the links to ``worst.png`` and ``ceiling.png``."""
@@ -129,6 +152,7 @@ def evidence_markdown(rep: dict, images: bool = True) -> str:
         "DeltaNet) bound it below 2×.",
     ]
     lines += ["", "![ceiling](ceiling.png)"] if images else []
+    lines += ["", *_standard(rep)]
     if rep["settings"]["enable_thinking"]:
         lines += [
             "",
@@ -175,9 +199,7 @@ def card_markdown(rep: dict) -> str:
     lines = ["# Evidence card: FP8 against BF16", ""]
     if any(s["tiny_random_checkpoint"] for s in rep["sides"]):
         lines += ["> ⚠️ Tiny random checkpoints: every figure below is noise; the card shows the pipeline works.", ""]
-    lines += [f"**Verdict.** {_verdict(rep)}", "", evidence_markdown(rep), "## Standard tasks", ""]
-    tasks = rep.get("standard_tasks")
-    lines.append("Not run in this report (lmms-eval: see docs/evaluation.md)." if not tasks else str(tasks))
+    lines += [f"**Verdict.** {_verdict(rep)}", "", evidence_markdown(rep)]
     env = ev["environment"]
     packages = ", ".join(f"{k} {v}" for k, v in env["packages"].items())
     sides = "; ".join(f"{s['label']}: {s['model']}" + (" (reference)" if s["reference"] else "") for s in rep["sides"])

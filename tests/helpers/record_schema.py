@@ -182,3 +182,14 @@ REPORT = obj(
     ),
     evidence=EVIDENCE,
 )
+# added by ``python -m inference.evaluation.lmms --report``: optional
+REPORT["properties"]["standard_tasks"] = obj(
+    tasks=array(STR),
+    limit=COUNT,
+    results=array(
+        {
+            "type": "object",
+            "required": ["task", "metric", "label", "against", "samples", "ref_accuracy", "side_accuracy", "recovery"],
+        }
+    ),
+)
