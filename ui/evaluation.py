@@ -146,7 +146,10 @@ def evaluation_tab(comparison: Comparison) -> Evaluation:
         "JSON Lines, one prompt a line (`text`; optional `id`, `files` as named in the zip, `expect`: "
         "regular expressions a correct reply matches), with its images and videos in a zip. **Speed is timed "
         "each side alone** (one side, then the other), never as a race; chat keeps working meanwhile, and an "
-        "answer timed beside a chat turn is left out of the speed figures."
+        "answer timed beside a chat turn is left out of the speed figures. The report pairs the sides: flips "
+        "with an exact test, KL divergence against a noise floor (BF16 against itself), 95 % intervals, the worst "
+        "prompts first with a heat map, and the speed against the bytes-per-token ceiling; the **evidence card** "
+        "(Markdown and one self-contained HTML page) sums it up."
     )
     with gr.Row():
         # no file_types: a wrong file gets the check's own sentence, not Gradio's "Invalid file type"
