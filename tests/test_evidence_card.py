@@ -139,3 +139,52 @@ def test_the_card_shows_the_export_records_figures(report, tmp_path):
         assert figure in card and figure in text, figure
     assert page.count("data:image/png;base64,") == 2 and 'src="worst.png"' not in page
     assert "http://" not in page and "https://" not in page  # nothing fetched from outside
+
+
+class Scripted:
+    """A scripted engine (fake, no model): streams ``pieces`` one token each and scores every token
+    at ``logprob``; ``busy`` is what vLLM's unfinished-request count would say."""
+
+    def __init__(self, label: str, pieces: list[str], logprob: float, reference: bool = False):
+        from inference.spec import ModelSpec
+
+        self.spec = ModelSpec(label, f"/nowhere/{label}", reference=reference)
+        self.pieces, self.logprob, self.busy = pieces, logprob, 0
+
+    def num_unfinished_requests(self) -> int:
+        return self.busy
+
+    async def stream(self, prepared, answers, settings):
+        self.busy += 1
+        try:
+            for k, piece in enumerate(self.pieces):
+                end = "length" if k == len(self.pieces) - 1 else None
+                yield Chunk(piece, 1, token_ids=(10 + k,), logprobs=(-0.1,), finish_reason=end)
+        finally:
+            self.busy -= 1
+
+    async def score(self, prepared, answers, settings, token_ids, top=2):
+        return [TokenScore(t, self.logprob, ((t, self.logprob),)) for t in token_ids]
+
+
+def test_the_run_times_the_end_of_reasoning_per_side_and_runs_the_noise_floor_on_the_reference():
+    import asyncio
+
+    from inference.evaluation.evaluate import run
+
+    fp8 = Scripted("FP8", ["a", "b", "c", "</think>", "yes"], L(0.4))
+    bf16 = Scripted("BF16", ["a", "</think>", "yes", "."], L(0.5), reference=True)
+    settings = GenerationSettings(max_tokens=8, enable_thinking=True)
+
+    async def go():
+        return [o async for o in run([fp8, bf16], [Prompt("p", "q", expect=("yes",))], settings)]
+
+    (o,) = asyncio.run(go())
+    assert [r.tokens for r in o.reasoning] == [4, 2]  # up to and including </think>
+    assert all(r.seconds is not None and r.seconds >= 0 for r in o.reasoning)
+    assert o.control is not None and not o.control.error and o.control.answer.text == "a</think>yes."
+    assert len(o.control.alone) == len(o.control.batched) == 4 and o.exchange.cross[0].reference_scores[0]
+    rep = build([fp8.spec, bf16.spec], [Footprint(1, 2)] * 2, [o], settings, "s", "each alone")
+    assert rep["evidence"]["sides"][0]["reasoning_tokens_diff"] == 2.0
+    assert [p["flip"] for p in rep["prompts"][0]["paired"]] == [None, None]  # both right, and right again
+    assert rep["prompts"][0]["paired"][0]["kl_mean"] == pytest.approx(kl(0.5, 0.4), rel=1e-5)
