@@ -205,3 +205,13 @@ bench-load: $(VENV)/.installed tiny
 .PHONY: bench-soak
 bench-soak: $(VENV)/.installed tiny
 	$(VENV)/bin/python -m bench.load --soak 3000
+
+# Standard benchmarks (lmms-eval) in their own environment; inference/evaluation/lmms.py runs it.
+LMMS_VENV := .venv-lmms
+.PHONY: lmms
+lmms: $(LMMS_VENV)/.installed
+$(LMMS_VENV)/.installed: requirements/lmms.txt requirements/cpu-overrides.txt | $(UV)
+	rm -rf $(LMMS_VENV)
+	$(UV) venv -q -p $(PY) $(LMMS_VENV)
+	$(UV) pip install -q -p $(LMMS_VENV)/bin/python -r requirements/lmms.txt --override requirements/cpu-overrides.txt
+	touch $@

@@ -29,7 +29,8 @@ from tests.helpers.record_schema import REPORT
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n"
-PLOTS = ("agreement.png", "speed.png", "divergence.png")
+PLOTS = ("agreement.png", "speed.png", "divergence.png", "worst.png", "ceiling.png")
+CARD = ("card.md", "card.html")
 
 
 def small_set(folder: Path) -> Path:
@@ -125,7 +126,7 @@ def same_checkpoint(tiny_dir, tmp_path_factory):
 @pytest.mark.engine
 def test_command_line_writes_report_json_markdown_and_plots(same_checkpoint):
     stdout, out = same_checkpoint
-    names = ["report.json", "report.md", *PLOTS]
+    names = ["report.json", "report.md", *PLOTS, *CARD]
     printed = [Path(line).name for line in stdout.splitlines() if line.startswith(str(out))]  # vLLM logs there too
     assert printed == names
     for name in names:
@@ -153,6 +154,16 @@ def test_same_checkpoint_on_both_sides_agrees_on_every_token(same_checkpoint):
     # cross-scored: the same model finds the other's answer exactly as likely as its own
     assert summary["cross_scored"] >= 1 and summary["mean_cross_score"] == summary["mean_cross_score_reverse"] == 0.0
     assert "Agreement cascades" in (same_checkpoint[1] / "report.md").read_text()
+    # the paired evidence: no flips, KL exactly 0, the same best token everywhere, and so for the noise floor
+    (side,), noise = rep["evidence"]["sides"], rep["evidence"]["noise_floor"]
+    for part in (side, noise):
+        assert part["flips_lost"] == part["flips_gained"] == 0 and part["flips_p_value"] == 1.0
+        assert part["kl_mean"] == part["kl_max"] == 0.0 and part["top1_agreement"] == 1.0 and part["positions"] > 0
+        assert part["ci"]["kl_mean"] == [0.0, 0.0] and part["ci"]["top1_agreement"] == [1.0, 1.0]
+    assert side["checked"] == 2 and side["side_accuracy"] == side["ref_accuracy"] and side["recovery"] in (None, 100.0)
+    ceiling = rep["evidence"]["ceiling"]
+    assert [c["ideal_speedup"] for c in ceiling] == [1.0, 1.0] and ceiling[0]["map"]["decode_step_bytes"] > 0
+    assert "Evidence card" in (same_checkpoint[1] / "card.md").read_text()
     image = rep["prompts"][0]["answers"][0]
     assert image["visual_tokens"] == rep["prompts"][0]["files"][0]["visual_tokens"] > 0 and image["text_tokens"] > 0
 
@@ -186,9 +197,9 @@ def test_tab_evaluates_fp8_against_bf16_while_chat_goes_on_and_offers_the_report
     statuses = [u[0] for u in updates]
     assert all(any(f"{k}/{n} prompts" in line for line in statuses) for k in range(1, n + 1))  # progress
     assert status.startswith(f"✅ {n} prompts") and "| FP8 vs BF16 |" in tables
-    assert [download(p["image"]["url"])[:8] for p in plots] == [PNG] * 3
+    assert [download(p["image"]["url"])[:8] for p in plots] == [PNG] * len(PLOTS)
     by_name = {f["orig_name"]: f["url"] for f in files["value"]}
-    assert sorted(by_name) == ["report.json", "report.md"]
+    assert sorted(by_name) == ["card.html", "card.md", "report.json", "report.md"]
     rep = json.loads(download(by_name["report.json"]))
     jsonschema.validate(rep, REPORT)
     assert "## Per prompt" in download(by_name["report.md"]).decode()
@@ -208,6 +219,13 @@ def test_tab_evaluates_fp8_against_bf16_while_chat_goes_on_and_offers_the_report
     # every answer cross-scored (the summary's None check above covers its mean), and nothing left running
     assert summary["cross_scored"] == n and any(r["cross_score_mean"] != 0.0 for r in rows)
     assert all(e.num_unfinished_requests() == 0 for e in comparison.pool.engines)
+    # the paired evidence, FP8 against BF16 and BF16 against itself, every headline figure with an interval
+    (side,), noise = rep["evidence"]["sides"], rep["evidence"]["noise_floor"]
+    assert side["kl_mean"] > 0 and side["positions"] > 0 and noise["controls"] == n
+    for key in ("top1_agreement", "kl_mean", "kl_p50", "kl_p90", "kl_p99", "kl_max"):
+        lo, hi = side["ci"][key]
+        assert lo <= side[key] <= hi, key
+    assert "Evidence card" in download(by_name["card.html"]).decode()
 
 
 # --- the tab, in Chromium -----------------------------------------------------------------------
@@ -232,7 +250,7 @@ def test_tab_in_the_browser_runs_and_shows_plots_and_tables(served, artifacts):
             field.press("Enter")
             page.click("#eval-run")
             page.wait_for_function("() => document.querySelector('#eval-run').disabled", timeout=10_000)
-            page.wait_for_function("() => document.querySelectorAll('#eval-plots img').length === 3", timeout=300_000)
+            page.wait_for_function("() => document.querySelectorAll('#eval-plots img').length === 5", timeout=300_000)
             page.wait_for_function("() => !document.querySelector('#eval-run').disabled", timeout=30_000)
             assert "FP8 vs BF16" in page.inner_text("#eval-tables")
             assert page.inner_text("#eval-status").startswith("✅")
@@ -284,7 +302,8 @@ def test_each_side_answers_alone_while_the_other_engine_holds_no_request(served,
     prompts = load_prompts(small_set(tmp_path))
 
     async def evaluate():
-        return [o async for o in run(watched, prompts, GenerationSettings(max_tokens=16, ignore_eos=True))]
+        settings = GenerationSettings(max_tokens=16, ignore_eos=True)  # the noise floor's two requests at once: off
+        return [o async for o in run(watched, prompts, settings, noise=False)]
 
     outcomes = on_engine_loop(engines[0], evaluate(), timeout=300)
     assert [o.error for o in outcomes] == ["", "", ""] and all(o.shared == () for o in outcomes)
@@ -312,7 +331,7 @@ def test_tab_evaluates_an_uploaded_set_with_its_media_zip_and_refuses_a_bad_one(
         16, handle_file(str(path)), handle_file(str(archive)), api_name="/evaluate"
     )
     assert status.startswith("✅ 3 prompts from the set.jsonl evaluated") and "timed each alone" in status
-    assert [download(p["image"]["url"])[:8] for p in plots] == [PNG] * 3
+    assert [download(p["image"]["url"])[:8] for p in plots] == [PNG] * len(PLOTS)
     assert "3 prompts from the set.jsonl" in tables and "median TTFT alone (ms)" in tables
     rep = json.loads(download({f["orig_name"]: f["url"] for f in files["value"]}["report.json"]))
     jsonschema.validate(rep, REPORT)
@@ -363,7 +382,7 @@ def test_tab_in_the_browser_takes_an_uploaded_set_and_its_zip(served, tmp_path, 
             field.fill("16")
             field.press("Enter")
             page.click("#eval-run")
-            page.wait_for_function("() => document.querySelectorAll('#eval-plots img').length === 3", timeout=300_000)
+            page.wait_for_function("() => document.querySelectorAll('#eval-plots img').length === 5", timeout=300_000)
             page.wait_for_function("() => !document.querySelector('#eval-run').disabled", timeout=30_000)
             assert page.inner_text("#eval-status").startswith("✅ 3 prompts from the set.jsonl")
             tables = page.inner_text("#eval-tables")

@@ -10,9 +10,10 @@ engines (greedy, seed 0, the same settings on every side, each side answering al
 table is never a race). Chat turns go on meanwhile (vLLM batches their requests with the
 evaluation's; an answer timed beside one is marked and left out of the speed medians). It yields
 a status line with progress after every prompt, keeps the Run button locked until it ends, and
-finally shows the summary and per-prompt tables, the plots and ``report.json``/``report.md`` for
-download. A bad set is one sentence in the status line; the uploads stay as they are. One
-evaluation runs at a time in the whole app; another Run waits in Gradio's queue.
+finally shows the summary, the paired evidence (against the noise floor, worst prompts first) and
+per-prompt tables, the plots and ``report.json``/``report.md`` and the evidence card
+(``card.md``, ``card.html``) for download. A bad set is one sentence in the status line; the
+uploads stay as they are. One evaluation runs at a time in the whole app; another Run waits in Gradio's queue.
 """
 
 from __future__ import annotations
@@ -42,7 +43,10 @@ CAPTIONS = {
     "agreement.png": "Token agreement with the reference, per prompt",
     "speed.png": "TTFT and decode speed per side",
     "divergence.png": "Where each answer departs from the reference",
+    "worst.png": "Worst prompts first: KL divergence per token (teacher-forced)",
+    "ceiling.png": "Bytes per decode step and the batch-1 ceiling, next to the measured speed-up",
 }
+DOWNLOADS = (".json", ".md", ".html")  # report.json, report.md, the evidence card (card.md, card.html)
 
 
 def kinds(prompts: list[Prompt]) -> str:
@@ -148,7 +152,7 @@ class Evaluation:
         if summary["failed_prompts"]:
             done += f" ({summary['failed_prompts']} could not be sent)"
         plots = [(str(p), CAPTIONS[p.name]) for p in paths if p.suffix == ".png"]
-        files = gr.update(value=[str(p) for p in paths if p.suffix in (".json", ".md")], visible=True)
+        files = gr.update(value=[str(p) for p in paths if p.suffix in DOWNLOADS], visible=True)
         yield done + ".", unlock, eval_report.markdown(rep, full=False), plots, files
 
 
@@ -162,7 +166,10 @@ def evaluation_tab(comparison: Comparison) -> Evaluation:
         "JSON Lines, one prompt a line (`text`; optional `id`, `files` as named in the zip, `expect`: "
         "regular expressions a correct reply matches), with its images and videos in a zip. **Speed is timed "
         "each side alone** (one side, then the other), never as a race; chat keeps working meanwhile, and an "
-        "answer timed beside a chat turn is left out of the speed figures."
+        "answer timed beside a chat turn is left out of the speed figures. The report pairs the sides: flips "
+        "with an exact test, KL divergence against a noise floor (BF16 against itself), 95 % intervals, the worst "
+        "prompts first with a heat map, and the speed against the bytes-per-token ceiling; the **evidence card** "
+        "(Markdown and one self-contained HTML page) sums it up."
     )
     with gr.Row():
         # no file_types: a wrong file gets the check's own sentence, not Gradio's "Invalid file type"
@@ -179,7 +186,8 @@ def evaluation_tab(comparison: Comparison) -> Evaluation:
     status = gr.Markdown(elem_id="eval-status")
     plots = gr.Gallery(label="Plots", elem_id="eval-plots", columns=3, height="auto", object_fit="contain")
     tables = gr.Markdown(elem_id="eval-tables")
-    files = gr.File(label="Report (JSON and Markdown)", file_count="multiple", visible=False, elem_id="eval-files")
+    label = "Report (JSON and Markdown) and the evidence card (Markdown, self-contained HTML)"
+    files = gr.File(label=label, file_count="multiple", visible=False, elem_id="eval-files")
     gr.on(
         [prompt_file.change, media_zip.change],
         evaluation.check,

@@ -12,7 +12,9 @@ readily. An answer is scored up to its first image/video placeholder token (whic
 visual features no prompt has; a random model emits them). Cancelling it cancels the prefills (vLLM
 aborts them); an engine that cannot score raises its ``DemoError``. ``score_turn`` does it for a
 finished ``Exchange`` and keeps the result on it (``cross``) or says why not (``cross_note``); a
-``stop`` event ends it early. No UI here.
+``stop`` event ends it early; ``top`` (default 2) is how many most likely tokens each scored position
+keeps, and the reference's answer as both engines scored it stays on the ``CrossScore``
+(``reference_scores``, for the evaluation's KL divergence). No UI here.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ class CrossScore:
     answer_tokens: int  # the whole answer's length (more than ``token_ids``: cut at a placeholder)
     deltas: tuple[float, ...]  # per token: log p(own engine) - log p(reference engine)
     reverse: tuple[float, ...]  # the reference's answer, per token: log p(reference) - log p(this side)
+    # the reference's answer as each engine scored it (top-k per position): (reference's, this side's)
+    reference_scores: tuple[tuple[TokenScore, ...], tuple[TokenScore, ...]] = ((), ())
 
     @property
     def mean(self) -> float | None:
@@ -79,10 +83,12 @@ async def cross_score(
     settings: GenerationSettings,
     answers: Sequence[Sequence[int]],
     reference: int,
+    top: int = 2,
 ) -> dict[int, CrossScore]:
     """Every side's ``CrossScore`` against ``reference`` (by side; the reference has none).
 
-    ``histories``: each side's earlier replies (its prompt); ``answers``: each side's answer token ids.
+    ``histories``: each side's earlier replies (its prompt); ``answers``: each side's answer token ids;
+    ``top``: how many most likely tokens each position keeps (the evaluation's KL wants more than 2).
     """
     ref = engines[reference]
 
@@ -92,7 +98,8 @@ async def cross_score(
         if not ids:
             return [], []
         a, b = await asyncio.gather(
-            engines[side].score(prepared, history, settings, ids), ref.score(prepared, history, settings, ids)
+            engines[side].score(prepared, history, settings, ids, top),
+            ref.score(prepared, history, settings, ids, top),
         )
         return a, b
 
@@ -101,7 +108,10 @@ async def cross_score(
         own, under_ref = await pair(side, side)
         by_side, by_ref = await pair(side, reference)
         ids = tuple(s.token for s in own)
-        out[side] = CrossScore(ids, len(answers[side]), deltas(own, under_ref), deltas(by_ref, by_side))
+        reverse = deltas(by_ref, by_side)
+        out[side] = CrossScore(
+            ids, len(answers[side]), deltas(own, under_ref), reverse, (tuple(by_ref), tuple(by_side))
+        )
     return out
 
 
@@ -112,6 +122,7 @@ async def score_turn(
     histories: Sequence[Sequence[str]],
     reference: int,
     stop: asyncio.Event,
+    top: int = 2,
 ) -> None:
     """Cross-score ``ex``'s finished answers into ``ex.cross``; ``ex.cross_note`` says why not when
     an answer was stopped or failed, an engine cannot score, or ``stop`` was set first."""
@@ -120,7 +131,7 @@ async def score_turn(
         return
     ex.cross_note = SCORING
     answers = [a.token_ids for a in ex.answers]
-    work = asyncio.ensure_future(cross_score(engines, prepared, histories, ex.settings, answers, reference))
+    work = asyncio.ensure_future(cross_score(engines, prepared, histories, ex.settings, answers, reference, top))
     stopped = asyncio.ensure_future(stop.wait())
     try:
         await asyncio.wait([work, stopped], return_when=asyncio.FIRST_COMPLETED)

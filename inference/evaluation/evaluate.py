@@ -37,10 +37,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from inference.compare.cross import score_turn
+from inference.compare.cross import scorable, score_turn
 from inference.compare.merge import stream_sides
 from inference.compare.metrics import SideMetrics
-from inference.compare.transcript import Exchange
+from inference.compare.reasoning import CLOSE
+from inference.compare.scores import TokenScore
+from inference.compare.transcript import Answer, Exchange
 from inference.errors import DemoError
 from inference.evaluation.prompts import Prompt, load_prompts
 from inference.inputs.chat import GenerationSettings, UserTurn, prepare
@@ -50,17 +52,42 @@ from inference.inputs.vision import VisualBudget
 ROOT = Path(__file__).resolve().parents[2]
 CPU_KV_BYTES = 256 * 2**20
 TIMING = "each alone"  # how the speed figures were measured (the report says so)
+TOP = 20  # most likely tokens kept per scored position (vLLM's default ceiling, max_logprobs)
+CONTROL = "the reference again, another request beside it in its engine"  # the noise floor's change
+
+
+@dataclass(frozen=True)
+class Reasoning:
+    """With thinking on: when one side's reasoning ended (``</think>`` arrived); ``None``: it did not."""
+
+    tokens: int  # tokens generated up to and including the end of the reasoning, or all of them
+    seconds: float | None  # from the request to the end of the reasoning
+
+
+@dataclass
+class Control:
+    """The noise floor for one prompt: the reference side answering again with another request
+    beside it in its engine (a different batch), and its first answer's tokens scored alone
+    (``alone``) and again in a batch with another scoring request (``batched``); ``error``: why not."""
+
+    answer: Answer
+    alone: tuple[TokenScore, ...] = ()
+    batched: tuple[TokenScore, ...] = ()
+    error: str = ""
 
 
 @dataclass
 class Outcome:
     """One prompt's answers on every side (``exchange``), or why it could not be sent (``error``);
-    ``shared``: the sides whose timing saw another request in some engine (a chat turn beside it)."""
+    ``shared``: the sides whose timing saw another request in some engine (a chat turn beside it);
+    ``reasoning``: per side, when thinking is on; ``control``: the noise floor, when asked for."""
 
     prompt: Prompt
     exchange: Exchange | None
     error: str = ""
     shared: tuple[int, ...] = ()
+    reasoning: tuple[Reasoning | None, ...] = ()
+    control: Control | None = None
 
 
 def order(prompt_index: int, sides: int) -> list[int]:
@@ -71,10 +98,11 @@ def order(prompt_index: int, sides: int) -> list[int]:
 
 async def _alone(
     engines: Sequence[Any], side: int, prepared: Any, settings: GenerationSettings, answer: Any, stall: float | None
-) -> bool:
+) -> tuple[bool, Reasoning | None]:
     """``side`` answers while no other side of the run is asked anything; whether another request
-    was seen in any engine meanwhile (sampled at each chunk and at the end: a chat turn beside it)."""
-    engine, shared = engines[side], False
+    was seen in any engine meanwhile (sampled at each chunk and at the end: a chat turn beside it),
+    and with thinking on when its reasoning ended."""
+    engine, shared, reasoned = engines[side], False, None
     answer.metrics = SideMetrics(time.monotonic())  # the clock starts at this side's request
     merged = stream_sides([engine.stream(prepared, [], settings)], stall)
     try:
@@ -84,11 +112,46 @@ async def _alone(
                 answer.add(event.chunk, now)
                 busy = [e.num_unfinished_requests() for e in engines]
                 shared = shared or busy[side] > 1 or any(b for i, b in enumerate(busy) if i != side)
+                if settings.enable_thinking and reasoned is None and CLOSE in answer.text:
+                    reasoned = Reasoning(answer.metrics.tokens, now - answer.metrics.started)
             if event.done:
                 answer.finish(now, f"⚠️ {event.error}" if event.error is not None else "")
     finally:
         await merged.aclose()
-    return shared
+    if settings.enable_thinking and reasoned is None:
+        reasoned = Reasoning(answer.metrics.tokens, None)
+    return shared, reasoned
+
+
+async def control(
+    engine: Any, prepared: Any, settings: GenerationSettings, first: Answer, stall: float | None, top: int = TOP
+) -> Control:
+    """The noise floor (``Control``): ``engine`` (the reference's) answers again beside a second,
+    identical request, so its batch differs from the first answer's; then ``first``'s tokens are
+    scored alone and beside another scoring request. The model is the same: whatever differs is
+    noise of the engine (kernels chosen per batch shape, the order of sums)."""
+    again = Answer(SideMetrics(time.monotonic()))
+    merged = stream_sides([engine.stream(prepared, [], settings), engine.stream(prepared, [], settings)], stall)
+    try:
+        async for event in merged:
+            if event.side != 0:  # the companion: only there to change the batch
+                continue
+            if event.chunk is not None:
+                again.add(event.chunk, time.monotonic())
+            if event.done:
+                again.finish(time.monotonic(), f"⚠️ {event.error}" if event.error is not None else "")
+    finally:
+        await merged.aclose()
+    ids = scorable(engine, first.token_ids)
+    try:
+        alone = await engine.score(prepared, [], settings, ids, top)
+        beside = scorable(engine, again.token_ids) or ids
+        batched, _ = await asyncio.gather(
+            engine.score(prepared, [], settings, ids, top), engine.score(prepared, [], settings, beside, top)
+        )
+    except DemoError as err:
+        return Control(again, error=str(err))
+    return Control(again, tuple(alone), tuple(batched))
 
 
 async def run(
@@ -101,9 +164,12 @@ async def run(
     limits: Mapping[str, int] | None = None,
     context: int | None = None,
     stall_seconds: float | None = None,
+    noise: bool = True,
+    top: int = TOP,
 ) -> AsyncIterator[Outcome]:
     """Each prompt on each side alone (``TIMING``): one side, then the next, in ``order``; then
-    cross-scored against the reference side (its spec says so; else the last)."""
+    cross-scored against the reference side (its spec says so; else the last), keeping ``top``
+    tokens per position; with ``noise``, the reference's noise floor (``control``)."""
     ref = next((i for i, e in enumerate(engines) if e.spec.reference), len(engines) - 1)
     for index, prompt in enumerate(prompts):
         turn = UserTurn(prompt.text, prompt.files)
@@ -113,12 +179,16 @@ async def run(
             yield Outcome(prompt, None, str(err))
             continue
         ex = Exchange.start(turn, settings, len(engines), time.monotonic(), prepared.plans)
-        shared = []
+        shared, reasoning = [], [None] * len(engines)
         for side in order(index, len(engines)):
-            if await _alone(engines, side, prepared, settings, ex.answers[side], stall_seconds):
+            busy, reasoning[side] = await _alone(engines, side, prepared, settings, ex.answers[side], stall_seconds)
+            if busy:
                 shared.append(side)
-        await score_turn(engines, ex, prepared, [[] for _ in engines], ref, asyncio.Event())
-        yield Outcome(prompt, ex, shared=tuple(sorted(shared)))
+        await score_turn(engines, ex, prepared, [[] for _ in engines], ref, asyncio.Event(), top)
+        floor = None
+        if noise and ex.answers[ref].finish_reason:
+            floor = await control(engines[ref], prepared, settings, ex.answers[ref], stall_seconds, top)
+        yield Outcome(prompt, ex, shared=tuple(sorted(shared)), reasoning=tuple(reasoning), control=floor)
 
 
 # --- command line ------------------------------------------------------------------------------
@@ -140,6 +210,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-tokens", type=int, default=128, help="new tokens per answer (greedy, seed 0)")
     p.add_argument("--limit", type=int, help="only the first N prompts")
     p.add_argument("--thinking", action="store_true", help="let Qwen3.5 reason before replying")
+    p.add_argument(
+        "--top-logprobs",
+        type=int,
+        default=TOP,
+        metavar="K",
+        help=f"most likely tokens per scored position for the KL divergence (default {TOP}); the vocabulary's "
+        "size makes it exact (the tiny pair: 640)",
+    )
+    p.add_argument("--no-noise-floor", action="store_true", help="skip the reference-against-itself control")
     return p.parse_args(argv)
 
 
@@ -174,10 +253,23 @@ def resolve_specs(args: argparse.Namespace) -> list[Any]:
     if ref not in labels:
         sys.exit(f"--reference {ref}: no side is labelled so (sides: {', '.join(labels)}).")
     specs = [replace(s, reference=s.label == ref) for s in specs]
+    if args.top_logprobs > TOP:  # vLLM refuses more log-probabilities than its max_logprobs (default 20)
+        specs = [
+            replace(s, engine_args={**s.engine_args, "max_logprobs": args.top_logprobs}) if s.backend == "vllm" else s
+            for s in specs
+        ]
     return plan_gpu_memory(specs) if cuda else specs
 
 
-async def evaluate_to(pool: Any, prompts: list[Prompt], settings: GenerationSettings, out: Path, source: str):
+async def evaluate_to(
+    pool: Any,
+    prompts: list[Prompt],
+    settings: GenerationSettings,
+    out: Path,
+    source: str,
+    top: int = TOP,
+    noise: bool = True,
+):
     """Warm the engines up, run every prompt with a progress bar, write the report; its paths."""
     from inference.evaluation import report as eval_report
     from inference.inputs.vision import budget_for
@@ -192,7 +284,8 @@ async def evaluate_to(pool: Any, prompts: list[Prompt], settings: GenerationSett
     budget = budget_for(context)
     outcomes = []
     bar = tqdm(total=len(prompts), unit="prompt", file=sys.stderr) if tqdm else None
-    async for outcome in run(pool.engines, prompts, settings, budget=budget, limits=limits, context=context):
+    kwargs = {"budget": budget, "limits": limits, "context": context, "top": top, "noise": noise}
+    async for outcome in run(pool.engines, prompts, settings, **kwargs):
         outcomes.append(outcome)
         if bar is not None:
             bar.set_postfix_str(outcome.prompt.id)
@@ -227,7 +320,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         pool.start()  # before the loop: vLLM's output handler starts lazily in the loop that streams
         source = "built-in set" if args.builtin else path.name
-        for written in asyncio.run(evaluate_to(pool, prompts, settings, args.out, source)):
+        work = evaluate_to(pool, prompts, settings, args.out, source, args.top_logprobs, not args.no_noise_floor)
+        for written in asyncio.run(work):
             print(written)
     except Exception as err:
         print(f"evaluation failed: {err!r}", file=sys.stderr)

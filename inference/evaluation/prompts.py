@@ -1,10 +1,12 @@
 """A prompt set: a JSONL file, its media beside it or in a zip, checked once for the command line and the tab.
 
 Contract: ``load_prompts(path, media=None, unpack_to=None, beside=True)`` reads a JSONL prompt set
-(one object a line: ``text``, optional ``id``, ``files``: media names, ``expect``: regular
-expressions a correct reply matches as whole words, case-insensitive; RE2's syntax, matched in
-time linear in the reply, so a visitor's pattern cannot run away: at most ``MAX_PATTERNS`` per
-prompt of ``MAX_PATTERN_CHARS`` each) and returns its ``Prompt``s
+(one object a line: ``text``, optional ``id``, ``files``: media names, and what a correct reply
+holds: ``expect``, regular expressions it matches as whole words, case-insensitive (RE2's syntax,
+matched in time linear in the reply, so a visitor's pattern cannot run away: at most
+``MAX_PATTERNS`` per prompt of ``MAX_PATTERN_CHARS`` each); ``answer``, the exact reply, compared
+without case, surrounding space and final punctuation; ``choice``, the letter of a multiple-choice
+answer, read by ``chosen_letter``) and returns its ``Prompt``s
 with absolute media paths, or raises one ``DemoError`` naming the file, the line and what to do.
 Media names are looked up in ``media`` (a zip, unpacked by ``unpack_media`` into ``unpack_to``)
 when one is given, else next to the JSONL file (``beside=True``: the command line) or nowhere
@@ -19,6 +21,7 @@ zip may lie). ``python -m inference.evaluation`` and the Evaluation tab both cal
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import stat
 import zipfile
@@ -52,6 +55,8 @@ class Prompt:
     text: str
     files: tuple[str, ...] = ()  # absolute paths
     expect: tuple[str, ...] = ()  # patterns a correct reply matches (whole words, any case); empty: unchecked
+    answer: str = ""  # the exact reply (any case, no final punctuation); empty: unchecked
+    choice: str = ""  # the correct choice letter, "A"-"Z"; empty: unchecked
 
     @property
     def kind(self) -> str:
@@ -60,10 +65,35 @@ class Prompt:
         return "+".join(kinds) or "text"
 
     def correct(self, reply: str) -> bool | None:
-        """Whether ``reply`` matches every expected pattern; ``None`` when nothing is expected."""
-        if not self.expect:
+        """Whether ``reply`` meets every reference the prompt gives; ``None`` when it gives none."""
+        if not (self.expect or self.answer or self.choice):
             return None
-        return all(_whole_word(p).search(reply) is not None for p in self.expect)
+        ok = all(match_expected(p, reply) for p in self.expect)
+        if self.answer:
+            ok = ok and _plain(reply) == _plain(self.answer)
+        if self.choice:
+            ok = ok and chosen_letter(reply) == self.choice.upper()
+        return ok
+
+
+def _plain(text: str) -> str:
+    return " ".join(text.split()).strip().rstrip(".!。").casefold()
+
+
+CHOICE = re.compile(r"(?i:answer)(?:\s+is)?\s*[:：]?\s*\(?([A-Za-z])\b|^\s*\(([A-Z])\)|^\s*([A-Z])(?:[).:]|$)")
+
+
+def chosen_letter(reply: str) -> str | None:
+    """The choice letter a reply gives: after "answer (is)", else a letter opening the reply
+    ("B", "(B) text", "B. text"); ``None`` when it gives none ("I think…" gives none)."""
+    m = CHOICE.search(reply.strip())
+    return next(g for g in m.groups() if g).upper() if m else None
+
+
+def match_expected(pattern: str, text: str) -> bool:
+    """Whether ``text`` holds ``pattern`` as whole words, any case: the one place a visitor's
+    pattern is matched (so making it safe happens here)."""
+    return _whole_word(pattern).search(text) is not None
 
 
 @lru_cache(maxsize=4096)
@@ -202,11 +232,16 @@ def load_prompts(
                 raise DemoError(
                     f"{where}: expect pattern {pattern!r} is not a regular expression in {why} ({said})."
                 ) from err
+        refs = {k: item.get(k, "") for k in ("answer", "choice")}
+        if not all(isinstance(v, str) for v in refs.values()):
+            raise DemoError(f"{where}: 'answer' and 'choice' must be strings.")
+        if refs["choice"] and not re.fullmatch(r"[A-Za-z]", refs["choice"]):
+            raise DemoError(f"{where}: choice {refs['choice']!r} must be one letter, A to Z.")
         pid = str(item.get("id") or f"p{n}")
         if pid in seen:
             raise DemoError(f"{where}: the id {pid!r} is used twice.")
         seen.add(pid)
-        prompts.append(Prompt(pid, item["text"], files, expect))
+        prompts.append(Prompt(pid, item["text"], files, expect, refs["answer"], refs["choice"].upper()))
         if len(prompts) > MAX_PROMPTS:
             raise DemoError(f"{path.name}: more than {MAX_PROMPTS} prompts; split the set.")
     if not prompts:

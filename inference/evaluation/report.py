@@ -25,6 +25,8 @@ from statistics import mean, median
 from typing import Any
 
 from inference.compare.record import agreement_rows, answer_row, file_row, rounded, settings_row, side_row
+from inference.evaluation.card import evidence_markdown, write_card
+from inference.evaluation.evidence import evidence, prompt_rows
 from inference.inputs.chat import GenerationSettings
 from inference.spec import ModelSpec
 
@@ -75,9 +77,12 @@ def build(
                 "kind": p.kind,
                 "files": [file_row(f, fp) for f, fp in zip(p.files, plans, strict=False)],
                 "expect": list(p.expect),
+                "answer": p.answer,
+                "choice": p.choice,
                 "error": o.error,
                 "answers": _answers(o, labels) if ok else [],
                 "agreement": agreement_rows(o.exchange, ref, labels) if ok else [],
+                "paired": prompt_rows(o, ref, labels),
             }
         )
     sides, figures = [], []
@@ -130,6 +135,7 @@ def build(
         "sides": sides,
         "prompts": prompts,
         "summary": {**summary, "sides": figures, "agreement": agreement},
+        "evidence": evidence(specs, outcomes, figures, ref),
     }
 
 
@@ -203,6 +209,7 @@ def markdown(rep: dict, full: bool = True) -> str:
     lines += ["", CROSS_NOTE]
     if full:
         lines += ["", *(f"![{name[:-4]}]({name})" for name in PLOTS)]
+    lines += ["", evidence_markdown(rep, images=full)]
     lines += ["", "## Per prompt", ""]
     labels = [x["label"] for x in sides]
     head = "| prompt | kind | prompt tokens (visual + text) | agreement | first divergence | exact"
@@ -231,6 +238,11 @@ def markdown(rep: dict, full: bool = True) -> str:
         lines += ["", f"### {p['id']}: {_text(p['text'])}" + (f" [{files}]" if files else "")]
         if p["expect"]:
             lines.append(f"Expected (whole words): {', '.join(f'`{e}`' for e in p['expect'])}")
+        if p["answer"] or p["choice"]:
+            lines.append(
+                f"Reference: {p['answer'] or ''}{' ' if p['answer'] and p['choice'] else ''}"
+                f"{'choice ' + p['choice'] if p['choice'] else ''}"
+            )
         for a in p["answers"]:
             end = a["note"] or a["finish_reason"] or "–"
             lines += ["", f"**{a['label']}** ({a['output_tokens']} tokens, {_text(end)}): {_text(a['reply'], 600)}"]
@@ -286,8 +298,9 @@ def plot(rep: dict, folder: Path) -> list[Path]:
 
 
 def write(rep: dict, folder: Path) -> list[Path]:
-    """``report.json``, ``report.md`` and the plots in ``folder``; their paths."""
+    """``report.json``, ``report.md``, the plots and the evidence card (``card.md``, a self-contained
+    ``card.html``) in ``folder``; their paths."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "report.json").write_text(json.dumps(rep, indent=2, ensure_ascii=False), encoding="utf-8")
     (folder / "report.md").write_text(markdown(rep), encoding="utf-8")
-    return [folder / "report.json", folder / "report.md", *plot(rep, folder)]
+    return [folder / "report.json", folder / "report.md", *plot(rep, folder), *write_card(rep, folder)]

@@ -85,6 +85,49 @@ COMPARISON = obj(
         )
     ),
 )
+PAIRED = {
+    **obj(
+        label=STR,
+        against=STR,
+        flip={"enum": ["lost", "gained", None]},
+        positions=COUNT,
+        top1_agreement=SHARE,
+        kl_mean=NUM,
+        kl_max=NUM,
+        tail_mass_mean=SHARE,
+        kl=array({"type": ["number", "null"], "minimum": 0}),
+        token_agreement=SHARE,  # the noise-floor control's row only
+        exact_match=BOOL,
+        note=STR,
+    ),
+    "required": ["label", "against", "flip", "positions", "top1_agreement", "kl_mean", "kl_max", "kl"],
+}
+CI = {"type": "object", "additionalProperties": {"anyOf": [{"type": "null"}, array(NUM)]}}
+STATS = {
+    "type": "object",
+    "required": [
+        "prompts", "checked", "ref_accuracy", "side_accuracy", "recovery", "top1_agreement", "kl_mean", "kl_max",
+        "kl_p50", "kl_p90", "kl_p99", "flips_lost", "flips_gained", "flips_p_value", "min_detectable_accuracy_gap",
+        "positions", "tail_mass_mean", "mde_kl_mean", "ci", "label", "against",
+    ],
+    "properties": {"ci": CI, "flips_lost": COUNT, "flips_gained": COUNT, "top1_agreement": SHARE},
+}  # fmt: skip
+EVIDENCE = obj(
+    sides=array(STATS),
+    noise_floor={"anyOf": [{"type": "null"}, STATS]},
+    worst=array(obj(id=STR, label=STR, flip={"enum": ["lost", "gained", None]}, kl_mean=NUM, kl_max=NUM)),
+    ceiling=array(
+        obj(
+            label=STR,
+            map={"type": ["object", "null"], "required": ["groups", "decode_step_bytes", "weight_bytes"]},
+            ideal_speedup=NUM,
+            measured_speedup=NUM,
+        )
+    ),
+    reasoning=array(obj(label=STR, answers=COUNT, closed=COUNT, median_tokens=NUM, median_seconds_to_answer=NUM)),
+    prompt_set=obj(sha256={"type": "string", "pattern": "^[0-9a-f]{64}$"}, prompts=COUNT),
+    environment=obj(python=STR, cpu=STR, cpus=INT, gpu={"type": ["string", "null"]}, packages={"type": "object"}),
+)
 REPORT = obj(
     created_at=STR,
     source=STR,
@@ -99,9 +142,12 @@ REPORT = obj(
             kind={"enum": ["text", "image", "video", "image+video"]},
             files=array(FILE),
             expect=array(STR),
+            answer=STR,
+            choice=STR,
             error=STR,
             answers=array(obj(**ANSWER_FIELDS, correct={"type": ["boolean", "null"]}, timed_alone=BOOL)),
             agreement=array(AGREEMENT),
+            paired=array(PAIRED),
         )
     ),
     summary=obj(
@@ -136,5 +182,17 @@ REPORT = obj(
                 cross_scored=COUNT,
             )
         ),
+    ),
+    evidence=EVIDENCE,
+)
+# added by ``python -m inference.evaluation.lmms --report``: optional
+REPORT["properties"]["standard_tasks"] = obj(
+    tasks=array(STR),
+    limit=COUNT,
+    results=array(
+        {
+            "type": "object",
+            "required": ["task", "metric", "label", "against", "samples", "ref_accuracy", "side_accuracy", "recovery"],
+        }
     ),
 )
