@@ -4,6 +4,7 @@
 #   .venv-cuda      Python 3.12  CUDA set: vLLM's CUDA wheel, the app (requirements.txt), GPU only
 #   .venv-quantize  Python 3.12  the FP8 recipe: llm-compressor (requirements/quantize.txt)
 #   .venv-py310     Python 3.10  ZeroGPU set + test tools (requirements/py310-test.txt)
+#   .venv-lmms      Python 3.12  lmms-eval, the standard benchmarks' harness (requirements/lmms.txt)
 # 3.12 is the Python of vLLM's image, 3.10 that of ZeroGPU Spaces. An environment found on another
 # Python (it has no bin/pythonX.Y) is removed and made again, not patched.
 SHELL := /bin/bash
@@ -17,6 +18,7 @@ VENV := .venv
 CUDA_VENV := .venv-cuda
 QVENV := .venv-quantize
 VENV310 := .venv-py310
+LMMS_VENV := .venv-lmms
 UV := .cache/uv/bin/uv
 TINY := .cache/tiny
 BROWSER := /usr/bin/chromium /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf
@@ -86,7 +88,7 @@ device-bundle: | $(UV)
 # The CPU suite, whatever the machine (on a GPU box too): first what this machine is (CPU, the kernels
 # FP8 and BF16 run on, each side's decode rate), lint, the engine-free tests on Python 3.10, then
 # everything on the CPU set. Every test has a time limit (pyproject.toml).
-test: machine lint test-py310 $(VENV)/.installed tiny $(BROWSER) $(POSTGRES)
+test: machine lint test-py310 $(VENV)/.installed tiny $(BROWSER) $(POSTGRES) $(LMMS_VENV)/.installed
 	$(VENV)/bin/python -m pytest
 
 # The CPU model, the matmul kernels torch/oneDNN and vLLM pick for FP8 and BF16, and each tiny side's
@@ -207,7 +209,6 @@ bench-soak: $(VENV)/.installed tiny
 	$(VENV)/bin/python -m bench.load --soak 3000
 
 # Standard benchmarks (lmms-eval) in their own environment; inference/evaluation/lmms.py runs it.
-LMMS_VENV := .venv-lmms
 .PHONY: lmms
 lmms: $(LMMS_VENV)/.installed
 $(LMMS_VENV)/.installed: requirements/lmms.txt requirements/cpu-overrides.txt | $(UV)
