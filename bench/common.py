@@ -47,3 +47,16 @@ def quote_in_docs(block: str, text: str, *, required: bool = True, page: Path = 
         return
     head, rest = body.split(start, 1)
     page.write_text(head + start + text + rest[rest.index(end) :])
+
+
+def save(name: str, data: object, text: str, *, docs: bool = True) -> None:
+    """Write ``bench/results/{name}.json`` and ``{name}.md``, quote the table in docs/performance.md's
+    ``{block}`` (``name`` with ``_`` as ``-``) where that block exists and ``docs``, and print it."""
+    import json
+
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=2) + "\n")
+    (RESULTS / f"{name}.md").write_text(text)
+    if docs:
+        quote_in_docs(name.replace("_", "-"), text, required=False)
+    print(text)

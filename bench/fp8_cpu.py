@@ -26,7 +26,7 @@ import subprocess
 import sys
 import time
 
-from bench.common import RESULTS, ROOT, TINY, quote_in_docs
+from bench.common import ROOT, TINY, save
 
 REPS = 5
 DECODE = 128
@@ -152,12 +152,7 @@ def main() -> None:
     if args.quick:
         print("This machine, before the tests (bench/fp8_cpu.py --quick):\n" + text, flush=True)
         return
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "fp8_cpu.json").write_text(json.dumps(runs, indent=2) + "\n")
-    (RESULTS / "fp8_cpu.md").write_text(text)
-    if not args.no_docs:
-        quote_in_docs("fp8-cpu", text, required=False)
-    print(text)
+    save("fp8_cpu", runs, text, docs=not args.no_docs)
 
 
 if __name__ == "__main__":

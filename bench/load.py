@@ -31,7 +31,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from bench.common import RESULTS, ROOT, quote_in_docs, tree_rss_mb
+from bench.common import RESULTS, ROOT, save, tree_rss_mb
 
 LEVELS = (1, 4, 8, 16, 32)
 SECONDS = 30.0
@@ -270,12 +270,7 @@ def main() -> None:
             "memory_flat": abs(growth) <= 0.10,
         },
     }
-    (RESULTS / "load.json").write_text(json.dumps(result, indent=2) + "\n")
-    table = markdown(result)
-    (RESULTS / "load.md").write_text(table)
-    if not args.no_docs:
-        quote_in_docs("load", table, required=False)
-    print(table)
+    save("load", result, markdown(result), docs=not args.no_docs)
 
 
 if __name__ == "__main__":
