@@ -161,7 +161,7 @@ def render(
                 object_fit="contain",
             )
             with gr.Row():
-                stop = gr.Button("Stop", elem_id="stop", variant="stop")
+                stop = gr.Button("Stop", elem_id="stop")
                 regenerate = gr.Button("Regenerate", elem_id="regenerate")
                 edit = gr.Button("Edit last turn", elem_id="edit")
                 clear = gr.Button("Clear", elem_id="clear")
@@ -207,7 +207,7 @@ def render(
             evaluation_tab(comparison)
         if blind is not None:
             with gr.Tab("Blind test", id="blind", elem_id="blind-tab"):
-                blind_tab(blind)
+                blind_tab(blind, settings)
     timer, watch = gr.Timer(1.0), gr.Timer(3.0)
     return Page(
         status, conversation, panes, metrics, box, notice, tokens, preview, stop, regenerate, edit, clear, export,
@@ -220,7 +220,15 @@ def wire(demo: gr.Blocks, page: Page, comparison: Comparison) -> None:
     p, outputs = page, page.outputs
     # no limit here: every turn enters its handler at once, which waits for a slot or says the demo is busy
     # and the components' processing runs in the handler's coroutine, not in a thread per component
-    common = {"show_progress": "hidden", "concurrency_limit": None, "preprocess": False, "postprocess": False}
+    # and "multiple": the box unlocks when the answers end, while the last turn's handler still
+    # cross-scores them; a new turn must start then (it ends that scoring: ``Comparison._supersede``)
+    common = {
+        "show_progress": "hidden",
+        "concurrency_limit": None,
+        "preprocess": False,
+        "postprocess": False,
+        "trigger_mode": "multiple",
+    }
     turn_inputs = [p.box, p.conversation, *p.settings]
     respond = inline(comparison.respond, turn_inputs, outputs)
     p.box.submit(respond, turn_inputs, outputs, api_name="respond", **common)

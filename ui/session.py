@@ -10,8 +10,9 @@ The settings a user picks (``ui.settings``) go to every side alike. ``respond`` 
 (``ui.queue``, telling the user their place) and streams every side at once: the turn appears with
 its first text, or with "…" after a short delay, then renders at a pace (``ui.pacing``) while
 the metrics count every token (*each alone*: one side after the other). Once every answer has
-ended, each is scored under the other engine (``inference.compare.cross``; Stop and Clear end that
-too) and the verdict is rendered (``inference.compare.verdict``). A ``DemoError`` in the input,
+ended, the input box unlocks, and then each answer is scored under the other engine
+(``inference.compare.cross``; Stop, Clear and the session's next turn end that) and the verdict is
+rendered (``inference.compare.verdict``). A ``DemoError`` in the input,
 a full demo or a user over the per-user limits leaves the history and the input as they were and
 shows the message; an error on one side is shown in that side's pane while the others go on. Every turn, answered or
 refused, is counted and logged (``ui.telemetry``).
@@ -19,11 +20,13 @@ refused, is counted and logged (``ui.telemetry``).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import secrets
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +68,15 @@ def _unsay(warned: str) -> tuple[Any, str]:
     return ("" if warned else gr.skip()), ""
 
 
+@dataclass
+class Scoring:
+    """A finished turn being cross-scored after the box unlocked; a new turn ends it (``superseded``)."""
+
+    halt: Halt
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    superseded: bool = False
+
+
 class Comparison:
     """Handlers for one page; every side is driven by the same code."""
 
@@ -99,6 +111,7 @@ class Comparison:
         self.scored = [i for i in range(len(specs)) if i != self.reference]  # sides with a heat map
         self._running: dict[str, Exchange] = {}  # session -> its turn being answered
         self._halts: dict[str, Halt] = {}  # session -> how Stop or Clear ends its turn (waiting or running)
+        self._scoring: dict[str, Scoring] = {}  # session -> its last turn being cross-scored (the box unlocked)
 
     @property
     def context(self) -> int | None:
@@ -199,6 +212,7 @@ class Comparison:
         history = conversation[:-1] if replace else conversation[:]
         link = linker(request)  # the panes' user files, by URL: no per-render path checks in Gradio
         turn = UserTurn("")
+        await self._supersede(request.session_hash)  # the last turn's scoring gives way to this one
         slot = contextlib.ExitStack()  # this user's place among the turns answered now
         try:
             turn = as_turn(message)
@@ -265,15 +279,34 @@ class Comparison:
                 self.telemetry.turn(request, ex, halt.cleared)
                 if self._running.get(request.session_hash) is ex:
                     del self._running[request.session_hash]
-            if not halt.event.is_set():  # every answer has ended: score each under the other engine
+            if not halt.event.is_set():  # every answer has ended: the box unlocks, then each is scored
                 ex.cross_note = SCORING
-                yield gr.update() if replace else None, *self._view(conversation, link=link), conversation
+                box = gr.update(interactive=True) if replace else gr.update(value=None, interactive=True)
+                yield box, *self._view(conversation, link=link), conversation
                 histories = [[past.split(i).reply for past in history] for i in range(self.sides)]
-                await score_turn(self.pool.engines, ex, prepared, histories, self.reference, halt.event)
+                scoring = self._scoring[request.session_hash] = Scoring(halt)
+                try:
+                    await score_turn(self.pool.engines, ex, prepared, histories, self.reference, halt.event)
+                finally:
+                    scoring.ended.set()
+                    if self._scoring.get(request.session_hash) is scoring:
+                        del self._scoring[request.session_hash]
+                if scoring.superseded:  # the next turn has begun: it renders the page from now on
+                    return
         if halt.cleared:  # Clear ended it: the page shows the emptied conversation Clear rendered
             yield gr.update(value=None, interactive=True), *self._view([], notice="", link=link), []
             return
-        yield gr.update(interactive=True), *self._view(conversation, notice=said, link=link), conversation
+        # the box is left as it is: the viewer may be typing the next turn while the scores came in
+        yield gr.update(), *self._view(conversation, notice=said, link=link), conversation
+
+    async def _supersede(self, session: str) -> None:
+        """End this session's cross-scoring, if any, and wait until its handler has let go of its
+        slot, so that a new turn never waits behind the scores of the last one."""
+        scoring = self._scoring.get(session)
+        if scoring is not None:
+            scoring.superseded = True
+            scoring.halt.stop()
+            await scoring.ended.wait()
 
     async def stop(self, conversation: list[Exchange], request: gr.Request):
         """Stop: mark unfinished answers, unlock the input, and end this user's turn from inside
