@@ -120,6 +120,14 @@ $(TINY)/fp8/config.json: $(TINY)/bf16/config.json inference/checkpoints/quantize
 $(BROWSER) &:
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-noto-color-emoji >/dev/null
 
+# axe-core, from its npm package, for the accessibility test (tests/test_meeting_room.py reads this
+# file; npm comes from Debian where it is missing). Add $(AXE) to the test target's prerequisites.
+AXE := .cache/axe/node_modules/axe-core/axe.min.js
+AXE_VERSION := 4.14.1
+$(AXE):
+	command -v npm >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null)
+	npm install --prefix .cache/axe --no-audit --no-fund axe-core@$(AXE_VERSION)
+
 # Debian's PostgreSQL server for the store's tests (tests/helpers/postgres.py runs its initdb and pg_ctl).
 $(POSTGRES):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null

@@ -150,7 +150,8 @@ class BlindTest:
         c, lines = self.comparison, []
         for letter, label in zip(LETTERS, shown.turn.labels, strict=True):
             side = c.labels.index(label)
-            figures = views.describe(shown.exchange, side, c.reference, c.labels, c.pool.engines[side].footprint)
+            feet = [e.footprint for e in c.pool.engines]
+            figures = views.describe(shown.exchange, side, c.reference, c.labels, feet[side], *c.caveat(side, feet))
             lines.append(f"**{letter} was {label}**  \n{figures}")
         return "\n\n".join(lines)
 

@@ -32,6 +32,7 @@ from typing import Any
 
 import gradio as gr
 
+from inference.compare.caveats import speed_caveat, speed_tag
 from inference.compare.cross import SCORING, score_turn
 from inference.compare.export import record, write
 from inference.compare.merge import stream_sides
@@ -144,14 +145,15 @@ class Comparison:
         feet = [e.footprint for e in self.pool.engines]
         n = range(self.sides)
         panes = [views.render(conversation, i, link) for i in n]
-        lines = [views.describe(last, i, self.reference, self.labels, feet[i]) for i in n]
+        lines = [views.describe(last, i, self.reference, self.labels, feet[i], *self.caveat(i, feet)) for i in n]
         note = gr.skip() if notice is None else notice
         if not details and shown is not None and not any(v is not None and len(v) for v in shown):
             return [*panes, *lines, *shown, note]
         if not details:
             return [*panes, *lines, *[gr.skip()] * (2 * self.sides + 1), note]
         decoders = [e.decode for e in self.pool.engines]
-        fresh = [*[views.marks(last, i, self.reference, decoders[i]) for i in n], views.plot(last, self.labels)]
+        tags = [speed_tag(spec, foot) for spec, foot in zip(self.pool.specs, feet, strict=True)]
+        fresh = [*[views.marks(last, i, self.reference, decoders[i]) for i in n], views.plot(last, self.labels, tags)]
         weights = [f.weight_bytes for f in feet]
         said = verdict(conversation, self.labels, self.reference, weights, tiny=any(s.tiny for s in self.pool.specs))
         fresh.append(views.verdict_text(said))
@@ -159,6 +161,10 @@ class Comparison:
         if shown is not None:
             shown[:] = fresh
         return [*panes, *lines, *fresh, note]
+
+    def caveat(self, side: int, feet: list[Any]) -> tuple[str, int | None]:
+        """``views.describe``'s caveat and reference weights for ``side``."""
+        return speed_caveat(self.pool.specs[side], feet[side]), feet[self.reference].weight_bytes
 
     def _prepare(self, turns, video, budget, max_tokens) -> Prepared:
         return prepare(turns, video, self.media_limits, budget, self.context, max_tokens)
@@ -296,8 +302,10 @@ class Comparison:
         if halt.cleared:  # Clear ended it: the page shows the emptied conversation Clear rendered
             yield gr.update(value=None, interactive=True), *self._view([], notice="", link=link), []
             return
-        # the box is left as it is: the viewer may be typing the next turn while the scores came in
-        yield gr.update(), *self._view(conversation, notice=said, link=link), conversation
+        # the box keeps its value (the viewer may be typing the next turn while the scores came in);
+        # ``interactive`` is said again, else Gradio's diff of this update against the last one
+        # drops it and the box falls back to its constructor's (locked) state
+        yield gr.update(interactive=True), *self._view(conversation, notice=said, link=link), conversation
 
     async def _supersede(self, session: str) -> None:
         """End this session's cross-scoring, if any, and wait until its handler has let go of its
@@ -363,6 +371,10 @@ class Comparison:
         folder = Path(tempfile.mkdtemp(dir=root, prefix="comparison-"))
         prune(root, KEEP_EXPORTS)
         return gr.update(value=[str(p) for p in write(rec, folder)], visible=True)
+
+    def exported(self, conversation: list[Exchange]) -> str | dict:
+        """The notice beside Export: one sentence when there is nothing to export (else left as it is)."""
+        return "⚠️ Nothing to export yet: send a turn first." if not conversation else gr.skip()
 
     def poll(self):
         """Engine start-up status: the status line, the input's state, and whether to keep polling."""

@@ -28,6 +28,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from inference.compare.caveats import speed_caveat
 from inference.compare.transcript import Exchange
 from inference.inputs.chat import GenerationSettings
 from inference.inputs.media import media_kind
@@ -47,6 +48,7 @@ def side_row(spec: ModelSpec, footprint: Any, reference: bool) -> dict:
         "weight_bytes": getattr(footprint, "weight_bytes", None),
         "kv_cache_tokens": getattr(footprint, "kv_tokens", None),
         "quant_scheme": getattr(footprint, "scheme", None),
+        "speed_caveat": speed_caveat(spec, footprint) or None,  # what its speed figures do not say
     }
 
 

@@ -26,6 +26,7 @@ SIDE = obj(
     weight_bytes=INT,
     kv_cache_tokens=INT,
     quant_scheme={"type": ["string", "null"]},
+    speed_caveat={"type": ["string", "null"]},
 )
 ANSWER_FIELDS = {
     "label": STR,
