@@ -95,12 +95,12 @@ def test_a_phone_switches_between_the_answers_with_the_box_in_view(browser, fast
         page.wait_for_function(f"() => [0, 1].every(i => ({BOT_TEXT})(i).length > 0)", timeout=30_000)
         finished(page)
         assert page.evaluate(SHOWN, "#pane-0") and not page.evaluate(SHOWN, "#pane-1")
-        shown = in_view(page, "#pane-switch", "#pane-0", "#box")
+        shown = in_view(page, "#answer-switch", "#pane-0", "#box")
         page.screenshot(path=str(artifacts / "phone-390x844-fp8.png"))
         assert all(shown.values()), shown
-        page.locator("#pane-switch label").filter(has_text="BF16").click()
+        page.locator("#answer-switch label").filter(has_text="BF16").click()
         page.wait_for_function(f"() => ({SHOWN})('#pane-1') && !({SHOWN})('#pane-0')", timeout=10_000)
-        shown = in_view(page, "#pane-switch", "#pane-1", "#box")
+        shown = in_view(page, "#answer-switch", "#pane-1", "#box")
         page.screenshot(path=str(artifacts / "phone-390x844-bf16.png"))
         assert all(shown.values()), shown
     finally:
@@ -134,7 +134,7 @@ def test_the_blind_test_waits_with_the_prompt_and_shared_progress_in_both_panes(
         page.press("#blind-box textarea", "Enter")
         waiting = "l => ['A', 'B'].every(x => document.querySelector(`#blind-pane-${x}`).innerText.includes(l))"
         page.wait_for_function(f"() => ({waiting})('answering…')", timeout=10_000)
-        panes = [page.inner_text(f"#blind-pane-{x}") for x in "AB"]
+        panes = [page.inner_text(f"#blind-pane-{x}").split("\n", 1)[1] for x in "AB"]  # less the letter
         assert all("Which one is which?" in p for p in panes), panes  # the prompt stays in sight
         assert panes[0] == panes[1]  # one shared line: no pane shows its own side's progress
         assert "Both answers appear together" in page.inner_text("#blind-notice")
@@ -174,5 +174,26 @@ def test_axe_core_finds_no_wcag_a_or_aa_violation_in_any_tab_after_a_turn(browse
             found[tab] = result
         (artifacts / "axe.json").write_text(json.dumps(found, indent=1))
         assert found == {"Comparison": [], "Evaluation": [], "Blind test": []}, found
+    finally:
+        page.close()
+
+
+def test_export_with_nothing_says_so_and_clear_forgets_the_export_and_the_share_link(browser, fast):
+    page = open_tab(browser, fast, 1280, 800)
+    try:
+        page.click("#export")
+        page.wait_for_function("() => document.querySelector('#notice').innerText.includes('Nothing to export')")
+        send(page, "Describe a sunny day.", [])
+        page.wait_for_function(f"() => [0, 1].every(i => ({BOT_TEXT})(i).length > 0)", timeout=30_000)
+        finished(page)
+        page.click("#export")
+        page.wait_for_function("() => (document.querySelector('#files')?.innerText || '').includes('comparison')")
+        page.click("#share")
+        page.wait_for_selector("#share-link a", timeout=30_000)
+        page.click("#clear")
+        page.wait_for_function(
+            "() => !document.querySelector('#share-link a') && !(document.querySelector('#files')?.offsetHeight)",
+            timeout=10_000,
+        )
     finally:
         page.close()

@@ -142,7 +142,8 @@ class Evaluation:
             done += f" ({summary['failed_prompts']} could not be sent)"
         plots = [(str(p), CAPTIONS[p.name]) for p in paths if p.suffix == ".png"]
         files = gr.update(value=[str(p) for p in paths if p.suffix in (".json", ".md")], visible=True)
-        yield done + ".", unlock, eval_report.markdown(rep, full=False), plots, files
+        shown = gr.update(value=plots, visible=True)
+        yield done + ".", unlock, eval_report.markdown(rep, full=False), shown, files
 
 
 def evaluation_tab(comparison: Comparison) -> Evaluation:
@@ -170,7 +171,11 @@ def evaluation_tab(comparison: Comparison) -> Evaluation:
         )
         button = gr.Button("Run", elem_id="eval-run", variant="primary")
     status = gr.Markdown(elem_id="eval-status")
-    plots = gr.Gallery(label="Plots", elem_id="eval-plots", columns=3, height="auto", object_fit="contain")
+    # hidden until there are plots (an empty gallery carries an aria-label on a plain div: axe-core's
+    # aria-prohibited-attr)
+    plots = gr.Gallery(
+        label="Plots", elem_id="eval-plots", columns=3, height="auto", object_fit="contain", visible=False
+    )
     tables = gr.Markdown(elem_id="eval-tables")
     files = gr.File(label="Report (JSON and Markdown)", file_count="multiple", visible=False, elem_id="eval-files")
     gr.on(

@@ -43,7 +43,7 @@ TITLE = "Qwen3.5-9B: FP8 next to BF16"
 # numbers change width and the lines re-wrap), so the buttons below do not move under the pointer.
 # For ``launch(css=...)``. A meeting room's 1280×800 screen shows the box, both panes and their
 # figures without scrolling (the panes take what the header and figures leave); on a phone one pane
-# shows at a time, with a switch between them right above (``#pane-switch``). The figures under the
+# shows at a time, with a switch between them right above (``#answer-switch``). The figures under the
 # panes keep their height while they stream (their numbers change width and the lines re-wrap), so
 # the buttons below do not move under the pointer.
 CSS = """
@@ -51,15 +51,20 @@ CSS = """
 #title p { margin: 0; }
 #banner p, #status p, #verdict p { font-size: 0.8rem; margin: 0; line-height: 1.35; }
 [id^='metrics-'] { min-height: 5.5em; font-size: 0.85em; }
-[id^='pane-'] { height: max(240px, calc(100dvh - 470px)) !important; }
+[id^='pane-'] { height: max(220px, calc(100dvh - 540px)) !important; }
 #preview img { max-height: 260px; object-fit: contain; }
 .heat-map { line-height: 1.9; white-space: pre-wrap; font-family: monospace; font-size: 0.85em; }
 .heat-token { border-radius: 3px; padding: 1px 0; }
 footer a, footer button, footer span { color: #4b5563 !important; }
-@media (min-width: 641px) { #pane-switch { display: none !important; } }
+@media (min-width: 641px) { #answer-switch { display: none !important; } }
+[data-testid="upload-text"] .or, .min_value, .max_value { color: #4b5563 !important; }
+#eval-run, #blind-vote-button { background: #c2410c !important; color: #fff !important; }
 @media (max-width: 640px) {
   #panes:not(.show-1) #side-1, #panes.show-1 #side-0 { display: none !important; }
-  [id^='pane-'] { height: max(220px, calc(100dvh - 520px)) !important; }
+  [id^='pane-'] { height: max(200px, calc(100dvh - 620px)) !important; }
+  #title h1 { font-size: 1.1rem; } #title p { display: none; }
+  #banner p { font-size: 0.7rem; }
+  #verdict { max-height: 4.5em; overflow-y: auto; }
 }
 """
 # The phone's switch between the answers: a class on the panes' row, set in the browser alone.
@@ -146,7 +151,7 @@ def render(
             panes, metrics, marks, heats = [], [], [], []
             verdict = gr.Markdown(elem_id="verdict")
             labels = [s.label for s in specs]
-            switch = gr.Radio(labels, value=labels[0], show_label=False, elem_id="pane-switch", container=False)
+            switch = gr.Radio(labels, value=labels[0], show_label=False, elem_id="answer-switch", container=False)
             with gr.Row(equal_height=True, elem_id="panes"):
                 for i, spec in enumerate(specs):
                     with gr.Column(min_width=320, elem_id=f"side-{i}"):
