@@ -146,7 +146,7 @@ def test_the_blind_test_waits_with_the_prompt_and_shared_progress_in_both_panes(
         page.click("#blind-vote-button")
         page.wait_for_function("() => /was/.test(document.querySelector('#blind-reveal').innerText)", timeout=20_000)
         reveal = page.inner_text("#blind-reveal")
-        assert reveal.count("8 tokens") == 2, reveal  # the link's max_tokens=8 held in the blind test
+        assert reveal.count("· 8 tokens ·") == 2, reveal  # the link's max_tokens=8 held in the blind test
         assert "tiny random checkpoint" in reveal  # the reveal's speed comes with its caveat
         assert "anywhere from" in page.inner_text("#blind-tally")
     finally:

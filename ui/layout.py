@@ -61,10 +61,11 @@ footer a, footer button, footer span { color: #4b5563 !important; }
 #eval-run, #blind-vote-button { background: #c2410c !important; color: #fff !important; }
 @media (max-width: 640px) {
   #panes:not(.show-1) #side-1, #panes.show-1 #side-0 { display: none !important; }
-  [id^='pane-'] { height: max(200px, calc(100dvh - 620px)) !important; }
+  [id^='pane-'] { height: max(180px, calc(100dvh - 660px)) !important; }
+  [id^='metrics-'] { min-height: 0; } [id^='metrics-'] p { font-size: 0.75rem; line-height: 1.3; }
   #title h1 { font-size: 1.1rem; } #title p { display: none; }
   #banner p { font-size: 0.7rem; }
-  #verdict { max-height: 4.5em; overflow-y: auto; }
+  #verdict { max-height: 3.6em; overflow-y: auto; }
 }
 """
 # The phone's switch between the answers: a class on the panes' row, set in the browser alone.
