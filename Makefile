@@ -19,6 +19,8 @@ CUDA_VENV := .venv-cuda
 QVENV := .venv-quantize
 VENV310 := .venv-py310
 LMMS_VENV := .venv-lmms
+AXE_VERSION := 4.14.1
+AXE := .cache/axe/node_modules/axe-core/axe.min.js
 UV := .cache/uv/bin/uv
 TINY := .cache/tiny
 BROWSER := /usr/bin/chromium /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf
@@ -88,7 +90,7 @@ device-bundle: | $(UV)
 # The CPU suite, whatever the machine (on a GPU box too): first what this machine is (CPU, the kernels
 # FP8 and BF16 run on, each side's decode rate), lint, the engine-free tests on Python 3.10, then
 # everything on the CPU set. Every test has a time limit (pyproject.toml).
-test: machine lint test-py310 $(VENV)/.installed tiny $(BROWSER) $(POSTGRES) $(LMMS_VENV)/.installed
+test: machine lint test-py310 $(VENV)/.installed tiny $(BROWSER) $(POSTGRES) $(LMMS_VENV)/.installed $(AXE)
 	$(VENV)/bin/python -m pytest
 
 # The CPU model, the matmul kernels torch/oneDNN and vLLM pick for FP8 and BF16, and each tiny side's
@@ -150,6 +152,12 @@ $(TINY)/fp8/config.json: $(TINY)/bf16/config.json inference/checkpoints/quantize
 # Debian's Chromium for the browser tests (Playwright drives it; it downloads no browser).
 $(BROWSER) &:
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-noto-color-emoji >/dev/null
+
+# axe-core, from its npm package, for the accessibility test (tests/test_meeting_room.py reads this
+# file; npm comes from Debian where it is missing).
+$(AXE):
+	command -v npm >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null)
+	npm install --prefix .cache/axe --no-audit --no-fund axe-core@$(AXE_VERSION)
 
 # Debian's PostgreSQL server for the store's tests (tests/helpers/postgres.py runs its initdb and pg_ctl).
 $(POSTGRES):

@@ -62,7 +62,7 @@ def test_a_blind_turn_shows_neither_label_nor_figure_until_the_vote_reveals_them
     assert f"**A was {order[0]}**" in reveal and f"**B was {order[1]}**" in reveal
     assert "TTFT" in reveal and "tok/s" in reveal  # the figures come with the reveal
     assert label_a["label"].startswith(f"A: {order[0]}") and label_b["label"].startswith(f"B: {order[1]}")
-    assert re.search(r"over \d+ votes?", tally)
+    assert re.search(r"anywhere from \d+ % to \d+ % \(\d+ of \d+ votes?", tally)
 
 
 def test_the_order_is_drawn_again_for_every_turn(served):
@@ -83,7 +83,7 @@ def test_a_second_vote_a_vote_without_a_turn_and_an_incomplete_vote_are_refused(
     before = store.tally().votes
     said, *_, tally = c.predict("tie", "A", api_name="/blind_vote")
     assert said.startswith("Your guess was") and store.tally().votes == before + 1
-    assert f"over {before + 1} vote" in tally  # the page's tally has it at once
+    assert f"of {before + 1} vote" in tally  # the page's tally has it at once
     said, *_ = c.predict("B", "B", api_name="/blind_vote")
     assert said == "⚠️ You have already voted on this answer pair; a vote counts once."
     assert store.tally().votes == before + 1
@@ -135,7 +135,7 @@ def test_browser_blind_turn_vote_reveal_and_tally(tmp_path, artifacts):
             fp8 = "A" if WORDS["FP8"] in panes["A"] else "B"
             assert f"{fp8} was FP8" in reveal
             tally = "document.querySelector('#blind-tally').innerText"
-            tallied = f"() => /Too few votes to tell yet: .* over 1 vote/.test({tally})"
+            tallied = f"() => /Too few votes: .*anywhere from .* [(]. of 1 vote/.test({tally})"
             tab.wait_for_function(tallied, timeout=120_000)
             assert store.tally().votes == 1
             tab.screenshot(path=str(artifacts / "blind-revealed.png"), full_page=True)

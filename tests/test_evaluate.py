@@ -197,7 +197,7 @@ def test_tab_evaluates_fp8_against_bf16_while_chat_goes_on_and_offers_the_report
     statuses = [u[0] for u in updates]
     assert all(any(f"{k}/{n} prompts" in line for line in statuses) for k in range(1, n + 1))  # progress
     assert status.startswith(f"✅ {n} prompts") and "| FP8 vs BF16 |" in tables
-    assert [download(p["image"]["url"])[:8] for p in plots] == [PNG] * len(PLOTS)
+    assert [download(p["image"]["url"])[:8] for p in plots["value"]] == [PNG] * len(PLOTS)  # shown with its plots
     by_name = {f["orig_name"]: f["url"] for f in files["value"]}
     assert sorted(by_name) == ["card.html", "card.md", "report.json", "report.md"]
     rep = json.loads(download(by_name["report.json"]))
@@ -331,7 +331,7 @@ def test_tab_evaluates_an_uploaded_set_with_its_media_zip_and_refuses_a_bad_one(
         16, handle_file(str(path)), handle_file(str(archive)), api_name="/evaluate"
     )
     assert status.startswith("✅ 3 prompts from the set.jsonl evaluated") and "timed each alone" in status
-    assert [download(p["image"]["url"])[:8] for p in plots] == [PNG] * len(PLOTS)
+    assert [download(p["image"]["url"])[:8] for p in plots["value"]] == [PNG] * len(PLOTS)  # shown with its plots
     assert "3 prompts from the set.jsonl" in tables and "median TTFT alone (ms)" in tables
     rep = json.loads(download({f["orig_name"]: f["url"] for f in files["value"]}["report.json"]))
     jsonschema.validate(rep, REPORT)

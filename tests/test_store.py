@@ -200,11 +200,15 @@ def test_wilson_interval_against_known_values():
 
 def test_the_tally_says_in_one_sentence_whether_viewers_could_tell():
     assert Tally().sentence().startswith("No votes yet")
-    assert Tally(1, 0).sentence() == "Too few votes to tell yet: 0 % ± 40 % correct over 1 vote."
+    # the interval in words, never a share alone (one right guess is not "100 %")
+    one = "Too few votes: the share of right guesses could be anywhere from 21 % to 100 % "
+    one += "(1 of 1 vote guessed FP8 right)."
+    assert Tally(1, 1).sentence() == one
+    assert "anywhere from 0 % to 79 %" in Tally(1, 0).sentence()
     even = Tally(240, 122, {"FP8": 100, "BF16": 90, "tie": 40, "both bad": 10})
-    assert even.sentence() == "Viewers could not tell them apart: 51 % ± 6 % correct over 240 votes."
+    assert even.sentence().startswith("Viewers could not tell them apart: right guesses anywhere from 45 % to 57 %")
     told = Tally(100, 80, {"FP8": 50, "BF16": 50})
-    assert told.sentence().startswith("Viewers could tell them apart: 80 % ± 8 %")
+    assert told.sentence().startswith("Viewers could tell them apart: right guesses anywhere from 71 % to 87 %")
     assert "FP8 100 (42%)" in even.markdown() and "95 % interval 45%–57%" in even.markdown()
 
 

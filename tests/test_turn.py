@@ -73,7 +73,9 @@ async def test_a_slow_start_shows_placeholders_after_the_delay():
     assert PLACEHOLDER_DELAY * 0.8 <= t < 4 * PLACEHOLDER_DELAY
     assert first[0] == gr.update(value=None, interactive=False)  # emptied and locked at once
     assert [last_reply(first, side) for side in (0, 1)] == ["…", "…"]
-    assert all(u[0] is None for _, u in updates[1:-1])  # left so
+    assert all(u[0] is None for _, u in updates[1:-2])  # left so
+    assert updates[-2][1][0] == gr.update(value=None, interactive=True)  # unlocked when the answers end...
+    assert updates[-1][1][0] == gr.update(interactive=True)  # ...and still, with the scores (the draft kept)
     assert all(last_reply(updates[-1][1], side).startswith("w") for side in (0, 1))
 
 

@@ -155,6 +155,7 @@ def test_the_heat_map_shades_each_token_by_its_delta_escapes_text_and_shows_the_
     assert "mean Δ log-prob <b>+0.700</b>" in out and "&lt;b&gt;x&lt;/b&gt;" in out and "<b>x</b>" not in out
     assert out.count("class='heat-token'") == 3
     assert "title='Δ +2.500: BF16 finds this token 91.8% less likely than FP8'" in out
+    assert "title='Δ -0.400: BF16 finds this token 49.2% more likely than FP8'" in out  # never a negative "less"
     assert "rgba(220, 38, 38, 0.85)" in out and "rgba(37, 99, 235, 0.14)" in out  # red: less likely, blue: more
     assert "full shade at |Δ| 2.500" in out  # the answer's largest
     ex.cross, ex.cross_note = {}, "Cross-scoring skipped: BF16: the remote backend does not score answers."

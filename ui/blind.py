@@ -3,8 +3,10 @@
 Contract: ``blind_tab(blind)`` builds the tab inside the current Blocks and binds its events (API
 names /blind_ask, /blind_vote, /blind_tally). ``BlindTest(comparison, store)``: ``ask``
 answers one turn on both sides through the comparison's own turn (``Comparison.respond``: its
-queue, limits, refusals and Stop) and shows nothing of the answers until both are done, so that no
-side shows its speed; then the store records the turn with its sides in a random order
+queue, limits, refusals and Stop, with the page's settings, a link's presets included) and shows
+nothing of the answers until both are done, so that no side shows its speed: meanwhile both panes
+show the prompt and the same line of progress (``waiting``: both answers' tokens together); it ends
+once both answers are in (no cross-scoring); then the store records the turn with its sides in a random order
 (``inference.store.db``: decided on the server, kept in the session's server-side state under an
 opaque id) and the panes show them as A and B, with no figure, label or scheme. A blind turn
 samples (``BLIND_SAMPLING``, Qwen's suggested settings for chat) with a seed drawn on the server
@@ -21,6 +23,7 @@ viewer could press a button there).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 import secrets
@@ -38,12 +41,13 @@ from inference.store.db import LETTERS, PREFERENCES, BlindTurn, Store
 from ui import views
 from ui.queue import user
 from ui.session import Comparison
-from ui.settings import NAMES, defaults
+from ui.settings import NAMES, with_settings
 
 log = logging.getLogger(__name__)
 
 WAITING = "⏳ Both answers appear together when both are done, so that neither gives itself away by its speed."
 PICK = "Which answer is better, and which one do you think is {candidate}? Your vote reveals them."
+STEP = 10  # %: the waiting panes' progress moves in steps this large
 TALLY_SECONDS = 10.0  # the tally redraws itself this often (other viewers vote too)
 BLIND_SAMPLING = {"temperature": 0.7, "top_p": 0.8, "top_k": 20}  # Qwen3.5's suggested non-thinking sampling
 
@@ -65,10 +69,11 @@ class BlindTest:
         self.ready = len(labels) == 2  # a blind test has two sides
         self.candidate = labels[1 - comparison.reference] if self.ready else ""
 
-    def _settings(self) -> list[Any]:
-        c = self.comparison
-        values = defaults(c.settings, c.video, c.budget) | BLIND_SAMPLING
-        values["seed"] = secrets.randbelow(2**31)  # this turn's alone: a replay elsewhere cannot match it
+    @staticmethod
+    def _sampled(values: dict[str, Any]) -> list[Any]:
+        """The page's settings for a blind turn, sampled (``BLIND_SAMPLING``) with a seed drawn here
+        for this turn alone: a replay elsewhere cannot match it."""
+        values = {**values, **BLIND_SAMPLING, "seed": secrets.randbelow(2**31)}
         return [values[n] for n in NAMES]
 
     def _panes(self, shown: Shown | None) -> list[Any]:
@@ -77,8 +82,12 @@ class BlindTest:
         sides = [self.comparison.labels.index(label) for label in shown.turn.labels]
         return [views.render([shown.exchange], side) for side in sides]
 
-    async def ask(self, message: dict[str, Any] | None, request: gr.Request):
-        """Outputs: box, pane A, pane B, notice, the vote controls, the reveal, the shown turn (state)."""
+    @with_settings(NAMES)
+    async def ask(
+        self, message: dict[str, Any] | None, shown: Shown | None, values: dict[str, Any], request: gr.Request
+    ):
+        """Outputs: box, pane A, pane B, notice, the vote controls, the reveal, the shown turn (state).
+        ``values``: the page's settings (the Comparison tab's, a link's presets included)."""
         hidden, nothing = gr.update(visible=False), ""
         if not self.ready:
             why = "⚠️ The blind test needs exactly two sides (FP8 and BF16)."
@@ -86,15 +95,22 @@ class BlindTest:
             return
         conversation: list[Exchange] = []
         box, notice = gr.update(), ""
-        respond = self.comparison.respond(message, conversation, *self._settings(), request=request)
+        respond = self.comparison.respond(message, conversation, *self._sampled(values), request=request)
         n, last = self.comparison.sides, None
-        async for update in respond:  # the comparison's turn; its panes and figures are not shown
-            box, notice = update[0], update[1 + 3 * n + 1]
-            said = notice if isinstance(notice, str) and notice.startswith(("⚠️", "⏳ The demo is busy")) else WAITING
-            if said != last:  # the first render (which locks the box) and each new line; the rest show nothing
-                last = said
-                reset = [gr.update(label=letter, value=[]) for letter in LETTERS]
-                yield box, *reset, said, hidden, nothing, None
+        async with contextlib.aclosing(respond) as updates:
+            async for update in updates:  # the comparison's turn; its panes and figures are not shown
+                box, notice = update[0], update[1 + 3 * n + 1]
+                busy = isinstance(notice, str) and notice.startswith(("⚠️", "⏳ The demo is busy"))
+                said = notice if busy else WAITING
+                ex = conversation[-1] if conversation else None
+                panes = waiting(ex) if ex is not None and not busy else [[], []]
+                if (said, panes) != last:  # the first render (which locks the box), then each step of progress
+                    last = said, panes
+                    reset = [gr.update(label=letter, value=pane) for letter, pane in zip(LETTERS, panes, strict=True)]
+                    yield box, *reset, said, hidden, nothing, None
+                if ex is not None and ex.done:  # both answers are in: the vote needs no cross-scores
+                    box = gr.update(value=None, interactive=True)
+                    break
         ex = conversation[-1] if conversation else None
         if ex is None:  # refused: the comparison's sentence says why, the box keeps the message
             yield box, [], [], notice if isinstance(notice, str) else "", hidden, nothing, None
@@ -146,7 +162,8 @@ class BlindTest:
         c, lines = self.comparison, []
         for letter, label in zip(LETTERS, shown.turn.labels, strict=True):
             side = c.labels.index(label)
-            figures = views.describe(shown.exchange, side, c.reference, c.labels, c.pool.engines[side].footprint)
+            feet = [e.footprint for e in c.pool.engines]
+            figures = views.describe(shown.exchange, side, c.reference, c.labels, feet[side], *c.caveat(side, feet))
             lines.append(f"**{letter} was {label}**  \n{figures}")
         return "\n\n".join(lines)
 
@@ -155,7 +172,21 @@ class BlindTest:
         return t.markdown()
 
 
-def blind_tab(blind: BlindTest) -> None:
+def waiting(ex: Exchange) -> list[list[dict[str, Any]]]:
+    """Both panes while the answers come: the prompt, then one line of progress that is the same in
+    both (the two answers' new tokens together, in ``STEP`` % steps), so that neither pane shows
+    its own side's speed."""
+    asked: list[dict[str, Any]] = [{"role": "user", "content": views.by_path(f)} for f in ex.turn.files]
+    if ex.turn.text:
+        asked.append({"role": "user", "content": ex.turn.text})
+    budget = ex.settings.max_tokens * len(ex.answers)
+    made = sum(a.metrics.tokens for a in ex.answers)
+    share = min(100, int(100 * made / budget) // STEP * STEP) if budget else 0
+    line = f"⏳ *answering…* both answers together: {share} % of their new-token budget ({ex.settings.max_tokens} each)"
+    return [[*asked, {"role": "assistant", "content": line}] for _ in ex.answers]
+
+
+def blind_tab(blind: BlindTest, settings: list[gr.components.Component]) -> None:
     """The tab's components and events, inside the current Blocks."""
     gr.Markdown(
         "Both models answer the same turn; you see their answers as **A** and **B** in an order "
@@ -164,6 +195,7 @@ def blind_tab(blind: BlindTest) -> None:
     )
     tally = gr.Markdown(blind.tally_now, elem_id="blind-tally")  # drawn on every page load
     gr.Markdown(blind.store.kept, elem_id="blind-kept")  # where votes live, and what loses them
+    notice = gr.Markdown(elem_id="blind-notice")  # above the panes: what they wait for is in sight
     with gr.Row(equal_height=True):
         panes = [gr.Chatbot(label=letter, elem_id=f"blind-pane-{letter}", height=360) for letter in LETTERS]
     box = gr.MultimodalTextbox(
@@ -174,19 +206,25 @@ def blind_tab(blind: BlindTest) -> None:
         show_label=False,
         sources=["upload"],
     )
-    notice = gr.Markdown(elem_id="blind-notice")
     with gr.Group(visible=False, elem_id="blind-vote") as controls:
         preference = gr.Radio(list(PREFERENCES), label="Which answer is better?", elem_id="blind-preference")
         guess = gr.Radio(list(LETTERS), label=f"Which one is {blind.candidate}?", elem_id="blind-guess")
         vote = gr.Button("Vote and reveal", variant="primary", elem_id="blind-vote-button")
     reveal = gr.Markdown(elem_id="blind-reveal")
     with gr.Row():
-        stop = gr.Button("Stop", variant="stop", elem_id="blind-stop")
+        stop = gr.Button("Stop", elem_id="blind-stop")
     shown = gr.State(None)
     timer = gr.Timer(TALLY_SECONDS)
 
     ask_out = [box, *panes, notice, controls, reveal, shown]
-    asked = box.submit(blind.ask, [box], ask_out, api_name="blind_ask", show_progress="hidden", concurrency_limit=None)
+    asked = box.submit(
+        blind.ask,
+        [box, shown, *settings],
+        ask_out,
+        api_name="blind_ask",
+        show_progress="hidden",
+        concurrency_limit=None,
+    )
     asked.then(
         lambda: (gr.update(value=None), gr.update(value=None)), None, [preference, guess], show_progress="hidden"
     )

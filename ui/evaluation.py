@@ -9,11 +9,12 @@ one, else the built-in set, through ``inference.evaluation.evaluate.run`` on the
 engines (greedy, seed 0, the same settings on every side, each side answering alone so the speed
 table is never a race). Chat turns go on meanwhile (vLLM batches their requests with the
 evaluation's; an answer timed beside one is marked and left out of the speed medians). It yields
-a status line with progress after every prompt, keeps the Run button locked until it ends, and
-finally shows the summary, the paired evidence (against the noise floor, worst prompts first) and
-per-prompt tables, the plots and ``report.json``/``report.md`` and the evidence card
-(``card.md``, ``card.html``) for download. A bad set is one sentence in the status line; the
-uploads stay as they are. One evaluation runs at a time in the whole app; another Run waits in Gradio's queue.
+a status line with progress after every prompt (with a rough estimate of the time left,
+``remaining``), keeps the Run button locked until it ends, and finally shows the summary, the
+paired evidence (against the noise floor, worst prompts first) and per-prompt tables, the plots and
+``report.json``/``report.md`` and the evidence card (``card.md``, ``card.html``) for download. A bad
+set is one sentence in the status line; the uploads stay as they are. One evaluation runs at a time
+in the whole app; another Run waits in Gradio's queue.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import contextlib
 import logging
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import gradio as gr
@@ -60,6 +62,16 @@ def kinds(prompts: list[Prompt]) -> str:
 def bar(done: int, total: int, width: int = 20) -> str:
     full = round(width * done / total) if total else width
     return "▰" * full + "▱" * (width - full)
+
+
+def remaining(elapsed: float, done: int, total: int) -> str:
+    """ " · about 2 min left": the prompts still to run at the pace of those done (their kinds differ,
+    so it is a rough figure); empty when none are left."""
+    if not done or done >= total:
+        return ""
+    left = elapsed / done * (total - done)
+    said = f"{left:.0f} s" if left < 90 else f"{left / 60:.0f} min"
+    return f" · about {said} left"
 
 
 class Evaluation:
@@ -125,11 +137,12 @@ class Evaluation:
             prompts, source = await asyncio.to_thread(self.chosen, prompt_file, media_zip, media)
             settings = GenerationSettings(max_tokens=int(max_tokens), ignore_eos=c.settings.ignore_eos)
             limits = {"video": c.video, "budget": c.budget, "limits": c.media_limits, "context": c.context}
-            outcomes, n = [], len(prompts)
+            outcomes, n, began = [], len(prompts), time.monotonic()
             async for outcome in run(c.pool.engines, prompts, settings, stall_seconds=c.stall_seconds, **limits):
                 outcomes.append(outcome)
                 note = f" ⚠️ {outcome.error}" if outcome.error else ""
-                line = f"⏳ {bar(len(outcomes), n)} {len(outcomes)}/{n} prompts · {outcome.prompt.id}{note}"
+                left = remaining(time.monotonic() - began, len(outcomes), n)
+                line = f"⏳ {bar(len(outcomes), n)} {len(outcomes)}/{n} prompts{left} · {outcome.prompt.id}{note}"
                 yield line, gr.skip(), *keep
             feet = [e.footprint for e in c.pool.engines]
             rep = await asyncio.to_thread(eval_report.build, c.pool.specs, feet, outcomes, settings, source, TIMING)
@@ -153,7 +166,8 @@ class Evaluation:
             done += f" ({summary['failed_prompts']} could not be sent)"
         plots = [(str(p), CAPTIONS[p.name]) for p in paths if p.suffix == ".png"]
         files = gr.update(value=[str(p) for p in paths if p.suffix in DOWNLOADS], visible=True)
-        yield done + ".", unlock, eval_report.markdown(rep, full=False), plots, files
+        shown = gr.update(value=plots, visible=True)
+        yield done + ".", unlock, eval_report.markdown(rep, full=False), shown, files
 
 
 def evaluation_tab(comparison: Comparison) -> Evaluation:
@@ -184,7 +198,11 @@ def evaluation_tab(comparison: Comparison) -> Evaluation:
         )
         button = gr.Button("Run", elem_id="eval-run", variant="primary")
     status = gr.Markdown(elem_id="eval-status")
-    plots = gr.Gallery(label="Plots", elem_id="eval-plots", columns=3, height="auto", object_fit="contain")
+    # hidden until there are plots (an empty gallery carries an aria-label on a plain div: axe-core's
+    # aria-prohibited-attr)
+    plots = gr.Gallery(
+        label="Plots", elem_id="eval-plots", columns=3, height="auto", object_fit="contain", visible=False
+    )
     tables = gr.Markdown(elem_id="eval-tables")
     label = "Report (JSON and Markdown) and the evidence card (Markdown, self-contained HTML)"
     files = gr.File(label=label, file_count="multiple", visible=False, elem_id="eval-files")

@@ -6,6 +6,8 @@ Contract: ``MEANINGS`` lists (figure, sentence) pairs in the order the page show
 
 from __future__ import annotations
 
+from inference.compare.caveats import FP8_COVERAGE
+
 MEANINGS = (
     ("Verdict", "The page's summary in words: did the quantised model say the same, and what does it save."),
     ("TTFT", "Time to first token: how long you wait before the answer starts to appear."),
@@ -21,7 +23,13 @@ MEANINGS = (
         "prompt tokens (visual, text)",
         "How much the model read: the pieces your text became, plus the image and video patches.",
     ),
-    ("weights", "How much memory the model's parameters take; FP8 stores most of them in half the bytes of BF16."),
+    ("weights", f"How much memory the model's parameters take (and FP8's against BF16's). {FP8_COVERAGE}"),
+    (
+        "⚠️ speed caveats",
+        "Printed next to a speed wherever it appears: a tiny random checkpoint's speed says nothing about the 9B "
+        "on a GPU, and an FP8 side whose matmuls run emulated (in BF16) or on a fallback route is not showing "
+        "native FP8's speed.",
+    ),
     (
         "KV cache, peak use",
         "The model's working memory for this conversation: how many tokens it can hold, and how full it got.",

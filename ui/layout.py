@@ -26,7 +26,6 @@ from pathlib import Path
 
 import gradio as gr
 
-from inference.inputs.samples import EXAMPLES
 from ui.blind import BlindTest, blind_tab
 from ui.evaluation import evaluation_tab
 from ui.glossary import glossary
@@ -42,11 +41,35 @@ from ui.views import DIVERGES
 TITLE = "Qwen3.5-9B: FP8 next to BF16"
 # For ``launch(css=...)``: the figures under the panes keep their height while they stream (their
 # numbers change width and the lines re-wrap), so the buttons below do not move under the pointer.
-CSS = (
-    "[id^='metrics-'] { min-height: 7em; }"
-    " .heat-map { line-height: 1.9; white-space: pre-wrap; font-family: monospace; font-size: 0.85em; }"
-    " .heat-token { border-radius: 3px; padding: 1px 0; }"
-)
+# For ``launch(css=...)``. A meeting room's 1280×800 screen shows the box, both panes and their
+# figures without scrolling (the panes take what the header and figures leave); on a phone one pane
+# shows at a time, with a switch between them right above (``#answer-switch``). The figures under the
+# panes keep their height while they stream (their numbers change width and the lines re-wrap), so
+# the buttons below do not move under the pointer.
+CSS = """
+#title h1 { font-size: 1.4rem; margin: 0; font-family: system-ui, "DejaVu Sans", sans-serif; }
+#title p { margin: 0; }
+#banner p, #status p, #verdict p { font-size: 0.8rem; margin: 0; line-height: 1.35; }
+[id^='metrics-'] { min-height: 5.5em; font-size: 0.85em; }
+[id^='pane-'] { height: max(220px, calc(100dvh - 540px)) !important; }
+#preview img { max-height: 260px; object-fit: contain; }
+.heat-map { line-height: 1.9; white-space: pre-wrap; font-family: monospace; font-size: 0.85em; }
+.heat-token { border-radius: 3px; padding: 1px 0; }
+footer a, footer button, footer span { color: #4b5563 !important; }
+@media (min-width: 641px) { #answer-switch { display: none !important; } }
+[data-testid="upload-text"] .or, .min_value, .max_value { color: #4b5563 !important; }
+#eval-run, #blind-vote-button { background: #c2410c !important; color: #fff !important; }
+@media (max-width: 640px) {
+  #panes:not(.show-1) #side-1, #panes.show-1 #side-0 { display: none !important; }
+  [id^='pane-'] { height: max(180px, calc(100dvh - 660px)) !important; }
+  [id^='metrics-'] { min-height: 0; } [id^='metrics-'] p { font-size: 0.75rem; line-height: 1.3; }
+  #title h1 { font-size: 1.1rem; } #title p { display: none; }
+  #banner p { font-size: 0.7rem; }
+  #verdict { max-height: 3.6em; overflow-y: auto; }
+}
+"""
+# The phone's switch between the answers: a class on the panes' row, set in the browser alone.
+SWITCH_JS = "(v) => { document.querySelector('#panes')?.classList.toggle('show-1', v !== SIDES[0]); }"
 LATEX = [
     {"left": "$$", "right": "$$", "display": True},
     {"left": "\\[", "right": "\\]", "display": True},
@@ -98,6 +121,7 @@ class Page:
     watch: gr.Timer  # afterwards: the status line says when an engine restarts
     verdict: gr.Markdown  # the verdict in words, above the panes
     heats: list[gr.HTML]  # one cross-score heat map per side but the reference (``Comparison.scored``)
+    shared: gr.Markdown | None = None  # the share link's line (with a store)
 
     @property
     def outputs(self) -> list[gr.components.Component]:
@@ -115,31 +139,36 @@ def render(
     sharer: Sharer | None = None,
 ) -> Page:
     """The page's components inside the current Blocks (the Evaluation and blind tabs with their own events)."""
-    gr.Markdown(f"# {TITLE}\nThe same turn goes to every model at once; their answers stream side by side.")
+    gr.Markdown(
+        f"# {TITLE}\nThe same turn goes to every model at once; their answers stream side by side.", elem_id="title"
+    )
     if banner:
         gr.Markdown(banner, elem_id="banner")
     status = gr.Markdown(elem_id="status")
     conversation = gr.State([])
+    specs = comparison.pool.specs
     with gr.Tabs(elem_id="tabs", selected="blind" if blind is not None and blind_first else None):
         with gr.Tab("Comparison", id="comparison", elem_id="comparison-tab"):
             panes, metrics, marks, heats = [], [], [], []
             verdict = gr.Markdown(elem_id="verdict")
-            with gr.Accordion("What these numbers mean", open=False, elem_id="meanings"):
-                gr.Markdown(glossary())
-            with gr.Row(equal_height=True):
-                for i, spec in enumerate(comparison.pool.specs):
-                    with gr.Column(min_width=320):
+            labels = [s.label for s in specs]
+            switch = gr.Radio(labels, value=labels[0], show_label=False, elem_id="answer-switch", container=False)
+            with gr.Row(equal_height=True, elem_id="panes"):
+                for i, spec in enumerate(specs):
+                    with gr.Column(min_width=320, elem_id=f"side-{i}"):
+                        shown = pane_examples(examples_dir) if examples_dir is not None and i == 0 else None
                         panes.append(
                             gr.Chatbot(
                                 label=spec.title,
                                 elem_id=f"pane-{i}",
-                                height=480,
                                 buttons=["copy", "copy_all"],
                                 latex_delimiters=LATEX,
-                                examples=pane_examples(examples_dir) if examples_dir is not None else None,
+                                examples=shown,  # once, in the first pane: a click sends it to every side
+                                placeholder=None if i == 0 else f"{spec.label}'s answer to the same turn appears here.",
                             )
                         )
                         metrics.append(gr.Markdown(elem_id=f"metrics-{i}"))
+            switch.change(None, [switch], None, js=SWITCH_JS.replace("SIDES[0]", repr(labels[0])))
             box = gr.MultimodalTextbox(
                 elem_id="box",
                 file_types=FILE_TYPES,  # text files and long pastes become prompt text (``ui.inputs``)
@@ -157,25 +186,19 @@ def render(
                 elem_id="preview",
                 visible=False,
                 columns=3,
-                height="auto",
+                height=300,  # a small picture stays small; a large one fits the box
                 object_fit="contain",
             )
             with gr.Row():
-                stop = gr.Button("Stop", elem_id="stop", variant="stop")
+                stop = gr.Button("Stop", elem_id="stop")
                 regenerate = gr.Button("Regenerate", elem_id="regenerate")
                 edit = gr.Button("Edit last turn", elem_id="edit")
                 clear = gr.Button("Clear", elem_id="clear")
                 export = gr.Button("Export", elem_id="export")
+            with gr.Accordion("What these numbers mean", open=False, elem_id="meanings"):
+                gr.Markdown(glossary())
             settings = settings_panel(comparison)
-            examples = None
-            if examples_dir is not None:
-                examples = gr.Examples(
-                    [[{"text": e.text, "files": [str(examples_dir / f) for f in e.files]}] for e in EXAMPLES],
-                    inputs=[box],
-                    label="Examples (media made by the project)",
-                    examples_per_page=len(EXAMPLES),
-                    elem_id="examples",
-                )
+            examples = None  # shown once, in the first pane (``ui.start``)
             with gr.Accordion("Where the answers part (latest turn)", open=True, elem_id="divergence"), gr.Row():
                 for i, spec in enumerate(comparison.pool.specs):
                     marks.append(
@@ -190,28 +213,28 @@ def render(
             with gr.Accordion("Each answer scored by the other model (latest turn)", elem_id="cross"):
                 for i in comparison.scored:
                     heats.append(gr.HTML(elem_id=f"heat-{i}"))
+            tiny = " — tiny random pair: not the 9B's speed" if any(s.tiny for s in specs) else ""
             plot = gr.LinePlot(
                 x="seconds",
                 y="tokens",
                 color="side",
-                title="Tokens over time (latest turn)",
+                title=f"Tokens over time (latest turn){tiny}",
                 elem_id="plot",
                 height=220,
             )
             files = gr.File(
                 label="Comparison (JSON and Markdown)", file_count="multiple", visible=False, elem_id="files"
             )
-            if sharer is not None:
-                share_controls(sharer, conversation)
+            shared = share_controls(sharer, conversation) if sharer is not None else None
         with gr.Tab("Evaluation", id="evaluation", elem_id="evaluation-tab"):
             evaluation_tab(comparison)
         if blind is not None:
             with gr.Tab("Blind test", id="blind", elem_id="blind-tab"):
-                blind_tab(blind)
+                blind_tab(blind, settings)
     timer, watch = gr.Timer(1.0), gr.Timer(3.0)
     return Page(
         status, conversation, panes, metrics, box, notice, tokens, preview, stop, regenerate, edit, clear, export,
-        settings, examples, marks, plot, files, timer, watch, verdict, heats,
+        settings, examples, marks, plot, files, timer, watch, verdict, heats, shared,
     )  # fmt: skip
 
 
@@ -220,7 +243,15 @@ def wire(demo: gr.Blocks, page: Page, comparison: Comparison) -> None:
     p, outputs = page, page.outputs
     # no limit here: every turn enters its handler at once, which waits for a slot or says the demo is busy
     # and the components' processing runs in the handler's coroutine, not in a thread per component
-    common = {"show_progress": "hidden", "concurrency_limit": None, "preprocess": False, "postprocess": False}
+    # and "multiple": the box unlocks when the answers end, while the last turn's handler still
+    # cross-scores them; a new turn must start then (it ends that scoring: ``Comparison._supersede``)
+    common = {
+        "show_progress": "hidden",
+        "concurrency_limit": None,
+        "preprocess": False,
+        "postprocess": False,
+        "trigger_mode": "multiple",
+    }
     turn_inputs = [p.box, p.conversation, *p.settings]
     respond = inline(comparison.respond, turn_inputs, outputs)
     p.box.submit(respond, turn_inputs, outputs, api_name="respond", **common)
@@ -233,6 +264,11 @@ def wire(demo: gr.Blocks, page: Page, comparison: Comparison) -> None:
     p.stop.click(comparison.stop, [p.conversation], outputs, api_name="stop")
     p.edit.click(comparison.edit, [p.conversation], outputs, api_name="edit")
     p.clear.click(comparison.clear, [p.conversation], outputs, api_name="clear")
+    # what the last comparison handed out goes with it: its export files and share link
+    gone = [p.files] + ([p.shared] if p.shared is not None else [])
+    forget = [gr.update(value=None, visible=False)] + ([""] if p.shared is not None else [])
+    for trigger in [p.clear.click, *(pane.clear for pane in p.panes)]:
+        trigger(lambda: forget, None, gone, show_progress="hidden", api_visibility="private")
     # A pane's own trash icon empties only that component in the browser; it clears the whole
     # comparison instead, like Clear, so the panes never show different conversations.
     for pane in p.panes:
@@ -241,6 +277,7 @@ def wire(demo: gr.Blocks, page: Page, comparison: Comparison) -> None:
         chosen = pane.example_select(picked(pane), None, [p.box], show_progress="hidden", api_visibility="private")
         chosen.success(respond, turn_inputs, outputs, api_visibility="private", **common)
     p.export.click(comparison.export, [p.conversation], [p.files], api_name="export")
+    p.export.click(comparison.exported, [p.conversation], [p.notice], show_progress="hidden", api_visibility="private")
     previewed = [p.settings[NAMES.index(name)] for name in PREVIEWED]
     warned = gr.State("")  # what the preview said in the notice (a problem with the box's files)
     gr.on(

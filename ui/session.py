@@ -10,8 +10,9 @@ The settings a user picks (``ui.settings``) go to every side alike. ``respond`` 
 (``ui.queue``, telling the user their place) and streams every side at once: the turn appears with
 its first text, or with "…" after a short delay, then renders at a pace (``ui.pacing``) while
 the metrics count every token (*each alone*: one side after the other). Once every answer has
-ended, each is scored under the other engine (``inference.compare.cross``; Stop and Clear end that
-too) and the verdict is rendered (``inference.compare.verdict``). A ``DemoError`` in the input,
+ended, the input box unlocks, and then each answer is scored under the other engine
+(``inference.compare.cross``; Stop, Clear and the session's next turn end that) and the verdict is
+rendered (``inference.compare.verdict``). A ``DemoError`` in the input,
 a full demo or a user over the per-user limits leaves the history and the input as they were and
 shows the message; an error on one side is shown in that side's pane while the others go on. Every turn, answered or
 refused, is counted and logged (``ui.telemetry``).
@@ -25,11 +26,13 @@ import logging
 import secrets
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
+from inference.compare.caveats import speed_caveat, speed_tag
 from inference.compare.cross import SCORING, score_turn
 from inference.compare.export import record, write
 from inference.compare.merge import stream_sides
@@ -67,6 +70,15 @@ def _unsay(warned: str) -> tuple[Any, str]:
     return ("" if warned else gr.skip()), ""
 
 
+@dataclass
+class Scoring:
+    """A finished turn being cross-scored after the box unlocked; a new turn ends it (``superseded``)."""
+
+    halt: Halt
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    superseded: bool = False
+
+
 class Comparison:
     """Handlers for one page; every side is driven by the same code."""
 
@@ -101,6 +113,7 @@ class Comparison:
         self.scored = [i for i in range(len(specs)) if i != self.reference]  # sides with a heat map
         self._running: dict[str, Exchange] = {}  # session -> its turn being answered
         self._halts: dict[str, Halt] = {}  # session -> how Stop or Clear ends its turn (waiting or running)
+        self._scoring: dict[str, Scoring] = {}  # session -> its last turn being cross-scored (the box unlocked)
 
     @property
     def context(self) -> int | None:
@@ -133,14 +146,15 @@ class Comparison:
         feet = [e.footprint for e in self.pool.engines]
         n = range(self.sides)
         panes = [views.render(conversation, i, link) for i in n]
-        lines = [views.describe(last, i, self.reference, self.labels, feet[i]) for i in n]
+        lines = [views.describe(last, i, self.reference, self.labels, feet[i], *self.caveat(i, feet)) for i in n]
         note = gr.skip() if notice is None else notice
         if not details and shown is not None and not any(v is not None and len(v) for v in shown):
             return [*panes, *lines, *shown, note]
         if not details:
             return [*panes, *lines, *[gr.skip()] * (2 * self.sides + 1), note]
         decoders = [e.decode for e in self.pool.engines]
-        fresh = [*[views.marks(last, i, self.reference, decoders[i]) for i in n], views.plot(last, self.labels)]
+        tags = [speed_tag(spec, foot) for spec, foot in zip(self.pool.specs, feet, strict=True)]
+        fresh = [*[views.marks(last, i, self.reference, decoders[i]) for i in n], views.plot(last, self.labels, tags)]
         weights = [f.weight_bytes for f in feet]
         said = verdict(conversation, self.labels, self.reference, weights, tiny=any(s.tiny for s in self.pool.specs))
         fresh.append(views.verdict_text(said))
@@ -148,6 +162,10 @@ class Comparison:
         if shown is not None:
             shown[:] = fresh
         return [*panes, *lines, *fresh, note]
+
+    def caveat(self, side: int, feet: list[Any]) -> tuple[str, int | None]:
+        """``views.describe``'s caveat and reference weights for ``side``."""
+        return speed_caveat(self.pool.specs[side], feet[side]), feet[self.reference].weight_bytes
 
     def _prepare(self, turns, video, budget, max_tokens) -> Prepared:
         return prepare(turns, video, self.media_limits, budget, self.context, max_tokens)
@@ -206,6 +224,7 @@ class Comparison:
         history = conversation[:-1] if replace else conversation[:]
         link = linker(request)  # the panes' user files, by URL: no per-render path checks in Gradio
         turn = UserTurn("")
+        await self._supersede(request.session_hash)  # the last turn's scoring gives way to this one
         slot = contextlib.ExitStack()  # this user's place among the turns answered now
         try:
             most = text_limit(self.context)  # from the text's length alone: nothing is tokenised before admission
@@ -280,15 +299,36 @@ class Comparison:
                 self.telemetry.turn(request, ex, halt.cleared)
                 if self._running.get(request.session_hash) is ex:
                     del self._running[request.session_hash]
-            if not halt.event.is_set():  # every answer has ended: score each under the other engine
+            if not halt.event.is_set():  # every answer has ended: the box unlocks, then each is scored
                 ex.cross_note = SCORING
-                yield gr.update() if replace else None, *self._view(conversation, link=link), conversation
+                box = gr.update(interactive=True) if replace else gr.update(value=None, interactive=True)
+                yield box, *self._view(conversation, link=link), conversation
                 histories = [[past.split(i).reply for past in history] for i in range(self.sides)]
-                await score_turn(self.pool.engines, ex, prepared, histories, self.reference, halt.event)
+                scoring = self._scoring[request.session_hash] = Scoring(halt)
+                try:
+                    await score_turn(self.pool.engines, ex, prepared, histories, self.reference, halt.event)
+                finally:
+                    scoring.ended.set()
+                    if self._scoring.get(request.session_hash) is scoring:
+                        del self._scoring[request.session_hash]
+                if scoring.superseded:  # the next turn has begun: it renders the page from now on
+                    return
         if halt.cleared:  # Clear ended it: the page shows the emptied conversation Clear rendered
             yield gr.update(value=None, interactive=True), *self._view([], notice="", link=link), []
             return
+        # the box keeps its value (the viewer may be typing the next turn while the scores came in);
+        # ``interactive`` is said again, else Gradio's diff of this update against the last one
+        # drops it and the box falls back to its constructor's (locked) state
         yield gr.update(interactive=True), *self._view(conversation, notice=said, link=link), conversation
+
+    async def _supersede(self, session: str) -> None:
+        """End this session's cross-scoring, if any, and wait until its handler has let go of its
+        slot, so that a new turn never waits behind the scores of the last one."""
+        scoring = self._scoring.get(session)
+        if scoring is not None:
+            scoring.superseded = True
+            scoring.halt.stop()
+            await scoring.ended.wait()
 
     async def stop(self, conversation: list[Exchange], request: gr.Request):
         """Stop: mark unfinished answers, unlock the input, and end this user's turn from inside
@@ -345,6 +385,10 @@ class Comparison:
         folder = Path(tempfile.mkdtemp(dir=root, prefix="comparison-"))
         prune(root, KEEP_EXPORTS)
         return gr.update(value=[str(p) for p in write(rec, folder)], visible=True)
+
+    def exported(self, conversation: list[Exchange]) -> str | dict:
+        """The notice beside Export: one sentence when there is nothing to export (else left as it is)."""
+        return "⚠️ Nothing to export yet: send a turn first." if not conversation else gr.skip()
 
     def poll(self):
         """Engine start-up status: the status line, the input's state, and whether to keep polling."""

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from inference.compare.cross import likelier
+from inference.compare.cross import less_likely
 from inference.compare.transcript import Exchange
 from inference.compare.verdict import Verdict
 
@@ -83,19 +83,32 @@ def _count(n: int) -> str:
     return f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.0f}k" if n >= 1e4 else str(n)
 
 
-def describe(ex: Exchange | None, side: int, reference: int, labels: list[str], footprint: Any = None) -> str:
-    """The figures under a pane, for the latest turn: speed, prompt and memory, divergence."""
+def describe(
+    ex: Exchange | None,
+    side: int,
+    reference: int,
+    labels: list[str],
+    footprint: Any = None,
+    caveat: str = "",
+    reference_bytes: int | None = None,
+) -> str:
+    """The figures under a pane, for the latest turn: speed (with ``caveat``, what it does not say,
+    right after it: ``inference.compare.caveats``), prompt and memory (the weights against the
+    reference's ``reference_bytes``), divergence."""
     if ex is None:
         return ""
     a = ex.answers[side]
     m = a.metrics
     speed = []
+    never = a.done and not m.tokens and m.ttft is None  # stopped (or failed) before its first token
     if m.ttft is not None:
         speed.append(f"TTFT {m.ttft * 1000:.0f} ms")
     if m.decode_rate is not None:
         speed.append(f"{m.decode_rate:.1f} tok/s")
     speed.append(f"{m.tokens} tokens" + ("" if a.done else "…"))
-    if m.total is not None:
+    if never:
+        speed[-1] = "no tokens: ended before its first token"
+    elif m.total is not None:
         speed.append(f"{m.total:.2f} s")
     alone = ex.settings.timing == "alone"
     if alone and not m.tokens and not a.done and not all(b.done for b in ex.answers[:side]):
@@ -106,11 +119,14 @@ def describe(ex: Exchange | None, side: int, reference: int, labels: list[str], 
         size.append(f"prompt {m.prompt_tokens} tokens ({m.visual_tokens} visual, {m.text_tokens} text)")
     if footprint is not None and footprint.weight_bytes:
         scheme = f" ({footprint.scheme})" if getattr(footprint, "scheme", None) else ""
-        size.append(f"weights {_size(footprint.weight_bytes)}{scheme}")
+        ratio = ""
+        if reference_bytes and side != reference:
+            ratio = f", {footprint.weight_bytes / reference_bytes:.2f}× {labels[reference]}'s"
+        size.append(f"weights {_size(footprint.weight_bytes)}{scheme}{ratio}")
     if footprint is not None and footprint.kv_tokens:
         peak = "" if m.kv_peak is None else f", peak use {m.kv_peak:.2%}"
         size.append(f"KV cache {_count(footprint.kv_tokens)} tokens{peak}")
-    lines = [" · ".join(speed), " · ".join(size)]
+    lines = [" · ".join(speed), f"⚠️ *{caveat}*" if caveat else "", " · ".join(size)]
     d = ex.divergence(side, reference)
     if d is not None:
         ref = labels[reference]
@@ -153,8 +169,11 @@ def marks(
     return [(t, label) for t, label in pieces if t]
 
 
-def plot(ex: Exchange | None, labels: Sequence[str]) -> pd.DataFrame:
-    """Tokens over time of every side's latest answer, at most ``PLOT_POINTS`` per side."""
+def plot(ex: Exchange | None, labels: Sequence[str], tags: Sequence[str] = ()) -> pd.DataFrame:
+    """Tokens over time of every side's latest answer, at most ``PLOT_POINTS`` per side; a side's
+    ``tags`` (``caveats.speed_tag``: what its speed does not say) follow its label in the legend."""
+    if tags:
+        labels = [f"{label} ({tag})" if tag else label for label, tag in zip(labels, tags, strict=True)]
     rows = []
     if ex is not None:
         for label, a in zip(labels, ex.answers, strict=True):
@@ -212,7 +231,7 @@ def heat(ex: Exchange | None, side: int, reference: int, labels: Sequence[str], 
     full = max(HEAT_FLOOR, *map(abs, c.deltas))  # the answer's own range: where the models part most
     spans = []
     for token, delta in list(zip(c.token_ids, c.deltas, strict=True))[:HEAT_TOKENS]:
-        title = f"Δ {delta:+.3f}: {ref} finds this token {likelier(delta):.1%} less likely than {me}"
+        title = f"Δ {delta:+.3f}: {ref} finds this token {less_likely(delta)} than {me}"
         text = html.escape(decode([token]) or "␣").replace("\n", "↵<br>")
         spans.append(
             f"<span class='heat-token' title='{html.escape(title)}' style='{_shade(delta, full)}'>{text}</span>"
@@ -220,11 +239,12 @@ def heat(ex: Exchange | None, side: int, reference: int, labels: Sequence[str], 
     more = f" (first {HEAT_TOKENS} of {len(c.deltas)} tokens shaded)" if len(c.deltas) > HEAT_TOKENS else ""
     if len(c.deltas) < c.answer_tokens:
         more += (
-            f" (scored up to token {len(c.deltas)} of {c.answer_tokens}: an image/video placeholder there cannot be)"
+            f" (scored up to token {len(c.deltas)} of {c.answer_tokens}: the model wrote an image/video "
+            "placeholder token next, which a prompt cannot hold without its picture)"
         )
     mean = (
         f"<p class='heat-mean'><b>{me}'s answer scored by {ref}</b>: mean Δ log-prob <b>{c.mean:+.3f}</b> "
-        f"({ref} finds its tokens {likelier(c.mean):.1%} less likely per token; 0: the same model; "
+        f"({ref} finds its tokens {less_likely(c.mean)} per token; 0: the same model; "
         f"full shade at |Δ| {full:.3f}){more}"
     )
     if c.reverse_mean is not None:

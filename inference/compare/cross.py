@@ -76,6 +76,12 @@ def likelier(delta: float) -> float:
     return 1 - math.exp(-delta)
 
 
+def less_likely(delta: float) -> str:
+    """``likelier`` in words: "0.8% less likely" for Δ > 0, "0.5% more likely" for Δ < 0 (never a negative "less")."""
+    share = likelier(delta)
+    return f"{share:.1%} less likely" if share >= 0 else f"{-share:.1%} more likely"
+
+
 async def cross_score(
     engines: Sequence[Any],
     prepared: Prepared,

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from inference.compare.caveats import FP8_COVERAGE
 from inference.compare.record import agreement_rows, answer_row, file_row, settings_row, side_row
 from inference.compare.transcript import Exchange
 from inference.spec import ModelSpec
@@ -61,6 +62,7 @@ def markdown(rec: dict) -> str:
         if s.get("quant_kernel"):
             scheme += f" with {s['quant_kernel']} ({s['quant_route']})"
         lines.append(f"| {label} | {model} | {_fmt(s['weight_bytes'])} | {scheme} | {_fmt(s['kv_cache_tokens'])} |")
+    lines += ["", FP8_COVERAGE]
     for n, turn in enumerate(rec["turns"], 1):
         files = ", ".join(
             f"{f['name']} ({f['kind']}" + (f", {f['visual_tokens']} visual tokens)" if "visual_tokens" in f else ")")
@@ -80,6 +82,8 @@ def markdown(rec: dict) -> str:
                 f"| {a['label']} | {_fmt(a['ttft_s'])} | {_fmt(a['decode_tokens_per_s'])} | {a['output_tokens']} "
                 f"| {prompt} | {_fmt(a['total_s'])} | {a['finish_reason'] or a['note'] or '–'} |"
             )
+        caveats = [f"⚠️ *{s['label']}'s speed: {s['speed_caveat']}.*  " for s in rec["sides"] if s.get("speed_caveat")]
+        lines += ["", *caveats] if caveats else []
         for d in turn["agreement"]:
             share = "–" if d["token_agreement"] is None else f"{d['token_agreement']:.1%}"
             first = d["first_divergence"]

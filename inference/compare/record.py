@@ -30,6 +30,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from inference.compare.caveats import speed_caveat
 from inference.compare.transcript import Exchange
 from inference.inputs.chat import GenerationSettings
 from inference.inputs.media import media_kind
@@ -52,6 +53,7 @@ def side_row(spec: ModelSpec, footprint: Any, reference: bool) -> dict:
         "quant_kernel": getattr(footprint, "kernel", None),
         "quant_route": getattr(footprint, "route", None),
         "speed_emulated": bool(getattr(footprint, "emulated", False)),
+        "speed_caveat": speed_caveat(spec, footprint) or None,  # what its speed figures do not say
     }
 
 

@@ -20,7 +20,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from inference.compare.cross import likelier
+from inference.compare.cross import less_likely
 from inference.compare.transcript import Exchange
 
 NOISE = (
@@ -83,7 +83,7 @@ def _cross(ex: Exchange, side: int, reference: int, labels: Sequence[str]) -> st
     if c is None or c.mean is None:
         return ex.cross_note
     return (
-        f"Scored token by token, {ref} finds {me}'s answer {likelier(c.mean):.1%} less likely per token than "
+        f"Scored token by token, {ref} finds {me}'s answer {less_likely(c.mean)} per token than "
         f"{me} does (mean Δ log-prob {c.mean:.3f}; 0 means the same model)."
     )
 

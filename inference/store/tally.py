@@ -47,18 +47,21 @@ class Tally:
         return wilson(self.correct, self.votes)
 
     def sentence(self) -> str:
-        """One line: could viewers tell the sides apart? (chance inside the 95 % interval: no)."""
+        """One line: could viewers tell the sides apart? (chance inside the 95 % interval: no). The
+        figure is the interval in words, never a share alone: one vote reads "anywhere from 21 % to
+        100 %", not "100 %"."""
         if not self.votes:
             return "No votes yet: the first vote starts the tally."
         low, high = self.interval
         plural = "vote" if self.votes == 1 else "votes"
-        figure = f"{self.share:.0%} ± {(high - low) / 2:.0%} correct over {self.votes} {plural}".replace("%", " %")
+        span = f"anywhere from {low:.0%} to {high:.0%}".replace("%", " %")
+        count = f"({self.correct} of {self.votes} {plural} guessed {self.candidate} right)"
         if self.votes < FEW:
-            return f"Too few votes to tell yet: {figure}."
+            return f"Too few votes: the share of right guesses could be {span} {count}."
         if low <= CHANCE <= high:
-            return f"Viewers could not tell them apart: {figure}."
+            return f"Viewers could not tell them apart: right guesses {span}, which includes chance {count}."
         verdict = "could tell them apart" if low > CHANCE else "picked the wrong one more often than chance"
-        return f"Viewers {verdict}: {figure}."
+        return f"Viewers {verdict}: right guesses {span} {count}."
 
     def markdown(self) -> str:
         """The tally as the page shows it: the sentence, the guesses with their interval, the split."""

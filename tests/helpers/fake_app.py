@@ -2,13 +2,15 @@
 
 Contract: ``Spelling(spec)`` is a fake engine (``FakeFastEngine``, no model) whose every word names
 its side (``WORDS``: ``kiwi3 kiwi4 …`` for FP8), so a test can tell which side a pane shows;
-``serve_fake(tmp_path, **build_options)`` composes the app as ``app.py`` does with those engines
+``Slow`` answers slowly and never finishes cross-scoring by itself;
+``serve_fake(tmp_path, engine=Spelling, **build_options)`` composes the app as ``app.py`` does with those engines
 and a SQLite store in ``tmp_path``, serves it (share route included) and yields ``(url, store)``;
 everything is closed on exit.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from pathlib import Path
 
@@ -29,9 +31,28 @@ class Spelling(FakeFastEngine):
         self.word = lambda token_id: f"{WORDS[spec.label]}{token_id % 10} "
 
 
+class Slow(Spelling):
+    """A ``Spelling`` engine that answers at ``RATE`` tokens a second and whose cross-scoring never
+    ends by itself (Stop, Clear or the session's next turn must end it)."""
+
+    RATE = 4.0
+
+    def __init__(self, spec):
+        super().__init__(spec)
+        self.rate = self.RATE
+
+    async def score(self, *args, **kwargs):
+        await asyncio.Event().wait()  # until cancelled
+
+
 @contextlib.contextmanager
 def serve_fake(
-    tmp_path: Path, share_days: float = 30.0, votes_key: str | None = None, metrics_key: str | None = None, **options
+    tmp_path: Path,
+    share_days: float = 30.0,
+    votes_key: str | None = None,
+    metrics_key: str | None = None,
+    engine=Spelling,
+    **options,
 ):
     import app
 
@@ -39,7 +60,7 @@ def serve_fake(
     specs = cpu_pair(Path("/nowhere/tiny"))
     settings = GenerationSettings(max_tokens=12)
     demo, comparison = app.build(specs, settings, store=store, share_days=share_days, **options)
-    comparison.pool.engines = [Spelling(e.spec) for e in comparison.pool.engines]
+    comparison.pool.engines = [engine(e.spec) for e in comparison.pool.engines]
     comparison.pool.start()
     served = {"store": store, "share_days": share_days, "votes_key": votes_key, "metrics_key": metrics_key}
     _, url, _ = app.launch(demo, comparison, port=free_port(), quiet=True, **served)

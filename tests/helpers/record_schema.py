@@ -29,6 +29,7 @@ SIDE = obj(
     quant_kernel={"type": ["string", "null"]},
     quant_route={"type": ["string", "null"]},
     speed_emulated=BOOL,
+    speed_caveat={"type": ["string", "null"]},
 )
 ANSWER_FIELDS = {
     "label": STR,
