@@ -97,9 +97,15 @@ def test_zerogpu_gpus_are_read_from_a_carried_spaces_wheel_without_importing_spa
 
 
 def test_the_row_wise_fp8_matmul_transformers_uses_runs_on_this_cpu_and_a_failure_is_a_sentence():
+    import torch
+
     from inference.engines.hf_load import rowwise_fp8_error
 
-    assert rowwise_fp8_error("cpu") is None
+    on_cpu = rowwise_fp8_error("cpu")
+    if tuple(int(x) for x in torch.__version__.split("+")[0].split(".")[:2]) >= (2, 13):
+        assert on_cpu is None  # the CPU set's torch runs it on the CPU
+    else:  # ZeroGPU's torch 2.11 (the Python 3.10 tests) has no CPU kernel for it: a sentence, not a crash
+        assert on_cpu and on_cpu.startswith("NotImplementedError: ")
     failed = rowwise_fp8_error("meta")  # a device where the call cannot produce numbers
     assert failed and failed.split(":")[0].endswith("Error")
 

@@ -170,6 +170,7 @@ def test_memory_held_by_others_lowers_the_plan(pair):
     assert sum(s.gpu_memory_utilization for s in partly.sides) < 0.8
 
 
+@pytest.mark.engine  # reads vLLM's own source (no engine start)
 def test_host_memory_counts_each_engines_processor_cache_twice_as_vllm_documents():
     """vLLM 0.32 holds mm_processor_cache_gb in the front end and again in the engine core."""
     import inspect
