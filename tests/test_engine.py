@@ -204,6 +204,17 @@ async def test_warm_up_leaves_no_request_behind(pool):
     assert all([await _drained(e) for e in pool.engines])
 
 
+@pytest.mark.parametrize("side", [0, 1], ids=["fp8", "bf16"])
+async def test_a_seeded_sampled_image_turn_is_answered_on_cpu_and_the_engine_lives_on(pool, media, side):
+    """vLLM 0.32's CPU runner dies on a seeded sampled request whose prefill it splits, as it does an
+    image turn here ("CPU Generator does not use offset"): such a turn runs without its seed instead."""
+    prepared = prepare([UserTurn("What is in this picture?", (str(media["image"]),))])
+    seeded = GenerationSettings(max_tokens=4, temperature=0.7, seed=3, ignore_eos=True)
+    for _ in range(2):
+        assert sum(c.tokens for c in await collect(pool.engines[side].stream(prepared, [], seeded))) == 4
+    assert pool.engines[side].alive
+
+
 async def test_the_fp8_engine_reports_the_kernel_every_quantized_layer_runs(pool, tiny_dir):
     import json
 

@@ -121,14 +121,22 @@ class Engine(PromptViews, EngineBase):
         if self._llm.errored:
             raise DemoError(f"{self.spec.label}: the engine stopped; it restarts on its own in a moment.")
         from vllm import SamplingParams
+        from vllm.platforms import current_platform
         from vllm.sampling_params import RequestOutputKind
 
+        seed = settings.seed
+        if seed is not None and settings.temperature > 0 and prepared.multi_modal_data and current_platform.is_cpu():
+            # vLLM 0.32's CPU runner dies on a seeded sampled request whose prefill it splits, as it
+            # splits an image turn's here ("CPU Generator does not use offset"): a denial of service
+            # any visitor could send. Such a turn samples from the engine's own random state instead.
+            log.info("%s: a sampled media turn on CPU runs without its seed (vLLM 0.32)", self.spec.label)
+            seed = None
         params = SamplingParams(
             max_tokens=settings.max_tokens,
             temperature=settings.temperature,
             top_p=settings.top_p,
             top_k=settings.top_k,
-            seed=settings.seed,
+            seed=seed,
             presence_penalty=settings.presence_penalty,
             repetition_penalty=settings.repetition_penalty,
             logprobs=0,  # the chosen token's own log-probability, for the divergence figures
