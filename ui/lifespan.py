@@ -1,7 +1,8 @@
 """The engines' life beside the server: warmed up once started, then watched.
 
 Contract: ``lifespan(pool)`` is for ``launch(app_kwargs={"lifespan": ...})``: in the server's event
-loop it waits until the pool's engines are started, warms them up once, then watches them (a dead
+loop it waits until the pool's engines are started, warms them up once, moves what is loaded by then
+out of the garbage collector's reach (``gc.freeze``), then watches them (a dead
 engine is restarted, ``EnginePool.watch``); the task ends with the server. With
 ``closed_session_seconds``, the sessions of closed tabs are forgotten that long after their last
 use (``ui.sessions``). Starting and shutting the engines down is the caller's (``app.py``).
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -28,6 +30,11 @@ def lifespan(
                 await asyncio.sleep(0.2)
             if pool.status.ready:
                 await pool.warm_up()
+                # Everything loaded so far (torch, vLLM, Gradio, the engines' clients) lives as long as the
+                # server: moved out of the collector's reach, a full collection no longer walks it while
+                # holding the GIL (one stalled /healthz 285 ms once vLLM had been loaded in the process).
+                gc.collect()
+                gc.freeze()
                 await pool.watch()
 
         tasks = [asyncio.create_task(warm_when_started())]
