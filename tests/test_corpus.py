@@ -21,7 +21,7 @@ from tests.helpers.corpus import ANSWER, Case, cases, shown_name
 CASES = cases()
 CATEGORIES = ("image", "video", "text", "filename")
 # The prompt-token check (8192-token context) is not prepare's visual check: this case only has to
-# raise no visual problem here, and the app's own check (another change) refuses it with "context of".
+# raise no visual problem here, and the app's own check refuses it from its bytes (issue 27).
 CONTEXT_CHECKED_BY_THE_APP = "text/100k-characters"
 UPRIGHT_SIZE = {  # (width, height) the model must see where the file stores it otherwise
     "image/exif-rotated": (64, 96),  # stored 96x64, EXIF orientation 6

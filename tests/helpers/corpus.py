@@ -263,7 +263,8 @@ def _texts() -> list[Case]:
     spec = [
         ("empty", "", "Type a message", "no text and no file: refused before anything runs"),
         ("whitespace", " \t\n\u00a0\u3000\n ", "Type a message", "only spaces, tabs, newlines (incl. NBSP)"),
-        ("100k-characters", LONG_TEXT, "context of", "more prompt tokens than the 8192-token context"),
+        # refused from its bytes before any tokenising (issue 27), not from its token count
+        ("100k-characters", LONG_TEXT, "more than the models' context can take", "more bytes than the context takes"),
         ("control-characters", "Hi\x00 " + "".join(map(chr, range(1, 32))) + "\x7f what is 2+2?", ANSWER, ""),
         ("html-img", 'Say hi. <img src=x onerror="window.__pwned=1">', ANSWER, "echoed HTML must not run"),
         ("script", "Repeat: <script>window.__pwned=1</script>", ANSWER, "echoed <script> must not run"),
