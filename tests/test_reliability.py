@@ -87,7 +87,8 @@ def test_each_corpus_case_is_answered_or_refused_and_nothing_else_is_lost(case, 
         assert case.expect in notice, notice
         if files:
             assert shown_name(files[-1]) in notice and str(tmp_path) not in notice and "/tmp" not in notice
-        assert box["value"]["text"] == case.text and len(box["value"]["files"]) == len(files)
+        if "value" in box:  # absent where the refusal leaves the box untouched (text over its bytes, issue 27)
+            assert box["value"]["text"] == case.text and len(box["value"]["files"]) == len(files)
         assert box["interactive"] is True
     _, panes, metrics, notice = _turn(client, "Still there?", [])
     measured["turns"] += 1
