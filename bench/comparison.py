@@ -254,14 +254,17 @@ def serve_child(mode: str, ready_file: Path) -> None:
     os.environ.update(CPU_PROCESS_ENV)  # before torch is imported
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import app
+    from inference.deploy.options import GenerationOptions, LimitOptions, Options
 
     pool = comparison = None
     if mode == "echo":
         demo = echo_demo()
     else:
         tokens = TTFT_TOKENS if mode == "real" else FAKE_TOKENS
-        demo, comparison = app.build(cpu_pair(TINY), GenerationSettings(max_tokens=tokens, ignore_eos=True))
-        pool = comparison.pool
+        generation = GenerationOptions(max_tokens=tokens, ignore_eos=True)
+        unlimited = LimitOptions(user_running=0, user_per_minute=0, ip_running=0, ip_cookies_per_minute=0)
+        page = app.build(cpu_pair(TINY), Options(generation=generation, limits=unlimited))
+        demo, comparison, pool = page.demo, page.comparison, page.comparison.pool
         if mode == "fake":  # real specs (same panes and limits), fake engines: nothing of vLLM starts
             pool.engines = [FakeFastEngine(e.spec, FAKE_RATE) for e in pool.engines]
     try:
@@ -269,7 +272,7 @@ def serve_child(mode: str, ready_file: Path) -> None:
             demo.queue()
             _, url, _ = demo.launch(server_port=free_port(), prevent_thread_lock=True, ssr_mode=False, quiet=True)
         else:
-            _, url, _ = app.launch(demo, comparison, port=free_port(), quiet=True)
+            _, url, _ = app.launch(page, server_port=free_port(), quiet=True)
         if pool is not None:
             pool.start()
         deadline = time.monotonic() + 180

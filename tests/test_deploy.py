@@ -85,7 +85,7 @@ def test_exposes_the_port_the_app_serves_on(docker, monkeypatch):
 
     assert values(docker, "EXPOSE") == ["7860"]
     monkeypatch.setenv("DEMO_PORT", env(docker)["DEMO_PORT"])
-    assert app.parse_args([]).port == 7860
+    assert app.parse_args([]).network.port == 7860
 
 
 def run_entry(docker, tmp_path, *args: str, **env: str) -> list[list[str]]:
@@ -111,7 +111,7 @@ def test_entrypoint_runs_the_app_on_all_interfaces(docker, monkeypatch, tmp_path
     assert python_args[:1] == ["app.py"] and python_args[-1] == "--blind"  # ARGS reach app.py
     monkeypatch.setenv("DEMO_DEVICE", env(docker)["DEMO_DEVICE"])
     args = app.parse_args(python_args[1:])
-    assert args.host == "0.0.0.0" and args.device == "cuda" and args.blind
+    assert args.network.host == "0.0.0.0" and args.models.device == "cuda" and args.storage.blind
 
 
 def test_the_image_runs_gpu_check_as_a_command_or_before_the_app(docker, tmp_path):
@@ -187,12 +187,13 @@ def test_environment_it_sets_is_read_by_the_app_or_its_libraries(docker):
 
 def test_model_pair_defaults_are_the_projects_and_reach_the_app(docker, monkeypatch):
     import app
+    from inference.deploy import sides
     from inference.spec import BF16_MODEL, FP8_MODEL
 
     assert env(docker)["DEMO_FP8_MODEL"] == FP8_MODEL and env(docker)["DEMO_BF16_MODEL"] == BF16_MODEL
     monkeypatch.setenv("DEMO_FP8_MODEL", "org/fp8")
     monkeypatch.setenv("DEMO_BF16_MODEL", "org/bf16")
-    monkeypatch.setattr(app, "plan_gpu_memory", lambda specs: specs)
+    monkeypatch.setattr(sides, "plan_gpu_memory", lambda specs: specs)
     specs = app.resolve_specs(app.parse_args(["--device", "cuda"]))
     assert [(s.label, s.model) for s in specs] == [("FP8", "org/fp8"), ("BF16", "org/bf16")]
 

@@ -26,7 +26,7 @@ from gradio_client.exceptions import AppError
 
 from tests.helpers.clients import client, notice
 from tests.helpers.metrics import scrape
-from tests.helpers.servers import free_port, serve
+from tests.helpers.servers import build, free_port, serve
 
 pytestmark = pytest.mark.engine
 
@@ -71,9 +71,9 @@ def test_health_routes_while_loading_and_after_a_failed_start(tiny_dir):
     from inference.inputs.chat import GenerationSettings
     from inference.spec import cpu_pair
 
-    demo, comparison = app.build(cpu_pair(tiny_dir), GenerationSettings())
-    port = free_port()
-    _, url, _ = app.launch(demo, comparison, port=port, quiet=True)
+    page = build(cpu_pair(tiny_dir), GenerationSettings())
+    demo, comparison, port = page.demo, page.comparison, free_port()
+    _, url, _ = app.launch(page, server_port=port, quiet=True)
     probe = [sys.executable, *docker_healthcheck()[1:]]  # the Dockerfile's HEALTHCHECK, run here
     run = {"capture_output": True, "timeout": 30, "env": {"DEMO_PORT": str(port)}}
     try:

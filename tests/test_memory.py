@@ -10,6 +10,7 @@ import pytest
 from inference.deploy import gpu, memory, memory_table
 from inference.deploy.memory import GPUS, Gpu, MemoryPlan, plan_memory
 from inference.deploy.memory_table import idle_gpu, reference_needs
+from inference.spec import gpu_pair
 
 # The 9B's published numbers, read from its model card (huggingface.co/Qwen/Qwen3.5-9B): hidden
 # 4096, 32 layers as 8 × (3 Gated DeltaNet + 1 gated attention), DeltaNet 32 V / 16 QK heads of 128,
@@ -243,7 +244,7 @@ def test_app_keeps_configured_settings_when_headers_cannot_be_read(monkeypatch):
     specs = app.resolve_specs(app.parse_args(["--device", "cuda", "--fp8-model", "org/a", "--bf16-model", "org/b"]))
     assert [s.model for s in specs] == ["org/a", "org/b"]
     assert [s.engine_args["gpu_memory_utilization"] for s in specs] == [
-        s.engine_args["gpu_memory_utilization"] for s in app.gpu_pair()
+        s.engine_args["gpu_memory_utilization"] for s in gpu_pair()
     ]
 
 

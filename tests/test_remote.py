@@ -39,9 +39,9 @@ START_S = 300  # vLLM's server imports vLLM twice (API server, EngineCore): slow
 
 def remote_spec(url: str, key: str | None = KEY) -> ModelSpec:
     """What ``app.py --model BF16=URL --api-key-env BF16=VARIABLE`` builds."""
-    import app
+    from inference.deploy.sides import remote_spec as spec
 
-    return replace(app.remote_spec("BF16", url), api_key=key)
+    return replace(spec("BF16", url), api_key=key)
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ import gradio as gr
 from gradio.state_holder import StateHolder
 
 from tests.helpers.clients import answers, client, split
-from tests.helpers.servers import free_port
+from tests.helpers.servers import build, free_port
 from ui.sessions import forget_closed
 
 DEADLINE = 60.0  # s: Gradio notices a closed heartbeat connection when it next writes to it (every 15 s)
@@ -43,17 +43,17 @@ def test_forget_closed_drops_closed_sessions_after_their_grace_only():
 
 
 @contextlib.contextmanager
-def fake_app(**launch_options):
+def fake_app(**options):
     """The page with fake engines, served: yields ``(url, demo)``."""
     import app
     from inference.engines.fake import FakeFastEngine
     from inference.inputs.chat import GenerationSettings
     from inference.spec import cpu_pair
 
-    demo, comparison = app.build(cpu_pair(Path("/nowhere/tiny")), GenerationSettings(max_tokens=8))
-    pool = comparison.pool
+    page = build(cpu_pair(Path("/nowhere/tiny")), GenerationSettings(max_tokens=8), **options)
+    demo, pool = page.demo, page.comparison.pool
     pool.engines = [FakeFastEngine(e.spec) for e in pool.engines]
-    _, url, _ = app.launch(demo, comparison, port=free_port(), quiet=True, **launch_options)
+    _, url, _ = app.launch(page, server_port=free_port(), quiet=True)
     try:
         pool.start()
         yield url, demo

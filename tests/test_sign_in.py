@@ -41,9 +41,9 @@ def gradio_oauth(monkeypatch):
 
 
 def test_sign_in_is_off_by_default_and_the_flag_or_its_variable_turns_it_on():
-    assert app.parse_args([], environ={}).hf_sign_in is False
-    assert app.parse_args(["--hf-sign-in"], environ={}).hf_sign_in is True
-    assert app.parse_args([], environ={"DEMO_HF_SIGN_IN": "1"}).hf_sign_in is True
+    assert app.parse_args([], environ={}).network.hf_sign_in is False
+    assert app.parse_args(["--hf-sign-in"], environ={}).network.hf_sign_in is True
+    assert app.parse_args([], environ={"DEMO_HF_SIGN_IN": "1"}).network.hf_sign_in is True
 
 
 def sign_in(url: str) -> str:

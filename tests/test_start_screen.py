@@ -14,7 +14,7 @@ import pytest
 
 from inference.inputs.samples import EXAMPLES
 from tests.helpers.browser import ARGS, BOT_TEXT, CHROMIUM, finished
-from tests.helpers.servers import free_port
+from tests.helpers.servers import build, free_port
 
 pytestmark = pytest.mark.browser
 EXAMPLE = "#pane-{i} .examples .example"
@@ -28,10 +28,10 @@ def fake_page(tiny_dir):
     from inference.inputs.chat import GenerationSettings
     from inference.spec import cpu_pair
 
-    demo, comparison = app.build(cpu_pair(tiny_dir), GenerationSettings(max_tokens=24, ignore_eos=True))
-    pool = comparison.pool
+    page = build(cpu_pair(tiny_dir), GenerationSettings(max_tokens=24, ignore_eos=True))
+    demo, pool = page.demo, page.comparison.pool
     pool.engines = [FakeFastEngine(e.spec, rate=200.0) for e in pool.engines]
-    _, url, _ = app.launch(demo, comparison, port=free_port(), quiet=True)
+    _, url, _ = app.launch(page, server_port=free_port(), quiet=True)
     try:
         pool.start()
         deadline = time.monotonic() + 60

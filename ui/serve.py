@@ -1,19 +1,29 @@
 """The page built over a set of engines, and served: what ``app.py`` composes.
 
-Contract: ``build(specs, settings, video, ...)`` makes the engine pool (not started), the
-``Comparison`` that answers the page's events, and the ``gr.Blocks`` page with its queue
-configured: ``(demo, comparison)``. ``launch(demo, comparison, host, port, ...)`` serves it
-without blocking, with ``/healthz``, ``/readyz``, ``/metrics``, ``/gpu-check`` and (with a store) ``/shared/{id}``
-and (with a key) ``/votes.csv`` beside it, the viewer middleware (``ui.viewers``) and the
-engines' lifespan (``ui.lifespan``).
+Contract: ``build(specs, options, ...)`` makes the engine pool (not started), the ``Comparison``
+that answers the page's events, and the ``gr.Blocks`` page with its queue configured, all as the
+host's ``Options`` (``inference.deploy.options``) say: a ``Page``. ``launch(page, ...)`` serves it
+without blocking, where and as the same options say, with ``/healthz``, ``/readyz``, ``/metrics``,
+``/gpu-check`` and (with a store) ``/shared/{id}`` and (with a key) ``/votes.csv`` beside it, the
+viewer middleware (``ui.viewers``) and the engines' lifespan (``ui.lifespan``).
 Neither reads the command line or the environment: ``app.py`` passes everything in.
 """
 
 from __future__ import annotations
 
+import secrets
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from inference.deploy.options import Options
 from inference.spec import ModelSpec, gpu_pair
+
+if TYPE_CHECKING:  # imported when building: torch must not be imported before app.py sets the CPU variables
+    from inference.inputs.chat import GenerationSettings
+    from inference.store.db import Store
+    from ui.session import Comparison
+    from ui.viewers import Identity
 
 TINY_BANNER = (
     "⚠️ **Tiny random checkpoints on CPU.** No GPU was found, so both panes run randomly "
@@ -23,44 +33,47 @@ TINY_BANNER = (
 )
 
 
+@dataclass
+class Page:
+    """What ``build`` makes and ``launch`` serves: the page, the comparison that answers its events,
+    the options it was built with and the store it keeps votes and shares in (``None``: no blind
+    test, no share links)."""
+
+    demo: Any  # gr.Blocks
+    comparison: Comparison
+    options: Options
+    store: Store | None = None
+
+
 def build(
     specs: list[ModelSpec],
-    settings,
-    video=None,
+    options: Options = Options(),
     *,
-    stall_seconds: float | None = None,
-    cache_hours=None,
-    limits=None,
-    max_queue: int | None = None,
-    store=None,
-    blind: bool = False,
-    store_prompts: bool = False,
-    share_days: float = 30.0,
-    max_tokens_cap: int | None = None,
-    identity=None,
-    log_prompts: bool = False,
+    settings: GenerationSettings | None = None,
+    identity: Identity | None = None,
+    store: Store | None = None,
     examples_dir: Path | None = None,
-    sign_in: bool = False,
-):
-    """The page and its handlers, engines not yet started, queue configured: ``(demo, comparison)``.
+) -> Page:
+    """The page and its handlers, engines not yet started, queue configured.
 
-    ``cache_hours``: Gradio deletes uploads (and files it served) older than this, checked
-    every tenth of it; ``None`` keeps them until the app exits. Turns run ``capacity`` at a time
-    (the engines' batch size); ``max_queue`` more may wait (default 4 × capacity), beyond which
-    a turn is refused with "busy, please retry"; ``limits``: per-user limits (default none).
-    ``store`` (``inference.store.db.Store``): the blind test's tab and share links use it (none
-    without one); ``blind``: the page opens on the blind test; ``max_tokens_cap``: the most new
-    tokens a visitor may ask for (default: the slider's own 8192); ``identity``: how viewers are
-    told apart (``ui.viewers.Identity``; default: a random secret, no proxy); ``log_prompts``: the
-    per-turn log line shows the prompt; ``examples_dir``: the example gallery's media; ``sign_in``: a
-    Hugging Face sign-in button (``gr.LoginButton``: Gradio then attaches its OAuth routes and
-    session, and ``ui.viewers`` keys a signed-in person by name)."""
-    from inference.deploy.limits import UserLimits
+    From ``options``: the settings the page starts with and the most new tokens a visitor may ask
+    for (``generation``; ``settings`` replaces the former, e.g. a test's sampling), the video
+    limits, the stall timeout; uploads are deleted ``limits.cache_hours`` old (checked every tenth
+    of it; ``None`` keeps them until the app exits); turns run ``capacity`` at a time (the engines'
+    batch size) and ``limits.max_queue`` more may wait (0: 4 × capacity), beyond which a turn is
+    refused with "busy, please retry"; per-user limits; the blind test and share links with a
+    ``store`` (``inference.store.db.Store``), the page opening on the blind test with
+    ``storage.blind``; the per-turn log line's prompt (``network.log_prompts``) and a Hugging Face
+    sign-in button (``network.hf_sign_in``: ``gr.LoginButton``; Gradio then attaches its OAuth
+    routes and session, and ``ui.viewers`` keys a signed-in person by name). ``identity``: how
+    viewers are told apart (default: as ``network`` says, with ``cookie_secret`` or a random
+    secret); ``examples_dir``: the example gallery's media."""
     from inference.engines.pool import EnginePool
-    from inference.inputs.media import VideoOptions
     from ui.layout import build_demo
     from ui.session import Comparison
+    from ui.viewers import Identity
 
+    gen, limits, network, storage = options.generation, options.limits, options.network, options.storage
     pool = EnginePool(specs)
     banner = ""
     if any(s.tiny for s in specs):
@@ -68,21 +81,32 @@ def build(
         names = {"vllm": "vLLM's CPU engine", "transformers": "transformers (`model.generate`)"}
         engine = " and ".join(dict.fromkeys(names.get(s.backend, s.backend) for s in specs))
         banner = TINY_BANNER.format(fp8=fp8, bf16=bf16, engine=engine)
-    limits = limits or UserLimits(running=0, per_minute=0)
-    options = {"user_limits": limits, "max_queue": max_queue, "identity": identity, "log_prompts": log_prompts}
-    options["max_tokens_cap"] = max_tokens_cap
-    comparison = Comparison(pool, settings, video or VideoOptions(), stall_seconds=stall_seconds, **options)
-    age = None if cache_hours is None else max(1, int(cache_hours * 3600))
+    if identity is None:
+        secret = network.cookie_secret.encode() or secrets.token_bytes(32)  # random: viewers new after a restart
+        trust = {"trusted_proxies": network.trusted_proxies, "cookies_per_minute": limits.ip_cookies_per_minute}
+        identity = Identity(secret, proxy_hops=network.proxy_hops, **trust)
+    comparison = Comparison(
+        pool,
+        settings or gen.settings(),
+        gen.video(),
+        stall_seconds=gen.stall_seconds,
+        user_limits=limits.user_limits(),
+        max_queue=limits.max_queue or None,
+        max_tokens_cap=gen.max_tokens,  # the host's --max-tokens is the most a visitor may ask for
+        identity=identity,
+        log_prompts=network.log_prompts,
+    )
+    age = None if limits.cache_hours is None else max(1, int(limits.cache_hours * 3600))
     delete_cache = None if age is None else (max(1, age // 10), age)
     extras = {}
     if store is not None:
         from ui.blind import BlindTest
         from ui.share import Sharer
 
-        extras = {"blind": BlindTest(comparison, store, store_prompts=store_prompts), "blind_first": blind}
-        extras["sharer"] = Sharer(comparison, store, share_days)
+        extras = {"blind": BlindTest(comparison, store, store_prompts=storage.store_prompts)}
+        extras |= {"blind_first": storage.blind, "sharer": Sharer(comparison, store, storage.share_days)}
     demo = build_demo(comparison, banner, examples_dir, delete_cache, **extras)
-    if sign_in:
+    if network.hf_sign_in:
         import gradio as gr
 
         with demo:
@@ -91,39 +115,32 @@ def build(
     # that the demo is busy; Gradio's own queue only guards against floods (its "busy" toast).
     queue = comparison.queue
     demo.queue(default_concurrency_limit=queue.capacity, max_size=4 * (queue.capacity + queue.max_queue))
-    return demo, comparison
+    return Page(demo, comparison, options, store)
 
 
 def launch(
-    demo,
-    comparison,
-    host: str = "127.0.0.1",
-    port: int | None = None,
-    max_file_size="500mb",
-    store=None,
-    share_days: float = 30.0,
+    page: Page,
     *,
-    max_sessions: int = 1000,
-    closed_session_seconds: float | None = 3600.0,
     blocked: Path | None = None,
     votes_key: str | None = None,
     gpu_report: Path | None = None,
     metrics_key: str | None = None,
     **extra,
 ):
-    """Serve the page without blocking; the engines warm up in the server's loop once started;
-    ``/healthz`` and ``/readyz`` answer beside it (``ui/health.py``), ``/metrics``
-    (``ui/telemetry.py``), and with a ``store`` the shared comparisons at ``/shared/{id}``
-    (``ui/share.py``). Each request's viewer and address are worked out by ``ui.viewers``
-    (a signed cookie; X-Forwarded-For by ``--proxy-hops``), so uvicorn is told to trust no proxy
-    (``FORWARDED_ALLOW_IPS``): its own rewrite takes the leftmost entry when trusting ``*``.
+    """Serve the page without blocking, on ``network.host`` and ``network.port`` (``extra`` goes to
+    ``gr.Blocks.launch`` and wins, e.g. a test's ``server_port``); the engines warm up in the
+    server's loop once started; ``/healthz`` and ``/readyz`` answer beside it (``ui/health.py``),
+    ``/metrics`` (``ui/telemetry.py``), and with the page's store the shared comparisons at
+    ``/shared/{id}`` (``ui/share.py``). Each request's viewer and address are worked out by
+    ``ui.viewers`` (a signed cookie; X-Forwarded-For by ``--proxy-hops``), so uvicorn is told to
+    trust no proxy (``FORWARDED_ALLOW_IPS``): its own rewrite takes the leftmost entry when trusting ``*``.
 
-    Gradio keeps at most ``max_sessions`` sessions (the least recently used go first), and a
-    closed tab's session ``closed_session_seconds`` after its last use (``ui/sessions.py``;
+    Gradio keeps at most ``limits.max_sessions`` sessions (the least recently used go first), and a
+    closed tab's session ``limits.closed_session_minutes`` after its last use (``ui/sessions.py``;
     ``None``: until it is among the least recently used).
 
     Only uploads and the shipped examples' cached copies are served (no ``allowed_paths``; the
-    project folder blocked); uploads over ``max_file_size`` are refused by Gradio before they
+    project folder blocked); uploads over ``limits.max_file_size`` are refused by Gradio before they
     reach a handler, and a handler takes files from Gradio's upload folder only. ``blocked``: a
     folder never served (the project's own); ``votes_key``: with a store, the host's CSV of every
     vote at ``/votes.csv`` (``ui.blind.votes_routes``); ``gpu_report``: ``make gpu-check``'s table,
@@ -138,29 +155,29 @@ def launch(
     from ui.lifespan import lifespan
     from ui.viewers import Viewers
 
+    comparison, limits, network = page.comparison, page.options.limits, page.options.network
     routes = health.routes(comparison.pool) + comparison.telemetry.routes(metrics_key)
     if gpu_report is not None:
         routes.append(health.gpu_check_route(gpu_report))
-    if store is not None:
-        routes += share.routes(store, share_days) + blind.votes_routes(store, votes_key)
+    if page.store is not None:
+        routes += share.routes(page.store, page.options.storage.share_days) + blind.votes_routes(page.store, votes_key)
+    minutes = limits.closed_session_minutes
     app_kwargs = {
-        "lifespan": lifespan(comparison.pool, closed_session_seconds),
+        "lifespan": lifespan(comparison.pool, None if minutes is None else minutes * 60),
         "routes": routes,
         "middleware": [
             Middleware(Bodies, limit=lambda: api_limit(comparison.context)),  # before anything reads a body
             Middleware(Viewers, identity=comparison.identity),
         ],
     }
-    return demo.launch(
-        server_name=host,
-        server_port=port,
-        max_file_size=max_file_size,
+    served = {"server_name": network.host, "server_port": network.port, "max_file_size": limits.max_file_size}
+    return page.demo.launch(
+        **{**served, **extra},
         blocked_paths=[str(blocked)] if blocked else None,
         prevent_thread_lock=True,
         ssr_mode=False,
         enable_monitoring=False,  # Gradio's /monitoring: its key printed to the log, its page open
-        state_session_capacity=max_sessions,
+        state_session_capacity=limits.max_sessions,
         app_kwargs=app_kwargs,
         css=CSS,
-        **extra,
     )

@@ -37,14 +37,12 @@ from typing import Any
 from starlette.datastructures import Headers, MutableHeaders
 
 from inference.deploy.limits import Admission, Refused
+from inference.deploy.options import PRIVATE
 
 log = logging.getLogger(__name__)
 
 COOKIE = "demo_viewer"
 MAX_AGE = 400 * 24 * 3600  # seconds: the longest a browser keeps a cookie (Chromium caps it at 400 days)
-# Where a proxy in front of the app can be by default: loopback and the private networks (a Space's,
-# Docker's or a cluster's proxy); a client on a public address is never taken for one.
-PRIVATE = ("127.0.0.0/8", "::1", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
 
 
 @dataclass(frozen=True)
@@ -90,14 +88,6 @@ class Identity:
 @lru_cache(maxsize=8)
 def _networks(trusted: tuple[str, ...]) -> tuple[Any, ...]:
     return tuple(ipaddress.ip_network(t.strip(), strict=False) for t in trusted if t.strip())
-
-
-def networks(spec: str) -> tuple[str, ...]:
-    """A comma-separated list of addresses or networks, each checked (``ValueError`` names a bad one)."""
-    found = tuple(t.strip() for t in spec.split(",") if t.strip())
-    for t in found:
-        ipaddress.ip_network(t, strict=False)
-    return found
 
 
 def entries(forwarded_for: list[str]) -> list[str]:

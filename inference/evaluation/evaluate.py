@@ -50,7 +50,6 @@ from inference.inputs.media import VideoOptions
 from inference.inputs.vision import VisualBudget
 
 ROOT = Path(__file__).resolve().parents[2]
-CPU_KV_BYTES = 256 * 2**20
 TIMING = "each alone"  # how the speed figures were measured (the report says so)
 TOP = 20  # most likely tokens kept per scored position (vLLM's default ceiling, max_logprobs)
 CONTROL = "the reference again, another request beside it in its engine"  # the noise floor's change
@@ -203,7 +202,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     source.add_argument("--builtin", action="store_true", help="write the built-in set into OUT/prompts and run it")
     p.add_argument("--media", type=Path, help="a zip with the media the prompts name (default: files beside the set)")
     p.add_argument("--out", type=Path, required=True, help="folder for report.json, report.md and the plots")
-    p.add_argument("--model", action="append", metavar="LABEL=MODEL", help="a side (repeat); default: the pair")
+    p.add_argument(
+        "--model",
+        action="append",
+        metavar="LABEL=MODEL",
+        help="a side as label=model id, path or an OpenAI-compatible server's URL (…/v1) (repeat); default: the pair",
+    )
+    p.add_argument("--backend", action="append", metavar="[LABEL=]NAME", help="as the app's --backend (repeat)")
     p.add_argument("--reference", metavar="LABEL", help="the side the others are compared with (default: BF16/last)")
     p.add_argument("--device", choices=["auto", "cuda", "cpu"], default="auto")
     p.add_argument("--tiny-dir", type=Path, default=ROOT / ".cache" / "tiny", help="the CPU pair (make tiny)")
@@ -222,30 +227,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def resolve_specs(args: argparse.Namespace) -> list[Any]:
-    """The sides: ``--model`` checkpoints, else the app's default pair for this machine."""
+def sides(args: argparse.Namespace, environ: Mapping[str, str]) -> list[Any]:
+    """The sides: ``--model`` checkpoints or servers' URLs, else the app's default pair for this
+    machine (``inference.deploy.sides.resolve_specs``, the app's own), one of them the reference."""
     from dataclasses import replace
 
-    from inference.deploy.gpu import has_cuda_gpu, plan_gpu_memory
-    from inference.spec import ModelSpec, cpu_pair, cpu_spec, gpu_pair
+    from inference.deploy.options import ModelOptions, OptionError
+    from inference.deploy.sides import resolve_specs
 
-    cuda = args.device == "cuda" or (args.device == "auto" and has_cuda_gpu())
-    if args.model:
-        pairs = [m.split("=", 1) if "=" in m else (Path(m).name, m) for m in args.model]
-        tiny = args.tiny_dir.resolve()
-        if cuda:
-            specs = [ModelSpec(label, model, gpu_pair()[0].engine_args) for label, model in pairs]
-        else:
-            specs = [
-                cpu_spec(label, m, core=i % 2, kv_cache_bytes=CPU_KV_BYTES, tiny=Path(m).resolve().is_relative_to(tiny))
-                for i, (label, m) in enumerate(pairs)
-            ]
-    elif cuda:
-        specs = gpu_pair()
-    else:
-        if not (args.tiny_dir / "bf16" / "config.json").exists():
-            sys.exit(f"No GPU and no tiny checkpoints in {args.tiny_dir}: run `make tiny`.")
-        specs = cpu_pair(args.tiny_dir)
+    given = {"model": tuple(args.model or ()), "backend": tuple(args.backend or ())}
+    models = ModelOptions(device=args.device, tiny_dir=args.tiny_dir, **given)
+    try:
+        specs = resolve_specs(models, environ)
+    except OptionError as err:
+        sys.exit(str(err))
     labels = [s.label for s in specs]
     if len(set(labels)) != len(labels) or len(specs) < 2:
         sys.exit(f"Need at least two sides with distinct labels, got {labels}.")
@@ -258,7 +253,7 @@ def resolve_specs(args: argparse.Namespace) -> list[Any]:
             replace(s, engine_args={**s.engine_args, "max_logprobs": args.top_logprobs}) if s.backend == "vllm" else s
             for s in specs
         ]
-    return plan_gpu_memory(specs) if cuda else specs
+    return specs
 
 
 async def evaluate_to(
@@ -301,7 +296,7 @@ async def evaluate_to(
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    specs = resolve_specs(args)
+    specs = sides(args, os.environ)
     if any(s.fork for s in specs):  # process-wide CPU settings, before torch is imported
         from inference.spec import CPU_PROCESS_ENV
 

@@ -29,10 +29,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from inference.evaluation.stats import Paired, summarize
+from inference.spec import CPU_KV_BYTES
 
 ROOT = Path(__file__).resolve().parents[2]
 START_S = 300  # a CPU server's start: vLLM imported, the model loaded
-CPU_SERVER = ["--enforce-eager", "--dtype", "bfloat16", "--kv-cache-memory-bytes", str(256 * 2**20)]
+CPU_SERVER = ["--enforce-eager", "--dtype", "bfloat16", "--kv-cache-memory-bytes", str(CPU_KV_BYTES)]
 CPU_SERVER += ["--max-model-len", "8192", "--max-num-seqs", "8", "--limit-mm-per-prompt", '{"image": 8, "video": 2}']
 
 TASK_YAML = """task: tiny_chart

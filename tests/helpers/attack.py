@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 
 from tests.helpers.fake_app import Spelling
-from tests.helpers.servers import free_port
+from tests.helpers.servers import build, free_port
 
 
 class Tokenizing(Spelling):
@@ -50,10 +50,11 @@ def serve_attacked(tmp_path: Path, engine=Spelling, launch: dict | None = None, 
 
     store = Store(f"sqlite:///{tmp_path / 'demo.sqlite'}")
     settings = build_options.pop("settings", GenerationSettings(max_tokens=12))
-    demo, comparison = app.build(cpu_pair(Path("/nowhere/tiny")), settings, store=store, **build_options)
+    page = build(cpu_pair(Path("/nowhere/tiny")), settings, store=store, **build_options)
+    demo, comparison = page.demo, page.comparison
     comparison.pool.engines = [engine(e.spec) for e in comparison.pool.engines]
     comparison.pool.start()
-    _, url, _ = app.launch(demo, comparison, port=free_port(), quiet=True, store=store, **(launch or {}))
+    _, url, _ = app.launch(page, server_port=free_port(), quiet=True, **(launch or {}))
     try:
         yield url, comparison
     finally:

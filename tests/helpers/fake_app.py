@@ -18,7 +18,7 @@ from inference.engines.fake import FakeFastEngine
 from inference.inputs.chat import GenerationSettings
 from inference.spec import cpu_pair
 from inference.store.db import Store
-from tests.helpers.servers import free_port
+from tests.helpers.servers import build, free_port
 
 WORDS = {"FP8": "kiwi", "BF16": "plum"}  # what each fake side spells its answer with
 
@@ -59,13 +59,13 @@ def serve_fake(
     store = Store(f"sqlite:///{tmp_path / 'demo.sqlite'}")
     specs = cpu_pair(Path("/nowhere/tiny"))
     settings = GenerationSettings(max_tokens=12)
-    demo, comparison = app.build(specs, settings, store=store, share_days=share_days, **options)
-    comparison.pool.engines = [engine(e.spec) for e in comparison.pool.engines]
-    comparison.pool.start()
-    served = {"store": store, "share_days": share_days, "votes_key": votes_key, "metrics_key": metrics_key}
-    _, url, _ = app.launch(demo, comparison, port=free_port(), quiet=True, **served)
+    page = build(specs, settings, store=store, share_days=share_days, **options)
+    page.comparison.pool.engines = [engine(e.spec) for e in page.comparison.pool.engines]
+    page.comparison.pool.start()
+    served = {"votes_key": votes_key, "metrics_key": metrics_key}
+    _, url, _ = app.launch(page, server_port=free_port(), quiet=True, **served)
     try:
         yield url, store
     finally:
-        demo.close()
+        page.demo.close()
         store.close()
