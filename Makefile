@@ -176,6 +176,11 @@ format: $(VENV)/.installed
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# docs/options.md, the options reference, from the schema (inference/deploy/options.py); a test holds them equal.
+.PHONY: docs-options
+docs-options: $(VENV)/.installed
+	$(VENV)/bin/python -m inference.deploy.command_line > docs/options.md
+
 bench: $(VENV)/.installed tiny
 	$(VENV)/bin/python -m bench.startup
 	$(VENV)/bin/python -m bench.fp8_cpu

@@ -26,7 +26,7 @@ LAYERS = {
     "inference.inputs": BASE,
     "inference.compare": INPUTS,
     "inference.engines": COMPARE,
-    "inference.deploy": BASE,
+    "inference.deploy": ENGINES,  # running it: the host's options and the sides they make (specs, backends)
     "inference.store": BASE,
     "inference.evaluation": ENGINES | {"inference.deploy"},
     "inference.checkpoints": set(),  # run in their own environments (the recipe's has no vLLM)

@@ -25,6 +25,7 @@ from inference.deploy.options import ROOT, OptionError, Options, concerns, flag,
 
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 DESCRIPTION = "Qwen3.5-9B FP8 next to BF16, streamed side by side."
+SHAPES = {int: "N", float: "NUMBER", Path: "PATH"}  # what the options reference writes after a flag
 
 
 def options() -> Iterator[tuple[str, type, Field, type, bool]]:
@@ -64,7 +65,8 @@ def parser() -> argparse.ArgumentParser:
         meta = f.metadata
         default = "" if f.default in ((), "", False) else f" (default: {shown(f.default)})"  # empty: help says
         how: dict[str, Any] = {"dest": f.name, "default": None}
-        how["help"] = f"{meta['help']}{default} [{variable(f)}]".replace("%", "%%")
+        also = f" (also {meta['fallback']}, which {variable(f)} overrides)" if "fallback" in meta else ""
+        how["help"] = f"{meta['help']}{default}{also} [{variable(f)}]".replace("%", "%%")
         if base is bool:
             how["action"] = "store_true"
         else:
@@ -157,13 +159,12 @@ def markdown() -> str:
             lines += ["", f"## {concern}", "", (cls.__doc__ or "").strip(), ""]
             lines += ["| option | variable | default | what it does |", "|---|---|---|---|"]
         meta = f.metadata
-        shape = (
-            f" {meta['metavar']}" if "metavar" in meta else (f" {base.__name__.upper()}" if base is not bool else "")
-        )
+        shape = f" {meta.get('metavar', SHAPES.get(base, 'TEXT'))}" if base is not bool else ""
         shape = f" {{{','.join(meta['choices'])}}}" if "choices" in meta else shape
-        extra = " (repeat)" if repeats else ""
-        text = meta["help"].replace("|", "\\|")
-        lines.append(f"| `{flag(f)}{shape}`{extra} | `{variable(f)}` | `{shown(f.default)}` | {text} |")
+        name = f"`{flag(f)}{shape}`" + (" (repeat)" if repeats else "")
+        names = f"`{variable(f)}`" + (f" (or `{meta['fallback']}`)" if "fallback" in meta else "")
+        default = "—" if f.default in ((), "") else f"`{shown(f.default)}`"
+        lines.append(f"| {name} | {names} | {default} | {meta['help'].replace('|', '&#124;')} |")
     return "\n".join(lines) + "\n"
 
 

@@ -150,8 +150,8 @@ class LimitOptions:
 class NetworkOptions:
     """Where the page is served and how its visitors are told apart."""
 
-    host: str = option("127.0.0.1", "address to serve on (or GRADIO_SERVER_NAME)", fallback="GRADIO_SERVER_NAME")
-    port: int = option(7860, "(or GRADIO_SERVER_PORT)", fallback="GRADIO_SERVER_PORT")
+    host: str = option("127.0.0.1", "address to serve on", fallback="GRADIO_SERVER_NAME")
+    port: int = option(7860, "port to serve on", fallback="GRADIO_SERVER_PORT")
     trusted_proxies: tuple[str, ...] = option(
         PRIVATE,
         "comma-separated addresses or networks of the proxies in front: X-Forwarded-For is read "
