@@ -21,8 +21,10 @@ plots. The command line (its own, separate from the app's):
     python -m inference.evaluation --prompts set.jsonl --media media.zip --out DIR   # your set, media in a zip
     python -m inference.evaluation --prompts set.jsonl --out DIR --model FP8=/ckpt/a --model BF16=/ckpt/b
 
-Without ``--model`` it runs the app's default pair: the 9B FP8/BF16 models on a CUDA GPU, the
-tiny CPU pair otherwise.
+The sides are the app's own (``inference.deploy.sides.resolve_specs``): a ``--model`` may be a
+server's URL (``BF16=http://gpu-box:8000/v1``) and ``--backend`` picks what runs the others; without
+``--model`` it runs the app's default pair: the 9B FP8/BF16 models on a CUDA GPU, the tiny CPU
+pair otherwise.
 """
 
 from __future__ import annotations
