@@ -50,9 +50,9 @@ def fake_app(**launch_options):
     from inference.inputs.chat import GenerationSettings
     from inference.spec import cpu_pair
 
-    demo, comparison = app.build(cpu_pair(Path("/nowhere/tiny")), GenerationSettings(max_tokens=8))
+    specs = cpu_pair(Path("/nowhere/tiny"))
+    demo, comparison = app.build(specs, GenerationSettings(max_tokens=8), make_engine=FakeFastEngine)
     pool = comparison.pool
-    pool.engines = [FakeFastEngine(e.spec) for e in pool.engines]
     _, url, _ = app.launch(demo, comparison, port=free_port(), quiet=True, **launch_options)
     try:
         pool.start()

@@ -12,8 +12,12 @@ Neither reads the command line or the environment: ``app.py`` passes everything 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from inference.spec import ModelSpec, gpu_pair
+
+if TYPE_CHECKING:
+    from inference.engines.backends import EngineFactory
 
 TINY_BANNER = (
     "⚠️ **Tiny random checkpoints on CPU.** No GPU was found, so both panes run randomly "
@@ -41,6 +45,7 @@ def build(
     log_prompts: bool = False,
     examples_dir: Path | None = None,
     sign_in: bool = False,
+    make_engine: EngineFactory | None = None,
 ):
     """The page and its handlers, engines not yet started, queue configured: ``(demo, comparison)``.
 
@@ -54,14 +59,15 @@ def build(
     told apart (``ui.viewers.Identity``; default: a random secret, no proxy); ``log_prompts``: the
     per-turn log line shows the prompt; ``examples_dir``: the example gallery's media; ``sign_in``: a
     Hugging Face sign-in button (``gr.LoginButton``: Gradio then attaches its OAuth routes and
-    session, and ``ui.viewers`` keys a signed-in person by name)."""
+    session, and ``ui.viewers`` keys a signed-in person by name); ``make_engine``: what builds each
+    side's engine (default: its backend's class, ``inference.engines.backends``; tests pass a fake)."""
     from inference.deploy.limits import UserLimits
     from inference.engines.pool import EnginePool
     from inference.inputs.media import VideoOptions
     from ui.layout import build_demo
     from ui.session import Comparison
 
-    pool = EnginePool(specs)
+    pool = EnginePool(specs) if make_engine is None else EnginePool(specs, make=make_engine)
     banner = ""
     if any(s.tiny for s in specs):
         fp8, bf16 = (s.model for s in gpu_pair())

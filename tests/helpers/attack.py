@@ -24,16 +24,20 @@ from pathlib import Path
 
 import httpx
 
+from inference.engines.prompt import PromptViews
 from tests.helpers.fake_app import Spelling
 from tests.helpers.servers import free_port
 
 
-class Tokenizing(Spelling):
-    """A fake engine that counts a prompt as the real one does (the tiny pair's tokenizer)."""
+class Tokenizing(Spelling, PromptViews):
+    """A fake engine that counts a prompt as the real one does (the tiny pair's tokenizer, through the
+    backends' own ``PromptViews``); it still spells its answers as ``Spelling`` does."""
 
     def __init__(self, spec, tokenizer):
         super().__init__(spec)
         self.load_tokenizer(tokenizer)
+
+    prompt_tokens = PromptViews.prompt_tokens
 
     def render(self, prepared, answers, settings) -> str:
         return self._tokenizer.apply_chat_template(
@@ -50,8 +54,8 @@ def serve_attacked(tmp_path: Path, engine=Spelling, launch: dict | None = None, 
 
     store = Store(f"sqlite:///{tmp_path / 'demo.sqlite'}")
     settings = build_options.pop("settings", GenerationSettings(max_tokens=12))
-    demo, comparison = app.build(cpu_pair(Path("/nowhere/tiny")), settings, store=store, **build_options)
-    comparison.pool.engines = [engine(e.spec) for e in comparison.pool.engines]
+    specs = cpu_pair(Path("/nowhere/tiny"))
+    demo, comparison = app.build(specs, settings, store=store, make_engine=engine, **build_options)
     comparison.pool.start()
     _, url, _ = app.launch(demo, comparison, port=free_port(), quiet=True, store=store, **(launch or {}))
     try:

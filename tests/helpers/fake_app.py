@@ -59,8 +59,7 @@ def serve_fake(
     store = Store(f"sqlite:///{tmp_path / 'demo.sqlite'}")
     specs = cpu_pair(Path("/nowhere/tiny"))
     settings = GenerationSettings(max_tokens=12)
-    demo, comparison = app.build(specs, settings, store=store, share_days=share_days, **options)
-    comparison.pool.engines = [engine(e.spec) for e in comparison.pool.engines]
+    demo, comparison = app.build(specs, settings, store=store, share_days=share_days, make_engine=engine, **options)
     comparison.pool.start()
     served = {"store": store, "share_days": share_days, "votes_key": votes_key, "metrics_key": metrics_key}
     _, url, _ = app.launch(demo, comparison, port=free_port(), quiet=True, **served)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import time
+from functools import partial
 
 
 def free_port() -> int:
@@ -64,9 +65,9 @@ def serve_fake(settings, rate: float = 2000.0, delay: float = 0.0, **options):
     from inference.engines.fake import FakeFastEngine
     from inference.spec import cpu_pair
 
-    demo, comparison = app.build(cpu_pair(Path("/nowhere/tiny")), settings, **options)
+    fake = partial(FakeFastEngine, rate=rate, delay=delay)
+    demo, comparison = app.build(cpu_pair(Path("/nowhere/tiny")), settings, make_engine=fake, **options)
     pool = comparison.pool
-    pool.engines = [FakeFastEngine(e.spec, rate=rate, delay=delay) for e in pool.engines]
     pool.start()
     _, url, _ = app.launch(demo, comparison, port=free_port(), quiet=True)
     try:
