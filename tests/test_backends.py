@@ -4,6 +4,7 @@ the contract says are async are, and the shared state starts and restarts alike.
 
 from __future__ import annotations
 
+import ast
 import inspect
 from dataclasses import replace
 from functools import partial
@@ -16,6 +17,7 @@ from inference.engines.fake import FakeFastEngine
 from inference.engines.pool import EnginePool
 from inference.errors import DemoError
 from inference.spec import ModelSpec
+from tests.helpers.imports import project_modules
 
 # the contract's public methods and properties, and the fields ``Backend.__init__`` sets
 FIELDS = ("spec", "footprint", "kv_usage", "restarting", "closed", "restarts", "cannot_show")
@@ -120,3 +122,22 @@ def test_a_failed_restart_is_not_counted_and_ends_restarting():
     with pytest.raises(DemoError):
         engine.restart()
     assert engine.restarts == 0 and not engine.restarting
+
+
+def test_no_code_swaps_a_pools_engines_after_it_is_built():
+    """Fakes come in through the pool's constructor (``EnginePool(specs, make=...)``, or
+    ``app.build(..., make_engine=...)``): nothing assigns to an ``engines`` attribute or item."""
+
+    def swaps(target: ast.expr) -> bool:
+        if isinstance(target, ast.Subscript):
+            target = target.value
+        return isinstance(target, ast.Attribute) and target.attr == "engines"
+
+    found = []
+    for module, path in project_modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            targets = node.targets if isinstance(node, ast.Assign) else []
+            if isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+                targets = [node.target]
+            found += [f"{module}:{node.lineno}" for t in targets if swaps(t)]
+    assert [f.rsplit(":", 1)[0] for f in found] == ["inference.engines.pool"], found  # its constructor only
