@@ -20,7 +20,17 @@ from inference.spec import ModelSpec
 from tests.helpers.imports import project_modules
 
 # the contract's public methods and properties, and the fields ``Backend.__init__`` sets
-FIELDS = ("spec", "footprint", "kv_usage", "restarting", "closed", "restarts", "cannot_show")
+FIELDS = (
+    "spec",
+    "footprint",
+    "kv_usage",
+    "restarting",
+    "closed",
+    "restarts",
+    "cannot_show",
+    "on_zerogpu",
+    "collectors",
+)
 CONTRACT = sorted(n for n in dir(Backend) if not n.startswith("_")) + list(FIELDS)
 
 

@@ -3,9 +3,9 @@
 Contract: ``Backend`` (an ABC) is the one type the pool, the page and the evaluation hold an engine
 as; every backend (a value of ``inference.engines.backends.BACKENDS``) and the test fake
 (``inference.engines.fake``) subclass it, implement its abstract methods, and keep its fields
-(``spec``, ``footprint``, ``kv_usage``, ``restarting``, ``closed``, ``restarts``, ``cannot_show``);
-it gives them the ``restart()`` skeleton (mark restarting, stop, start again, count) and
-``shutdown()``. mypy (``make lint``) holds the backends and their callers to it;
+(``spec``, ``footprint``, ``kv_usage``, ``restarting``, ``closed``, ``restarts``, ``cannot_show``,
+``on_zerogpu``, ``collectors``); it gives them the ``restart()`` skeleton (mark restarting, stop,
+start again, count) and ``shutdown()``. mypy (``make lint``) holds the backends and their callers to it;
 ``tests/test_backends.py`` checks what typing cannot (async where it says so, the shared state).
 ``Footprint`` is what a started engine holds; ``weight_bytes`` reads a checkpoint's size. Imports
 no engine library.
@@ -17,12 +17,16 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from inference.compare.metrics import Chunk
 from inference.compare.scores import TokenScore
 from inference.errors import DemoError
 from inference.inputs.chat import GenerationSettings, Prepared
 from inference.spec import ModelSpec
+
+if TYPE_CHECKING:
+    from prometheus_client.registry import Collector
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,9 @@ class Backend(ABC):
         self.closed = False  # shut down for good: a start still under way undoes itself
         self.restarts = 0  # replacements so far
         self.cannot_show: tuple[str, ...] = ()  # figures this side cannot give (a server that is not vLLM)
+        self.on_zerogpu = False  # its GPU work runs in ``spaces.GPU`` (a ZeroGPU Space): the app says so
+        # the engine's own Prometheus collectors (vLLM's), served on /metrics labelled with the side
+        self.collectors: list[Collector] = []
 
     @abstractmethod
     def start(self) -> None:

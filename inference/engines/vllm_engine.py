@@ -70,7 +70,6 @@ class Engine(PromptViews, Backend):
         super().__init__(spec)
         self._llm: Any = None
         self._blocks: int | None = None  # KV-cache blocks of the first start; a restart gets as many
-        self.collectors: list[Any] = []  # vLLM's Prometheus metrics of this engine (``vllm_collectors``)
 
     def start(self) -> None:
         """Create the ``AsyncLLM`` (spawns its EngineCore process) and load the chat template."""
