@@ -47,6 +47,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +56,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.common import RESULTS, TINY, scene_image  # noqa: E402
-from inference.engines.base import EngineBase  # noqa: E402
+from inference.engines.base import Backend  # noqa: E402
 from inference.engines.fake import FakeFastEngine  # noqa: E402
-from inference.engines.vllm_engine import Engine  # noqa: E402
 from inference.inputs.chat import GenerationSettings, Prepared  # noqa: E402  (imports neither torch nor vLLM)
 
 PROMPT = "What is in this picture?"
@@ -154,20 +154,6 @@ def machine() -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------
-# (c)'s stand-in engine: ``inference.engines.fake.FakeFastEngine``
-
-
-def fake_inherits() -> list[str]:
-    """``Engine`` methods (its own and ``EngineBase``'s) that ``FakeFastEngine`` does not override:
-    any of them that the page calls would reach for vLLM (or see a stopped engine) on a fake; (c)
-    expects none."""
-    own = vars(FakeFastEngine)
-    methods = {**vars(EngineBase), **vars(Engine)}
-    concrete = {n: v for n, v in methods.items() if callable(v) and not getattr(v, "__isabstractmethod__", False)}
-    return sorted(n for n in concrete if not n.startswith("__") and n not in own)
-
-
-# ---------------------------------------------------------------------------------------------
 # Children: the raw engines, and a served page (real engines + echo page, or fake engines)
 
 
@@ -183,7 +169,7 @@ def engines_child() -> dict:
     pool.start()
     image = str(scene_image(Path(tempfile.mkdtemp())))
 
-    async def side(engine: Engine, prepared: Prepared, settings: GenerationSettings, t0: float) -> dict:
+    async def side(engine: Backend, prepared: Prepared, settings: GenerationSettings, t0: float) -> dict:
         first, tokens = None, 0
         async for chunk in engine.stream(prepared, [], settings):
             tokens += chunk.tokens
@@ -263,10 +249,10 @@ def serve_child(mode: str, ready_file: Path) -> None:
         tokens = TTFT_TOKENS if mode == "real" else FAKE_TOKENS
         generation = GenerationOptions(max_tokens=tokens, ignore_eos=True)
         unlimited = LimitOptions(user_running=0, user_per_minute=0, ip_running=0, ip_cookies_per_minute=0)
-        page = app.build(cpu_pair(TINY), Options(generation=generation, limits=unlimited))
+        # fake: real specs (same panes and limits), fake engines: nothing of vLLM starts
+        fake = partial(FakeFastEngine, rate=FAKE_RATE) if mode == "fake" else None
+        page = app.build(cpu_pair(TINY), Options(generation=generation, limits=unlimited), make_engine=fake)
         demo, comparison, pool = page.demo, page.comparison, page.comparison.pool
-        if mode == "fake":  # real specs (same panes and limits), fake engines: nothing of vLLM starts
-            pool.engines = [FakeFastEngine(e.spec, FAKE_RATE) for e in pool.engines]
     try:
         if comparison is None:  # the echo page (the app's own pages configure their queue in ``build``)
             demo.queue()
@@ -631,7 +617,6 @@ def summarize(raw: dict, ttft: dict, renders: list[dict]) -> dict:
             "achieved_decode_tok_s": [[p["decode_tok_s"] for p in rep["panes"]] for rep in renders],
             "tokens_shown": [[p["tokens_shown"] for p in rep["panes"]] for rep in renders],
             "exact_tokens": exact,
-            "fake_engine_inherits": fake_inherits(),
             "target": TARGET_RENDERS,
             "pass": worst <= TARGET_RENDERS * RENDER_SLACK and exact,
         },

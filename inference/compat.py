@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from types import TracebackType
 
 
 class Timeout:
@@ -27,14 +28,17 @@ class Timeout:
     async def __aenter__(self) -> Timeout:
         if self._delay is not None:
             task = asyncio.current_task()
+            assert task is not None, "Timeout is entered inside a task"
             self._handle = asyncio.get_running_loop().call_later(self._delay, self._expire, task)
         return self
 
-    def _expire(self, task: asyncio.Task) -> None:
+    def _expire(self, task: asyncio.Task[object]) -> None:
         self._expired = True
         task.cancel()
 
-    async def __aexit__(self, exc_type, exc, tb) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self._handle is not None:
             self._handle.cancel()
         if self._expired and exc_type is asyncio.CancelledError:
@@ -45,4 +49,7 @@ class Timeout:
         return self._expired
 
 
-timeout = asyncio.timeout if sys.version_info >= (3, 11) else Timeout
+if sys.version_info >= (3, 11):
+    timeout = asyncio.timeout
+else:
+    timeout = Timeout

@@ -86,7 +86,8 @@ def request_limits(specs: list[ModelSpec]) -> tuple[int | None, dict[str, int]]:
     lengths = [s.engine_args.get("max_model_len") for s in specs]
     media = [s.engine_args.get("limit_mm_per_prompt", {}) for s in specs]
     counts = {k: min(m.get(k, 0) for m in media) for k in ("image", "video")}
-    return (min(lengths) if all(lengths) else None), counts
+    known = [n for n in lengths if n]
+    return (min(known) if len(known) == len(lengths) else None), counts
 
 
 def batch_capacity(specs: list[ModelSpec]) -> int:

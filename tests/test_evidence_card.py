@@ -10,9 +10,8 @@ import re
 
 import pytest
 
-from inference.compare.cross import CrossScore
 from inference.compare.metrics import Chunk, SideMetrics
-from inference.compare.scores import TokenScore
+from inference.compare.scores import CrossScore, TokenScore
 from inference.compare.transcript import Answer, Exchange
 from inference.engines.base import Footprint
 from inference.evaluation.evaluate import Control, Outcome, Reasoning

@@ -50,9 +50,10 @@ def fake_app(**options):
     from inference.inputs.chat import GenerationSettings
     from inference.spec import cpu_pair
 
-    page = build(cpu_pair(Path("/nowhere/tiny")), GenerationSettings(max_tokens=8), **options)
+    page = build(
+        cpu_pair(Path("/nowhere/tiny")), GenerationSettings(max_tokens=8), make_engine=FakeFastEngine, **options
+    )
     demo, pool = page.demo, page.comparison.pool
-    pool.engines = [FakeFastEngine(e.spec) for e in pool.engines]
     _, url, _ = app.launch(page, server_port=free_port(), quiet=True)
     try:
         pool.start()

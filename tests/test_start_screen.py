@@ -9,6 +9,7 @@ test of the page; the real engines answer examples in ``tests/test_browser.py``.
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import pytest
 
@@ -28,9 +29,9 @@ def fake_page(tiny_dir):
     from inference.inputs.chat import GenerationSettings
     from inference.spec import cpu_pair
 
-    page = build(cpu_pair(tiny_dir), GenerationSettings(max_tokens=24, ignore_eos=True))
+    fake = partial(FakeFastEngine, rate=200.0)
+    page = build(cpu_pair(tiny_dir), GenerationSettings(max_tokens=24, ignore_eos=True), make_engine=fake)
     demo, pool = page.demo, page.comparison.pool
-    pool.engines = [FakeFastEngine(e.spec, rate=200.0) for e in pool.engines]
     _, url, _ = app.launch(page, server_port=free_port(), quiet=True)
     try:
         pool.start()

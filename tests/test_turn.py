@@ -11,6 +11,7 @@ import asyncio
 import inspect
 import time
 import typing
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -33,8 +34,7 @@ from ui.settings import NAMES, PREVIEWED, defaults, parse
 
 
 def comparison(delay: float) -> Comparison:
-    pool = EnginePool(cpu_pair(Path("/nowhere/tiny")))
-    pool.engines = [FakeFastEngine(e.spec, rate=1000.0, delay=delay) for e in pool.engines]
+    pool = EnginePool(cpu_pair(Path("/nowhere/tiny")), make=partial(FakeFastEngine, rate=1000.0, delay=delay))
     pool.start()
     return Comparison(pool, GenerationSettings(max_tokens=20))
 

@@ -9,12 +9,13 @@ import time
 
 import pytest
 
-from inference.compare.cross import CrossScore, deltas, likelier, score_turn
+from inference.compare.cross import deltas, likelier
 from inference.compare.merge import stream_sides
 from inference.compare.metrics import Chunk
-from inference.compare.scores import TokenScore
+from inference.compare.scores import CrossScore, TokenScore
 from inference.compare.transcript import Exchange
 from inference.compare.verdict import NOISE, RACED, verdict
+from inference.engines.scoring import score_turn
 from inference.errors import DemoError
 from inference.inputs.chat import GenerationSettings, UserTurn, prepare
 from inference.inputs.media import VideoOptions

@@ -27,6 +27,7 @@ import contextlib
 import hmac
 import logging
 import secrets
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,7 +86,7 @@ class BlindTest:
     @with_settings(NAMES)
     async def ask(
         self, message: dict[str, Any] | None, shown: Shown | None, values: dict[str, Any], request: gr.Request
-    ):
+    ) -> AsyncIterator[tuple[Any, ...]]:
         """Outputs: box, pane A, pane B, notice, the vote controls, the reveal, the shown turn (state).
         ``values``: the page's settings (the Comparison tab's, a link's presets included)."""
         hidden, nothing = gr.update(visible=False), ""
@@ -125,10 +126,12 @@ class BlindTest:
         pick = PICK.format(candidate=self.candidate)
         yield box, *self._panes(shown), pick, gr.update(visible=True), nothing, shown
 
-    async def vote(self, preference: str | None, guess: str | None, shown: Shown | None, request: gr.Request):
+    async def vote(
+        self, preference: str | None, guess: str | None, shown: Shown | None, request: gr.Request
+    ) -> tuple[Any, ...]:
         """Outputs: notice, pane A, pane B, the vote controls, the reveal, the tally, the shown turn."""
 
-        def refused(why: str) -> tuple:
+        def refused(why: str) -> tuple[Any, ...]:
             return f"⚠️ {why}", *[gr.skip()] * 5, shown
 
         if shown is None:

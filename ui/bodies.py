@@ -13,10 +13,10 @@ character's UTF-8 bytes) plus ``SLACK`` for the settings and file references.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from starlette.datastructures import Headers
 from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ui.inputs import text_limit
 
@@ -31,11 +31,11 @@ def api_limit(context: int | None) -> int:
 class Bodies:
     """ASGI middleware: API request bodies over ``limit()`` bytes refused (see the module's contract)."""
 
-    def __init__(self, app: Any, limit: Callable[[], int]):
+    def __init__(self, app: ASGIApp, limit: Callable[[], int]):
         self.app = app
         self.limit = limit
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
         if scope["type"] != "http" or scope["method"] != "POST" or path.startswith(UPLOAD):
             return await self.app(scope, receive, send)
@@ -49,7 +49,7 @@ class Bodies:
             return await PlainTextResponse(why, 413, headers={"connection": "close"})(scope, receive, send)
         seen = 0
 
-        async def counted() -> dict:
+        async def counted() -> Message:
             nonlocal seen
             message = await receive()
             if message["type"] == "http.request":

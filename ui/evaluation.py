@@ -25,7 +25,9 @@ import logging
 import shutil
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 
@@ -111,7 +113,7 @@ class Evaluation:
         prompt_file: str | None = None,
         media_zip: str | None = None,
         request: gr.Request | None = None,
-    ):
+    ) -> AsyncIterator[tuple[Any, ...]]:
         """Outputs: status line, Run button, tables, plots, report files. The run counts as one of
         the viewer's turns (``ui.queue``: the per-user and per-address limits), held until it ends."""
         c, keep = self.comparison, [gr.skip()] * 3
@@ -128,7 +130,9 @@ class Evaluation:
             async for update in self._run(max_tokens, prompt_file, media_zip):
                 yield update
 
-    async def _run(self, max_tokens: float, prompt_file: str | None, media_zip: str | None):
+    async def _run(
+        self, max_tokens: float, prompt_file: str | None, media_zip: str | None
+    ) -> AsyncIterator[tuple[Any, ...]]:
         c, keep = self.comparison, [gr.skip()] * 3
         yield "⏳ Preparing the prompt set…", gr.update(interactive=False, value="Running…"), *keep
         unlock = gr.update(interactive=True, value="Run")
@@ -136,9 +140,18 @@ class Evaluation:
         try:
             prompts, source = await asyncio.to_thread(self.chosen, prompt_file, media_zip, media)
             settings = GenerationSettings(max_tokens=int(max_tokens), ignore_eos=c.settings.ignore_eos)
-            limits = {"video": c.video, "budget": c.budget, "limits": c.media_limits, "context": c.context}
             outcomes, n, began = [], len(prompts), time.monotonic()
-            async for outcome in run(c.pool.engines, prompts, settings, stall_seconds=c.stall_seconds, **limits):
+            evaluated = run(
+                c.pool.engines,
+                prompts,
+                settings,
+                video=c.video,
+                budget=c.budget,
+                limits=c.media_limits,
+                context=c.context,
+                stall_seconds=c.stall_seconds,
+            )
+            async for outcome in evaluated:
                 outcomes.append(outcome)
                 note = f" ⚠️ {outcome.error}" if outcome.error else ""
                 left = remaining(time.monotonic() - began, len(outcomes), n)

@@ -19,6 +19,7 @@ import gradio.utils as gr_utils
 
 from inference.compare.transcript import Exchange
 from inference.compare.window import Window, fit
+from inference.engines.base import Backend
 from inference.errors import DemoError
 from inference.inputs.chat import GenerationSettings, Prepared, UserTurn
 from inference.inputs.documents import DOCUMENT_SUFFIXES, TooLong, with_documents
@@ -72,7 +73,7 @@ def paste_limit(context: int | None) -> int:
 
 
 def window_for(
-    engines: Sequence[Any],
+    engines: Sequence[Backend],
     context: int | None,
     prepared: Prepared,
     history: list[Exchange],

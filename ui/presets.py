@@ -29,7 +29,7 @@ def _value(control: gr.components.Component, raw: str) -> Any:
     if isinstance(control, gr.Radio):
         allowed = [value for _, value in control.choices]
         if raw not in allowed:
-            raise ValueError(f"not one of {', '.join(allowed)}")
+            raise ValueError(f"not one of {', '.join(str(v) for v in allowed)}")
         return raw
     try:
         number = float(raw)

@@ -20,6 +20,7 @@ from inference.deploy.options import Options
 from inference.spec import ModelSpec, gpu_pair
 
 if TYPE_CHECKING:  # imported when building: torch must not be imported before app.py sets the CPU variables
+    from inference.engines.backends import EngineFactory
     from inference.inputs.chat import GenerationSettings
     from inference.store.db import Store
     from ui.session import Comparison
@@ -53,6 +54,7 @@ def build(
     identity: Identity | None = None,
     store: Store | None = None,
     examples_dir: Path | None = None,
+    make_engine: EngineFactory | None = None,
 ) -> Page:
     """The page and its handlers, engines not yet started, queue configured.
 
@@ -67,14 +69,15 @@ def build(
     sign-in button (``network.hf_sign_in``: ``gr.LoginButton``; Gradio then attaches its OAuth
     routes and session, and ``ui.viewers`` keys a signed-in person by name). ``identity``: how
     viewers are told apart (default: as ``network`` says, with ``cookie_secret`` or a random
-    secret); ``examples_dir``: the example gallery's media."""
+    secret); ``examples_dir``: the example gallery's media; ``make_engine``: what builds each side's
+    engine (default: its backend's class, ``inference.engines.backends``; tests pass a fake)."""
     from inference.engines.pool import EnginePool
     from ui.layout import build_demo
     from ui.session import Comparison
     from ui.viewers import Identity
 
     gen, limits, network, storage = options.generation, options.limits, options.network, options.storage
-    pool = EnginePool(specs)
+    pool = EnginePool(specs) if make_engine is None else EnginePool(specs, make=make_engine)
     banner = ""
     if any(s.tiny for s in specs):
         fp8, bf16 = (s.model for s in gpu_pair())

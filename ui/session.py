@@ -11,7 +11,7 @@ The settings a user picks (``ui.settings``) go to every side alike. ``respond`` 
 its first text, or with "…" after a short delay, then renders at a pace (``ui.pacing``) while
 the metrics count every token (*each alone*: one side after the other). Once every answer has
 ended, the input box unlocks, and then each answer is scored under the other engine
-(``inference.compare.cross``; Stop, Clear and the session's next turn end that) and the verdict is
+(``inference.engines.scoring``; Stop, Clear and the session's next turn end that) and the verdict is
 rendered (``inference.compare.verdict``). A ``DemoError`` in the input,
 a full demo or a user over the per-user limits leaves the history and the input as they were and
 shows the message; an error on one side is shown in that side's pane while the others go on. Every turn, answered or
@@ -33,7 +33,7 @@ from typing import Any
 import gradio as gr
 
 from inference.compare.caveats import speed_caveat, speed_tag
-from inference.compare.cross import SCORING, score_turn
+from inference.compare.cross import SCORING
 from inference.compare.export import record, write
 from inference.compare.merge import stream_sides
 from inference.compare.transcript import Exchange
@@ -41,6 +41,7 @@ from inference.compare.verdict import verdict
 from inference.compare.window import left_out
 from inference.deploy.limits import UserLimits
 from inference.engines.pool import EnginePool
+from inference.engines.scoring import score_turn
 from inference.errors import DemoError
 from inference.inputs.chat import GenerationSettings, Prepared, UserTurn, prepare
 from inference.inputs.documents import TooLong

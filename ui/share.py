@@ -68,7 +68,8 @@ def thumbnail(path: str) -> str | None:
             import av
 
             with av.open(path) as container:
-                picture = next(container.decode(video=0)).to_image()
+                first: Any = next(container.decode(video=0))  # PyAV's VideoFrame.to_image is untyped
+                picture = first.to_image()
         else:
             with Image.open(path) as img:
                 picture = ImageOps.exif_transpose(img)
@@ -135,7 +136,8 @@ def divergence_html(pieces: list[list[list[str | None]]], labels: list[str]) -> 
     rows = []
     for label, side in zip(labels, pieces, strict=False):
         spans = "".join(
-            f"<mark title='{DIVERGES}'>{html.escape(t)}</mark>" if mark else html.escape(t) for t, mark in side
+            f"<mark title='{DIVERGES}'>{html.escape(t or '')}</mark>" if mark else html.escape(t or "")
+            for t, mark in side
         )
         rows.append(f"<p><b>{html.escape(label)}</b>: <span class='answer'>{spans}</span></p>")
     legend = f"<p class='note'>Where the answers part: the <mark>marked</mark> piece is the {DIVERGES}.</p>"
@@ -189,7 +191,8 @@ def page(body: dict[str, Any], expires: str) -> str:
             images = " ".join(f"![input {i}]({t})" for i, t in enumerate(thumbs, 1))
             text = text.replace(f"## Turn {n}\n", f"## Turn {n}\n\n{images}\n", 1)
     md = MarkdownIt("commonmark", {"html": False}).enable("table")
-    md.validateLink = lambda url: url.startswith(THUMB_URL)  # any other link or image stays text
+    md.validateLink = lambda url: url.startswith(THUMB_URL)  # type: ignore[method-assign]  # markdown-it's documented hook
+    # (above: any other link or image stays text)
     rendered = md.render(text)
     for n in range(len(body["record"]["turns"]), 0, -1):  # each turn's views right after its heading
         heading = f"<h2>Turn {n}</h2>\n"

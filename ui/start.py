@@ -12,6 +12,7 @@ expects (the gallery under the box still only fills the box, for editing first).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ def pane_examples(examples_dir: Path) -> list[dict[str, Any]]:
     return out
 
 
-def picked(pane: gr.Chatbot):
+def picked(pane: gr.Chatbot) -> Callable[[gr.SelectData], dict[str, Any]]:
     """The ``example_select`` handler of ``pane``: the clicked example as the input box's value."""
 
     def pick(selected: gr.SelectData) -> dict[str, Any]:

@@ -179,7 +179,7 @@ class _Vllm:
     def collect(self) -> Iterator[Metric]:
         merged: dict[str, Metric] = {}
         for engine in self.pool.engines:
-            for family in _families(getattr(engine, "collectors", ())):
+            for family in _families(engine.collectors):
                 into = merged.setdefault(family.name, Metric(family.name, family.documentation, family.type))
                 for s in family.samples:
                     into.samples.append(s._replace(labels={**_unpath(s.labels), "side": engine.spec.label}))

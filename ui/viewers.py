@@ -35,6 +35,7 @@ from functools import lru_cache
 from typing import Any
 
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from inference.deploy.limits import Admission, Refused
 from inference.deploy.options import PRIVATE
@@ -106,7 +107,7 @@ class Viewers:
     """ASGI middleware: the viewer and address of each request into its state; a cookie for a new
     browser (see the module's contract)."""
 
-    def __init__(self, app: Any, identity: Identity):
+    def __init__(self, app: ASGIApp, identity: Identity):
         self.app = app
         self.identity = identity
         self.minted = Admission.flood(identity.cookies_per_minute)  # new cookies per address and minute
@@ -124,7 +125,7 @@ class Viewers:
             log.info("no new viewer cookie: over %d a minute for one address", self.identity.cookies_per_minute)
             return False
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             return await self.app(scope, receive, send)
         headers = Headers(scope=scope)
@@ -140,7 +141,7 @@ class Viewers:
         scheme = headers.get("x-forwarded-proto", scope.get("scheme", "http")).split(",")[0].strip()
         fresh = self.identity.sign(secrets.token_urlsafe(16))
 
-        async def send_with_cookie(message: dict) -> None:
+        async def send_with_cookie(message: Message) -> None:
             if message["type"] == "http.response.start":
                 out = MutableHeaders(scope=message)
                 if out.get("content-type", "").startswith("text/html") and self._may_mint(state["address"]):
@@ -158,7 +159,7 @@ def _cookie(header: str, name: str) -> str | None:
     return None
 
 
-def _state(request: Any) -> dict:
+def _state(request: Any) -> dict[str, Any]:
     raw = getattr(request, "request", None)  # a gr.Request wraps Starlette's
     scope = getattr(raw, "scope", None) or getattr(request, "scope", None) or {}
     return scope.get("state") or {}
@@ -186,7 +187,7 @@ def address(request: Any) -> str:
     handler called directly) the peer Starlette saw, else the session."""
     found = _state(request).get("address")
     if found:
-        return found
+        return str(found)
     client = getattr(request, "client", None)
     return getattr(client, "host", None) or getattr(request, "session_hash", None) or "anonymous"
 

@@ -71,7 +71,7 @@ def render(conversation: list[Exchange], side: int, link: Link = by_path) -> lis
     return messages
 
 
-def _size(n: int) -> str:
+def _size(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1000 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -218,7 +218,9 @@ def _shade(delta: float, full: float) -> str:
     return f"background: rgba({rgb}, {alpha:.2f})"
 
 
-def heat(ex: Exchange | None, side: int, reference: int, labels: Sequence[str], decode: Callable) -> str:
+def heat(
+    ex: Exchange | None, side: int, reference: int, labels: Sequence[str], decode: Callable[[Sequence[int]], str]
+) -> str:
     """The side's latest answer, each token shaded by Δ (how much less likely the reference's model
     finds it than the side's own), its Δ on hover; the mean above. ``decode``: the side's token ids
     to text. Empty before the answers are scored; the reason when they were not."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any  # transformers' objects (not followed by the type checker)
 
 SEED = 0
 BPE_VOCAB = 1024
@@ -60,7 +61,7 @@ def _corpus() -> list[str]:
     return lines * 4
 
 
-def build_tokenizer():
+def build_tokenizer() -> Any:
     """Train a byte-level BPE with Qwen3.5's pre-tokenizer and wrap it in Qwen3.5's class."""
     from tokenizers import Tokenizer, models, trainers
     from transformers.models.qwen3_5.tokenization_qwen3_5 import Qwen3_5Tokenizer
@@ -91,7 +92,7 @@ def build_tokenizer():
     return tok
 
 
-def build_config(tok):
+def build_config(tok: Any) -> Any:
     """Qwen3.5's configuration at toy size; head dims 64 as vLLM's CPU Gated DeltaNet needs."""
     from transformers import Qwen3_5Config
 
@@ -145,7 +146,7 @@ def build_config(tok):
     )
 
 
-def build_processor(tok):
+def build_processor(tok: Any) -> Any:
     """Qwen3.5's processor: Qwen2-VL image processor and Qwen3-VL video processor, real settings."""
     from transformers import Qwen2VLImageProcessor, Qwen3VLProcessor
     from transformers.models.qwen3_vl.video_processing_qwen3_vl import Qwen3VLVideoProcessor

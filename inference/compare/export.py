@@ -29,7 +29,7 @@ def _iso(t: float) -> str:
 
 def record(
     specs: Sequence[ModelSpec], footprints: Sequence[Any], exchanges: Sequence[Exchange], reference: int
-) -> dict:
+) -> dict[str, Any]:
     labels = [s.label for s in specs]
     sides = [side_row(s, f, i == reference) for i, (s, f) in enumerate(zip(specs, footprints, strict=True))]
     turns = []
@@ -52,7 +52,7 @@ def _fmt(x: Any, unit: str = "") -> str:
     return "–" if x is None else f"{x}{unit}"
 
 
-def markdown(rec: dict) -> str:
+def markdown(rec: dict[str, Any]) -> str:
     lines = ["# FP8 vs BF16 comparison", "", f"Exported {rec['exported_at']}.", ""]
     lines += ["| side | model | weights (bytes) | scheme | KV cache (tokens) |", "|---|---|---|---|---|"]
     for s in rec["sides"]:
@@ -107,7 +107,7 @@ def markdown(rec: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(rec: dict, folder: Path) -> list[Path]:
+def write(rec: dict[str, Any], folder: Path) -> list[Path]:
     """``comparison.json`` and ``comparison.md`` in ``folder``; their paths."""
     paths = [folder / "comparison.json", folder / "comparison.md"]
     paths[0].write_text(json.dumps(rec, indent=2, ensure_ascii=False), encoding="utf-8")

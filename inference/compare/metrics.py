@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Chunk:
-    text: str
+    """One streamed piece of one side's answer, as every engine yields it (``Backend.stream``): the
+    new text and tokens; the prompt's size and ids on the first piece; why it ended on the last."""
+
+    text: str  # the new text (may be empty while a character is incomplete)
     tokens: int  # new tokens in this piece (text may be empty while a character is incomplete)
     prompt_tokens: int | None = None  # on the first piece: the whole prompt, visual tokens included
     visual_tokens: int | None = None  # image and video placeholder tokens in that prompt
@@ -27,6 +30,9 @@ class Chunk:
 
 @dataclass
 class SideMetrics:
+    """One side's figures for one answer, accumulated chunk by chunk (``add``) against the clock
+    readings the caller passes: time to first token, decode rate, total time, tokens over time."""
+
     started: float  # when the request was sent
     first: float | None = None  # first token arrived
     last: float | None = None  # latest token arrived
@@ -38,6 +44,7 @@ class SideMetrics:
     series: list[tuple[float, int]] = field(default_factory=list)  # (seconds since start, tokens so far)
 
     def add(self, chunk: Chunk, now: float) -> None:
+        """Count ``chunk``, arrived at ``now``."""
         if chunk.prompt_tokens is not None:
             self.prompt_tokens, self.visual_tokens = chunk.prompt_tokens, chunk.visual_tokens
         if chunk.kv_usage is not None:
@@ -49,6 +56,7 @@ class SideMetrics:
             self.series.append((now - self.started, self.tokens))
 
     def finish(self, now: float) -> None:
+        """The answer ended at ``now`` (the first call counts)."""
         if self.ended is None:
             self.ended = now
 

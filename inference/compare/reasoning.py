@@ -15,12 +15,15 @@ OPEN, CLOSE = "<think>", "</think>"
 
 @dataclass(frozen=True)
 class Reasoned:
+    """An answer split at ``</think>``: what the model reasoned, and what it replied."""
+
     reasoning: str  # empty when thinking is off
     reply: str
     closed: bool  # whether the reasoning has ended (always true with thinking off)
 
 
 def split_reasoning(text: str, thinking: bool) -> Reasoned:
+    """``text`` (an answer so far) as its reasoning and its reply; with ``thinking`` off, all reply."""
     if not thinking:
         return Reasoned("", text, True)
     text = text.removeprefix(OPEN) if text.lstrip().startswith(OPEN) else text

@@ -41,7 +41,7 @@ def rounded(x: float | None, digits: int = 4) -> float | None:
     return None if x is None else round(x, digits)
 
 
-def side_row(spec: ModelSpec, footprint: Any, reference: bool) -> dict:
+def side_row(spec: ModelSpec, footprint: Any, reference: bool) -> dict[str, Any]:
     return {
         "label": spec.label,
         "model": spec.model_name,
@@ -57,7 +57,7 @@ def side_row(spec: ModelSpec, footprint: Any, reference: bool) -> dict:
     }
 
 
-def answer_row(ex: Exchange, side: int, label: str) -> dict:
+def answer_row(ex: Exchange, side: int, label: str) -> dict[str, Any]:
     a, parts = ex.answers[side], ex.split(side)
     m = a.metrics
     return {
@@ -77,7 +77,7 @@ def answer_row(ex: Exchange, side: int, label: str) -> dict:
     }
 
 
-def agreement_row(ex: Exchange, side: int, reference: int, labels: list[str]) -> dict | None:
+def agreement_row(ex: Exchange, side: int, reference: int, labels: list[str]) -> dict[str, Any] | None:
     d = ex.divergence(side, reference)
     if d is None:
         return None
@@ -98,13 +98,13 @@ def agreement_row(ex: Exchange, side: int, reference: int, labels: list[str]) ->
     }
 
 
-def agreement_rows(ex: Exchange, reference: int, labels: list[str]) -> list[dict]:
+def agreement_rows(ex: Exchange, reference: int, labels: list[str]) -> list[dict[str, Any]]:
     """Every side but the reference against the reference, in side order."""
     rows = (agreement_row(ex, i, reference, labels) for i in range(len(ex.answers)))
     return [row for row in rows if row is not None]
 
 
-def file_row(path: str, fp: Any = None) -> dict:
+def file_row(path: str, fp: Any = None) -> dict[str, Any]:
     """A file by name (never its server path), with what it cost when known (``fp``: a ``FilePlan``)."""
     out: dict[str, Any] = {"name": Path(path).name, "kind": media_kind(path)}
     if fp is not None:
@@ -113,7 +113,7 @@ def file_row(path: str, fp: Any = None) -> dict:
     return out
 
 
-def settings_row(settings: GenerationSettings) -> dict:
+def settings_row(settings: GenerationSettings) -> dict[str, Any]:
     chosen = dataclasses.asdict(settings)
     chosen.pop("ignore_eos", None)
     return chosen

@@ -7,7 +7,9 @@ prompt followed by ``token_ids`` through the model once (no sampling) and return
 the ``top`` most likely tokens there, best first. ``compare`` lines up two engines' scores of the
 same tokens: the largest log-probability gap, and which positions are decided clearly enough
 (the two best tokens further apart than twice the tolerance in both engines) for the engines'
-best tokens to have to agree. Pure; no engine is imported here.
+best tokens to have to agree. ``CrossScore`` is one side's answer and the reference's, each scored by
+both engines (``compare.cross`` makes it; a turn's ``Exchange`` keeps it). Pure; no engine is
+imported here.
 """
 
 from __future__ import annotations
@@ -59,3 +61,23 @@ def compare(a: Sequence[TokenScore], b: Sequence[TokenScore], tolerance: float) 
     gaps = tuple(abs(x.logprob - y.logprob) for x, y in zip(a, b, strict=True))
     decided = tuple(i for i, (x, y) in enumerate(zip(a, b, strict=True)) if min(x.margin, y.margin) > 2 * tolerance)
     return ScoreComparison(gaps, decided, tuple(i for i in decided if a[i].best != b[i].best))
+
+
+@dataclass(frozen=True)
+class CrossScore:
+    """One side's answer against the reference's model, and the reference's answer against this side's."""
+
+    token_ids: tuple[int, ...]  # this side's answer, as far as it was scored
+    answer_tokens: int  # the whole answer's length (more than ``token_ids``: cut at a placeholder)
+    deltas: tuple[float, ...]  # per token: log p(own engine) - log p(reference engine)
+    reverse: tuple[float, ...]  # the reference's answer, per token: log p(reference) - log p(this side)
+    # the reference's answer as each engine scored it (top-k per position): (reference's, this side's)
+    reference_scores: tuple[tuple[TokenScore, ...], tuple[TokenScore, ...]] = ((), ())
+
+    @property
+    def mean(self) -> float | None:
+        return sum(self.deltas) / len(self.deltas) if self.deltas else None
+
+    @property
+    def reverse_mean(self) -> float | None:
+        return sum(self.reverse) / len(self.reverse) if self.reverse else None

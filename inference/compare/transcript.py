@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from inference.compare.divergence import Divergence, diverge
 from inference.compare.metrics import Chunk, SideMetrics
 from inference.compare.reasoning import Reasoned, split_reasoning
+from inference.compare.scores import CrossScore
 from inference.inputs.chat import FilePlan, GenerationSettings, UserTurn
-
-if TYPE_CHECKING:
-    from inference.compare.cross import CrossScore
 
 
 @dataclass

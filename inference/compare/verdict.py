@@ -97,15 +97,17 @@ def _buys(ex: Exchange, side: int, reference: int, labels: Sequence[str], weight
         parts.append(
             f"timed each alone, {me} decoded {_times(ratio)} {ref} ({rates[0]:.1f} vs {rates[1]:.1f} tokens/s)"
         )
-    if weights[side] and weights[reference]:
-        parts.append(f"its weights take {weights[side] / weights[reference]:.2f}× the memory of {ref}'s")
+    if (mine := weights[side]) and (theirs := weights[reference]):
+        parts.append(f"its weights take {mine / theirs:.2f}× the memory of {ref}'s")
     if not parts:
         return ""
     text = "; ".join(parts)
     return text[0].upper() + text[1:] + "."
 
 
-def _latest(ex: Exchange, reference: int, labels: Sequence[str], weights: Sequence[int | None], tiny: bool):
+def _latest(
+    ex: Exchange, reference: int, labels: Sequence[str], weights: Sequence[int | None], tiny: bool
+) -> list[str]:
     if not ex.done:
         return ["The verdict comes when every answer has ended."]
     if not _complete(ex):
@@ -130,13 +132,14 @@ def _session(done: Sequence[Exchange], reference: int, labels: Sequence[str], ti
         if side == reference:
             continue
         me, ref = labels[side], labels[reference]
-        same = sum(ex.divergence(side, reference).first is None for ex in done)
-        shares = [ex.divergence(side, reference).identical for ex in done]
-        shares = [s for s in shares if s is not None]
+        # never None here (side ≠ reference)
+        divergences = [d for ex in done if (d := ex.divergence(side, reference)) is not None]
+        same = sum(d.first is None for d in divergences)
+        shares = [s for d in divergences if (s := d.identical) is not None]
         text = f"Over {len(done)} finished turns, {me} gave {ref}'s answer exactly in {same}"
         if shares:
             text += f"; {statistics.fmean(shares):.0%} of tokens identical on average"
-        means = [ex.cross[side].mean for ex in done if side in ex.cross and ex.cross[side].mean is not None]
+        means = [m for ex in done if side in ex.cross and (m := ex.cross[side].mean) is not None]
         if means:
             text += f"; mean Δ log-prob {statistics.fmean(means):.3f} over {len(means)} cross-scored turns"
         out.append(text + ".")

@@ -75,7 +75,7 @@ def fit(
 
     def fits(first: int) -> bool:
         kept = prepared.since(first)
-        kinds = [media_kind(f) for turn in kept.turns for f in turn.files]
+        kinds: list[str] = [media_kind(f) for turn in kept.turns for f in turn.files]
         if any(kinds.count(kind) > limit for kind, limit in (limits or {}).items()):
             return False
         if context is None or _bytes_fit(kept, [s[first:] for s in answers], max_tokens, context, system):

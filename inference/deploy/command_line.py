@@ -28,7 +28,7 @@ DESCRIPTION = "Qwen3.5-9B FP8 next to BF16, streamed side by side."
 SHAPES = {int: "N", float: "NUMBER", Path: "PATH"}  # what the options reference writes after a flag
 
 
-def options() -> Iterator[tuple[str, type, Field, type, bool]]:
+def options() -> Iterator[tuple[str, type, Field[Any], type, bool]]:
     """Every option: (concern, its class, the field, its value type, whether it repeats)."""
     for concern, cls in concerns():
         hints = typing.get_type_hints(cls)
@@ -101,7 +101,7 @@ def parse(argv: Sequence[str], environ: Mapping[str, str]) -> Options:
     return Options(**{concern: cls(**parts[concern]) for concern, cls in concerns()})
 
 
-def from_text(f: Field, base: type, repeats: bool, raw: str, name: str) -> Any:
+def from_text(f: Field[Any], base: type, repeats: bool, raw: str, name: str) -> Any:
     """An option's value from its variable, converted as argparse would convert it on the command
     line (a repeated option's values separated by spaces, a yes/no option's by 1 or 0)."""
     if base is bool:
@@ -122,7 +122,7 @@ def from_text(f: Field, base: type, repeats: bool, raw: str, name: str) -> Any:
     return value
 
 
-def check(f: Field, value: Any) -> None:
+def check(f: Field[Any], value: Any) -> None:
     """An option's minimum, with its sentence."""
     least = f.metadata.get("minimum")
     if least is None or value is None or value >= least:

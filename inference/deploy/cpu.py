@@ -15,7 +15,7 @@ from pathlib import Path
 
 
 def _cpuinfo() -> tuple[str, set[str]]:
-    model, flags = "unknown CPU", set()
+    model, flags = "unknown CPU", set[str]()
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:

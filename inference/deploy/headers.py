@@ -50,7 +50,8 @@ def tensor_bytes(header: Mapping[str, Any], skip: Sequence[str] = ()) -> int:
 
 
 def text_config(config: Mapping[str, Any]) -> Mapping[str, Any]:
-    return config.get("text_config", config)
+    text: Mapping[str, Any] = config.get("text_config", config)
+    return text
 
 
 def layer_types(config: Mapping[str, Any]) -> list[str]:
@@ -66,7 +67,7 @@ def layer_types(config: Mapping[str, Any]) -> list[str]:
 
 def head_dim(config: Mapping[str, Any]) -> int:
     text = text_config(config)
-    return text.get("head_dim") or text["hidden_size"] // text["num_attention_heads"]
+    return int(text.get("head_dim") or text["hidden_size"] // text["num_attention_heads"])
 
 
 def kv_bytes_per_token(config: Mapping[str, Any], kv_dtype_bytes: int = 2) -> int:
@@ -74,7 +75,7 @@ def kv_bytes_per_token(config: Mapping[str, Any], kv_dtype_bytes: int = 2) -> in
     text = text_config(config)
     kv_heads = text.get("num_key_value_heads", text["num_attention_heads"])
     full = layer_types(config).count("full_attention")
-    return 2 * kv_heads * head_dim(config) * kv_dtype_bytes * full
+    return int(2 * kv_heads * head_dim(config) * kv_dtype_bytes * full)
 
 
 def state_bytes_per_sequence(config: Mapping[str, Any]) -> int:
@@ -91,7 +92,7 @@ def state_bytes_per_sequence(config: Mapping[str, Any]) -> int:
     ssm_bytes = TORCH_DTYPE_BYTES[text.get("mamba_ssm_dtype") or text.get("dtype") or "bfloat16"]
     conv = (2 * nk * dk + nv * dv) * (text["linear_conv_kernel_dim"] - 1) * model_bytes
     recurrent = nv * dv * dk * ssm_bytes
-    return linear * (conv + recurrent)
+    return int(linear * (conv + recurrent))
 
 
 def vision_peak_bytes(config: Mapping[str, Any], max_pixels: int = IMAGE_MAX_PIXELS) -> int:
@@ -103,7 +104,7 @@ def vision_peak_bytes(config: Mapping[str, Any], max_pixels: int = IMAGE_MAX_PIX
         return 0
     patches = max_pixels // vision["patch_size"] ** 2
     width = 3 * vision["hidden_size"] + vision["intermediate_size"] + 2 * vision["hidden_size"]
-    return patches * width * 2
+    return int(patches * width * 2)
 
 
 # --- readers -----------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from inference.deploy.memory import (
     ENGINE_OVERHEAD_BYTES,
     GPUS,
     Gpu,
+    GpuNeeds,
     MiB,
     as_gib,
     fp8_in_vllm,
@@ -158,7 +159,9 @@ QWEN35_9B_CONFIG: dict[str, Any] = {
 PROCESSOR_CACHE_GB = GPU_CHOICES["mm_processor_cache_gb"]
 
 
-def reference_needs(fp8_model: str = "depop-ml/Qwen3.5-9B-FP8-Dynamic", bf16_model: str = "Qwen/Qwen3.5-9B"):
+def reference_needs(
+    fp8_model: str = "depop-ml/Qwen3.5-9B-FP8-Dynamic", bf16_model: str = "Qwen/Qwen3.5-9B"
+) -> list[GpuNeeds]:
     """The 9B pair's GPU needs from ``QWEN35_9B_CONFIG`` (FP8 by the project's recipe)."""
     return [
         gpu_needs("FP8", fp8_model, [estimate_header(QWEN35_9B_CONFIG, fp8=True)], QWEN35_9B_CONFIG),

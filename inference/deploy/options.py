@@ -12,7 +12,7 @@ Adding an option is adding a field here, and reading it where it is used.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field, fields
+from dataclasses import Field, dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -50,14 +50,14 @@ def option(default: Any, help: str, *, secret: bool = False, **how: Any) -> Any:
     return field(default=default, repr=not secret, metadata={"help": help, **how})
 
 
-def flag(f) -> str:
+def flag(f: Field[Any]) -> str:
     """A field's command-line flag: ``max_tokens`` → ``--max-tokens``."""
     return "--" + f.name.replace("_", "-")
 
 
-def variable(f) -> str:
+def variable(f: Field[Any]) -> str:
     """A field's environment variable: ``max_tokens`` → ``DEMO_MAX_TOKENS``."""
-    return f.metadata.get("variable") or PREFIX + f.name.upper()
+    return str(f.metadata.get("variable") or PREFIX + f.name.upper())
 
 
 @dataclass(frozen=True)

@@ -1,34 +1,40 @@
 """Which class runs a side: one contract, several backends.
 
-Contract: ``make_engine(spec)`` returns the engine for ``spec.backend`` (a key of ``BACKENDS``),
-not started, importing its module only then; an unknown backend is a ``DemoError`` naming the
-known ones. Every backend satisfies ``inference.engines.base.Backend`` (what the pool, the page
-and the evaluation use) and shares ``EngineBase``'s state and restart logic.
+Contract: ``BACKENDS`` maps each backend's name (``ModelSpec.backend``) to its class, a
+``Backend``; ``make_engine(spec)`` returns the engine for ``spec.backend``, not started; an unknown
+backend is a ``DemoError`` naming the known ones. ``EngineFactory`` is what makes an engine from a
+spec: ``make_engine`` here, a fake in tests (``EnginePool(specs, make=...)``). Importing this
+module loads no engine library: each backend imports vLLM, torch or transformers when it starts.
 """
 
 from __future__ import annotations
 
-from importlib import import_module
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 
 from inference.engines.base import Backend
+from inference.engines.hf_engine import TransformersEngine
+from inference.engines.remote import RemoteEngine
+from inference.engines.vllm_engine import Engine
 from inference.errors import DemoError
 from inference.spec import ModelSpec
 
-BACKENDS = {
-    "vllm": "inference.engines.vllm_engine:Engine",  # an in-process vLLM AsyncLLM
-    "remote": "inference.engines.remote:RemoteEngine",  # an OpenAI-compatible vLLM server (spec.endpoint)
-    "transformers": "inference.engines.hf_engine:TransformersEngine",  # model.generate: ZeroGPU, no vLLM, a cross-check
-}
+EngineFactory = Callable[[ModelSpec], Backend]
+"""Makes the engine (not started) for one side's spec."""
 
-
-def backend_class(name: str) -> type[Backend]:
-    """The class registered as ``name`` (its module imported now)."""
-    module, attr = BACKENDS[name].split(":")
-    return getattr(import_module(module), attr)
+BACKENDS: Mapping[str, type[Backend]] = MappingProxyType(
+    {
+        "vllm": Engine,  # an in-process vLLM AsyncLLM
+        "remote": RemoteEngine,  # an OpenAI-compatible vLLM server (spec.endpoint)
+        "transformers": TransformersEngine,  # model.generate: ZeroGPU, no vLLM, a cross-check
+    }
+)
+"""Backend name → the class that runs it (read-only)."""
 
 
 def make_engine(spec: ModelSpec) -> Backend:
     """The engine object for one side (not started)."""
-    if spec.backend not in BACKENDS:
+    cls = BACKENDS.get(spec.backend)
+    if cls is None:
         raise DemoError(f"{spec.label}: unknown backend {spec.backend!r}; known: {', '.join(BACKENDS)}")
-    return backend_class(spec.backend)(spec)
+    return cls(spec)

@@ -1,11 +1,12 @@
-"""The backend contract: what every engine that runs a side provides, and the state they share.
+"""The engine contract: what every engine that runs a side provides, and the state they share.
 
-Contract: ``Backend`` (a runtime-checkable ``Protocol``) is what the pool, the page and the
-evaluation use of an engine; a backend (a value of ``inference.engines.backends.BACKENDS``)
-satisfies it, and ``tests/test_backends.py`` checks that each one does. ``EngineBase`` is the
-shared half: the fields every backend keeps (``spec``, ``footprint``, ``kv_usage``,
-``restarting``, ``closed``, ``restarts``), the ``restart()`` skeleton (mark restarting, stop, start
-again, count) and ``shutdown()``; a backend subclasses it and implements its abstract methods.
+Contract: ``Backend`` (an ABC) is the one type the pool, the page and the evaluation hold an engine
+as; every backend (a value of ``inference.engines.backends.BACKENDS``) and the test fake
+(``inference.engines.fake``) subclass it, implement its abstract methods, and keep its fields
+(``spec``, ``footprint``, ``kv_usage``, ``restarting``, ``closed``, ``restarts``, ``cannot_show``,
+``on_zerogpu``, ``collectors``); it gives them the ``restart()`` skeleton (mark restarting, stop,
+start again, count) and ``shutdown()``. mypy (``make lint``) holds the backends and their callers to it;
+``tests/test_backends.py`` checks what typing cannot (async where it says so, the shared state).
 ``Footprint`` is what a started engine holds; ``weight_bytes`` reads a checkpoint's size. Imports
 no engine library.
 """
@@ -16,13 +17,16 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING
 
 from inference.compare.metrics import Chunk
 from inference.compare.scores import TokenScore
 from inference.errors import DemoError
 from inference.inputs.chat import GenerationSettings, Prepared
 from inference.spec import ModelSpec
+
+if TYPE_CHECKING:
+    from prometheus_client.registry import Collector
 
 
 @dataclass(frozen=True)
@@ -55,90 +59,32 @@ def weight_bytes(model: str) -> int | None:
     return sum(f.stat().st_size for f in files) if files else None
 
 
-@runtime_checkable
-class Backend(Protocol):
+class Backend(ABC):
     """What runs one side. ``start`` and ``restart`` block (call them from a thread with no running
-    event loop); the async methods run in the loop that streams."""
-
-    spec: ModelSpec  # the side it runs (a remote backend fills in the served model once started)
-    footprint: Footprint  # known once started
-    kv_usage: float | None  # the KV cache's current use (0..1); None where the backend cannot say
-    restarting: bool  # a replacement is starting: a turn sent meanwhile is refused on this side alone
-    restarts: int  # replacements so far
-    cannot_show: tuple[str, ...]  # figures this side cannot give (a server that is not vLLM), said at start
-
-    @property
-    def started(self) -> bool:
-        """``start`` has succeeded (and ``shutdown`` not been called)."""
-        ...
-
-    @property
-    def alive(self) -> bool:
-        """Started and still able to answer; false makes the pool call ``restart``."""
-        ...
-
-    def start(self) -> None: ...
-
-    def restart(self) -> None: ...
-
-    def stream(self, prepared: Prepared, answers: Sequence[str], settings: GenerationSettings) -> AsyncIterator[Chunk]:
-        """The answer as ``Chunk``s, the first one with the prompt's size; cancelling the consumer
-        stops the request; every failure is a ``DemoError``."""
-        ...
-
-    async def warm_up(self) -> None:
-        """Run what is compiled or loaded lazily, before a user waits on it."""
-        ...
-
-    async def score(
-        self,
-        prepared: Prepared,
-        answers: Sequence[str],
-        settings: GenerationSettings,
-        token_ids: Sequence[int],
-        top: int = 2,
-    ) -> list[TokenScore]:
-        """Teacher-forced scores of ``token_ids`` after this turn's prompt (``compare.scores``)."""
-        ...
-
-    def prompt_tokens(self, prepared: Prepared, answers: Sequence[str], settings: GenerationSettings) -> int:
-        """The prompt's length in tokens as this engine will count it, before it is sent."""
-        ...
-
-    def decode(self, token_ids: Sequence[int]) -> str:
-        """Answer token ids to text, special tokens skipped."""
-        ...
-
-    def num_unfinished_requests(self) -> int: ...
-
-    async def has_work(self) -> bool:
-        """Whether the engine still holds any request (aborted ones included)."""
-        ...
-
-    def shutdown(self) -> None:
-        """Stop for good; idempotent, safe at any point of a start."""
-        ...
-
-
-class EngineBase(ABC):
-    """The state and the restart skeleton every backend shares. A backend implements ``start``,
+    event loop); the async methods run in the loop that streams. A subclass implements ``start``,
     ``_stop`` (drop what ``start`` built; nothing if nothing was built) and the abstract methods;
     ``score`` is refused unless it overrides it."""
 
     def __init__(self, spec: ModelSpec):
-        self.spec = spec
-        self.footprint = Footprint(None, None)
-        self.kv_usage: float | None = None
-        self.restarting = False  # a replacement is starting (see ``restart``)
+        self.spec = spec  # the side it runs (a remote backend fills in the served model once started)
+        self.footprint = Footprint(None, None)  # what it holds: known once started
+        self.kv_usage: float | None = None  # the KV cache's current use (0..1); None: the backend cannot say
+        self.restarting = False  # a replacement is starting: a turn sent meanwhile is refused on this side alone
         self.closed = False  # shut down for good: a start still under way undoes itself
-        self.restarts = 0
-        self.cannot_show: tuple[str, ...] = ()
+        self.restarts = 0  # replacements so far
+        self.cannot_show: tuple[str, ...] = ()  # figures this side cannot give (a server that is not vLLM)
+        self.on_zerogpu = False  # its GPU work runs in ``spaces.GPU`` (a ZeroGPU Space): the app says so
+        # the engine's own Prometheus collectors (vLLM's), served on /metrics labelled with the side
+        self.collectors: list[Collector] = []
 
     @abstractmethod
-    def start(self) -> None: ...
+    def start(self) -> None:
+        """Load the model and make the engine ready to stream; blocking, from a thread with no
+        running event loop. A failure raises (the pool records it and stops starting)."""
 
     @abstractmethod
-    def _stop(self) -> None: ...
+    def _stop(self) -> None:
+        """Drop what ``start`` built (nothing if nothing was built)."""
 
     def _start_again(self) -> None:
         """``restart``'s start: once, unless the backend waits for something to come back."""
@@ -156,24 +102,28 @@ class EngineBase(ABC):
             self.restarting = False
 
     def shutdown(self) -> None:
+        """Stop for good; idempotent, safe at any point of a start."""
         self.closed = True
         self._stop()
 
     @property
     @abstractmethod
-    def started(self) -> bool: ...
+    def started(self) -> bool:
+        """``start`` has succeeded (and ``shutdown`` not been called)."""
 
     @property
     @abstractmethod
-    def alive(self) -> bool: ...
+    def alive(self) -> bool:
+        """Started and still able to answer; false makes the pool call ``restart``."""
 
     @abstractmethod
-    def stream(
-        self, prepared: Prepared, answers: Sequence[str], settings: GenerationSettings
-    ) -> AsyncIterator[Chunk]: ...
+    def stream(self, prepared: Prepared, answers: Sequence[str], settings: GenerationSettings) -> AsyncIterator[Chunk]:
+        """The answer as ``Chunk``s (an async generator), the first one with the prompt's size;
+        cancelling the consumer stops the request; every failure is a ``DemoError``."""
 
     @abstractmethod
-    async def warm_up(self) -> None: ...
+    async def warm_up(self) -> None:
+        """Run what is compiled or loaded lazily, before a user waits on it."""
 
     async def score(
         self,
@@ -183,16 +133,22 @@ class EngineBase(ABC):
         token_ids: Sequence[int],
         top: int = 2,
     ) -> list[TokenScore]:
+        """Teacher-forced scores of ``token_ids`` after this turn's prompt (``compare.scores``),
+        each with the ``top`` likeliest tokens; a backend that cannot score raises ``DemoError``."""
         raise DemoError(f"{self.spec.label}: the {self.spec.backend} backend does not score answers.")
 
     @abstractmethod
-    def prompt_tokens(self, prepared: Prepared, answers: Sequence[str], settings: GenerationSettings) -> int: ...
+    def prompt_tokens(self, prepared: Prepared, answers: Sequence[str], settings: GenerationSettings) -> int:
+        """The prompt's length in tokens as this engine will count it, before it is sent."""
 
     @abstractmethod
-    def decode(self, token_ids: Sequence[int]) -> str: ...
+    def decode(self, token_ids: Sequence[int]) -> str:
+        """Answer token ids to text, special tokens skipped."""
 
     @abstractmethod
-    def num_unfinished_requests(self) -> int: ...
+    def num_unfinished_requests(self) -> int:
+        """Requests the engine holds now (streaming or queued)."""
 
     @abstractmethod
-    async def has_work(self) -> bool: ...
+    async def has_work(self) -> bool:
+        """Whether the engine still holds any request (aborted ones included)."""

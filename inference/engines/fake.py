@@ -1,12 +1,13 @@
-"""A stand-in for a vLLM engine with no model, for tests and benchmarks of the page (not a backend
-the app offers: it is not in ``BACKENDS``).
+"""A fake engine with no model, for tests and benchmarks of the page (not a backend the app offers:
+it is not in ``BACKENDS``); it implements the engine contract (``base.Backend``) directly.
 
 Contract: ``FakeFastEngine(spec, rate, delay)`` streams ``settings.max_tokens`` one-token chunks at
 ``rate`` per second, the first ``delay`` seconds after the request and with a prompt size, the
 last with ``finish_reason`` "length"; the words it streams are ``word(token_id)`` and ``decode``
 spells them back; ``score`` gives every token the log-probability the stream gave it (-0.5), so two
-fakes cross-score to zero. It needs no vLLM and no tokenizer; what it does not override it inherits from
-``Engine`` (``bench/comparison.py`` lists those methods).
+fakes cross-score to zero; ``prompt_tokens`` counts every prompt as ``PROMPT_TOKENS``, as ``stream``
+says. It needs no vLLM and no tokenizer. Build a pool of them through the pool's constructor:
+``EnginePool(specs, make=FakeFastEngine)`` (or ``make=partial(FakeFastEngine, rate=...)``).
 """
 
 from __future__ import annotations
@@ -19,18 +20,19 @@ from typing import Any
 
 from inference.compare.metrics import Chunk
 from inference.compare.scores import TokenScore
-from inference.engines.vllm_engine import Engine
+from inference.engines.base import Backend
 from inference.errors import DemoError
 from inference.inputs.chat import GenerationSettings, Prepared
+from inference.spec import ModelSpec
 
 
-class FakeFastEngine(Engine):
+class FakeFastEngine(Backend):
     """Streams ``settings.max_tokens`` one-token chunks at ``rate`` per second, the first with a
     prompt size, after ``delay`` seconds."""
 
     PROMPT_TOKENS = 12
 
-    def __init__(self, spec, rate: float = 2000.0, delay: float = 0.0):
+    def __init__(self, spec: ModelSpec, rate: float = 2000.0, delay: float = 0.0):
         super().__init__(spec)
         self.rate = rate
         self.delay = delay
@@ -46,15 +48,15 @@ class FakeFastEngine(Engine):
 
     @property
     def alive(self) -> bool:
-        """Started and not shut down (``Engine``'s asks vLLM: the pool's watch would restart a fake
-        every second)."""
+        """Started and not shut down."""
         return self._up
 
-    def shutdown(self) -> None:
+    def _stop(self) -> None:
         self._up = False
 
-    def render(self, prepared: Prepared, answers: Sequence[str], settings: GenerationSettings) -> str:
-        return repr(prepared.messages(answers, system=settings.system))
+    def prompt_tokens(self, prepared: Prepared, answers: Sequence[str], settings: GenerationSettings) -> int:
+        """Every prompt counts ``PROMPT_TOKENS``, as ``stream``'s first chunk says."""
+        return self.PROMPT_TOKENS
 
     def num_unfinished_requests(self) -> int:
         return self._active
@@ -73,7 +75,15 @@ class FakeFastEngine(Engine):
     def word(token_id: int) -> str:
         return f"w{token_id % 10} "
 
-    async def score(self, prepared, answers, settings, token_ids, top: int = 2) -> list[TokenScore]:
+    async def score(
+        self,
+        prepared: Prepared,
+        answers: Sequence[str],
+        settings: GenerationSettings,
+        token_ids: Sequence[int],
+        top: int = 2,
+    ) -> list[TokenScore]:
+        """Every token at the log-probability ``stream`` gave it (-0.5), itself its only alternative."""
         return [TokenScore(t, -0.5, ((t, -0.5),)) for t in token_ids]
 
     async def stream(

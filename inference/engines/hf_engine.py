@@ -21,17 +21,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import dataclasses
 import logging
 import threading
 import warnings
 from collections import deque
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from inference.compare.metrics import Chunk
 from inference.compare.scores import TokenScore
-from inference.engines.base import EngineBase, Footprint, weight_bytes
+from inference.engines.base import Backend, Footprint, weight_bytes
 from inference.engines.hf_inputs import processor_inputs, with_tokens
 from inference.engines.hf_load import load_options
 from inference.engines.prompt import PromptViews
@@ -41,6 +42,8 @@ from inference.inputs.chat import GenerationSettings, Prepared, UserTurn, prepar
 from inference.spec import ModelSpec
 
 log = logging.getLogger(__name__)
+
+Post = Callable[[object], None]  # hands a request's thread's pieces (or its failure, or the end) to the loop
 _END = object()
 
 
@@ -51,9 +54,9 @@ class _Ticket:
     stop: threading.Event = field(default_factory=threading.Event)
 
 
-class TransformersEngine(PromptViews, EngineBase):
+class TransformersEngine(PromptViews, Backend):
     """A transformers model for one ``ModelSpec``; rendering and counting: ``PromptViews``; state
-    and restart: ``EngineBase`` (``kv_usage`` stays None: no fixed KV pool here)."""
+    and restart: ``Backend`` (``kv_usage`` stays None: no fixed KV pool here)."""
 
     def __init__(self, spec: ModelSpec):
         super().__init__(spec)
@@ -142,7 +145,7 @@ class TransformersEngine(PromptViews, EngineBase):
             raise DemoError(f"{self.spec.label}: the model is not loaded.")
         prompt = self.render(prepared, answers, settings)
         loop = asyncio.get_running_loop()
-        out: asyncio.Queue = asyncio.Queue()
+        out: asyncio.Queue[object] = asyncio.Queue()
 
         def post(item: object) -> None:
             with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is listening
@@ -162,7 +165,7 @@ class TransformersEngine(PromptViews, EngineBase):
             while (item := await out.get()) is not _END:
                 if isinstance(item, BaseException):
                     raise item
-                yield item
+                yield cast(Chunk, item)
         finally:
             ticket.stop.set()  # cancelled or closed early: generate stops at its next step
 
@@ -182,7 +185,7 @@ class TransformersEngine(PromptViews, EngineBase):
         inputs = processor_inputs(self._processor, self.render(prepared, answers, settings), prepared, self.spec.label)
         return await asyncio.to_thread(self._scorer, inputs, list(token_ids), top)
 
-    def _forward_scores(self, inputs: dict, token_ids: list[int], top: int) -> list[TokenScore]:
+    def _forward_scores(self, inputs: dict[str, Any], token_ids: list[int], top: int) -> list[TokenScore]:
         """The GPU work of ``score``: the logits at the last ``len(token_ids)`` positions."""
         import torch
 
@@ -200,7 +203,9 @@ class TransformersEngine(PromptViews, EngineBase):
             for t, row, ids_, vals in zip(token_ids, logprobs, best.indices, best.values, strict=True)
         ]
 
-    def _serve(self, ticket: _Ticket, prompt: str, prepared: Prepared, settings: GenerationSettings, post) -> None:
+    def _serve(
+        self, ticket: _Ticket, prompt: str, prepared: Prepared, settings: GenerationSettings, post: Post
+    ) -> None:
         """A request's thread: wait for the engine, prepare the inputs, stream the pieces."""
         try:
             with self._turn:
@@ -222,7 +227,9 @@ class TransformersEngine(PromptViews, EngineBase):
             self._threads.discard(threading.current_thread())
             post(_END)
 
-    def _answer(self, ticket: _Ticket, prompt: str, prepared: Prepared, settings: GenerationSettings, post) -> None:
+    def _answer(
+        self, ticket: _Ticket, prompt: str, prepared: Prepared, settings: GenerationSettings, post: Post
+    ) -> None:
         from inference.engines.hf_steps import TextDeltas
 
         inputs = processor_inputs(self._processor, prompt, prepared, self.spec.label)
@@ -241,9 +248,12 @@ class TransformersEngine(PromptViews, EngineBase):
             for n, (token, logprob) in enumerate(pieces, 1):
                 finish = "stop" if token in stops else "length" if n >= max_new else None
                 delta = text.add(token) + (text.flush() if finish else "")
-                head = {"prompt_token_ids": tuple(ids)} if n == 1 else {}
-                sizes = (len(ids), self.visual_count(ids)) if n == 1 else (None, None)
-                post(Chunk(delta, 1, *sizes, (token,), (logprob,), finish, **head))
+                chunk = Chunk(delta, 1, token_ids=(token,), logprobs=(logprob,), finish_reason=finish)
+                if n == 1:  # the prompt's size, once
+                    chunk = dataclasses.replace(
+                        chunk, prompt_tokens=len(ids), visual_tokens=self.visual_count(ids), prompt_token_ids=tuple(ids)
+                    )
+                post(chunk)
                 if ticket.stop.is_set() or finish:
                     break
         finally:
@@ -251,7 +261,9 @@ class TransformersEngine(PromptViews, EngineBase):
         if finish is None and not ticket.stop.is_set():  # generate ended on its own, unforeseen
             post(Chunk(text.flush(), 0, finish_reason="stop"))
 
-    def _generate(self, inputs: dict, settings: GenerationSettings, max_new: int) -> Iterator[tuple[int, float]]:
+    def _generate(
+        self, inputs: dict[str, Any], settings: GenerationSettings, max_new: int
+    ) -> Generator[tuple[int, float], None, None]:
         """The GPU work: ``generate`` in a thread, its ``(token, logprob)`` steps as they come.
         Closing this generator stops ``generate`` and waits for its thread."""
         import torch

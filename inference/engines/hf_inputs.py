@@ -17,7 +17,7 @@ from inference.errors import DemoError
 from inference.inputs.chat import Prepared
 
 
-def processor_inputs(processor: Any, prompt: str, prepared: Prepared, label: str) -> dict:
+def processor_inputs(processor: Any, prompt: str, prepared: Prepared, label: str) -> dict[str, Any]:
     """The model's processor over the prompt and the decoded media, as vLLM calls it."""
     from transformers.video_utils import VideoMetadata
 
@@ -37,7 +37,7 @@ def processor_inputs(processor: Any, prompt: str, prepared: Prepared, label: str
         raise DemoError(f"{label}: the input was refused: {err}") from err
 
 
-def with_tokens(inputs: dict, token_ids: Sequence[int]) -> dict:
+def with_tokens(inputs: dict[str, Any], token_ids: Sequence[int]) -> dict[str, Any]:
     """``inputs`` with ``token_ids`` appended after the prompt (a new dict; ``inputs`` is unchanged)."""
     import torch
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterator
+from typing import Any, cast
 
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria
@@ -36,7 +37,7 @@ class Steps(LogitsProcessor, BaseStreamer):
     """Raw log-probabilities (as the first logits processor) paired with each streamed token."""
 
     def __init__(self) -> None:
-        self._queue: queue.Queue = queue.Queue()
+        self._queue: queue.Queue[object] = queue.Queue()
         self._logprobs: torch.Tensor | None = None
         self._prompt_seen = False
 
@@ -63,7 +64,7 @@ class Steps(LogitsProcessor, BaseStreamer):
         while (item := self._queue.get()) is not _END:
             if isinstance(item, BaseException):
                 raise item
-            yield item
+            yield cast(tuple[int, float], item)
 
 
 class Stopped(StoppingCriteria):
@@ -72,7 +73,7 @@ class Stopped(StoppingCriteria):
     def __init__(self, event: threading.Event):
         self.event = event
 
-    def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
         return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
 
 
@@ -127,13 +128,13 @@ def sampling(settings: GenerationSettings, prompt_len: int) -> LogitsProcessorLi
 class TextDeltas:
     """Incremental detokenisation: each token's new text, held back while a character is incomplete."""
 
-    def __init__(self, tokenizer):
+    def __init__(self, tokenizer: Any):
         self.tokenizer = tokenizer
         self.ids: list[int] = []
         self.prefix = self.read = 0  # ids[prefix:read] is the context the next delta is cut from
 
     def _decode(self, ids: list[int]) -> str:
-        return self.tokenizer.decode(ids, skip_special_tokens=True)
+        return str(self.tokenizer.decode(ids, skip_special_tokens=True))
 
     def add(self, token: int) -> str:
         self.ids.append(token)

@@ -1,6 +1,7 @@
 """The engines of all sides, started one after the other, with progress to show.
 
-Contract: ``EnginePool(specs).start()`` starts each engine in order (never concurrently:
+Contract: ``EnginePool(specs)`` makes one engine per spec (``make``: ``backends.make_engine``, or a
+fake in tests) and holds them as ``Backend``s; ``start()`` starts each engine in order (never concurrently:
 vllm#55827) and keeps ``status`` current for a UI to poll; a failed start is recorded in
 ``status.error`` and stops the sequence. ``warm_up()`` (async, from the loop that will stream)
 then runs each engine's lazily compiled paths once so the first user does not wait on them;
@@ -19,7 +20,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from inference.engines.backends import make_engine
+from inference.engines.backends import EngineFactory, make_engine
+from inference.engines.base import Backend
 from inference.spec import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -27,14 +29,20 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class PoolStatus:
+    """What the pool is doing, for a UI to show: ``ready`` once every engine started; ``message`` in
+    words; ``error`` the failed start, if one failed."""
+
     ready: bool
     message: str
     error: str | None = None
 
 
 class EnginePool:
-    def __init__(self, specs: Sequence[ModelSpec]):
-        self.engines = [make_engine(s) for s in specs]
+    """The engines of all sides, in the specs' order: started one at a time, watched, and shut down
+    together (the module's contract). ``make`` builds each side's engine from its spec."""
+
+    def __init__(self, specs: Sequence[ModelSpec], make: EngineFactory = make_engine):
+        self.engines: list[Backend] = [make(s) for s in specs]
         self.status = PoolStatus(False, "Waiting to start the engines…")
         self.start_seconds: float | None = None
         self.warm_seconds: float | None = None
@@ -45,9 +53,11 @@ class EnginePool:
 
     @property
     def specs(self) -> list[ModelSpec]:
+        """Each side's spec, in order."""
         return [e.spec for e in self.engines]
 
     def start(self) -> None:
+        """Start every engine in order (blocking); a failure is recorded in ``status`` and re-raised."""
         t0 = time.monotonic()
         n = len(self.engines)
         for i, engine in enumerate(self.engines, 1):
@@ -76,6 +86,7 @@ class EnginePool:
         return f"Engines ready in {self.start_seconds or 0:.0f} s.{said}"
 
     async def warm_up(self) -> None:
+        """Run each engine's lazily compiled paths once, concurrently; failures are logged, never raised."""
         t0 = time.monotonic()
         results = await asyncio.gather(*(e.warm_up() for e in self.engines), return_exceptions=True)
         for engine, result in zip(self.engines, results, strict=True):
@@ -137,6 +148,7 @@ class EnginePool:
                 self.notes[i] = f"{title} was restarted after it stopped ({time.monotonic() - t0:.0f} s)."
 
     def shutdown(self) -> None:
+        """Stop every engine, in parallel; safe more than once, from any thread, at any point of the start."""
         with self._lock:
             self._closing = True
             threads = [threading.Thread(target=e.shutdown, daemon=True) for e in self.engines]

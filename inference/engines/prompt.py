@@ -29,12 +29,13 @@ class PromptViews:
 
     def render(self, prepared: Prepared, answers: Sequence[str], settings: GenerationSettings) -> str:
         """The prompt text for one side, through the model's own chat template."""
-        return self._tokenizer.apply_chat_template(
+        text: str = self._tokenizer.apply_chat_template(
             prepared.messages(answers, system=settings.system),
             tokenize=False,
             add_generation_prompt=True,
             enable_thinking=settings.enable_thinking,
         )
+        return text
 
     def visual_count(self, token_ids: Sequence[int]) -> int:
         """How many of these prompt tokens are image/video placeholders."""
@@ -56,4 +57,4 @@ class PromptViews:
         """Token ids to text, the way vLLM detokenises an answer (special tokens skipped)."""
         if self._tokenizer is None:
             return ""
-        return self._tokenizer.decode(list(token_ids), skip_special_tokens=True)
+        return str(self._tokenizer.decode(list(token_ids), skip_special_tokens=True))

@@ -27,7 +27,7 @@ def vllm_scheme(vllm_config: Any) -> str | None:
         return None
     groups = getattr(quant, "target_scheme_map", None)
     if groups is None:  # another quantization method (not compressed-tensors): its own name
-        return quant.get_name()
+        return str(quant.get_name())
     from vllm.config import set_current_vllm_config
 
     names = []

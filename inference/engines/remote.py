@@ -34,7 +34,7 @@ from typing import Any
 import httpx
 
 from inference.compare.metrics import Chunk
-from inference.engines.base import EngineBase, Footprint
+from inference.engines.base import Backend, Footprint
 from inference.engines.prompt import VISUAL_TOKENS
 from inference.engines.remote_wire import chat_request, error_message, kv_cache_tokens, metric
 from inference.errors import DemoError
@@ -57,9 +57,9 @@ NOT_VLLM = (
 )
 
 
-class RemoteEngine(EngineBase):
+class RemoteEngine(Backend):
     """A side served by a vLLM server at ``spec.endpoint`` (``kv_usage`` stays None: the server does
-    not stream it; ``score`` is refused: ``EngineBase``'s)."""
+    not stream it; ``score`` is refused: ``Backend``'s)."""
 
     def __init__(self, spec: ModelSpec):
         if not spec.endpoint:
@@ -117,7 +117,7 @@ class RemoteEngine(EngineBase):
             card = models[0]
             page = self._metrics_page(client)
             self.vllm = page is not None and "vllm:" in page
-            kv_tokens = kv_cache_tokens(page) if self.vllm else None
+            kv_tokens = kv_cache_tokens(page) if page is not None and self.vllm else None
             self.cannot_show = () if self.vllm else NOT_VLLM
             self._tokenizer = self._load_tokenizer(card)
             if self._tokenizer is not None:
@@ -311,13 +311,13 @@ class RemoteEngine(EngineBase):
             raise DemoError(
                 f"{self.spec.label}: the server could not count the prompt: {error_message(response.content)}"
             )
-        return response.json()["count"] + TEMPLATE_TOKENS_PER_FILE * len(prepared.plans) + prepared.visual_tokens
+        return int(response.json()["count"]) + TEMPLATE_TOKENS_PER_FILE * len(prepared.plans) + prepared.visual_tokens
 
     def decode(self, token_ids: Sequence[int]) -> str:
         """Token ids to text as the server detokenises (special tokens skipped); with no tokenizer
         here, the streamed pieces joined (a character split across tokens may show as �)."""
         if self._tokenizer is not None:
-            return self._tokenizer.decode(list(token_ids), skip_special_tokens=True)
+            return str(self._tokenizer.decode(list(token_ids), skip_special_tokens=True))
         return "".join(self._pieces.get(t, "") for t in token_ids)
 
     def num_unfinished_requests(self) -> int:

@@ -18,9 +18,13 @@ import json
 import logging
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inference.inputs.chat import GenerationSettings, Prepared
+
+if TYPE_CHECKING:
+    import numpy as np
+    from PIL import Image
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +35,14 @@ def _data_url(mime: str, payload: bytes) -> str:
     return f"data:{mime};base64,{base64.b64encode(payload).decode()}"
 
 
-def image_url(image) -> str:
+def image_url(image: Image.Image) -> str:
     """A decoded (upright RGB) image as a PNG data URL: lossless, so the server sees the same pixels."""
     buf = io.BytesIO()
     image.save(buf, format="PNG")
     return _data_url("image/png", buf.getvalue())
 
 
-def video_url(frames) -> str:
+def video_url(frames: np.ndarray) -> str:
     """Sampled frames ``(T, H, W, 3)`` as vLLM's ``video/jpeg`` data URL: base64 JPEGs joined by commas."""
     from PIL import Image
 

@@ -21,15 +21,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
 from inference.compare.metrics import Chunk
 from inference.compare.scores import TokenScore
-from inference.engines.base import EngineBase, Footprint, weight_bytes
+from inference.engines.base import Backend, Footprint, weight_bytes
 from inference.engines.prompt import PromptViews
 from inference.engines.quant import kernel_route, vllm_scheme
 from inference.errors import DemoError
@@ -41,33 +42,34 @@ log = logging.getLogger(__name__)
 KERNEL_REPORT = "inference.engines.cpu_fp8.KernelReport"  # vLLM worker extension (``fp8_kernels``)
 
 
-def _kv_watch(engine: Engine):
+def _kv_watch(engine: Engine) -> Callable[..., Any]:
     """A vLLM stat-logger factory that keeps ``engine.kv_usage`` current (0..1)."""
     from vllm.v1.metrics.loggers import StatLoggerBase
 
     class KvWatch(StatLoggerBase):
-        def __init__(self, vllm_config, engine_index: int = 0):
+        def __init__(self, vllm_config: Any, engine_index: int = 0):
             pass
 
-        def record(self, scheduler_stats, iteration_stats, mm_cache_stats=None, engine_idx: int = 0):
+        def record(
+            self, scheduler_stats: Any, iteration_stats: Any, mm_cache_stats: Any = None, engine_idx: int = 0
+        ) -> None:
             if scheduler_stats is not None:
                 engine.kv_usage = scheduler_stats.kv_cache_usage
 
-        def log_engine_initialized(self):
+        def log_engine_initialized(self) -> None:
             pass
 
     return lambda vllm_config, engine_index=0: KvWatch(vllm_config, engine_index)
 
 
-class Engine(PromptViews, EngineBase):
+class Engine(PromptViews, Backend):
     """A started-on-demand vLLM engine for one ``ModelSpec`` (rendering and counting: ``PromptViews``;
-    state and restart: ``EngineBase``). ``kv_usage``: the latest use the scheduler reported."""
+    state and restart: ``Backend``). ``kv_usage``: the latest use the scheduler reported."""
 
     def __init__(self, spec: ModelSpec):
         super().__init__(spec)
         self._llm: Any = None
         self._blocks: int | None = None  # KV-cache blocks of the first start; a restart gets as many
-        self.collectors: list[Any] = []  # vLLM's Prometheus metrics of this engine (``vllm_collectors``)
 
     def start(self) -> None:
         """Create the ``AsyncLLM`` (spawns its EngineCore process) and load the chat template."""
@@ -124,7 +126,7 @@ class Engine(PromptViews, EngineBase):
         from vllm.platforms import current_platform
         from vllm.sampling_params import RequestOutputKind
 
-        seed = settings.seed
+        seed: int | None = settings.seed
         if seed is not None and settings.temperature > 0 and prepared.multi_modal_data and current_platform.is_cpu():
             # vLLM 0.32's CPU runner dies on a seeded sampled request whose prefill it splits, as it
             # splits an image turn's here ("CPU Generator does not use offset"): a denial of service
@@ -156,13 +158,16 @@ class Engine(PromptViews, EngineBase):
                 logprobs = tuple(
                     entry[t].logprob for t, entry in zip(new, completion.logprobs or (), strict=False) if t in entry
                 )
-                piece = {"token_ids": new, "logprobs": logprobs, "kv_usage": self.kv_usage}
-                piece["finish_reason"] = completion.finish_reason
+                finish, kv = completion.finish_reason, self.kv_usage
+                piece = Chunk(
+                    completion.text, len(new), token_ids=new, logprobs=logprobs, finish_reason=finish, kv_usage=kv
+                )
                 if first and ids is not None:  # the prompt's size, once
-                    head = {"prompt_token_ids": tuple(ids)}
-                    yield Chunk(completion.text, len(new), len(ids), self.visual_count(ids), **piece, **head)
+                    yield dataclasses.replace(
+                        piece, prompt_tokens=len(ids), visual_tokens=self.visual_count(ids), prompt_token_ids=tuple(ids)
+                    )
                 elif completion.text or new or completion.finish_reason:
-                    yield Chunk(completion.text, len(new), **piece)
+                    yield piece
                 first = False
 
     @contextlib.contextmanager

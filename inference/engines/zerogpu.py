@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from importlib.util import find_spec
+from typing import Any, ParamSpec, TypeVar
 
 from inference.inputs.chat import GenerationSettings
 
@@ -29,8 +30,11 @@ ZEROGPU_PER_TOKEN = 0.1
 ZEROGPU_TORCH = ("2.8.0", "2.9.1", "2.10.0", "2.11.0")
 ZEROGPU_PYTHON = ("3.10.13", "3.12.12")
 
+P = ParamSpec("P")
+R = TypeVar("R")
 
-def zerogpu(task: Callable, duration: Callable) -> tuple[Callable, bool]:
+
+def zerogpu(task: Callable[P, R], duration: Callable[P, float]) -> tuple[Callable[P, R], bool]:
     """``task`` wrapped in ``spaces.GPU`` on a ZeroGPU Space, else as is; and whether it was."""
     if find_spec("spaces") is None:
         return task, False
@@ -39,9 +43,9 @@ def zerogpu(task: Callable, duration: Callable) -> tuple[Callable, bool]:
 
     if not Config.zero_gpu:
         return task, False
-    return spaces.GPU(task, duration=duration), True
+    return spaces.GPU(task, duration=duration), True  # spaces is untyped: its wrapper keeps the signature
 
 
-def gpu_seconds(inputs: dict, settings: GenerationSettings, max_new: int) -> float:
+def gpu_seconds(inputs: dict[str, Any], settings: GenerationSettings, max_new: int) -> float:
     """The GPU time to ask for one ``generate`` call (its arguments, as ``spaces.GPU`` passes them)."""
     return ZEROGPU_SECONDS + ZEROGPU_PER_TOKEN * max_new

@@ -19,6 +19,7 @@ import base64
 import html
 import re
 from pathlib import Path
+from typing import Any
 
 EVIDENCE_PLOTS = ("worst.png", "ceiling.png")
 KL = "{:.3g}"  # KL divergences span orders of magnitude: significant digits, not decimals
@@ -30,11 +31,11 @@ KL_NOTE = (
 )
 
 
-def _n(x, fmt: str = "{:.4f}") -> str:
+def _n(x: float | None, fmt: str = "{:.4f}") -> str:
     return "–" if x is None else fmt.format(x)
 
 
-def _ci(rep_part: dict, key: str, fmt: str = "{:.4f}", scale: float = 1) -> str:
+def _ci(rep_part: dict[str, Any], key: str, fmt: str = "{:.4f}", scale: float = 1) -> str:
     """``value [lo–hi]`` of one figure with its bootstrap interval."""
     value, ci = rep_part.get(key), (rep_part.get("ci") or {}).get(key)
     if value is None:
@@ -43,7 +44,7 @@ def _ci(rep_part: dict, key: str, fmt: str = "{:.4f}", scale: float = 1) -> str:
     return out + (f" [{fmt.format(ci[0] * scale)}–{fmt.format(ci[1] * scale)}]" if ci else "")
 
 
-def _pct(x) -> str:
+def _pct(x: float | None) -> str:
     return _n(x, "{:.1%}")
 
 
@@ -60,11 +61,11 @@ QUALITY_ROWS = (  # (row, key, format, scale)
 )
 
 
-def _flips(part: dict) -> str:
+def _flips(part: dict[str, Any]) -> str:
     return f"{part['flips_lost']} lost, {part['flips_gained']} gained (exact p = {part['flips_p_value']:.3g})"
 
 
-def _quality(ev: dict) -> list[str]:
+def _quality(ev: dict[str, Any]) -> list[str]:
     noise = ev["noise_floor"]
     lines = []
     for side in ev["sides"]:
@@ -96,7 +97,7 @@ def _quality(ev: dict) -> list[str]:
     return [*lines, "", KL_NOTE.format(k=ev["sides"][0]["top_k"] if ev["sides"] else "k")]
 
 
-def _standard(rep: dict) -> list[str]:
+def _standard(rep: dict[str, Any]) -> list[str]:
     """Standard tasks (lmms-eval, ``inference.evaluation.lmms``): accuracy, recovery and flips per task."""
     tasks = rep.get("standard_tasks")
     if not tasks:
@@ -119,7 +120,7 @@ def _standard(rep: dict) -> list[str]:
     return lines
 
 
-def evidence_markdown(rep: dict, images: bool = True) -> str:
+def evidence_markdown(rep: dict[str, Any], images: bool = True) -> str:
     """Quality against the noise floor, the worst prompts, speed against the ceiling, reasoning;
     ``images``: with the links to ``worst.png`` and ``ceiling.png``."""
     ev = rep["evidence"]
@@ -174,7 +175,7 @@ def evidence_markdown(rep: dict, images: bool = True) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _verdict(rep: dict) -> str:
+def _verdict(rep: dict[str, Any]) -> str:
     ev = rep["evidence"]
     said = []
     for s in ev["sides"]:
@@ -194,7 +195,7 @@ def _verdict(rep: dict) -> str:
     return " ".join(said)
 
 
-def card_markdown(rep: dict) -> str:
+def card_markdown(rep: dict[str, Any]) -> str:
     ev, st = rep["evidence"], rep["settings"]
     lines = ["# Evidence card: FP8 against BF16", ""]
     if any(s["tiny_random_checkpoint"] for s in rep["sides"]):
@@ -219,7 +220,7 @@ def card_markdown(rep: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_evidence(rep: dict, folder: Path) -> list[Path]:
+def plot_evidence(rep: dict[str, Any], folder: Path) -> list[Path]:
     """``worst.png`` and ``ceiling.png`` in ``folder``."""
     from matplotlib.figure import Figure
 
@@ -264,7 +265,7 @@ STYLE = (
 )
 
 
-def write_card(rep: dict, folder: Path) -> list[Path]:
+def write_card(rep: dict[str, Any], folder: Path) -> list[Path]:
     """``worst.png``, ``ceiling.png``, ``card.md`` and ``card.html`` in ``folder`` (from a report, or
     ``json.loads`` of a ``report.json`` written earlier); their paths."""
     plots = plot_evidence(rep, folder)
@@ -283,7 +284,7 @@ def card_html(markdown: str, folder: Path) -> str:
     except ImportError:  # markdown-it comes with gradio (rich); without it, the text as it is
         body = f"<pre>{html.escape(markdown)}</pre>"
 
-    def inline(match: re.Match) -> str:
+    def inline(match: re.Match[str]) -> str:
         path = folder / match.group(1)
         if not path.is_file():
             return match.group(0)

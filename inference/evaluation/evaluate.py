@@ -39,22 +39,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from inference.compare.cross import scorable, score_turn
 from inference.compare.merge import stream_sides
 from inference.compare.metrics import SideMetrics
 from inference.compare.reasoning import CLOSE
 from inference.compare.scores import TokenScore
 from inference.compare.transcript import Answer, Exchange
+from inference.engines.base import Backend
+from inference.engines.pool import EnginePool
+from inference.engines.scoring import scorable, score_turn
 from inference.errors import DemoError
 from inference.evaluation.prompts import Prompt, load_prompts
-from inference.inputs.chat import GenerationSettings, UserTurn, prepare
+from inference.inputs.chat import GenerationSettings, Prepared, UserTurn, prepare
 from inference.inputs.media import VideoOptions
 from inference.inputs.vision import VisualBudget
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMING = "each alone"  # how the speed figures were measured (the report says so)
 TOP = 20  # most likely tokens kept per scored position (vLLM's default ceiling, max_logprobs)
-CONTROL = "the reference again, another request beside it in its engine"  # the noise floor's change
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,12 @@ def order(prompt_index: int, sides: int) -> list[int]:
 
 
 async def _alone(
-    engines: Sequence[Any], side: int, prepared: Any, settings: GenerationSettings, answer: Any, stall: float | None
+    engines: Sequence[Backend],
+    side: int,
+    prepared: Prepared,
+    settings: GenerationSettings,
+    answer: Answer,
+    stall: float | None,
 ) -> tuple[bool, Reasoning | None]:
     """``side`` answers while no other side of the run is asked anything; whether another request
     was seen in any engine meanwhile (sampled at each chunk and at the end: a chat turn beside it),
@@ -125,7 +131,12 @@ async def _alone(
 
 
 async def control(
-    engine: Any, prepared: Any, settings: GenerationSettings, first: Answer, stall: float | None, top: int = TOP
+    engine: Backend,
+    prepared: Prepared,
+    settings: GenerationSettings,
+    first: Answer,
+    stall: float | None,
+    top: int = TOP,
 ) -> Control:
     """The noise floor (``Control``): ``engine`` (the reference's) answers again beside a second,
     identical request, so its batch differs from the first answer's; then ``first``'s tokens are
@@ -156,7 +167,7 @@ async def control(
 
 
 async def run(
-    engines: Sequence[Any],
+    engines: Sequence[Backend],
     prompts: Sequence[Prompt],
     settings: GenerationSettings,
     *,
@@ -180,7 +191,8 @@ async def run(
             yield Outcome(prompt, None, str(err))
             continue
         ex = Exchange.start(turn, settings, len(engines), time.monotonic(), prepared.plans)
-        shared, reasoning = [], [None] * len(engines)
+        shared: list[int] = []
+        reasoning: list[Reasoning | None] = [None] * len(engines)
         for side in order(index, len(engines)):
             busy, reasoning[side] = await _alone(engines, side, prepared, settings, ex.answers[side], stall_seconds)
             if busy:
@@ -237,8 +249,9 @@ def sides(args: argparse.Namespace, environ: Mapping[str, str]) -> list[Any]:
     from inference.deploy.options import ModelOptions, OptionError
     from inference.deploy.sides import resolve_specs
 
-    given = {"model": tuple(args.model or ()), "backend": tuple(args.backend or ())}
-    models = ModelOptions(device=args.device, tiny_dir=args.tiny_dir, **given)
+    models = ModelOptions(
+        device=args.device, tiny_dir=args.tiny_dir, model=tuple(args.model or ()), backend=tuple(args.backend or ())
+    )
     try:
         specs = resolve_specs(models, environ)
     except OptionError as err:
@@ -259,14 +272,14 @@ def sides(args: argparse.Namespace, environ: Mapping[str, str]) -> list[Any]:
 
 
 async def evaluate_to(
-    pool: Any,
+    pool: EnginePool,
     prompts: list[Prompt],
     settings: GenerationSettings,
     out: Path,
     source: str,
     top: int = TOP,
     noise: bool = True,
-):
+) -> list[Path]:
     """Warm the engines up, run every prompt with a progress bar, write the report; its paths."""
     from inference.evaluation import report as eval_report
     from inference.inputs.vision import budget_for
@@ -281,8 +294,8 @@ async def evaluate_to(
     budget = budget_for(context)
     outcomes = []
     bar = tqdm(total=len(prompts), unit="prompt", file=sys.stderr) if tqdm else None
-    kwargs = {"budget": budget, "limits": limits, "context": context, "top": top, "noise": noise}
-    async for outcome in run(pool.engines, prompts, settings, **kwargs):
+    run_all = run(pool.engines, prompts, settings, budget=budget, limits=limits, context=context, top=top, noise=noise)
+    async for outcome in run_all:
         outcomes.append(outcome)
         if bar is not None:
             bar.set_postfix_str(outcome.prompt.id)

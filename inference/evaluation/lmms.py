@@ -27,6 +27,7 @@ import time
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from inference.evaluation.stats import Paired, summarize
 from inference.spec import CPU_KV_BYTES
@@ -99,10 +100,11 @@ def tiny_task(folder: Path) -> Path:
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
-def serve(model: str, port: int, log: Path, cpu: bool) -> subprocess.Popen:
+def serve(model: str, port: int, log: Path, cpu: bool) -> subprocess.Popen[bytes]:
     """vLLM's OpenAI-compatible server for ``model`` on ``port``, healthy; its own process group."""
     command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model, "--served-model-name"]
     command += ["side", "--host", "127.0.0.1", "--port", str(port), "--seed", "0", *(CPU_SERVER if cpu else [])]
@@ -125,7 +127,7 @@ def serve(model: str, port: int, log: Path, cpu: bool) -> subprocess.Popen:
         time.sleep(1)
 
 
-def stop(process: subprocess.Popen) -> None:
+def stop(process: subprocess.Popen[bytes]) -> None:
     os.killpg(process.pid, signal.SIGTERM)
     try:
         process.wait(30)
@@ -136,7 +138,7 @@ def stop(process: subprocess.Popen) -> None:
 
 def lmms_eval(
     python: str, port: int, tasks: str, limit: int, out: Path, include: Path | None, log: Path
-) -> dict[str, list[dict]]:
+) -> dict[str, list[dict[str, Any]]]:
     """lmms-eval against the server on ``port``: its per-sample logs by task."""
     args = f"model_version=side,base_url=http://127.0.0.1:{port}/v1,api_key=EMPTY,num_concurrent=1,timeout=600"
     command = [python, "-m", "lmms_eval", "eval", "--model", "openai", "--model_args", args, "--tasks", tasks]
@@ -147,7 +149,7 @@ def lmms_eval(
         done = subprocess.run(command, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=out, check=False)
     if done.returncode:
         raise RuntimeError(f"lmms-eval failed ({done.returncode}); see {log}")
-    samples: dict[str, list[dict]] = {}
+    samples: dict[str, list[dict[str, Any]]] = {}
     for path in sorted(out.rglob("*_samples_*.jsonl")):
         task = path.stem.split("_samples_", 1)[1]
         samples[task] = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -156,7 +158,7 @@ def lmms_eval(
     return samples
 
 
-def _metric(rows: Sequence[dict]) -> str | None:
+def _metric(rows: Sequence[dict[str, Any]]) -> str | None:
     """The task's first metric: the first numeric field a sample log row carries beyond lmms-eval's own."""
     own = {"doc_id", "doc", "target", "arguments", "resps", "filtered_resps", "doc_hash", "prompt_hash", "target_hash"}
     for row in rows[:1]:
@@ -166,7 +168,7 @@ def _metric(rows: Sequence[dict]) -> str | None:
     return None
 
 
-def paired(samples: Mapping[str, Mapping[str, list[dict]]], reference: str) -> list[dict]:
+def paired(samples: Mapping[str, Mapping[str, list[dict[str, Any]]]], reference: str) -> list[dict[str, Any]]:
     """Per task and side, accuracy, recovery and flips against ``reference`` (samples by side, then task)."""
     out = []
     ref = samples[reference]
@@ -176,7 +178,7 @@ def paired(samples: Mapping[str, Mapping[str, list[dict]]], reference: str) -> l
         for label, by_task in samples.items():
             if label == reference or task not in by_task:
                 continue
-            side_ok = {r["doc_id"]: r.get(metric, 0) >= 0.5 for r in by_task[task]}
+            side_ok = {r["doc_id"]: r.get(metric, 0) >= 0.5 for r in by_task[task]} if metric else {}
             docs = sorted(ref_ok.keys() & side_ok.keys())
             s = summarize([Paired(ref_ok[d], side_ok[d]) for d in docs])
             row = {"task": task, "metric": metric, "label": label, "against": reference, "samples": len(docs)}

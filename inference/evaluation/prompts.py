@@ -28,6 +28,7 @@ import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import re2
 
@@ -97,7 +98,7 @@ def match_expected(pattern: str, text: str) -> bool:
 
 
 @lru_cache(maxsize=4096)
-def _whole_word(pattern: str):
+def _whole_word(pattern: str) -> Any:  # an re2 pattern (re2 ships no types)
     """``pattern`` as a whole word, any case, compiled by RE2 (linear time; ``\\b`` is an ASCII
     word boundary there); ``re2.error`` for what RE2 does not take (back-references, look-arounds)."""
     options = re2.Options()
@@ -166,7 +167,7 @@ def unpack_media(archive: Path, folder: Path, limits: ZipLimits = ZipLimits()) -
     return folder
 
 
-def _strings(item: dict, key: str, where: str) -> tuple[str, ...]:
+def _strings(item: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
     value = item.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise DemoError(f"{where}: {key!r} must be a list of strings.")

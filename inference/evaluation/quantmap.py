@@ -47,7 +47,7 @@ def _bare(name: str) -> str:
     return name.removeprefix("model.").removeprefix("language_model.").removeprefix("model.")
 
 
-def quant_map(headers: Sequence[Mapping[str, Any]], config: Mapping[str, Any]) -> dict:
+def quant_map(headers: Sequence[Mapping[str, Any]], config: Mapping[str, Any]) -> dict[str, Any]:
     tied = bool(config.get("tie_word_embeddings") or text_config(config).get("tie_word_embeddings"))
     hidden = text_config(config).get("hidden_size", 0)
     groups: dict[str, dict[str, Any]] = {g: {"params": 0, "bytes": 0, "dtypes": {}} for g, _ in GROUPS}
@@ -89,7 +89,7 @@ def quant_map(headers: Sequence[Mapping[str, Any]], config: Mapping[str, Any]) -
     }
 
 
-def ceiling(maps: Sequence[dict | None], reference: int) -> list[float | None]:
+def ceiling(maps: Sequence[dict[str, Any] | None], reference: int) -> list[float | None]:
     """Per side, the ideal batch-1 decode speed-up over the reference (bytes per step, reference ÷ side)."""
     ref = maps[reference]
     return [
@@ -98,7 +98,7 @@ def ceiling(maps: Sequence[dict | None], reference: int) -> list[float | None]:
     ]
 
 
-def read_map(model: str) -> dict | None:
+def read_map(model: str) -> dict[str, Any] | None:
     """``quant_map`` of a local checkpoint folder, or of one in the Hugging Face cache; ``None`` otherwise."""
     folder = Path(model)
     if not folder.is_dir():

@@ -18,7 +18,7 @@ the files ``plot``/``write`` create; file names only, never server paths.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from statistics import mean, median
@@ -39,12 +39,12 @@ CROSS_NOTE = (
 PLOTS = ("agreement.png", "speed.png", "divergence.png")
 
 
-def _stat(f, values) -> float | None:
-    values = [v for v in values if v is not None]
-    return f(values) if values else None
+def _stat(f: Callable[[list[float]], float], values: Iterable[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return f(known) if known else None
 
 
-def _answers(outcome: Any, labels: list[str]) -> list[dict]:
+def _answers(outcome: Any, labels: list[str]) -> list[dict[str, Any]]:
     """Every side's answer (``inference.compare.record``), with whether it holds what the prompt
     expects and whether no other request ran while it was timed."""
     ex, out = outcome.exchange, []
@@ -62,7 +62,7 @@ def build(
     settings: GenerationSettings,
     source: str,
     timing: str,
-) -> dict:
+) -> dict[str, Any]:
     ref = next((i for i, s in enumerate(specs) if s.reference), len(specs) - 1)
     labels = [s.label for s in specs]
     prompts = []
@@ -149,7 +149,7 @@ def _text(s: str, limit: int = 0) -> str:
     return s[: limit - 1] + "…" if limit and len(s) > limit else s
 
 
-def _timing(rep: dict) -> str:
+def _timing(rep: dict[str, Any]) -> str:
     """How the speed figures were measured, in a sentence or two."""
     said = (
         f"Speed, timed {rep['timing']}: each side answered every prompt with no other side running, one "
@@ -166,7 +166,7 @@ def _timing(rep: dict) -> str:
     return said
 
 
-def markdown(rep: dict, full: bool = True) -> str:
+def markdown(rep: dict[str, Any], full: bool = True) -> str:
     """The report as Markdown; ``full=False``: summary and per-prompt tables only (no plots, no answers)."""
     s, sides = rep["summary"], rep["sides"]
     kinds: dict[str, int] = {}
@@ -249,7 +249,7 @@ def markdown(rep: dict, full: bool = True) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(rep: dict, folder: Path) -> list[Path]:
+def plot(rep: dict[str, Any], folder: Path) -> list[Path]:
     """The three PNGs: token agreement per prompt, speed per side, where each prompt diverged."""
     from matplotlib.figure import Figure
 
@@ -286,8 +286,9 @@ def plot(rep: dict, folder: Path) -> list[Path]:
     ax.barh(y, [g["tokens_compared"] for _, g in rows], color="#c8d8ee", label="tokens compared")
     ax.barh(y, [g["common_prefix_tokens"] for _, g in rows], color="#3a78c2", label="common prefix")
     hits = [(i, g["first_divergence"]) for i, (_, g) in enumerate(rows) if g["first_divergence"] is not None]
-    marks = {"color": "red", "markersize": 14, "mew": 2, "label": "first divergence"}
-    ax.plot([x for _, x in hits], [i for i, _ in hits], "|", **marks)
+    ax.plot(
+        [x for _, x in hits], [i for i, _ in hits], "|", color="red", markersize=14, mew=2, label="first divergence"
+    )
     ax.set_yticks(list(y), [name for name, _ in rows], fontsize=8)
     ax.invert_yaxis()
     ax.set(xlabel="token position", title=f"Where each answer departs from {rep['reference']}")
@@ -297,7 +298,7 @@ def plot(rep: dict, folder: Path) -> list[Path]:
     return paths
 
 
-def write(rep: dict, folder: Path) -> list[Path]:
+def write(rep: dict[str, Any], folder: Path) -> list[Path]:
     """``report.json``, ``report.md``, the plots and the evidence card (``card.md``, a self-contained
     ``card.html``) in ``folder``; their paths."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -33,6 +33,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 
@@ -112,7 +113,7 @@ def mcnemar_exact(lost: int, gained: int) -> float:
     if n == 0:
         return 1.0
     k = min(lost, gained)
-    return min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n)
+    return min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / (1 << n))
 
 
 def min_flips(alpha: float = ALPHA) -> int:
@@ -133,7 +134,7 @@ def mde(values: Sequence[float]) -> float | None:
 def _figures(pairs: Sequence[Paired]) -> dict[str, float | None]:
     """The headline figures of one sample of prompts (the point estimate, or one bootstrap draw)."""
     checked = [p for p in pairs if p.ref_correct is not None and p.side_correct is not None]
-    ref_right, side_right = sum(p.ref_correct for p in checked), sum(p.side_correct for p in checked)
+    ref_right, side_right = sum(bool(p.ref_correct) for p in checked), sum(bool(p.side_correct) for p in checked)
     ref_acc = ref_right / len(checked) if checked else None
     side_acc = side_right / len(checked) if checked else None
     kl = np.concatenate([p.kl_array for p in pairs]) if pairs else np.zeros(0)
@@ -149,13 +150,16 @@ def _figures(pairs: Sequence[Paired]) -> dict[str, float | None]:
     marks = np.percentile(kl, PERCENTILES) if kl.size else [None] * len(PERCENTILES)  # one sort for all
     for q, mark in zip(PERCENTILES, marks, strict=True):
         out[f"kl_p{q}"] = None if mark is None else float(mark)
-    reasoning = [p.side_reasoning - p.ref_reasoning for p in pairs if None not in (p.side_reasoning, p.ref_reasoning)]
+    reasoning = [s - r for p in pairs if (s := p.side_reasoning) is not None and (r := p.ref_reasoning) is not None]
     out["reasoning_tokens_diff"] = sum(reasoning) / len(reasoning) if reasoning else None
     return out
 
 
 def bootstrap(
-    pairs: Sequence[Paired], figures: Callable = _figures, resamples: int = RESAMPLES, seed: int = SEED
+    pairs: Sequence[Paired],
+    figures: Callable[[Sequence[Paired]], dict[str, float | None]] = _figures,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
 ) -> dict[str, list[float] | None]:
     """A 95 % percentile interval per figure: prompts drawn with replacement ``resamples`` times."""
     rng = np.random.default_rng(seed)
@@ -174,7 +178,7 @@ def bootstrap(
     }
 
 
-def summarize(pairs: Sequence[Paired], resamples: int = RESAMPLES, seed: int = SEED) -> dict:
+def summarize(pairs: Sequence[Paired], resamples: int = RESAMPLES, seed: int = SEED) -> dict[str, Any]:
     """Every figure of the module's contract, as plain JSON types; ``ci``: the 95 % intervals."""
     point = _figures(pairs)
     checked = [p for p in pairs if p.ref_correct is not None and p.side_correct is not None]
@@ -195,7 +199,7 @@ def summarize(pairs: Sequence[Paired], resamples: int = RESAMPLES, seed: int = S
         "scored_prompts": len(scored),
         "positions": sum(len(p.kl) for p in pairs),
         "tail_mass_mean": float(np.mean([t for p in pairs for t in p.tail])) if scored else None,
-        "mde_kl_mean": mde([p.kl_mean for p in scored]),
+        "mde_kl_mean": mde([sum(p.kl) / len(p.kl) for p in scored]),  # kl_mean (every scored pair has kl)
         "mde_top1_agreement": mde([sum(p.top1) / len(p.top1) for p in scored]),
         "ci": bootstrap(pairs, resamples=resamples, seed=seed),
     }

@@ -134,7 +134,7 @@ def prepare(
     last = turns[-1]
     if not last.text.strip() and not last.files:
         raise DemoError("Type a message or attach an image or video.")
-    kinds = [media_kind(f) for f in last.files]
+    kinds: list[str] = [media_kind(f) for f in last.files]
     for kind, limit in (limits or {}).items():
         if (count := kinds.count(kind)) > limit:
             raise DemoError(f"This turn holds {count} {kind}s; one request takes at most {limit}. Send fewer files.")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -141,7 +142,8 @@ def _decode_image(path: str) -> Image.Image:
     name = Path(path).name
     _check_not_empty(path)
     try:
-        with Image.open(path) as img:
+        with Image.open(path) as opened:
+            img: Image.Image = opened
             if img.width * img.height > MAX_IMAGE_PIXELS:  # from the header: nothing decoded yet
                 raise DemoError(
                     f"{name}: {img.width}×{img.height} px is more than this demo decodes "
@@ -171,13 +173,13 @@ def sample_indices(total_frames: int, native_fps: float, options: VideoOptions) 
     wanted = round(duration * options.fps)
     count = max(TEMPORAL_PATCH, min(wanted, options.max_frames, total_frames))
     count -= count % TEMPORAL_PATCH
-    return np.linspace(0, total_frames - 1, count).round().astype(int).tolist()
+    return [int(i) for i in np.linspace(0, total_frames - 1, count).round()]
 
 
 class _Source:
     """An opened video: its frame count and rate, and a way to fetch frames by index."""
 
-    def __init__(self, total: int, fps: float, fetch):
+    def __init__(self, total: int, fps: float, fetch: Callable[[list[int]], np.ndarray]):
         self.total, self.fps, self.fetch = total, fps, fetch
 
 
@@ -188,7 +190,7 @@ def _open_decord(path: str) -> _Source:
     return _Source(len(reader), float(reader.get_avg_fps()), lambda idx: reader.get_batch(idx).asnumpy())
 
 
-def _keep(decoded, indices: list[int]) -> np.ndarray:
+def _keep(decoded: Iterable[tuple[int, Callable[[], np.ndarray]]], indices: list[int]) -> np.ndarray:
     """Fill the sampled frames, in order, from ``decoded``: ``(index, to_rgb)`` pairs in decode
     order, where ``to_rgb()`` converts that frame (called only for kept ones). Written in place,
     one copy of the kept frames; a file shorter than its header said repeats its last frame."""
@@ -213,7 +215,7 @@ def _keep(decoded, indices: list[int]) -> np.ndarray:
     return out
 
 
-def _upright(frame) -> np.ndarray:
+def _upright(frame: Any) -> np.ndarray:  # an av.VideoFrame
     """A PyAV frame as RGB, turned as its display matrix says: phones store portrait video as
     landscape frames plus a quarter turn (decord and OpenCV apply it themselves; PyAV does not)."""
     rgb = frame.to_ndarray(format="rgb24")
@@ -260,7 +262,7 @@ def _open_opencv(path: str) -> _Source:
                 raise ValueError("a grabbed frame could not be decoded")
             return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
-        def grabbed():
+        def grabbed() -> Iterator[tuple[int, Callable[[], np.ndarray]]]:
             i = 0
             while cap.grab():
                 yield i, retrieve

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,7 +130,13 @@ EXAMPLES = (
     Example("Describe the shapes and where they are.", ("scene.png",)),
     Example("Write the softmax function in LaTeX and explain it in two sentences."),
 )
-MAKERS = {"scene.png": make_scene, "chart.png": make_chart, "card.png": make_card, "clip.mp4": make_clip}
+Maker = Callable[..., Path]  # ``make(folder, name=...)``: writes one sample file, returns its path
+MAKERS: dict[str, Maker] = {
+    "scene.png": make_scene,
+    "chart.png": make_chart,
+    "card.png": make_card,
+    "clip.mp4": make_clip,
+}
 
 
 @dataclass(frozen=True)
@@ -154,7 +161,7 @@ EVALUATION = (
     EvalPrompt("capital", "What is the capital of France? One word.", (), ("paris",)),
     EvalPrompt("softmax", "Write the softmax function in LaTeX and explain it in two sentences."),
 )
-EVALUATION_MAKERS = {
+EVALUATION_MAKERS: dict[str, Maker] = {
     **MAKERS,
     "receipt.png": lambda folder, name: make_card(folder, RECEIPT_TEXT, name),
     "dots.png": make_dots,

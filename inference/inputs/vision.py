@@ -91,6 +91,8 @@ def _check_aspect(height: int, width: int, name: str) -> None:
 
 
 def plan_image(height: int, width: int, budget: VisualBudget, name: str = "image") -> Plan:
+    """The size Qwen3.5's processor resizes a ``height``×``width`` image to within ``budget``, and its
+    patch grid; ``DemoError`` (naming ``name``) for an empty or too elongated picture."""
     _check_aspect(height, width, name)
     from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize as image_resize
 
@@ -100,6 +102,8 @@ def plan_image(height: int, width: int, budget: VisualBudget, name: str = "image
 
 
 def plan_video(frames: int, height: int, width: int, budget: VisualBudget, name: str = "video") -> Plan:
+    """The frame size Qwen3.5's video processor resizes ``frames`` sampled frames to within ``budget``
+    (its per-frame cap included), and the patch grid; ``DemoError`` as ``plan_image``."""
     _check_aspect(height, width, name)
     from transformers.models.qwen3_vl.video_processing_qwen3_vl import smart_resize as video_resize
 

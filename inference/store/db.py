@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -137,11 +138,14 @@ def sqlite_folder_problem(folder: Path) -> str | None:
 
 
 class Store:
+    """The demo's database behind one SQLAlchemy URL: blind turns, votes and shared comparisons
+    (the module's contract). Every method blocks."""
+
     def __init__(self, url: str, *, max_share_bytes: int = MAX_SHARE_BYTES, clock: Callable[[], float] = time.time):
         self.url = sa.make_url(url)
         self.max_share_bytes = max_share_bytes
         self._clock = clock
-        options: dict = {"pool_pre_ping": True}
+        options: dict[str, Any] = {"pool_pre_ping": True}
         if self.url.get_backend_name() == "sqlite":
             if self.url.database and self.url.database != ":memory:":
                 folder = Path(self.url.database).parent
@@ -240,7 +244,9 @@ class Store:
             total, right = db.execute(
                 sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(sa.case((votes.c.correct, 1), else_=0)), 0))
             ).one()
-            split = dict(db.execute(sa.select(votes.c.preference, sa.func.count()).group_by(votes.c.preference)).all())
+            split: dict[str, int] = dict(
+                db.execute(sa.select(votes.c.preference, sa.func.count()).group_by(votes.c.preference)).all()
+            )
         order = [*sides, *sorted(set(split) - {*sides, TIE, BOTH_BAD}), TIE, BOTH_BAD]
         return Tally(int(total), int(right), {name: int(split.get(name, 0)) for name in order}, candidate)
 
@@ -261,7 +267,7 @@ class Store:
 
     # --- shared comparisons ------------------------------------------------------------------
 
-    def share(self, body: dict, days: float) -> str:
+    def share(self, body: dict[str, Any], days: float) -> str:
         """Keep ``body`` (JSON-able) for ``days`` under a new unguessable id, which it returns; a body
         over ``max_share_bytes`` is refused with ``DemoError``. Expired entries are deleted here."""
         text = json.dumps(body, separators=(",", ":"))
@@ -276,13 +282,14 @@ class Store:
             db.execute(shares.insert().values(id=share_id, created=now, expires=now + days * 86400, body=text))
         return share_id
 
-    def shared(self, share_id: str) -> dict | None:
+    def shared(self, share_id: str) -> dict[str, Any] | None:
         """A shared comparison's body; ``None`` when there is none by that id or it has expired."""
         with self.engine.connect() as db:
             row = db.execute(sa.select(shares).where(shares.c.id == share_id)).first()
         if row is None or row.expires <= self._clock():
             return None
-        return json.loads(row.body)
+        body: dict[str, Any] = json.loads(row.body)
+        return body
 
     def expires(self, share_id: str) -> float | None:
         """When a shared comparison expires (seconds since the epoch); ``None`` when there is none."""
@@ -290,7 +297,7 @@ class Store:
             return db.scalar(sa.select(shares.c.expires).where(shares.c.id == share_id))
 
 
-def _sqlite_pragmas(connection, _record) -> None:
+def _sqlite_pragmas(connection: Any, _record: object) -> None:
     """WAL lets readers go on while one writer writes; foreign keys are off in SQLite unless asked."""
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")

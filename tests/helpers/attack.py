@@ -24,16 +24,20 @@ from pathlib import Path
 
 import httpx
 
+from inference.engines.prompt import PromptViews
 from tests.helpers.fake_app import Spelling
 from tests.helpers.servers import build, free_port
 
 
-class Tokenizing(Spelling):
-    """A fake engine that counts a prompt as the real one does (the tiny pair's tokenizer)."""
+class Tokenizing(Spelling, PromptViews):
+    """A fake engine that counts a prompt as the real one does (the tiny pair's tokenizer, through the
+    backends' own ``PromptViews``); it still spells its answers as ``Spelling`` does."""
 
     def __init__(self, spec, tokenizer):
         super().__init__(spec)
         self.load_tokenizer(tokenizer)
+
+    prompt_tokens = PromptViews.prompt_tokens
 
     def render(self, prepared, answers, settings) -> str:
         return self._tokenizer.apply_chat_template(
@@ -50,9 +54,8 @@ def serve_attacked(tmp_path: Path, engine=Spelling, launch: dict | None = None, 
 
     store = Store(f"sqlite:///{tmp_path / 'demo.sqlite'}")
     settings = build_options.pop("settings", GenerationSettings(max_tokens=12))
-    page = build(cpu_pair(Path("/nowhere/tiny")), settings, store=store, **build_options)
+    page = build(cpu_pair(Path("/nowhere/tiny")), settings, store=store, make_engine=engine, **build_options)
     demo, comparison = page.demo, page.comparison
-    comparison.pool.engines = [engine(e.spec) for e in comparison.pool.engines]
     comparison.pool.start()
     _, url, _ = app.launch(page, server_port=free_port(), quiet=True, **(launch or {}))
     try:

@@ -59,8 +59,7 @@ def serve_fake(
     store = Store(f"sqlite:///{tmp_path / 'demo.sqlite'}")
     specs = cpu_pair(Path("/nowhere/tiny"))
     settings = GenerationSettings(max_tokens=12)
-    page = build(specs, settings, store=store, share_days=share_days, **options)
-    page.comparison.pool.engines = [engine(e.spec) for e in page.comparison.pool.engines]
+    page = build(specs, settings, store=store, share_days=share_days, make_engine=engine, **options)
     page.comparison.pool.start()
     served = {"votes_key": votes_key, "metrics_key": metrics_key}
     _, url, _ = app.launch(page, server_port=free_port(), quiet=True, **served)

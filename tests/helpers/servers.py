@@ -17,6 +17,7 @@ import contextlib
 import socket
 import time
 from dataclasses import replace
+from functools import partial
 
 from inference.deploy.limits import UserLimits
 from inference.deploy.options import Options
@@ -64,7 +65,7 @@ def build(specs, settings, video=None, **options):
     """``app.build`` for a test: ``settings`` the page starts with, the rest as the module says."""
     import app
 
-    given = {k: options.pop(k) for k in ("identity", "store") if k in options}
+    given = {k: options.pop(k) for k in ("identity", "store", "make_engine") if k in options}
     return app.build(specs, page_options(video, **options), settings=settings, **given)
 
 
@@ -111,9 +112,9 @@ def serve_fake(settings, rate: float = 2000.0, delay: float = 0.0, **options):
     from inference.engines.fake import FakeFastEngine
     from inference.spec import cpu_pair
 
-    page = build(cpu_pair(Path("/nowhere/tiny")), settings, **options)
+    fake = partial(FakeFastEngine, rate=rate, delay=delay)
+    page = build(cpu_pair(Path("/nowhere/tiny")), settings, make_engine=fake, **options)
     demo, comparison, pool = page.demo, page.comparison, page.comparison.pool
-    pool.engines = [FakeFastEngine(e.spec, rate=rate, delay=delay) for e in pool.engines]
     pool.start()
     _, url, _ = app.launch(page, server_port=free_port(), quiet=True)
     try:
