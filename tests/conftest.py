@@ -1,7 +1,9 @@
 """Shared fixtures: the tiny checkpoints, test media, and real engines/app servers.
 
-Engines cost seconds to start and are shared per module; each module that needs engines
-starts its own pool so that no ``AsyncLLM`` is driven from two event loops.
+Engines cost seconds to start. ``served`` (the app on the tiny pair, its engines driven from the
+app's own event loop, tests reaching it as visitors do) is started once for the whole run and
+shared by the modules that take it; a module that drives engines from its own loop, or needs other
+options, starts its own pool so that no ``AsyncLLM`` is driven from two event loops.
 """
 
 from __future__ import annotations
@@ -90,10 +92,11 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def served(tiny_dir):
     """The tiny FP8/BF16 pair; answers are 160 tokens (``ignore_eos``): a few seconds side by side.
-    Videos over 10 s are refused (so a test can show it with a small file)."""
+    Videos over 10 s are refused (so a test can show it with a small file). One for the whole run
+    (the suite's time, issue 28): a test leaves it as it found it (no turn running, settings as built)."""
     from inference.inputs.chat import GenerationSettings
     from inference.inputs.media import VideoOptions
     from inference.spec import cpu_pair

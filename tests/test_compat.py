@@ -16,6 +16,8 @@ from inference import compat
 from inference.compare.merge import stream_sides
 from inference.compare.metrics import Chunk
 
+pytestmark = pytest.mark.cpu_set  # checks the Python it runs on: 3.12 here, 3.10 in test-py310
+
 TIMEOUTS = [pytest.param(compat.timeout, id="compat.timeout"), pytest.param(compat.Timeout, id="Timeout")]
 
 

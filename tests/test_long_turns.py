@@ -9,6 +9,7 @@ file is said once, under the box.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 from gradio_client import handle_file
@@ -19,8 +20,10 @@ from tests.helpers.clients import answers, notice, split
 from tests.helpers.clients import client as app_client
 
 pytestmark = pytest.mark.engine
-CAP = 300  # the host's --max-tokens: the slider's start and maximum (small: the suite's time, issue 28)
-CONTEXT = 8192  # the tiny pair's max_model_len
+CAP = 100  # the host's --max-tokens: the slider's start and maximum (small: the suite's time, issue 28)
+# This module's max_model_len: a quarter of the tiny pair's 8,192, so that ten turns that overflow it
+# cost a quarter of the prefill (the suite's time, issue 28); the app reads the context from the engine.
+CONTEXT = 2048
 WORDS = "the quick brown fox jumps over a lazy dog while the model reads a long pasted text".split()
 
 
@@ -40,7 +43,8 @@ def served(tiny_dir):
     from tests.helpers.servers import serve
 
     settings = GenerationSettings(max_tokens=CAP, ignore_eos=True)  # every answer is CAP tokens long
-    with serve(cpu_pair(tiny_dir), settings, max_tokens_cap=CAP) as served:
+    specs = [replace(s, engine_args={**s.engine_args, "max_model_len": CONTEXT}) for s in cpu_pair(tiny_dir)]
+    with serve(specs, settings, max_tokens_cap=CAP) as served:
         yield served
 
 
@@ -58,11 +62,12 @@ def _prompt_tokens(line: str) -> int:
 
 
 def test_ten_long_turns_in_a_row_are_all_answered_with_the_oldest_left_out(client, report):
-    """Each turn is ~5,000 characters and asks for 300 tokens: from the fifth turn or so the whole
-    conversation no longer fits the 8,192-token context, and the oldest turns are left out."""
+    """Each turn is ~1,400 characters (~410 tokens) and asks for 100 tokens: from the third turn or
+    so the whole conversation no longer fits the 2,048-token context, and the oldest turns are left out."""
     left, prompts = [], []
     for n in range(1, 11):
-        update = client.predict({"text": f"Turn {n}. {prose(5000, n)}", "files": []}, api_name="/respond")
+        turn = {"text": f"Turn {n}. {prose(1400, n)}", "files": []}
+        update = client.predict(turn, api_name="/respond")
         box, panes, metrics = split(update)
         assert box["interactive"] is True, n
         for pane, line in zip(panes, metrics, strict=True):
@@ -80,7 +85,7 @@ def test_ten_long_turns_in_a_row_are_all_answered_with_the_oldest_left_out(clien
 
 def test_a_turn_that_cannot_fit_alone_is_refused_with_a_sentence_and_nothing_is_lost(client):
     before = split(client.predict({"text": "Hello", "files": []}, max_tokens=8, api_name="/respond"))[1]
-    long = prose(30_000)  # ~8,800 tokens: over the context on its own
+    long = prose(12_000)  # ~3,500 tokens: over the context on its own, under the bytes refused from length alone
     update = client.predict({"text": long, "files": []}, max_tokens=8, api_name="/respond")
     box, after, _ = split(update)
     assert after == before and box["value"]["text"] == long
@@ -162,7 +167,8 @@ def test_a_5000_character_paste_stays_text_and_is_answered_on_both_sides(page, a
 
 @pytest.mark.browser
 def test_a_paste_over_the_context_becomes_a_text_file_and_gets_a_sentence_not_an_error(page, artifacts):
-    paste(page, prose(40_000))  # over 4 characters per token of the context: Gradio makes it a file
+    # over 4 characters per token of the context: Gradio makes it a file; under 8 bytes per token: tokenised
+    paste(page, prose(12_000))
     page.wait_for_selector('#box [aria-label="File thumbnail"], #box .thumbnail-item', timeout=15_000)
     page.press("#box textarea", "Enter")
     page.wait_for_function("() => document.querySelector('#notice').innerText.includes('exceeds')", timeout=60_000)

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.cpu_set  # the Makefile's targets on this machine: not in the 3.10 stage
+
 ROOT = Path(__file__).resolve().parents[1]
 # What the stand-ins print: a GPU box, and a box whose nvidia-smi finds no driver (as it says there).
 LISTS_A_GPU = "echo 'GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-0c4b2d1e-0000-0000-0000-000000000000)'"
@@ -89,7 +91,7 @@ def test_device_forces_the_set_whatever_the_machine(tmp_path):
 
 def test_make_test_runs_the_cpu_suite_and_never_builds_the_cuda_set_on_a_gpu_machine(tmp_path):
     commands = dry_run(nvidia_smi(tmp_path, LISTS_A_GPU), "test")
-    assert re.search(r"^\.venv/bin/python -m pytest$", commands, re.MULTILINE)
+    assert re.search(r'^\.venv/bin/python -m pytest -m "engine or browser or cpu_set"$', commands, re.MULTILINE)
     assert CPU_SET in commands and python_of(commands, ".venv") == "3.12"
     assert ".venv-cuda" not in commands and CUDA_SET not in commands
 
@@ -109,6 +111,18 @@ def test_make_test_also_runs_the_engine_free_tests_on_python_3_10(tmp_path):
     (line,) = re.findall(r"^\.venv-py310/bin/python -m pytest .*$", commands, re.MULTILINE)
     assert '-m "not engine and not browser"' in line
     assert "-r requirements/py310-test.txt" in commands and python_of(commands, ".venv-py310") == "3.10"
+
+
+def test_every_engine_free_test_runs_in_one_stage_of_make_test_at_least(tmp_path):
+    """The 3.10 stage runs the engine-free tests but the modules it leaves out; the CPU set's stage
+    runs engine, browser and cpu_set tests: a module the 3.10 stage leaves out must be cpu_set, or
+    nothing would run it."""
+    commands = dry_run(without_nvidia_smi(), "test")
+    (line,) = re.findall(r"^\.venv-py310/bin/python -m pytest .*$", commands, re.MULTILINE)
+    left_out = re.findall(r"--ignore=(\S+)", line)
+    assert left_out
+    for module in left_out:
+        assert re.search(r"^pytestmark = .*pytest\.mark\.cpu_set", (ROOT / module).read_text(), re.MULTILINE), module
 
 
 def test_an_environment_made_on_another_python_is_made_again_not_mixed(tmp_path):

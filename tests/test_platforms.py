@@ -18,6 +18,8 @@ import pytest
 
 from tests.helpers.packages import APP_SOURCES, pins, third_party
 
+pytestmark = pytest.mark.cpu_set  # resolves package sets with the CPU set's uv: not in the 3.10 stage
+
 ROOT = Path(__file__).resolve().parents[1]
 MANYLINUX_X86_64 = "x86_64-manylinux_2_28"
 SPACE_GRADIO = pins(ROOT / "requirements/cpu.txt")["gradio"]  # a Gradio Space brings it: its sdk_version

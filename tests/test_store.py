@@ -18,6 +18,8 @@ from inference.store.db import MIGRATIONS, VERSION, Store, VoteRefused
 from inference.store.tally import Tally, wilson
 from tests.helpers import postgres
 
+pytestmark = pytest.mark.cpu_set  # SQLAlchemy 2.1 on the CPU set, 2.0 on 3.10: the store on both
+
 SIDES = ("FP8", "BF16")
 _names = itertools.count()
 
