@@ -39,6 +39,7 @@ from inference.compare.transcript import Exchange
 from inference.errors import DemoError
 from inference.store.db import LETTERS, PREFERENCES, BlindTurn, Store
 from ui import views
+from ui.cancel import stopped
 from ui.queue import user
 from ui.session import Comparison
 from ui.settings import NAMES, with_settings
@@ -115,7 +116,7 @@ class BlindTest:
         if ex is None:  # refused: the comparison's sentence says why, the box keeps the message
             yield box, [], [], notice if isinstance(notice, str) else "", hidden, nothing, None
             return
-        if ex.stop_requested or not all(a.done and a.finish_reason for a in ex.answers):
+        if stopped(ex) or not all(a.done and a.finish_reason for a in ex.answers):
             why = "⏹ Stopped or failed before both answers were complete: there is nothing to vote on."
             yield box, [], [], why, hidden, nothing, None
             return

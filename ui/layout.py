@@ -259,7 +259,7 @@ def wire(demo: gr.Blocks, page: Page, comparison: Comparison) -> None:
     p.regenerate.click(
         inline(comparison.respond, again_inputs, outputs), again_inputs, outputs, api_name="regenerate", **common
     )
-    # Stop and Clear end a running or waiting turn from inside its handler (``ui.queue.Halt``), not by
+    # Stop and Clear end a running or waiting turn from inside its handler (``ui.cancel``), not by
     # ``cancels=``: the handler's own last render is then the stopped (or cleared) turn
     p.stop.click(comparison.stop, [p.conversation], outputs, api_name="stop")
     p.edit.click(comparison.edit, [p.conversation], outputs, api_name="edit")
