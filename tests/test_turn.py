@@ -24,7 +24,7 @@ from inference.engines.pool import EnginePool
 from inference.errors import DemoError
 from inference.inputs.chat import GenerationSettings
 from inference.spec import cpu_pair
-from ui.inline import inline
+from ui.gradio_adapter import bind
 from ui.layout import build_demo
 from ui.links import by_path, linker
 from ui.pacing import PLACEHOLDER_DELAY
@@ -39,16 +39,16 @@ def comparison(delay: float) -> Comparison:
     return Comparison(pool, GenerationSettings(max_tokens=20))
 
 
-def settings_values(c: Comparison) -> list:
-    """The settings panel's defaults, in ``SETTINGS`` order."""
-    return list(defaults(c.settings, c.video, c.budget).values())
+def settings_values(c: Comparison) -> dict:
+    """The settings panel's defaults, by name (what a handler's ``values`` receives)."""
+    return defaults(c.settings, c.video, c.budget)
 
 
 async def turn(c: Comparison) -> list[tuple[float, list]]:
     """Every update of one text turn, with its time since the call."""
     request = SimpleNamespace(session_hash="s1", client=SimpleNamespace(host="127.0.0.1"))
     t = time.monotonic()
-    updates = c.respond({"text": "Hi", "files": []}, [], *settings_values(c), request)
+    updates = c.respond({"text": "Hi", "files": []}, [], settings_values(c), request)
     return [(time.monotonic() - t, list(u)) async for u in updates]
 
 
@@ -101,16 +101,21 @@ def test_inline_processing_is_the_components_own_and_keeps_the_signature():
         box, chat, notes, state = gr.MultimodalTextbox(), gr.Chatbot(), gr.Markdown(), gr.State()
         slider = gr.Slider(1, 10, step=1)
 
-    async def handler(message, count, conversation, request: gr.Request):
+    async def handler(message, conversation, values, request: gr.Request):
         yield (
             gr.update(value={"text": message["text"] + "!", "files": message["files"]}, interactive=True),
             [{"role": "user", "content": {"path": message["files"][0]}}, {"role": "assistant", "content": "ok"}],
             gr.skip(),
-            [*conversation, count, request],
+            [*conversation, values["count"], request],
         )
 
-    run = inline(handler, [box, slider, state], [box, chat, notes, state])
-    assert inspect.signature(run) == inspect.signature(handler)  # Gradio finds gr.Request through it
+    bound = bind(
+        handler, {"message": box, "values": {"count": slider}, "conversation": state}, [box, chat, notes, state]
+    )
+    run = bound.fn
+    assert bound.inputs == [box, slider, state]
+    # one parameter per component, named for the API; Gradio finds gr.Request through the annotation
+    assert list(inspect.signature(run).parameters) == ["message", "count", "conversation", "request"]
     assert typing.get_type_hints(run)["request"] is gr.Request
     wire = {"text": "hi", "files": [{"path": "/tmp/a.png", "meta": {"_type": "gradio.FileData"}}]}
 
@@ -137,12 +142,10 @@ def test_links_give_this_pages_url_or_leave_the_path_to_gradio():
     assert by_path("/tmp/a.png") == {"path": "/tmp/a.png"}
 
 
-def test_the_handlers_and_the_api_take_one_named_parameter_per_setting():
+def test_the_api_takes_one_named_parameter_per_setting_and_the_handlers_one_dict():
     c = comparison(0.0)
-    assert list(inspect.signature(c.respond).parameters) == ["message", "conversation", *NAMES, "request"]
-    assert typing.get_type_hints(c.respond)["request"] is gr.Request
-    # the preview also takes what it said in the notice (a State, not in the API)
-    assert list(inspect.signature(c.preview).parameters) == ["message", "conversation", *PREVIEWED, "warned"]
+    assert list(inspect.signature(c.respond).parameters) == ["message", "conversation", "values", "request"]
+    assert list(inspect.signature(c.preview).parameters) == ["message", "conversation", "values", "warned"]
     api = build_demo(c).get_api_info()["named_endpoints"]
     names = {name: [p["parameter_name"] for p in api[name]["parameters"]] for name in ("/respond", "/preview")}
     assert names == {"/respond": ["message", *NAMES], "/preview": ["message", *PREVIEWED]}

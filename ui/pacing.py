@@ -29,7 +29,7 @@ PLACEHOLDER_DELAY = 0.15
 # Renders per second of all running turns together. When each render cost the server loop ~5-20 ms
 # (Gradio's postprocessing in a thread per component), 8 turns at 20 a second each made the loop,
 # not the engines, set the pace (bench/load.py: 2.1x one user's throughput at 4 users, 1.1x at 8).
-# Renders now cost under 1 ms (``ui.inline``, ``ui.links``); the cap stays, not re-tuned since.
+# Renders now cost under 1 ms (``ui.gradio_adapter.bind``, ``ui.links``); the cap stays, not re-tuned since.
 RENDER_BUDGET = 40
 
 

@@ -53,7 +53,7 @@ from ui.links import linker
 from ui.pacing import renders
 from ui.preview import caption, preview_file, prune, scratch
 from ui.queue import Halted, TurnQueue
-from ui.settings import NAMES, PREVIEWED, parse, with_settings
+from ui.settings import parse
 from ui.telemetry import Telemetry
 from ui.viewers import Identity
 from ui.views import Link, by_path
@@ -170,7 +170,6 @@ class Comparison:
 
     # --- handlers ------------------------------------------------------------------------
 
-    @with_settings(PREVIEWED)
     def preview(
         self, message: dict[str, Any] | None, conversation: list[Exchange], values: dict[str, Any], warned: str = ""
     ):
@@ -192,7 +191,6 @@ class Comparison:
         summary = views.cost(mine, prepared.visual_tokens, int(values["max_tokens"]), self.context)
         return gr.update(value=pictures, visible=True), summary, *_unsay(warned)
 
-    @with_settings(NAMES)
     async def respond(
         self, message: dict[str, Any] | None, conversation: list[Exchange], values: dict[str, Any], request: gr.Request
     ):
