@@ -30,11 +30,12 @@ from ui.links import by_path, linker
 from ui.pacing import PLACEHOLDER_DELAY
 from ui.session import Comparison
 from ui.settings import NAMES, PREVIEWED, defaults, parse
+from ui.views import STOPPED
 
 
-def comparison(delay: float) -> Comparison:
+def comparison(delay: float, rate: float = 1000.0) -> Comparison:
     pool = EnginePool(cpu_pair(Path("/nowhere/tiny")))
-    pool.engines = [FakeFastEngine(e.spec, rate=1000.0, delay=delay) for e in pool.engines]
+    pool.engines = [FakeFastEngine(e.spec, rate=rate, delay=delay) for e in pool.engines]
     pool.start()
     return Comparison(pool, GenerationSettings(max_tokens=20))
 
@@ -181,3 +182,48 @@ async def test_halt_ends_the_merged_stream_at_once_and_cancels_every_side():
     merged.halt()
     assert await asyncio.wait_for(reader, 10) is None  # the stream ended, with no event
     assert sorted(cancelled) == [0, 1]
+
+
+@pytest.mark.parametrize("action", ["stop", "clear", "leave"])
+async def test_stop_clear_and_leaving_end_a_streaming_turn_through_its_one_cancel(action):
+    """Each ends the turn from inside its handler: the requests end (the fake engines count them),
+    the slot is given back, the unfinished answers are marked stopped at once, and the turn's own
+    last render is the stopped turn (Clear: the emptied conversation)."""
+    c = comparison(0.0, rate=10.0)  # 20 tokens: 2 s a side
+    request = SimpleNamespace(session_hash="s1", client=SimpleNamespace(host="127.0.0.1"))
+    conversation: list = []
+    renders = []
+    async for update in c.respond({"text": "Hi", "files": []}, conversation, settings_values(c), request):
+        renders.append(update)
+        if len(renders) == 2:  # streaming: the turn's first text has rendered
+            assert any(e.num_unfinished_requests() for e in c.pool.engines) and c.turns.answering()
+            await (c.leave(request) if action == "leave" else getattr(c, action)(conversation, request))
+            ex = c.turns.answering() or [None]
+            assert ex[0] is None  # every answer is marked at once: none is answering any more
+    assert all(e.num_unfinished_requests() == 0 for e in c.pool.engines)
+    assert c.queue.running == 0 and c.turns.answering() == []
+    box, last = renders[-1][0], renders[-1][-1]
+    assert box["interactive"] is True
+    if action == "clear":
+        assert last == [] and box["value"] is None
+    else:
+        (ex,) = last
+        assert [a.note for a in ex.answers] == [STOPPED, STOPPED] and 0 < ex.answers[0].metrics.tokens < 20
+        assert all(last_reply(renders[-1], side).endswith(STOPPED) for side in (0, 1))
+
+
+async def test_stop_before_a_slot_is_free_sends_nothing_and_gives_the_message_back():
+    c = comparison(0.0, rate=10.0)
+    c.queue.capacity = 1
+    c.queue._slots = asyncio.Semaphore(0)  # every slot taken (by other users' turns)
+    request = SimpleNamespace(session_hash="s2", client=SimpleNamespace(host="127.0.0.1"))
+    message = {"text": "Hi", "files": []}
+    renders = []
+    async for update in c.respond(message, [], settings_values(c), request):
+        renders.append(update)
+        if len(renders) == 1:
+            assert update[-2].startswith("⏳ The demo is busy")
+            await c.stop([], request)
+    assert renders[-1][0] == gr.update(value=message, interactive=True) and renders[-1][-1] == []
+    assert c.queue.waiting == 0 and c.queue.running == 0
+    assert all(e.num_unfinished_requests() == 0 for e in c.pool.engines)
