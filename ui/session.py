@@ -6,13 +6,15 @@ input box, one chat pane, one metrics line and one divergence view per side (``u
 tokens-over-time plot, the verdict, one cross-score heat map per side but the reference, the
 notice under the input box (why a turn was refused), and the conversation (a list of
 ``Exchange``, mutated in place so that Stop sees the partial answers).
-The settings a user picks (``ui.settings``) go to every side alike. ``respond`` waits for a slot
+The settings a user picks (``ui.settings``) reach a handler as ``values``, one dict by setting
+name (``ui.gradio_adapter.bind``), and go to every side alike. ``respond`` waits for a slot
 (``ui.queue``, telling the user their place) and streams every side at once: the turn appears with
 its first text, or with "…" after a short delay, then renders at a pace (``ui.pacing``) while
 the metrics count every token (*each alone*: one side after the other). Once every answer has
 ended, the input box unlocks, and then each answer is scored under the other engine
 (``inference.compare.cross``; Stop, Clear and the session's next turn end that) and the verdict is
-rendered (``inference.compare.verdict``). A ``DemoError`` in the input,
+rendered (``inference.compare.verdict``). Stop, Clear, a closed tab and the next turn end a turn,
+waiting, streaming or scoring, through its one ``Cancel`` (``ui.cancel``). A ``DemoError`` in the input,
 a full demo or a user over the per-user limits leaves the history and the input as they were and
 shows the message; an error on one side is shown in that side's pane while the others go on. Every turn, answered or
 refused, is counted and logged (``ui.telemetry``).
