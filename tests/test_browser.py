@@ -81,7 +81,7 @@ def test_video_turn_and_stop_button(page, served, media, artifacts):
     # both sides streaming this turn (the panes' last text could still be the previous turn's)
     streaming = "i => /[1-9][0-9]* tokens…/.test(document.querySelector(`#metrics-${i}`).innerText)"
     page.wait_for_function(f"() => [0, 1].every({streaming})", timeout=60_000)
-    (turn,) = comparison._running.values()
+    (turn,) = comparison.turns.answering()
     assert turn.settings.max_tokens == 7500  # the setting arrived
     # A click event on the visible, enabled button. (``page.click`` also waits for the button to keep
     # its place for two animation frames; with both engines and Chromium on 2 cores that wait once

@@ -25,30 +25,31 @@ from inference.engines.pool import EnginePool
 from inference.errors import DemoError
 from inference.inputs.chat import GenerationSettings
 from inference.spec import cpu_pair
-from ui.inline import inline
+from ui.gradio_adapter import bind
 from ui.layout import build_demo
 from ui.links import by_path, linker
 from ui.pacing import PLACEHOLDER_DELAY
 from ui.session import Comparison
 from ui.settings import NAMES, PREVIEWED, defaults, parse
+from ui.views import STOPPED
 
 
-def comparison(delay: float) -> Comparison:
-    pool = EnginePool(cpu_pair(Path("/nowhere/tiny")), make=partial(FakeFastEngine, rate=1000.0, delay=delay))
+def comparison(delay: float, rate: float = 1000.0) -> Comparison:
+    pool = EnginePool(cpu_pair(Path("/nowhere/tiny")), make=partial(FakeFastEngine, rate=rate, delay=delay))
     pool.start()
     return Comparison(pool, GenerationSettings(max_tokens=20))
 
 
-def settings_values(c: Comparison) -> list:
-    """The settings panel's defaults, in ``SETTINGS`` order."""
-    return list(defaults(c.settings, c.video, c.budget).values())
+def settings_values(c: Comparison) -> dict:
+    """The settings panel's defaults, by name (what a handler's ``values`` receives)."""
+    return defaults(c.settings, c.video, c.budget)
 
 
 async def turn(c: Comparison) -> list[tuple[float, list]]:
     """Every update of one text turn, with its time since the call."""
     request = SimpleNamespace(session_hash="s1", client=SimpleNamespace(host="127.0.0.1"))
     t = time.monotonic()
-    updates = c.respond({"text": "Hi", "files": []}, [], *settings_values(c), request)
+    updates = c.respond({"text": "Hi", "files": []}, [], settings_values(c), request)
     return [(time.monotonic() - t, list(u)) async for u in updates]
 
 
@@ -101,16 +102,21 @@ def test_inline_processing_is_the_components_own_and_keeps_the_signature():
         box, chat, notes, state = gr.MultimodalTextbox(), gr.Chatbot(), gr.Markdown(), gr.State()
         slider = gr.Slider(1, 10, step=1)
 
-    async def handler(message, count, conversation, request: gr.Request):
+    async def handler(message, conversation, values, request: gr.Request):
         yield (
             gr.update(value={"text": message["text"] + "!", "files": message["files"]}, interactive=True),
             [{"role": "user", "content": {"path": message["files"][0]}}, {"role": "assistant", "content": "ok"}],
             gr.skip(),
-            [*conversation, count, request],
+            [*conversation, values["count"], request],
         )
 
-    run = inline(handler, [box, slider, state], [box, chat, notes, state])
-    assert inspect.signature(run) == inspect.signature(handler)  # Gradio finds gr.Request through it
+    bound = bind(
+        handler, {"message": box, "values": {"count": slider}, "conversation": state}, [box, chat, notes, state]
+    )
+    run = bound.fn
+    assert bound.inputs == [box, slider, state]
+    # one parameter per component, named for the API; Gradio finds gr.Request through the annotation
+    assert list(inspect.signature(run).parameters) == ["message", "count", "conversation", "request"]
     assert typing.get_type_hints(run)["request"] is gr.Request
     wire = {"text": "hi", "files": [{"path": "/tmp/a.png", "meta": {"_type": "gradio.FileData"}}]}
 
@@ -137,12 +143,10 @@ def test_links_give_this_pages_url_or_leave_the_path_to_gradio():
     assert by_path("/tmp/a.png") == {"path": "/tmp/a.png"}
 
 
-def test_the_handlers_and_the_api_take_one_named_parameter_per_setting():
+def test_the_api_takes_one_named_parameter_per_setting_and_the_handlers_one_dict():
     c = comparison(0.0)
-    assert list(inspect.signature(c.respond).parameters) == ["message", "conversation", *NAMES, "request"]
-    assert typing.get_type_hints(c.respond)["request"] is gr.Request
-    # the preview also takes what it said in the notice (a State, not in the API)
-    assert list(inspect.signature(c.preview).parameters) == ["message", "conversation", *PREVIEWED, "warned"]
+    assert list(inspect.signature(c.respond).parameters) == ["message", "conversation", "values", "request"]
+    assert list(inspect.signature(c.preview).parameters) == ["message", "conversation", "values", "warned"]
     api = build_demo(c).get_api_info()["named_endpoints"]
     names = {name: [p["parameter_name"] for p in api[name]["parameters"]] for name in ("/respond", "/preview")}
     assert names == {"/respond": ["message", *NAMES], "/preview": ["message", *PREVIEWED]}
@@ -178,3 +182,48 @@ async def test_halt_ends_the_merged_stream_at_once_and_cancels_every_side():
     merged.halt()
     assert await asyncio.wait_for(reader, 10) is None  # the stream ended, with no event
     assert sorted(cancelled) == [0, 1]
+
+
+@pytest.mark.parametrize("action", ["stop", "clear", "leave"])
+async def test_stop_clear_and_leaving_end_a_streaming_turn_through_its_one_cancel(action):
+    """Each ends the turn from inside its handler: the requests end (the fake engines count them),
+    the slot is given back, the unfinished answers are marked stopped at once, and the turn's own
+    last render is the stopped turn (Clear: the emptied conversation)."""
+    c = comparison(0.0, rate=10.0)  # 20 tokens: 2 s a side
+    request = SimpleNamespace(session_hash="s1", client=SimpleNamespace(host="127.0.0.1"))
+    conversation: list = []
+    renders = []
+    async for update in c.respond({"text": "Hi", "files": []}, conversation, settings_values(c), request):
+        renders.append(update)
+        if len(renders) == 2:  # streaming: the turn's first text has rendered
+            assert any(e.num_unfinished_requests() for e in c.pool.engines) and c.turns.answering()
+            await (c.leave(request) if action == "leave" else getattr(c, action)(conversation, request))
+            ex = c.turns.answering() or [None]
+            assert ex[0] is None  # every answer is marked at once: none is answering any more
+    assert all(e.num_unfinished_requests() == 0 for e in c.pool.engines)
+    assert c.queue.running == 0 and c.turns.answering() == []
+    box, last = renders[-1][0], renders[-1][-1]
+    assert box["interactive"] is True
+    if action == "clear":
+        assert last == [] and box["value"] is None
+    else:
+        (ex,) = last
+        assert [a.note for a in ex.answers] == [STOPPED, STOPPED] and 0 < ex.answers[0].metrics.tokens < 20
+        assert all(last_reply(renders[-1], side).endswith(STOPPED) for side in (0, 1))
+
+
+async def test_stop_before_a_slot_is_free_sends_nothing_and_gives_the_message_back():
+    c = comparison(0.0, rate=10.0)
+    c.queue.capacity = 1
+    c.queue._slots = asyncio.Semaphore(0)  # every slot taken (by other users' turns)
+    request = SimpleNamespace(session_hash="s2", client=SimpleNamespace(host="127.0.0.1"))
+    message = {"text": "Hi", "files": []}
+    renders = []
+    async for update in c.respond(message, [], settings_values(c), request):
+        renders.append(update)
+        if len(renders) == 1:
+            assert update[-2].startswith("⏳ The demo is busy")
+            await c.stop([], request)
+    assert renders[-1][0] == gr.update(value=message, interactive=True) and renders[-1][-1] == []
+    assert c.queue.waiting == 0 and c.queue.running == 0
+    assert all(e.num_unfinished_requests() == 0 for e in c.pool.engines)

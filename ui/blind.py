@@ -40,9 +40,11 @@ from inference.compare.transcript import Exchange
 from inference.errors import DemoError
 from inference.store.db import LETTERS, PREFERENCES, BlindTurn, Store
 from ui import views
+from ui.cancel import stopped
+from ui.gradio_adapter import bind
 from ui.queue import user
 from ui.session import Comparison
-from ui.settings import NAMES, with_settings
+from ui.settings import NAMES
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +73,10 @@ class BlindTest:
         self.candidate = labels[1 - comparison.reference] if self.ready else ""
 
     @staticmethod
-    def _sampled(values: dict[str, Any]) -> list[Any]:
+    def _sampled(values: dict[str, Any]) -> dict[str, Any]:
         """The page's settings for a blind turn, sampled (``BLIND_SAMPLING``) with a seed drawn here
         for this turn alone: a replay elsewhere cannot match it."""
-        values = {**values, **BLIND_SAMPLING, "seed": secrets.randbelow(2**31)}
-        return [values[n] for n in NAMES]
+        return {**values, **BLIND_SAMPLING, "seed": secrets.randbelow(2**31)}
 
     def _panes(self, shown: Shown | None) -> list[Any]:
         if shown is None:
@@ -83,7 +84,6 @@ class BlindTest:
         sides = [self.comparison.labels.index(label) for label in shown.turn.labels]
         return [views.render([shown.exchange], side) for side in sides]
 
-    @with_settings(NAMES)
     async def ask(
         self, message: dict[str, Any] | None, shown: Shown | None, values: dict[str, Any], request: gr.Request
     ) -> AsyncIterator[tuple[Any, ...]]:
@@ -96,7 +96,7 @@ class BlindTest:
             return
         conversation: list[Exchange] = []
         box, notice = gr.update(), ""
-        respond = self.comparison.respond(message, conversation, *self._sampled(values), request=request)
+        respond = self.comparison.respond(message, conversation, self._sampled(values), request)
         n, last = self.comparison.sides, None
         async with contextlib.aclosing(respond) as updates:
             async for update in updates:  # the comparison's turn; its panes and figures are not shown
@@ -116,7 +116,7 @@ class BlindTest:
         if ex is None:  # refused: the comparison's sentence says why, the box keeps the message
             yield box, [], [], notice if isinstance(notice, str) else "", hidden, nothing, None
             return
-        if ex.stop_requested or not all(a.done and a.finish_reason for a in ex.answers):
+        if stopped(ex) or not all(a.done and a.finish_reason for a in ex.answers):
             why = "⏹ Stopped or failed before both answers were complete: there is nothing to vote on."
             yield box, [], [], why, hidden, nothing, None
             return
@@ -220,9 +220,10 @@ def blind_tab(blind: BlindTest, settings: list[gr.components.Component]) -> None
     timer = gr.Timer(TALLY_SECONDS)
 
     ask_out = [box, *panes, notice, controls, reveal, shown]
+    ask = bind(blind.ask, {"message": box, "shown": shown, "values": dict(zip(NAMES, settings, strict=True))})
     asked = box.submit(
-        blind.ask,
-        [box, shown, *settings],
+        ask.fn,
+        ask.inputs,
         ask_out,
         api_name="blind_ask",
         show_progress="hidden",

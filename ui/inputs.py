@@ -15,14 +15,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import gradio.utils as gr_utils
-
 from inference.compare.transcript import Exchange
 from inference.compare.window import Window, fit
 from inference.engines.base import Backend
 from inference.errors import DemoError
 from inference.inputs.chat import GenerationSettings, Prepared, UserTurn
 from inference.inputs.documents import DOCUMENT_SUFFIXES, TooLong, with_documents
+from ui.gradio_adapter import upload_folder
 
 CHARS_PER_TOKEN = 4  # English text, for a byte-level BPE tokenizer such as Qwen's: about 4 characters per token
 UNKNOWN_CONTEXT = 32768  # a remote side's context before its server answered
@@ -55,7 +54,7 @@ def as_turn(message: dict[str, Any] | None, max_bytes: int | None = None) -> Use
     files = []
     for f in message.get("files") or []:
         files.append(f if isinstance(f, str) else f.get("path"))
-    uploads = Path(gr_utils.get_upload_folder()).resolve()
+    uploads = Path(upload_folder()).resolve()
     for f in filter(None, files):
         if not Path(f).resolve().is_relative_to(uploads):
             raise DemoError(f"{Path(f).name}: not a file uploaded to this page; attach it again.")

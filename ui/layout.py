@@ -11,11 +11,11 @@ settings (``ui.presets``: ``/?max_tokens=24``). A verdict in words sits above th
 every figure means (``ui.glossary``) beside it, and a cross-score heat map per side below them. A
 second tab runs the built-in or an uploaded prompt set on the same engines (``ui.evaluation``); with
 a store, a third runs the blind test (``ui.blind``; first when asked) and a Share button keeps a
-link (``ui.share``). It launches nothing; ``CSS`` is
-for the launch. ``render`` builds the components (a ``Page``), ``wire`` binds their events; the
-settings panel follows ``ui.settings``. The turn events run their components' processing inline
-(``ui.inline``). API names: /respond, /regenerate, /stop, /edit, /clear, /export, /preview, /poll,
-/status, /evaluate; with a store /share and the blind test's (``ui.blind``).
+link (``ui.share``). It launches nothing; ``CSS`` is for the launch. ``render`` builds the
+components (a ``Page``), ``wire`` binds their events; the settings panel follows ``ui.settings``.
+Each handler's inputs are named by its parameters (``ui.gradio_adapter.bind``); the turn events run
+their components' processing inline. API names: /respond, /regenerate, /stop, /edit, /clear,
+/export, /preview, /poll, /status, /evaluate; with a store /share and the blind test's (``ui.blind``).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import gradio as gr
 from ui.blind import BlindTest, blind_tab
 from ui.evaluation import evaluation_tab
 from ui.glossary import glossary
-from ui.inline import inline
+from ui.gradio_adapter import bind
 from ui.inputs import FILE_TYPES, paste_limit
 from ui.presets import preset
 from ui.session import REGENERATE, Comparison
@@ -252,14 +252,15 @@ def wire(demo: gr.Blocks, page: Page, comparison: Comparison) -> None:
         "postprocess": False,
         "trigger_mode": "multiple",
     }
-    turn_inputs = [p.box, p.conversation, *p.settings]
-    respond = inline(comparison.respond, turn_inputs, outputs)
-    p.box.submit(respond, turn_inputs, outputs, api_name="respond", **common)
-    again_inputs = [gr.State(REGENERATE), p.conversation, *p.settings]
-    p.regenerate.click(
-        inline(comparison.respond, again_inputs, outputs), again_inputs, outputs, api_name="regenerate", **common
-    )
-    # Stop and Clear end a running or waiting turn from inside its handler (``ui.queue.Halt``), not by
+    # what ``respond`` receives: the box's message, the conversation, and the settings as one dict by name
+    # (the API takes one named parameter per setting)
+    settings = dict(zip(NAMES, p.settings, strict=True))
+    turn = {"message": p.box, "conversation": p.conversation, "values": settings}
+    respond = bind(comparison.respond, turn, outputs)
+    p.box.submit(respond.fn, respond.inputs, outputs, api_name="respond", **common)
+    again = bind(comparison.respond, {**turn, "message": gr.State(REGENERATE)}, outputs)
+    p.regenerate.click(again.fn, again.inputs, outputs, api_name="regenerate", **common)
+    # Stop and Clear end a running or waiting turn from inside its handler (``ui.cancel``), not by
     # ``cancels=``: the handler's own last render is then the stopped (or cleared) turn
     p.stop.click(comparison.stop, [p.conversation], outputs, api_name="stop")
     p.edit.click(comparison.edit, [p.conversation], outputs, api_name="edit")
@@ -275,15 +276,18 @@ def wire(demo: gr.Blocks, page: Page, comparison: Comparison) -> None:
         pane.clear(comparison.clear, [p.conversation], outputs, api_visibility="private")
         # the start screen: an example clicked in an empty pane goes into the box and is sent
         chosen = pane.example_select(picked(pane), None, [p.box], show_progress="hidden", api_visibility="private")
-        chosen.success(respond, turn_inputs, outputs, api_visibility="private", **common)
+        chosen.success(respond.fn, respond.inputs, outputs, api_visibility="private", **common)
     p.export.click(comparison.export, [p.conversation], [p.files], api_name="export")
     p.export.click(comparison.exported, [p.conversation], [p.notice], show_progress="hidden", api_visibility="private")
-    previewed = [p.settings[NAMES.index(name)] for name in PREVIEWED]
+    previewed = {name: settings[name] for name in PREVIEWED}
     warned = gr.State("")  # what the preview said in the notice (a problem with the box's files)
+    preview = bind(
+        comparison.preview, {"message": p.box, "conversation": p.conversation, "values": previewed, "warned": warned}
+    )
     gr.on(
-        [p.box.change, *(c.change for c in previewed)],
-        comparison.preview,
-        [p.box, p.conversation, *previewed, warned],
+        [p.box.change, *(c.change for c in previewed.values())],
+        preview.fn,
+        preview.inputs,
         [p.preview, p.tokens, p.notice, warned],
         trigger_mode="always_last",
         show_progress="hidden",

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from inference.engines.pool import EnginePool
+from ui.gradio_adapter import state_holder
 from ui.sessions import sweep
 
 
@@ -38,8 +39,9 @@ def lifespan(
                 await pool.watch()
 
         tasks = [asyncio.create_task(warm_when_started())]
-        if closed_session_seconds is not None and hasattr(app, "state_holder"):
-            tasks.append(asyncio.create_task(sweep(app.state_holder, closed_session_seconds)))
+        holder = state_holder(app)
+        if closed_session_seconds is not None and holder is not None:
+            tasks.append(asyncio.create_task(sweep(holder, closed_session_seconds)))
         try:
             yield
         finally:

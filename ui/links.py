@@ -3,9 +3,9 @@
 Contract: ``linker(request)`` returns a function that maps the path of a file the user sent (in
 Gradio's upload folder: ``ui.inputs`` checks that before a turn starts) to a Chatbot message
 content: a ``FileData`` whose ``url`` is the file's public address on this page (Gradio's own
-``/gradio_api/file=`` route, under the root URL Gradio itself would use for this request), with
-its MIME type. Without a request (a handler called directly, not through a page) it maps the path
-to ``{"path": path}``, which Gradio resolves itself.
+``/gradio_api/file=`` route, under the root URL Gradio itself would use for this request, built by
+``ui.gradio_adapter``), with its MIME type. Without a request (a handler called directly, not
+through a page) it maps the path to ``{"path": path}``, which Gradio resolves itself.
 
 Why: Gradio post-processes every output of every streaming render; for a file given by path it
 resolves the path against the allowed and blocked folders and looks it up in its cache, twice per
@@ -17,21 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gradio import route_utils
-from gradio.data_classes import FileData
-from gradio_client import utils as client_utils
-
+from ui.gradio_adapter import file_link, root_url
 from ui.views import Link, by_path
-
-
-def root_url(request: Any) -> str | None:
-    """This page's public root URL for ``request`` (a ``gr.Request``), as Gradio computes it for the
-    URLs it hands out (proxy headers and ``root_path`` included); ``None`` without an HTTP request."""
-    raw = getattr(request, "request", None)
-    if raw is None or not hasattr(raw, "url"):
-        return None
-    app = raw.scope.get("app") if hasattr(raw, "scope") else None
-    return route_utils.get_root_url(raw, route_utils.get_api_call_path(raw), getattr(app, "root_path", None))
 
 
 def linker(request: Any) -> Link:
@@ -39,9 +26,4 @@ def linker(request: Any) -> Link:
     root = root_url(request)
     if not root:
         return by_path
-
-    def link(path: str) -> FileData:
-        url = f"{root}{route_utils.API_PREFIX}/file={client_utils.encode_file_path(path)}"
-        return FileData(path=path, url=url, mime_type=client_utils.get_mimetype(path))
-
-    return link
+    return lambda path: file_link(root, path)

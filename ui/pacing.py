@@ -1,19 +1,19 @@
 """When a streaming turn is rendered: every token is counted at once, the page only at a pace.
 
-Contract: ``renders(merged, ex, start, running, replace=...)`` drives one turn's merged stream
+Contract: ``renders(merged, ex, start, answering, replace=...)`` drives one turn's merged stream
 (``stream_sides``): each chunk is added to ``ex``'s answers as it comes and each side's answer
 finished when its stream ends (its error shown in its pane). It yields, per render, the input
 box's value and whether the divergence views and plot are refreshed too. The turn appears with
 its first text, or with "…" after ``PLACEHOLDER_DELAY``; then a side's first text and each
-side's end render at once, the rest at most every ``RENDER_INTERVAL`` (all ``running`` turns
-together at most ``RENDER_BUDGET`` a second), the details at most every ``PLOT_INTERVAL``. It
-ends early once Stop marked ``ex`` (``stop_requested``); closing ``merged`` is the caller's.
+side's end render at once, the rest at most every ``RENDER_INTERVAL`` (all turns ``answering()``
+now together at most ``RENDER_BUDGET`` a second), the details at most every ``PLOT_INTERVAL``. A
+stop ends it through ``merged`` (``ui.cancel``); closing ``merged`` is the caller's.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Sized
+from collections.abc import AsyncIterator, Callable, Sized
 from typing import Any
 
 import gradio as gr
@@ -29,12 +29,12 @@ PLACEHOLDER_DELAY = 0.15
 # Renders per second of all running turns together. When each render cost the server loop ~5-20 ms
 # (Gradio's postprocessing in a thread per component), 8 turns at 20 a second each made the loop,
 # not the engines, set the pace (bench/load.py: 2.1x one user's throughput at 4 users, 1.1x at 8).
-# Renders now cost under 1 ms (``ui.inline``, ``ui.links``); the cap stays, not re-tuned since.
+# Renders now cost under 1 ms (``ui.gradio_adapter.bind``, ``ui.links``); the cap stays, not re-tuned since.
 RENDER_BUDGET = 40
 
 
 async def renders(
-    merged: stream_sides, ex: Exchange, start: float, running: Sized, *, replace: bool
+    merged: stream_sides, ex: Exchange, start: float, answering: Callable[[], Sized], *, replace: bool
 ) -> AsyncIterator[tuple[Any, bool]]:
     """``(input box, details)`` for each render of this turn; ``replace``: a Regenerate turn."""
     box = gr.update(interactive=False) if replace else gr.update(value=None, interactive=False)
@@ -52,9 +52,7 @@ async def renders(
         boxes.clear()
     last, last_plot = 0.0, start  # the plot and marks wait for their interval
     async for event in merged:
-        interval = max(RENDER_INTERVAL, len(running) / RENDER_BUDGET)
-        if ex.stop_requested:  # Stop ran first: end here, which aborts every request
-            break
+        interval = max(RENDER_INTERVAL, len(answering()) / RENDER_BUDGET)
         now = time.monotonic()
         answer = ex.answers[event.side]
         if event.started is not None:  # each alone: this side's request went out just now

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from inference.compat import timeout
@@ -27,26 +26,7 @@ from ui import viewers
 
 
 class Halted(Exception):
-    """A waiting turn was stopped before it got a slot."""
-
-
-@dataclass
-class Halt:
-    """How Stop or Clear ends one session's turn from inside its handler, waiting or running.
-
-    Not Gradio's ``cancels=``, which kills the handler wherever it is: here the handler ends
-    itself, so its last render is the stopped turn, and a turn still waiting for a slot ends too
-    (its message goes back to the box). Call ``stop`` from the server's loop."""
-
-    event: asyncio.Event = field(default_factory=asyncio.Event)
-    merged: Any = None  # the turn's ``stream_sides`` once its requests are sent
-    cleared: bool = False  # Clear, not Stop: the turn's last render shows the emptied conversation
-
-    def stop(self, *, cleared: bool = False) -> None:
-        self.cleared = self.cleared or cleared
-        self.event.set()
-        if self.merged is not None:
-            self.merged.halt()
+    """A waiting turn was stopped (``ui.cancel``) before it got a slot: nothing is held."""
 
 
 def user(request: Any) -> str:
@@ -84,8 +64,8 @@ class TurnQueue:
     async def wait_for_slot(self, halt: asyncio.Event | None = None) -> AsyncIterator[str]:
         """Take one of the ``capacity`` slots; while none is free, yield the line that tells the user
         their place, again whenever it changes (checked every second; each render costs the server,
-        and many may wait). Cancelled while waiting (closed tab), or ``halt`` set (Stop, Clear):
-        ``Halted`` is raised and nothing is held."""
+        and many may wait). Cancelled while waiting (closed tab), or ``halt`` set (Stop, Clear; a
+        slot taken just as it was set is given back): ``Halted`` is raised and nothing is held."""
         if not self._slots.locked():
             await self._slots.acquire()
             self.running += 1
@@ -106,10 +86,13 @@ class TurnQueue:
                 try:
                     async with timeout(1.0):
                         await self._slots.acquire()
-                    self.running += 1
-                    return
                 except TimeoutError:
-                    pass
+                    continue
+                if halt is not None and halt.is_set():
+                    self._slots.release()
+                    raise Halted
+                self.running += 1
+                return
         finally:
             self.waiting -= 1
 

@@ -6,13 +6,15 @@ input box, one chat pane, one metrics line and one divergence view per side (``u
 tokens-over-time plot, the verdict, one cross-score heat map per side but the reference, the
 notice under the input box (why a turn was refused), and the conversation (a list of
 ``Exchange``, mutated in place so that Stop sees the partial answers).
-The settings a user picks (``ui.settings``) go to every side alike. ``respond`` waits for a slot
+The settings a user picks (``ui.settings``) reach a handler as ``values``, one dict by setting
+name (``ui.gradio_adapter.bind``), and go to every side alike. ``respond`` waits for a slot
 (``ui.queue``, telling the user their place) and streams every side at once: the turn appears with
 its first text, or with "…" after a short delay, then renders at a pace (``ui.pacing``) while
 the metrics count every token (*each alone*: one side after the other). Once every answer has
 ended, the input box unlocks, and then each answer is scored under the other engine
 (``inference.engines.scoring``; Stop, Clear and the session's next turn end that) and the verdict is
-rendered (``inference.compare.verdict``). A ``DemoError`` in the input,
+rendered (``inference.compare.verdict``). Stop, Clear, a closed tab and the next turn end a turn,
+waiting, streaming or scoring, through its one ``Cancel`` (``ui.cancel``). A ``DemoError`` in the input,
 a full demo or a user over the per-user limits leaves the history and the input as they were and
 shows the message; an error on one side is shown in that side's pane while the others go on. Every turn, answered or
 refused, is counted and logged (``ui.telemetry``).
@@ -26,7 +28,6 @@ import logging
 import secrets
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,15 +50,16 @@ from inference.inputs.media import VideoOptions
 from inference.inputs.vision import VisualBudget, budget_for
 from inference.spec import batch_capacity, request_limits
 from ui import views
+from ui.cancel import Cancel, Turns
 from ui.inputs import as_turn, check_system, text_limit, window_for
 from ui.links import linker
 from ui.pacing import renders
 from ui.preview import caption, preview_file, prune, scratch
-from ui.queue import Halt, Halted, TurnQueue
-from ui.settings import NAMES, PREVIEWED, parse, with_settings
+from ui.queue import Halted, TurnQueue
+from ui.settings import parse
 from ui.telemetry import Telemetry
 from ui.viewers import Identity
-from ui.views import STOPPED, Link, by_path
+from ui.views import Link, by_path
 
 log = logging.getLogger(__name__)
 
@@ -65,19 +67,14 @@ KEEP_EXPORTS = 64  # export folders kept on disk (Gradio copies each into its ca
 REGENERATE = {"regenerate": True}  # what the Regenerate button sends as its message
 
 
+def _session(request: Any) -> str | None:
+    return getattr(request, "session_hash", None)
+
+
 def _unsay(warned: str) -> tuple[Any, str]:
     """The notice and the preview's state once the box's files are fine: the notice is cleared only
     when it holds what the preview said there."""
     return ("" if warned else gr.skip()), ""
-
-
-@dataclass
-class Scoring:
-    """A finished turn being cross-scored after the box unlocked; a new turn ends it (``superseded``)."""
-
-    halt: Halt
-    ended: asyncio.Event = field(default_factory=asyncio.Event)
-    superseded: bool = False
 
 
 class Comparison:
@@ -112,9 +109,7 @@ class Comparison:
         self.telemetry = Telemetry(pool, self.queue, self.identity, log_prompts)  # /metrics, a log line per turn
         self.labels = [s.label for s in specs]
         self.scored = [i for i in range(len(specs)) if i != self.reference]  # sides with a heat map
-        self._running: dict[str, Exchange] = {}  # session -> its turn being answered
-        self._halts: dict[str, Halt] = {}  # session -> how Stop or Clear ends its turn (waiting or running)
-        self._scoring: dict[str, Scoring] = {}  # session -> its last turn being cross-scored (the box unlocked)
+        self.turns = Turns()  # every session's turns under way, each with the one way to end it early
 
     @property
     def context(self) -> int | None:
@@ -178,7 +173,6 @@ class Comparison:
 
     # --- handlers ------------------------------------------------------------------------
 
-    @with_settings(PREVIEWED)
     def preview(
         self, message: dict[str, Any] | None, conversation: list[Exchange], values: dict[str, Any], warned: str = ""
     ):
@@ -200,7 +194,6 @@ class Comparison:
         summary = views.cost(mine, prepared.visual_tokens, int(values["max_tokens"]), self.context)
         return gr.update(value=pictures, visible=True), summary, *_unsay(warned)
 
-    @with_settings(NAMES)
     async def respond(
         self, message: dict[str, Any] | None, conversation: list[Exchange], values: dict[str, Any], request: gr.Request
     ):
@@ -221,132 +214,113 @@ class Comparison:
             yield update
 
     async def _turn(self, message, conversation: list[Exchange], values, request: gr.Request, *, replace: bool):
-        """One turn on every side; ``replace``: it takes the place of the latest turn (regenerate)."""
+        """One turn on every side, as its steps; ``replace``: it takes the latest turn's place (Regenerate).
+
+        Whatever it holds (the user's place, a slot, its ``Cancel`` in ``self.turns``) is given back
+        however it ends: answered, refused, stopped, cleared, superseded or closed with its tab.
+        """
+        session, link = request.session_hash, linker(request)
         history = conversation[:-1] if replace else conversation[:]
-        link = linker(request)  # the panes' user files, by URL: no per-render path checks in Gradio
-        turn = UserTurn("")
-        await self._supersede(request.session_hash)  # the last turn's scoring gives way to this one
-        slot = contextlib.ExitStack()  # this user's place among the turns answered now
-        try:
-            most = text_limit(self.context)  # from the text's length alone: nothing is tokenised before admission
-            turn = as_turn(message, most)
-            if not self.pool.status.ready:
-                raise DemoError("The engines are still loading; please wait until the status says ready.")
-            if conversation and not conversation[-1].done:
-                raise DemoError("A turn is still being answered: wait for it or press Stop.")
-            chosen, video, budget = parse(values, self.settings, self.video, self.budget)
-            check_system(chosen.system, most)
-            slot.enter_context(self.queue.admit(request))
-            # decoding media and tokenising for the window cost seconds on a long turn: off the loop
-            prepared, window = await asyncio.to_thread(self._admitted, turn, history, chosen, video, budget)
-        except DemoError as err:
-            slot.close()  # a turn refused after admission gives its place back
-            log.info("input refused: %s", err if self.telemetry.log_prompts else getattr(err, "reason", "input"))
-            self.telemetry.refused(request, err, turn)
-            box = gr.update() if replace else gr.update(value=message, interactive=True)
-            if isinstance(err, TooLong) and not replace:  # megabytes of text are not sent back
-                box = gr.update(interactive=True)
-            yield box, *self._view(conversation, notice=f"⚠️ Not sent — {err}", link=link), conversation
-            return
-        except BaseException:  # cancelled (a closed tab) or a fault while preparing: the place is given back
-            slot.close()
-            raise
-        halt = self._halts[request.session_hash] = Halt()
-        slot.callback(self._halts.pop, request.session_hash, None)
-        with slot:  # the user's place and the engine slot are given back however the turn ends
+        await self.turns.supersede(session)  # 1. the session's last turn, still cross-scoring, gives way
+        async with contextlib.AsyncExitStack() as held:
+            turn = UserTurn("")  # 2. admitted, or refused with a sentence and nothing else changed
             try:
-                async with contextlib.aclosing(self.queue.wait_for_slot(halt.event)) as places:
-                    async for place in places:
-                        view = self._view(conversation, details=False, notice=place, link=link)
-                        yield gr.update(interactive=False), *view, conversation
-            except Halted:  # Stop or Clear before a slot was free: nothing was sent
-                shown = [] if halt.cleared else conversation
-                box = (
-                    gr.update(interactive=True)
-                    if replace or halt.cleared
-                    else gr.update(value=message, interactive=True)
-                )
-                yield box, *self._view(shown, notice="", link=link), shown
+                turn = as_turn(message, text_limit(self.context))  # from the text's length alone
+                chosen, prepared, window = await self._admit(turn, conversation, history, values, request, held)
+            except DemoError as err:
+                yield self._refused(err, turn, message, conversation, request, replace=replace, link=link)
                 return
-            slot.callback(self.queue.release)
-            if replace:
-                conversation.pop()
-            start = time.monotonic()
-            mine = prepared.plans[len(prepared.plans) - len(turn.files) :]  # this turn's files
-            ex = Exchange.start(turn, chosen, self.sides, start, mine)
-            conversation.append(ex)
-            kept = history[window.first :]  # the turns left out are said under the box, on every render
-            streams = [
-                engine.stream(window.prepared, [past.split(i).reply for past in kept], chosen)
-                for i, engine in enumerate(self.pool.engines)
-            ]
-            said = left_out(window.first)
-            alone = chosen.timing == "alone"  # one side after the other: each side's own speed
-            merged = halt.merged = stream_sides(streams, self.stall_seconds, one_at_a_time=alone)  # requests start
-            if halt.event.is_set():  # Stop came between the slot and the requests
-                merged.halt()
-            self._running[request.session_hash] = ex
+            cancel = held.enter_context(self.turns.open(session))  # Stop, Clear, leaving, the next turn
+            try:  # 3. a slot, telling the user their place meanwhile
+                async with contextlib.aclosing(self.queue.wait_for_slot(cancel.event)) as places:
+                    async for place in places:
+                        locked = gr.update(interactive=False)
+                        yield self._page(locked, conversation, details=False, notice=place, link=link)
+            except Halted:  # Stop or Clear before a slot was free: nothing was sent, the message goes back
+                shown = [] if cancel.cleared else conversation
+                box = gr.update(value=message, interactive=True)
+                if replace or cancel.cleared:  # Regenerate's box and Clear's emptied one are left as they are
+                    box = gr.update(interactive=True)
+                yield self._page(box, shown, notice="", link=link)
+                return
+            held.callback(self.queue.release)
+            ex, said = self._send(cancel, turn, chosen, prepared, window, history, conversation, replace=replace)
             shown: list[Any] = [*[[]] * self.sides, None, "", *[""] * len(self.scored)]  # details as last rendered
-            try:
-                paced = renders(merged, ex, start, self._running, replace=replace)
+            try:  # 4. every answer streams; the page renders at a pace (``ui.pacing``)
+                start = ex.answers[0].metrics.started  # when the requests were sent
+                paced = renders(cancel.merged, ex, start, self.turns.answering, replace=replace)
                 async with contextlib.aclosing(paced) as pace:
                     async for box, details in pace:
-                        view = self._view(conversation, details, notice=said, shown=shown, link=link)
-                        yield box, *view, conversation
-            finally:
-                await merged.aclose()
-                for answer in ex.answers:  # ended early (Stop, Clear, closed tab): nothing left open
-                    answer.finish(time.monotonic(), STOPPED)
-                self.telemetry.turn(request, ex, halt.cleared)
-                if self._running.get(request.session_hash) is ex:
-                    del self._running[request.session_hash]
-            if not halt.event.is_set():  # every answer has ended: the box unlocks, then each is scored
+                        yield self._page(box, conversation, details, notice=said, shown=shown, link=link)
+            finally:  # ended, stopped or closed: the requests are closed, open answers marked, the turn counted
+                await cancel.settle()
+                self.telemetry.turn(request, ex, cancel.cleared)
+            if not cancel.stopped:  # 5. every answer has ended: the box unlocks, then each is scored
                 ex.cross_note = SCORING
                 box = gr.update(interactive=True) if replace else gr.update(value=None, interactive=True)
-                yield box, *self._view(conversation, link=link), conversation
+                yield self._page(box, conversation, link=link)
+                cancel.scoring = True
                 histories = [[past.split(i).reply for past in history] for i in range(self.sides)]
-                scoring = self._scoring[request.session_hash] = Scoring(halt)
-                try:
-                    await score_turn(self.pool.engines, ex, prepared, histories, self.reference, halt.event)
-                finally:
-                    scoring.ended.set()
-                    if self._scoring.get(request.session_hash) is scoring:
-                        del self._scoring[request.session_hash]
-                if scoring.superseded:  # the next turn has begun: it renders the page from now on
+                await score_turn(self.pool.engines, ex, prepared, histories, self.reference, cancel.event)
+                if cancel.superseded:  # the next turn has begun: it renders the page from now on
                     return
-        if halt.cleared:  # Clear ended it: the page shows the emptied conversation Clear rendered
-            yield gr.update(value=None, interactive=True), *self._view([], notice="", link=link), []
+        if cancel.cleared:  # 6. the last render: Clear's emptied page, or the turn as it ended
+            yield self._page(gr.update(value=None, interactive=True), [], notice="", link=link)
             return
         # the box keeps its value (the viewer may be typing the next turn while the scores came in);
         # ``interactive`` is said again, else Gradio's diff of this update against the last one
         # drops it and the box falls back to its constructor's (locked) state
-        yield gr.update(interactive=True), *self._view(conversation, notice=said, link=link), conversation
+        yield self._page(gr.update(interactive=True), conversation, notice=said, link=link)
 
-    async def _supersede(self, session: str) -> None:
-        """End this session's cross-scoring, if any, and wait until its handler has let go of its
-        slot, so that a new turn never waits behind the scores of the last one."""
-        scoring = self._scoring.get(session)
-        if scoring is not None:
-            scoring.superseded = True
-            scoring.halt.stop()
-            await scoring.ended.wait()
+    async def _admit(self, turn: UserTurn, conversation, history, values, request, held: contextlib.AsyncExitStack):
+        """The turn checked, given the user's place (held in ``held``), its media decoded and its
+        window fitted (in a worker thread: seconds on a long turn); a ``DemoError`` says why not."""
+        if not self.pool.status.ready:
+            raise DemoError("The engines are still loading; please wait until the status says ready.")
+        if conversation and not conversation[-1].done:
+            raise DemoError("A turn is still being answered: wait for it or press Stop.")
+        chosen, video, budget = parse(values, self.settings, self.video, self.budget)
+        check_system(chosen.system, text_limit(self.context))
+        held.enter_context(self.queue.admit(request))
+        prepared, window = await asyncio.to_thread(self._admitted, turn, history, chosen, video, budget)
+        return chosen, prepared, window
+
+    def _refused(self, err: DemoError, turn: UserTurn, message, conversation, request, *, replace: bool, link: Link):
+        """The render of a refused turn: its sentence under the box, the message kept in it."""
+        log.info("input refused: %s", err if self.telemetry.log_prompts else getattr(err, "reason", "input"))
+        self.telemetry.refused(request, err, turn)
+        box = gr.update() if replace else gr.update(value=message, interactive=True)
+        if isinstance(err, TooLong) and not replace:  # megabytes of text are not sent back
+            box = gr.update(interactive=True)
+        return self._page(box, conversation, notice=f"⚠️ Not sent — {err}", link=link)
+
+    def _send(self, cancel: Cancel, turn, chosen, prepared, window, history, conversation, *, replace: bool):
+        """The turn on its way to every side: its ``Exchange`` in the conversation, its requests sent
+        (through ``cancel``), and the line under the box saying which turns were left out."""
+        if replace:
+            conversation.pop()
+        mine = prepared.plans[len(prepared.plans) - len(turn.files) :]  # this turn's files
+        ex = Exchange.start(turn, chosen, self.sides, time.monotonic(), mine)
+        conversation.append(ex)
+        kept = history[window.first :]  # the turns left out are said under the box, on every render
+        streams = [
+            engine.stream(window.prepared, [past.split(i).reply for past in kept], chosen)
+            for i, engine in enumerate(self.pool.engines)
+        ]
+        alone = chosen.timing == "alone"  # one side after the other: each side's own speed
+        cancel.send(ex, stream_sides(streams, self.stall_seconds, one_at_a_time=alone))  # the requests start
+        return ex, left_out(window.first)
+
+    def _page(self, box: Any, conversation: list[Exchange], details: bool = True, **view: Any) -> tuple[Any, ...]:
+        """One render of every output (``outputs`` order): the box, ``_view``'s, the conversation."""
+        return (box, *self._view(conversation, details, **view), conversation)
 
     async def stop(self, conversation: list[Exchange], request: gr.Request):
-        """Stop: mark unfinished answers, unlock the input, and end this user's turn from inside
-        ``respond`` (``Halt``), which aborts its vLLM requests and renders the stopped turn last."""
-        now = time.monotonic()
-        for ex in conversation:
-            unfinished = [a for a in ex.answers if not a.done]
-            for a in unfinished:
-                a.finish(now, STOPPED)
-            ex.stop_requested = ex.stop_requested or bool(unfinished)
-        self._halt(request)
+        """Stop: end this user's turn, waiting or running (``ui.cancel``: its requests are aborted,
+        its unfinished answers marked stopped, and its own last render is the stopped turn), and
+        unlock the input."""
+        self.turns.stop(_session(request), "stop")
         return gr.update(interactive=self.pool.status.ready), *self._view(conversation, notice=""), conversation
-
-    def _halt(self, request: gr.Request, *, cleared: bool = False) -> None:
-        halt = self._halts.get(getattr(request, "session_hash", None) or "")
-        if halt is not None:
-            halt.stop(cleared=cleared)
 
     def edit(self, conversation: list[Exchange]):
         """Take the latest turn back into the input box (its answers are dropped) to edit and resend."""
@@ -358,21 +332,16 @@ class Comparison:
         return box, *self._view(conversation, notice=""), conversation
 
     async def leave(self, request: gr.Request) -> None:
-        """The tab was closed: end its running turn, which aborts its requests.
+        """The tab was closed: end its turns, which aborts their requests.
 
         Gradio does not always stop a generator whose client went away (it depends on which
         connection notices first); its unload event does fire, so the turn is ended here.
         """
-        ex = self._running.get(request.session_hash)
-        if ex is not None:
-            ex.stop_requested = True
-        self._halt(request)  # a turn still waiting for a slot ends too
+        self.turns.stop(_session(request), "leave")
 
     async def clear(self, conversation: list[Exchange], request: gr.Request):
-        """Forget the conversation on every side (a turn waiting or streaming ends: ``Halt``)."""
-        for ex in conversation:
-            ex.stop_requested = True
-        self._halt(request, cleared=True)
+        """Forget the conversation on every side (a turn waiting or streaming ends: ``ui.cancel``)."""
+        self.turns.stop(_session(request), "clear")
         return gr.update(value=None, interactive=self.pool.status.ready), *self._view([], notice=""), []
 
     def export(self, conversation: list[Exchange]):

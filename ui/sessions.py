@@ -7,7 +7,8 @@ tab closes it only marks the session closed and drops the ``gr.State`` values an
 and the session itself goes only when ``state_session_capacity`` newer ones exist (10,000 by
 default: gigabytes; ``docs/performance.md``, soak). ``forget_closed(holder, grace)`` drops every
 session whose tab closed (its heartbeat ended) and that was not used for ``grace`` seconds,
-running its states' delete callbacks as Gradio would; ``sweep(holder, grace)`` does so every
+running its states' delete callbacks as Gradio would (what of Gradio's state this touches is in
+``ui.gradio_adapter``); ``sweep(holder, grace)`` does so every
 ``grace / 4`` seconds (at most every minute) until cancelled. Open sessions are kept; their
 number is bounded by the launch's ``state_session_capacity`` (``app.py --max-sessions``).
 """
@@ -19,23 +20,16 @@ import datetime
 import logging
 from typing import Any
 
+from ui.gradio_adapter import closed_sessions, forget_session
+
 log = logging.getLogger(__name__)
 
 
 def forget_closed(holder: Any, grace: float, now: datetime.datetime | None = None) -> int:
     """Drop the closed sessions unused for ``grace`` seconds from a Gradio ``StateHolder``; how many."""
-    now = now or datetime.datetime.now()
-    idle = datetime.timedelta(seconds=grace)
-    gone = [
-        key
-        for key, state in list(holder.session_data.items())
-        if getattr(state, "is_closed", False) and now - holder.time_last_used.get(key, now) >= idle
-    ]
+    gone = closed_sessions(holder, datetime.timedelta(seconds=grace), now or datetime.datetime.now())
     for key in gone:
-        holder.delete_state(key)  # the states' delete callbacks, as Gradio's own expiry runs them
-        with holder.lock:
-            holder.session_data.pop(key, None)
-            holder.time_last_used.pop(key, None)
+        forget_session(holder, key)
     return len(gone)
 
 
@@ -46,6 +40,6 @@ async def sweep(holder: Any, grace: float) -> None:
         await asyncio.sleep(every)
         try:
             if gone := forget_closed(holder, grace):
-                log.debug("forgot %d closed sessions (%d kept)", gone, len(holder.session_data))
+                log.debug("forgot %d closed sessions", gone)
         except Exception:  # never let the sweep die: the next round tries again
             log.exception("forgetting closed sessions failed")

@@ -5,17 +5,15 @@ name (the parameter's, the API's and the page link's, ``ui.presets``), label, co
 bounds, the panel row it sits in (``ROWS``), and the field of ``GenerationSettings``,
 ``VideoOptions`` or ``VisualBudget`` it sets, whose value is the control's default. From it:
 ``control`` builds a setting's Gradio component, ``defaults`` the panel's values for the app's
-own settings, ``parse`` the settings of a turn from the panel's values, and ``with_settings``
-turns a handler that takes the values as one mapping into the method Gradio calls with one
-parameter per setting. Adding a setting is one ``Setting(...)`` line here (and the field it sets).
+own settings, and ``parse`` the settings of a turn from the panel's values (a dict by name: what a
+handler's ``values`` receives, ``ui.gradio_adapter.bind``, while the API takes one named
+parameter per setting). Adding a setting is one ``Setting(...)`` line here (and the field it sets).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
-import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -190,44 +188,3 @@ def parse(
     sources = _sources(settings, video, budget)
     chosen = {k: dataclasses.replace(sources[k], **fields) for k, fields in changes.items()}
     return chosen["settings"], chosen["video"], chosen["budget"]
-
-
-def with_settings(names: Sequence[str]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator: a handler method ``fn(self, message, conversation, values, *rest)`` (``values``: a
-    dict by setting name) as the method Gradio calls, ``(self, message, conversation, <one
-    parameter per name>, *rest)``.
-
-    Gradio reads the parameters' names (the API's: a client may send ``max_tokens=7``) and finds a
-    ``gr.Request`` among ``rest`` by its annotation, so the method gets a generated signature (a
-    handler taking ``*values`` would give the API unnamed parameters). An async generator stays one.
-    """
-
-    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
-        params = list(inspect.signature(fn, eval_str=True).parameters.values())
-        head, rest = params[:3], params[4:]  # (self, message, conversation), values, rest
-        spread = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names]
-        signature = inspect.Signature([*head, *spread, *rest])
-
-        def arguments(args: tuple, kwargs: dict) -> list[Any]:
-            given = signature.bind(*args, **kwargs).arguments
-            values = {n: given.pop(n) for n in names}
-            return [*(given[p.name] for p in head), values, *(given[p.name] for p in rest if p.name in given)]
-
-        if inspect.isasyncgenfunction(fn):
-
-            async def method(*args: Any, **kwargs: Any) -> Any:
-                async for update in fn(*arguments(args, kwargs)):
-                    yield update
-
-        else:
-
-            def method(*args: Any, **kwargs: Any) -> Any:
-                return fn(*arguments(args, kwargs))
-
-        functools.update_wrapper(method, fn)
-        del method.__wrapped__  # Gradio and ``inspect`` read the generated signature, not ``fn``'s
-        method.__signature__ = signature
-        method.__annotations__ = {p.name: p.annotation for p in [*head, *rest] if p.annotation is not p.empty}
-        return method
-
-    return decorate

@@ -39,7 +39,7 @@ from inference.errors import DemoError
 from inference.inputs.media import media_kind
 from inference.store.db import Store
 from ui import views
-from ui.links import root_url
+from ui.gradio_adapter import root_url
 from ui.session import Comparison
 from ui.views import DIVERGES
 

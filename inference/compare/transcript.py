@@ -56,7 +56,6 @@ class Exchange:
     answers: list[Answer]
     files: tuple[FilePlan, ...] = ()  # this turn's files as the model sees them (size, grid, tokens)
     sent_at: float = field(default_factory=time.time)  # wall clock, for the export
-    stop_requested: bool = False  # set by Stop; the streaming handler ends the turn when it sees it
     cross: dict[int, CrossScore] = field(default_factory=dict)  # by side, the reference's excepted
     cross_note: str = ""  # cross-scoring under way, or why it was skipped
     _divergence: dict[tuple[int, int], Divergence] = field(default_factory=dict, repr=False, compare=False)

@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
     if reference not in sides or len(sides) < 2:
         sys.exit(f"Need two or more sides and a reference among them, got {list(sides)} and {reference}.")
 
-    def side(label: str) -> dict[str, list[dict]]:
+    def side(label: str) -> dict[str, list[dict[str, Any]]]:
         folder = args.out / label
         folder.mkdir(parents=True, exist_ok=True)
         port = free_port()

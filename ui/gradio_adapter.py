@@ -1,0 +1,200 @@
+"""Every use of Gradio's internals, in one place: the rest of ``ui/`` uses its public API only.
+
+Contract: ``bind(fn, inputs, outputs=None)`` is how an event reaches a handler. ``inputs`` names
+what each of ``fn``'s parameters receives: a component's value, or, for a mapping of components
+by name, one dict of their values by those names (the settings panel). Gradio and its API see one
+named parameter per component (a client may send ``max_tokens=7``); ``fn``'s parameters that
+``inputs`` does not name (a ``gr.Request``) are filled by Gradio as usual. The returned ``Bound``
+is the function to register and its input components, in order. With ``outputs`` (``fn`` an async
+generator; the event registered with ``preprocess=False, postprocess=False``) each input is handed
+to ``fn`` as the component's own ``preprocess`` makes it and each output sent as its own
+``postprocess`` makes it (the value of a ``gr.update(value=...)`` too), in ``fn``'s coroutine:
+what reaches ``fn`` and the browser is what Gradio's own processing gives (a value it refuses is
+refused with its message, the control's label first); ``gr.State`` values, special arguments
+and updates without a value pass through; Gradio still checks that input files were uploaded and
+serves output files. Why: Gradio runs each component's processing through ``anyio.to_thread``,
+one thread hand-off per component per render; the turn event has ~15 inputs and ~10 outputs and on
+a 2-core machine with both engines busy each hand-off waited ~1 ms for a core, 10-25 ms of the
+time to first token per render.
+
+``root_url(request)`` and ``file_link(root, path)``: a user file's URL on this page, as Gradio
+builds the ones it hands out (``ui.links``); ``upload_folder()``: where Gradio keeps uploads
+(``ui.inputs``); ``state_holder(app)``, ``closed_sessions(holder)`` and ``forget_session(holder,
+key)``: the sessions Gradio keeps (``ui.sessions``).
+
+Gradio internals relied on (``tests/test_gradio_adapter.py`` checks each one by its name and fails
+with a sentence naming the one a Gradio upgrade changed; ``requirements/*.txt`` pin Gradio for them):
+- signature: Gradio reads a handler's parameters with ``inspect.signature`` (so a generated
+  ``__signature__``) and finds a ``gr.Request`` among them by ``typing.get_type_hints`` (so
+  ``__annotations__``): ``gradio.utils.get_function_params``, ``gradio.helpers.special_args``.
+- stateful: ``Component.stateful`` is true for ``gr.State``, whose value Gradio passes unprocessed.
+- validate_meta: before ``preprocess``, Gradio validates an input with
+  ``data_model.model_validate(value, context={"validate_meta": True})`` (``Blocks.preprocess_data``).
+- update: ``gr.update(...)`` is a dict whose ``"__type__"`` is ``"update"``.
+- model_dump: ``postprocess`` may return a ``GradioModel``/``GradioRootModel``, sent as ``model_dump()``.
+- file_url: a file's URL is ``route_utils.get_root_url(request, route_utils.get_api_call_path(request),
+  root_path)`` + ``route_utils.API_PREFIX`` + ``/file=`` + ``gradio_client.utils.encode_file_path(path)``.
+- upload_folder: ``gradio.utils.get_upload_folder()`` is where uploads land.
+- state_holder: an app's ``state_holder`` keeps sessions in ``session_data`` and ``time_last_used``
+  under ``lock``, each with ``is_closed``; ``delete_state(key)`` runs their ``gr.State`` delete callbacks.
+"""
+
+from __future__ import annotations
+
+import datetime
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+from gradio import route_utils
+from gradio import utils as gr_utils
+from gradio.components import Component
+from gradio.data_classes import FileData, GradioModel, GradioRootModel
+from gradio_client import utils as client_utils
+
+# --- handlers --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A handler as Gradio calls it: register ``fn`` with ``inputs`` (see ``bind``)."""
+
+    fn: Callable[..., Any]
+    inputs: list[Component]
+
+
+def bind(
+    fn: Callable[..., Any],
+    inputs: Mapping[str, Component | Mapping[str, Component]],
+    outputs: Sequence[Component] | None = None,
+) -> Bound:
+    """``fn`` as the handler of an event with ``inputs`` (see the module's contract)."""
+    params = inspect.signature(fn, eval_str=True).parameters
+    unknown = set(inputs) - set(params)
+    if unknown:
+        raise TypeError(f"{fn.__qualname__} has no parameter {', '.join(sorted(unknown))}")
+    # (fn's parameter, the dict key or None, the component): one API parameter each, named by key or parameter
+    slots = [
+        (name, key, c)
+        for name, given in inputs.items()
+        for key, c in (given.items() if isinstance(given, Mapping) else [(None, given)])
+    ]
+    spread = [inspect.Parameter(key or name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for name, key, _ in slots]
+    rest = [p for name, p in params.items() if name not in inputs]
+    signature = inspect.Signature([*spread, *rest])
+    inline = outputs is not None
+
+    def arguments(args: tuple, kwargs: dict) -> dict[str, Any]:
+        given = signature.bind(*args, **kwargs).arguments
+        out: dict[str, Any] = {name: {} for name, c in inputs.items() if isinstance(c, Mapping)}
+        for (name, key, c), p in zip(slots, spread, strict=True):
+            value = _pre(c, given.pop(p.name)) if inline else given.pop(p.name)
+            if key is None:
+                out[name] = value
+            else:
+                out[name][key] = value
+        return {**out, **given}
+
+    if outputs is not None:
+        if not inspect.isasyncgenfunction(fn):
+            raise TypeError(f"{fn.__qualname__}: processing inline needs an async generator")
+
+        async def method(*args: Any, **kwargs: Any) -> Any:
+            async for update in fn(**arguments(args, kwargs)):
+                yield [_post(c, v) for c, v in zip(outputs, update, strict=True)]
+
+    elif inspect.isasyncgenfunction(fn):
+
+        async def method(*args: Any, **kwargs: Any) -> Any:
+            async for update in fn(**arguments(args, kwargs)):
+                yield update
+
+    elif inspect.iscoroutinefunction(fn):
+
+        async def method(*args: Any, **kwargs: Any) -> Any:
+            return await fn(**arguments(args, kwargs))
+
+    else:
+
+        def method(*args: Any, **kwargs: Any) -> Any:
+            return fn(**arguments(args, kwargs))
+
+    method.__name__, method.__qualname__, method.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
+    method.__signature__ = signature  # type: ignore[attr-defined]
+    method.__annotations__ = {p.name: p.annotation for p in rest if p.annotation is not p.empty}
+    return Bound(method, [c for _, _, c in slots])
+
+
+def _pre(component: Component, value: Any) -> Any:
+    if component.stateful:
+        return value
+    model = getattr(component, "data_model", None)
+    if model is not None and value is not None:
+        value = model.model_validate(value, context={"validate_meta": True})
+    try:
+        return component.preprocess(value)
+    except gr.Error as err:  # e.g. a slider's value over a host's cap, from an API client: name the control
+        label = getattr(component, "label", None)
+        raise gr.Error(f"{label}: {err.message}" if label else err.message) from err
+
+
+def _post(component: Component, value: Any) -> Any:
+    if component.stateful:
+        return value
+    if isinstance(value, dict) and value.get("__type__") == "update":
+        if "value" not in value:
+            return value
+        return {**value, "value": _post(component, value["value"])}
+    out = component.postprocess(value)
+    return out.model_dump() if isinstance(out, (GradioModel, GradioRootModel)) else out
+
+
+# --- files -----------------------------------------------------------------------------------
+
+
+def root_url(request: Any) -> str | None:
+    """This page's public root URL for ``request`` (a ``gr.Request``), as Gradio computes it for the
+    URLs it hands out (proxy headers and ``root_path`` included); ``None`` without an HTTP request."""
+    raw = getattr(request, "request", None)
+    if raw is None or not hasattr(raw, "url"):
+        return None
+    app = raw.scope.get("app") if hasattr(raw, "scope") else None
+    return route_utils.get_root_url(raw, route_utils.get_api_call_path(raw), getattr(app, "root_path", None))
+
+
+def file_link(root: str, path: str) -> FileData:
+    """A file Gradio serves (an upload) as chat content addressed by its URL under ``root``."""
+    url = f"{root}{route_utils.API_PREFIX}/file={client_utils.encode_file_path(path)}"
+    return FileData(path=path, url=url, mime_type=client_utils.get_mimetype(path))
+
+
+def upload_folder() -> str:
+    """Where Gradio keeps the files visitors upload."""
+    return gr_utils.get_upload_folder()
+
+
+# --- sessions --------------------------------------------------------------------------------
+
+
+def state_holder(app: Any) -> Any | None:
+    """The sessions a running Gradio app keeps (its ``StateHolder``), if it has one."""
+    return getattr(app, "state_holder", None)
+
+
+def closed_sessions(holder: Any, idle: datetime.timedelta, now: datetime.datetime) -> list[str]:
+    """The sessions whose tab has closed and that were not used for ``idle``."""
+    return [
+        key
+        for key, state in list(holder.session_data.items())
+        if getattr(state, "is_closed", False) and now - holder.time_last_used.get(key, now) >= idle
+    ]
+
+
+def forget_session(holder: Any, key: str) -> None:
+    """Drop one session, running its states' delete callbacks as Gradio's own expiry does."""
+    holder.delete_state(key)
+    with holder.lock:
+        holder.session_data.pop(key, None)
+        holder.time_last_used.pop(key, None)
