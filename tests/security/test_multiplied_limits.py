@@ -53,7 +53,11 @@ def test_a_script_minting_cookies_in_a_burst_gets_a_few_and_holds_at_most_the_ad
         refused = [notice(j.result()) for j in jobs if j.done()]
         try:
             assert comparison.queue.running == 3, refused  # the address's ceiling, not 8 of 8
-            assert len(refused) == 5 and all("Your network address already has 3 turns" in n for n in refused)
+            # The three cookieless clients are one user: one of them arriving while another runs meets
+            # the per-user limit before the address's (arrival order decides; seen 2 runs in 6).
+            per_user = [n for n in refused if "already have 1 turn being answered (the limit per user is 1)" in n]
+            by_address = [n for n in refused if "Your network address already has 3 turns" in n]
+            assert len(refused) == 5 and len(by_address) + len(per_user) == 5 and len(per_user) <= 2, refused
         finally:
             _stop_all(clients, jobs)
 
