@@ -86,7 +86,7 @@ def bind(
     signature = inspect.Signature([*spread, *rest])
     inline = outputs is not None
 
-    def arguments(args: tuple, kwargs: dict) -> dict[str, Any]:
+    def arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         given = signature.bind(*args, **kwargs).arguments
         out: dict[str, Any] = {name: {} for name, c in inputs.items() if isinstance(c, Mapping)}
         for (name, key, c), p in zip(slots, spread, strict=True):
@@ -97,6 +97,7 @@ def bind(
                 out[name][key] = value
         return {**out, **given}
 
+    method: Callable[..., Any]  # one of four, by how ``fn`` returns (Gradio tells them apart the same way)
     if outputs is not None:
         if not inspect.isasyncgenfunction(fn):
             raise TypeError(f"{fn.__qualname__}: processing inline needs an async generator")
@@ -122,7 +123,7 @@ def bind(
             return fn(**arguments(args, kwargs))
 
     method.__name__, method.__qualname__, method.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
-    method.__signature__ = signature  # type: ignore[attr-defined]
+    method.__signature__ = signature  # type: ignore[union-attr]  # read by inspect.signature (Gradio)
     method.__annotations__ = {p.name: p.annotation for p in rest if p.annotation is not p.empty}
     return Bound(method, [c for _, _, c in slots])
 
@@ -147,7 +148,7 @@ def _post(component: Component, value: Any) -> Any:
         if "value" not in value:
             return value
         return {**value, "value": _post(component, value["value"])}
-    out = component.postprocess(value)
+    out = component.postprocess(value)  # type: ignore[no-untyped-call]  # untyped on Gradio's ComponentBase
     return out.model_dump() if isinstance(out, (GradioModel, GradioRootModel)) else out
 
 

@@ -21,8 +21,10 @@ their components' processing inline. API names: /respond, /regenerate, /stop, /e
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict, cast
 
 import gradio as gr
 
@@ -37,6 +39,10 @@ from ui.settings import NAMES, PREVIEWED, ROWS, SETTINGS, control, defaults
 from ui.share import Sharer, share_controls
 from ui.start import pane_examples, picked
 from ui.views import DIVERGES
+
+if TYPE_CHECKING:  # annotations only: what ``gr.Examples`` and an event listener return
+    from gradio.events import Dependency
+    from gradio.helpers import Examples
 
 TITLE = "Qwen3.5-9B: FP8 next to BF16"
 # For ``launch(css=...)``: the figures under the panes keep their height while they stream (their
@@ -70,7 +76,7 @@ footer a, footer button, footer span { color: #4b5563 !important; }
 """
 # The phone's switch between the answers: a class on the panes' row, set in the browser alone.
 SWITCH_JS = "(v) => { document.querySelector('#panes')?.classList.toggle('show-1', v !== SIDES[0]); }"
-LATEX = [
+LATEX: list[dict[str, str | bool]] = [
     {"left": "$$", "right": "$$", "display": True},
     {"left": "\\[", "right": "\\]", "display": True},
     {"left": "\\(", "right": "\\)", "display": False},
@@ -113,7 +119,7 @@ class Page:
     clear: gr.Button
     export: gr.Button
     settings: list[gr.components.Component]  # in ``SETTINGS`` order
-    examples: gr.Examples | None
+    examples: Examples | None
     marks: list[gr.HighlightedText]
     plot: gr.LinePlot
     files: gr.File
@@ -128,6 +134,22 @@ class Page:
         """Every turn handler's outputs (``ui.session``'s order)."""
         details = [*self.marks, self.plot, self.verdict, *self.heats]
         return [self.box, *self.panes, *self.metrics, *details, self.notice, self.conversation]
+
+
+class _TurnEvent(TypedDict):
+    """How a turn's events are registered (``wire``)."""
+
+    show_progress: Literal["full", "minimal", "hidden"]
+    concurrency_limit: int | Literal["default"] | None
+    preprocess: bool
+    postprocess: bool
+    trigger_mode: Literal["once", "multiple", "always_last"] | None
+
+
+class _Changes(Protocol):
+    """A control with a ``change`` event, as every setting's is (``ui.settings.control``)."""
+
+    def change(self, *args: Any, **kwargs: Any) -> Dependency: ...
 
 
 def render(
@@ -245,7 +267,7 @@ def wire(demo: gr.Blocks, page: Page, comparison: Comparison) -> None:
     # and the components' processing runs in the handler's coroutine, not in a thread per component
     # and "multiple": the box unlocks when the answers end, while the last turn's handler still
     # cross-scores them; a new turn must start then (it ends that scoring: ``Comparison._supersede``)
-    common = {
+    common: _TurnEvent = {
         "show_progress": "hidden",
         "concurrency_limit": None,
         "preprocess": False,
@@ -255,7 +277,11 @@ def wire(demo: gr.Blocks, page: Page, comparison: Comparison) -> None:
     # what ``respond`` receives: the box's message, the conversation, and the settings as one dict by name
     # (the API takes one named parameter per setting)
     settings = dict(zip(NAMES, p.settings, strict=True))
-    turn = {"message": p.box, "conversation": p.conversation, "values": settings}
+    turn: dict[str, gr.components.Component | Mapping[str, gr.components.Component]] = {
+        "message": p.box,
+        "conversation": p.conversation,
+        "values": settings,
+    }
     respond = bind(comparison.respond, turn, outputs)
     p.box.submit(respond.fn, respond.inputs, outputs, api_name="respond", **common)
     again = bind(comparison.respond, {**turn, "message": gr.State(REGENERATE)}, outputs)
@@ -285,7 +311,7 @@ def wire(demo: gr.Blocks, page: Page, comparison: Comparison) -> None:
         comparison.preview, {"message": p.box, "conversation": p.conversation, "values": previewed, "warned": warned}
     )
     gr.on(
-        [p.box.change, *(c.change for c in previewed.values())],
+        [p.box.change, *(cast(_Changes, c).change for c in previewed.values())],
         preview.fn,
         preview.inputs,
         [p.preview, p.tokens, p.notice, warned],
@@ -295,7 +321,7 @@ def wire(demo: gr.Blocks, page: Page, comparison: Comparison) -> None:
     )
     demo.unload(comparison.leave)
 
-    def from_link(request: gr.Request):
+    def from_link(request: gr.Request) -> list[Any]:
         values, problems = preset(request.query_params, NAMES, p.settings)
         said = f"⚠️ Settings in the link that were ignored: {'; '.join(problems)}." if problems else gr.skip()
         return [gr.skip() if v is None else v for v in values] + [said]
@@ -317,6 +343,7 @@ def build_demo(
     blind_first: bool = False,
     sharer: Sharer | None = None,
 ) -> gr.Blocks:
-    with gr.Blocks(title=TITLE, delete_cache=delete_cache) as demo:
+    demo = gr.Blocks(title=TITLE, delete_cache=delete_cache)
+    with demo:
         wire(demo, render(comparison, banner, examples_dir, blind, blind_first, sharer), comparison)
     return demo

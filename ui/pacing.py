@@ -13,7 +13,7 @@ stop ends it through ``merged`` (``ui.cancel``); closing ``merged`` is the calle
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Sized
+from collections.abc import AsyncGenerator, Callable, Sized
 from typing import Any
 
 import gradio as gr
@@ -35,7 +35,7 @@ RENDER_BUDGET = 40
 
 async def renders(
     merged: stream_sides, ex: Exchange, start: float, answering: Callable[[], Sized], *, replace: bool
-) -> AsyncIterator[tuple[Any, bool]]:
+) -> AsyncGenerator[tuple[Any, bool], None]:
     """``(input box, details)`` for each render of this turn; ``replace``: a Regenerate turn."""
     box = gr.update(interactive=False) if replace else gr.update(value=None, interactive=False)
     # The box: when the first text comes first, a new turn's first render empties it (a

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from typing import Any
 
 from inference.compat import timeout
@@ -61,7 +61,7 @@ class TurnQueue:
         with self.flood.admit(viewers.address(request)), self.admission.admit(user(request)):
             yield
 
-    async def wait_for_slot(self, halt: asyncio.Event | None = None) -> AsyncIterator[str]:
+    async def wait_for_slot(self, halt: asyncio.Event | None = None) -> AsyncGenerator[str, None]:
         """Take one of the ``capacity`` slots; while none is free, yield the line that tells the user
         their place, again whenever it changes (checked every second; each render costs the server,
         and many may wait). Cancelled while waiting (closed tab), or ``halt`` set (Stop, Clear; a

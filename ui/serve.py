@@ -20,10 +20,15 @@ from inference.deploy.options import Options
 from inference.spec import ModelSpec, gpu_pair
 
 if TYPE_CHECKING:  # imported when building: torch must not be imported before app.py sets the CPU variables
+    import gradio as gr
+    from gradio.routes import App
+
     from inference.engines.backends import EngineFactory
     from inference.inputs.chat import GenerationSettings
     from inference.store.db import Store
+    from ui.blind import BlindTest
     from ui.session import Comparison
+    from ui.share import Sharer
     from ui.viewers import Identity
 
 TINY_BANNER = (
@@ -40,7 +45,7 @@ class Page:
     the options it was built with and the store it keeps votes and shares in (``None``: no blind
     test, no share links)."""
 
-    demo: Any  # gr.Blocks
+    demo: gr.Blocks
     comparison: Comparison
     options: Options
     store: Store | None = None
@@ -86,8 +91,12 @@ def build(
         banner = TINY_BANNER.format(fp8=fp8, bf16=bf16, engine=engine)
     if identity is None:
         secret = network.cookie_secret.encode() or secrets.token_bytes(32)  # random: viewers new after a restart
-        trust = {"trusted_proxies": network.trusted_proxies, "cookies_per_minute": limits.ip_cookies_per_minute}
-        identity = Identity(secret, proxy_hops=network.proxy_hops, **trust)
+        identity = Identity(
+            secret,
+            proxy_hops=network.proxy_hops,
+            trusted_proxies=network.trusted_proxies,
+            cookies_per_minute=limits.ip_cookies_per_minute,
+        )
     comparison = Comparison(
         pool,
         settings or gen.settings(),
@@ -101,14 +110,16 @@ def build(
     )
     age = None if limits.cache_hours is None else max(1, int(limits.cache_hours * 3600))
     delete_cache = None if age is None else (max(1, age // 10), age)
-    extras = {}
+    blind: BlindTest | None = None  # with a store: the blind test (first when asked) and share links
+    sharer: Sharer | None = None
+    blind_first = False
     if store is not None:
         from ui.blind import BlindTest
         from ui.share import Sharer
 
-        extras = {"blind": BlindTest(comparison, store, store_prompts=storage.store_prompts)}
-        extras |= {"blind_first": storage.blind, "sharer": Sharer(comparison, store, storage.share_days)}
-    demo = build_demo(comparison, banner, examples_dir, delete_cache, **extras)
+        blind = BlindTest(comparison, store, store_prompts=storage.store_prompts)
+        blind_first, sharer = storage.blind, Sharer(comparison, store, storage.share_days)
+    demo = build_demo(comparison, banner, examples_dir, delete_cache, blind, blind_first, sharer)
     if network.hf_sign_in:
         import gradio as gr
 
@@ -128,8 +139,8 @@ def launch(
     votes_key: str | None = None,
     gpu_report: Path | None = None,
     metrics_key: str | None = None,
-    **extra,
-):
+    **extra: Any,
+) -> tuple[App, str, str]:
     """Serve the page without blocking, on ``network.host`` and ``network.port`` (``extra`` goes to
     ``gr.Blocks.launch`` and wins, e.g. a test's ``server_port``); the engines warm up in the
     server's loop once started; ``/healthz`` and ``/readyz`` answer beside it (``ui/health.py``),
@@ -165,7 +176,7 @@ def launch(
     if page.store is not None:
         routes += share.routes(page.store, page.options.storage.share_days) + blind.votes_routes(page.store, votes_key)
     minutes = limits.closed_session_minutes
-    app_kwargs = {
+    app_kwargs: dict[str, Any] = {
         "lifespan": lifespan(comparison.pool, None if minutes is None else minutes * 60),
         "routes": routes,
         "middleware": [
@@ -173,7 +184,11 @@ def launch(
             Middleware(Viewers, identity=comparison.identity),
         ],
     }
-    served = {"server_name": network.host, "server_port": network.port, "max_file_size": limits.max_file_size}
+    served: dict[str, Any] = {
+        "server_name": network.host,
+        "server_port": network.port,
+        "max_file_size": limits.max_file_size,
+    }
     return page.demo.launch(
         **{**served, **extra},
         blocked_paths=[str(blocked)] if blocked else None,

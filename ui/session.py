@@ -28,6 +28,7 @@ import logging
 import secrets
 import tempfile
 import time
+from collections.abc import AsyncGenerator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ from inference.compare.export import record, write
 from inference.compare.merge import stream_sides
 from inference.compare.transcript import Exchange
 from inference.compare.verdict import verdict
-from inference.compare.window import left_out
+from inference.compare.window import Window, left_out
 from inference.deploy.limits import UserLimits
 from inference.engines.pool import EnginePool
 from inference.engines.scoring import score_turn
@@ -125,7 +126,7 @@ class Comparison:
         conversation: list[Exchange],
         details: bool = True,
         notice: str | None = None,
-        shown: list | None = None,
+        shown: list[Any] | None = None,
         link: Link = by_path,
     ) -> list[Any]:
         """Every pane, every metrics line, then the divergence views and plot, then the notice under
@@ -163,10 +164,19 @@ class Comparison:
         """``views.describe``'s caveat and reference weights for ``side``."""
         return speed_caveat(self.pool.specs[side], feet[side]), feet[self.reference].weight_bytes
 
-    def _prepare(self, turns, video, budget, max_tokens) -> Prepared:
+    def _prepare(
+        self, turns: Sequence[UserTurn], video: VideoOptions, budget: VisualBudget, max_tokens: int
+    ) -> Prepared:
         return prepare(turns, video, self.media_limits, budget, self.context, max_tokens)
 
-    def _admitted(self, turn: UserTurn, history: list[Exchange], chosen, video, budget) -> tuple[Prepared, Any]:
+    def _admitted(
+        self,
+        turn: UserTurn,
+        history: list[Exchange],
+        chosen: GenerationSettings,
+        video: VideoOptions,
+        budget: VisualBudget,
+    ) -> tuple[Prepared, Window]:
         """An admitted turn's media decoded and its window fitted (in a worker thread)."""
         prepared = self._prepare([ex.turn for ex in history] + [turn], video, budget, chosen.max_tokens)
         return prepared, window_for(self.pool.engines, self.context, prepared, history, chosen, self.media_limits)
@@ -175,7 +185,7 @@ class Comparison:
 
     def preview(
         self, message: dict[str, Any] | None, conversation: list[Exchange], values: dict[str, Any], warned: str = ""
-    ):
+    ) -> tuple[dict[str, Any], str, Any, str]:
         """What the files in the input box will cost and look like to the model, before sending:
         a gallery (grid over each image, sampled frames of each video) and a token summary. A problem
         with them is said once, in the notice under the box, where a refused turn says it too
@@ -196,7 +206,7 @@ class Comparison:
 
     async def respond(
         self, message: dict[str, Any] | None, conversation: list[Exchange], values: dict[str, Any], request: gr.Request
-    ):
+    ) -> AsyncGenerator[tuple[Any, ...], None]:
         """Send one turn to every side and stream their answers side by side.
 
         ``message`` ``REGENERATE`` (the Regenerate button) answers the latest turn again, with
@@ -213,13 +223,22 @@ class Comparison:
         async for update in self._turn(message, conversation, values, request, replace=replace):
             yield update
 
-    async def _turn(self, message, conversation: list[Exchange], values, request: gr.Request, *, replace: bool):
+    async def _turn(
+        self,
+        message: dict[str, Any] | None,
+        conversation: list[Exchange],
+        values: dict[str, Any],
+        request: gr.Request,
+        *,
+        replace: bool,
+    ) -> AsyncGenerator[tuple[Any, ...], None]:
         """One turn on every side, as its steps; ``replace``: it takes the latest turn's place (Regenerate).
 
         Whatever it holds (the user's place, a slot, its ``Cancel`` in ``self.turns``) is given back
         however it ends: answered, refused, stopped, cleared, superseded or closed with its tab.
         """
         session, link = request.session_hash, linker(request)
+        assert session is not None  # a queued event always has one (Gradio's queue gives it the event's id else)
         history = conversation[:-1] if replace else conversation[:]
         await self.turns.supersede(session)  # 1. the session's last turn, still cross-scoring, gives way
         async with contextlib.AsyncExitStack() as held:
@@ -237,16 +256,17 @@ class Comparison:
                         locked = gr.update(interactive=False)
                         yield self._page(locked, conversation, details=False, notice=place, link=link)
             except Halted:  # Stop or Clear before a slot was free: nothing was sent, the message goes back
-                shown = [] if cancel.cleared else conversation
+                back = [] if cancel.cleared else conversation
                 box = gr.update(value=message, interactive=True)
                 if replace or cancel.cleared:  # Regenerate's box and Clear's emptied one are left as they are
                     box = gr.update(interactive=True)
-                yield self._page(box, shown, notice="", link=link)
+                yield self._page(box, back, notice="", link=link)
                 return
             held.callback(self.queue.release)
             ex, said = self._send(cancel, turn, chosen, prepared, window, history, conversation, replace=replace)
             shown: list[Any] = [*[[]] * self.sides, None, "", *[""] * len(self.scored)]  # details as last rendered
             try:  # 4. every answer streams; the page renders at a pace (``ui.pacing``)
+                assert cancel.merged is not None  # set by ``_send``
                 start = ex.answers[0].metrics.started  # when the requests were sent
                 paced = renders(cancel.merged, ex, start, self.turns.answering, replace=replace)
                 async with contextlib.aclosing(paced) as pace:
@@ -272,7 +292,15 @@ class Comparison:
         # drops it and the box falls back to its constructor's (locked) state
         yield self._page(gr.update(interactive=True), conversation, notice=said, link=link)
 
-    async def _admit(self, turn: UserTurn, conversation, history, values, request, held: contextlib.AsyncExitStack):
+    async def _admit(
+        self,
+        turn: UserTurn,
+        conversation: list[Exchange],
+        history: list[Exchange],
+        values: dict[str, Any],
+        request: gr.Request,
+        held: contextlib.AsyncExitStack,
+    ) -> tuple[GenerationSettings, Prepared, Window]:
         """The turn checked, given the user's place (held in ``held``), its media decoded and its
         window fitted (in a worker thread: seconds on a long turn); a ``DemoError`` says why not."""
         if not self.pool.status.ready:
@@ -285,7 +313,17 @@ class Comparison:
         prepared, window = await asyncio.to_thread(self._admitted, turn, history, chosen, video, budget)
         return chosen, prepared, window
 
-    def _refused(self, err: DemoError, turn: UserTurn, message, conversation, request, *, replace: bool, link: Link):
+    def _refused(
+        self,
+        err: DemoError,
+        turn: UserTurn,
+        message: dict[str, Any] | None,
+        conversation: list[Exchange],
+        request: gr.Request,
+        *,
+        replace: bool,
+        link: Link,
+    ) -> tuple[Any, ...]:
         """The render of a refused turn: its sentence under the box, the message kept in it."""
         log.info("input refused: %s", err if self.telemetry.log_prompts else getattr(err, "reason", "input"))
         self.telemetry.refused(request, err, turn)
@@ -294,7 +332,18 @@ class Comparison:
             box = gr.update(interactive=True)
         return self._page(box, conversation, notice=f"⚠️ Not sent — {err}", link=link)
 
-    def _send(self, cancel: Cancel, turn, chosen, prepared, window, history, conversation, *, replace: bool):
+    def _send(
+        self,
+        cancel: Cancel,
+        turn: UserTurn,
+        chosen: GenerationSettings,
+        prepared: Prepared,
+        window: Window,
+        history: list[Exchange],
+        conversation: list[Exchange],
+        *,
+        replace: bool,
+    ) -> tuple[Exchange, str]:
         """The turn on its way to every side: its ``Exchange`` in the conversation, its requests sent
         (through ``cancel``), and the line under the box saying which turns were left out."""
         if replace:
@@ -315,14 +364,14 @@ class Comparison:
         """One render of every output (``outputs`` order): the box, ``_view``'s, the conversation."""
         return (box, *self._view(conversation, details, **view), conversation)
 
-    async def stop(self, conversation: list[Exchange], request: gr.Request):
+    async def stop(self, conversation: list[Exchange], request: gr.Request) -> tuple[Any, ...]:
         """Stop: end this user's turn, waiting or running (``ui.cancel``: its requests are aborted,
         its unfinished answers marked stopped, and its own last render is the stopped turn), and
         unlock the input."""
         self.turns.stop(_session(request), "stop")
         return gr.update(interactive=self.pool.status.ready), *self._view(conversation, notice=""), conversation
 
-    def edit(self, conversation: list[Exchange]):
+    def edit(self, conversation: list[Exchange]) -> tuple[Any, ...]:
         """Take the latest turn back into the input box (its answers are dropped) to edit and resend."""
         if not conversation or not conversation[-1].done:
             why = "Nothing to edit yet." if not conversation else "Wait for the answers or press Stop first."
@@ -339,12 +388,12 @@ class Comparison:
         """
         self.turns.stop(_session(request), "leave")
 
-    async def clear(self, conversation: list[Exchange], request: gr.Request):
+    async def clear(self, conversation: list[Exchange], request: gr.Request) -> tuple[Any, ...]:
         """Forget the conversation on every side (a turn waiting or streaming ends: ``ui.cancel``)."""
         self.turns.stop(_session(request), "clear")
         return gr.update(value=None, interactive=self.pool.status.ready), *self._view([], notice=""), []
 
-    def export(self, conversation: list[Exchange]):
+    def export(self, conversation: list[Exchange]) -> dict[str, Any]:
         """The whole comparison as ``comparison.json`` and ``comparison.md``, shown for download."""
         if not conversation:
             gr.Warning("Nothing to export yet: send a turn first.")
@@ -356,11 +405,11 @@ class Comparison:
         prune(root, KEEP_EXPORTS)
         return gr.update(value=[str(p) for p in write(rec, folder)], visible=True)
 
-    def exported(self, conversation: list[Exchange]) -> str | dict:
+    def exported(self, conversation: list[Exchange]) -> str | dict[str, Any]:
         """The notice beside Export: one sentence when there is nothing to export (else left as it is)."""
         return "⚠️ Nothing to export yet: send a turn first." if not conversation else gr.skip()
 
-    def poll(self):
+    def poll(self) -> tuple[str, dict[str, Any], gr.Timer]:
         """Engine start-up status: the status line, the input's state, and whether to keep polling."""
         status = self.pool.status
         placeholder = (

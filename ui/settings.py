@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import gradio as gr
 
@@ -35,7 +35,7 @@ def _text(value: Any) -> str:
 def _timing(value: Any) -> str:
     if value not in {v for _, v in TIMINGS}:
         raise ValueError(f"timing {value!r} is not one of {', '.join(v for _, v in TIMINGS)}")
-    return value
+    return cast(str, value)  # one of ``TIMINGS``' values
 
 
 def _even_frames(value: Any) -> int:

@@ -14,18 +14,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
 from inference.inputs.samples import EXAMPLES
 
+if TYPE_CHECKING:  # an annotation only: the example type ``gr.Chatbot(examples=...)`` takes
+    from gradio.components.chatbot import ExampleMessage
 
-def pane_examples(examples_dir: Path) -> list[dict[str, Any]]:
+
+def pane_examples(examples_dir: Path) -> list[ExampleMessage]:
     """The examples as a Chatbot shows them (Gradio draws each file's thumbnail): text and files."""
     out = []
     for e in EXAMPLES:
-        example: dict[str, Any] = {"text": e.text}
+        example: ExampleMessage = {"text": e.text}
         if e.files:
             example["files"] = [str(examples_dir / f) for f in e.files]
         out.append(example)
