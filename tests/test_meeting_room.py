@@ -29,6 +29,11 @@ IN_VIEW = """(sel) => { const r = document.querySelector(sel).getBoundingClientR
   return r.height > 0 && r.top >= 0 && r.left >= 0
     && r.bottom <= window.innerHeight && r.right <= window.innerWidth; }"""
 SHOWN = "(sel) => { const e = document.querySelector(sel); return !!e && e.getBoundingClientRect().height > 0; }"
+# Whether each example in the first pane lies whole inside the part of the pane one sees (its
+# scrolling box; a phone's sideways row counts from its left edge only).
+EXAMPLES_WHOLE = """() => { const box = document.querySelector('#pane-0 .bubble-wrap').getBoundingClientRect();
+  return [...document.querySelectorAll('#pane-0 .examples .example')].map(e => { const r = e.getBoundingClientRect();
+    return r.top >= box.top && r.bottom <= box.bottom && r.left >= box.left; }); }"""
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +79,8 @@ def test_a_meeting_room_screen_shows_the_box_both_panes_and_their_figures_withou
         assert page.locator("#pane-0 .examples .example").count() == len(EXAMPLES)
         assert page.locator("#pane-1 .examples .example").count() == 0 and page.locator("#examples").count() == 0
         assert "answer to the same turn appears here" in page.inner_text("#pane-1")
+        page.screenshot(path=str(artifacts / "meeting-room-1280x800-start.png"))
+        assert page.evaluate(EXAMPLES_WHOLE) == [True] * len(EXAMPLES)  # none starts cut off
         send(page, "Describe a sunny day.", [])
         page.wait_for_function(f"() => [0, 1].every(i => ({BOT_TEXT})(i).length > 0)", timeout=30_000)
         finished(page)
@@ -91,6 +98,9 @@ def test_a_meeting_room_screen_shows_the_box_both_panes_and_their_figures_withou
 def test_a_phone_switches_between_the_answers_with_the_box_in_view(browser, fast, artifacts):
     page = open_tab(browser, fast, 390, 844)
     try:
+        page.wait_for_selector("#pane-0 .examples .example", timeout=30_000)
+        assert page.evaluate(EXAMPLES_WHOLE)[0], "the first example starts cut off"  # the rest: a sideways row
+        page.screenshot(path=str(artifacts / "phone-390x844-start.png"))
         send(page, "Describe a sunny day.", [])
         page.wait_for_function(f"() => [0, 1].every(i => ({BOT_TEXT})(i).length > 0)", timeout=30_000)
         finished(page)

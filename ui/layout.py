@@ -45,13 +45,13 @@ if TYPE_CHECKING:  # annotations only: what ``gr.Examples`` and an event listene
     from gradio.helpers import Examples
 
 TITLE = "Qwen3.5-9B: FP8 next to BF16"
-# For ``launch(css=...)``: the figures under the panes keep their height while they stream (their
-# numbers change width and the lines re-wrap), so the buttons below do not move under the pointer.
 # For ``launch(css=...)``. A meeting room's 1280×800 screen shows the box, both panes and their
 # figures without scrolling (the panes take what the header and figures leave); on a phone one pane
-# shows at a time, with a switch between them right above (``#answer-switch``). The figures under the
-# panes keep their height while they stream (their numbers change width and the lines re-wrap), so
-# the buttons below do not move under the pointer.
+# shows at a time, with a switch between them right above (``#answer-switch``). The examples in the
+# first pane fit it whole (three compact columns; on a phone one row that scrolls sideways): in
+# Gradio's two columns they overflowed the pane, which Gradio scrolls to its end, so the first
+# example opened cut off. The figures under the panes keep their height while they stream (their
+# numbers change width and the lines re-wrap), so the buttons below do not move under the pointer.
 CSS = """
 #title h1 { font-size: 1.4rem; margin: 0; font-family: system-ui, "DejaVu Sans", sans-serif; }
 #title p { margin: 0; }
@@ -59,6 +59,8 @@ CSS = """
 [id^='metrics-'] { min-height: 5.5em; font-size: 0.85em; }
 [id^='pane-'] { height: max(220px, calc(100dvh - 540px)) !important; }
 #preview img { max-height: 260px; object-fit: contain; }
+[id^='pane-'] .examples { grid-template-columns: repeat(3, minmax(0, 1fr)) !important; gap: 6px !important; }
+[id^='pane-'] .example { padding: 6px 10px !important; }
 .heat-map { line-height: 1.9; white-space: pre-wrap; font-family: monospace; font-size: 0.85em; }
 .heat-token { border-radius: 3px; padding: 1px 0; }
 footer a, footer button, footer span { color: #4b5563 !important; }
@@ -72,6 +74,9 @@ footer a, footer button, footer span { color: #4b5563 !important; }
   #title h1 { font-size: 1.1rem; } #title p { display: none; }
   #banner p { font-size: 0.7rem; }
   #verdict { max-height: 3.6em; overflow-y: auto; }
+  [id^='pane-'] .examples {
+    grid-template-columns: none !important; grid-auto-flow: column; grid-auto-columns: 62%; overflow-x: auto;
+  }
 }
 """
 # The phone's switch between the answers: a class on the panes' row, set in the browser alone.
