@@ -153,3 +153,32 @@ def test_the_votes_key_comes_from_the_variable_named_and_a_missing_one_stops_the
         app.votes_key("NOPE", {})
     assert "k-123" not in str(stopped.value)
     assert app.parse_args(["--votes-key-env", "HOST_VOTES_KEY"]).storage.votes_key_env == "HOST_VOTES_KEY"
+
+
+# --- the evaluation's sides: the app's models options, from the same schema -------------------
+
+
+def test_the_evaluations_side_options_are_the_apps_with_the_same_help():
+    from inference.evaluation.evaluate import parser as evaluation_parser
+
+    def models(p) -> dict[str, str]:
+        (group,) = [g for g in p._action_groups if g.title == "models"]
+        return {a.option_strings[-1]: a.help for a in group._group_actions}
+
+    assert models(evaluation_parser()) == models(parser()) and "--api-key-env" in models(parser())
+
+
+def test_the_evaluation_reads_a_sides_key_and_its_device_as_the_app_does(tiny_dir):
+    from inference.evaluation.evaluate import parse_args, sides
+
+    argv = ["--builtin", "--out", "x", "--model", f"FP8={tiny_dir / 'fp8'}", "--model", "BF16=http://gpu-box:8000/v1"]
+    environ = {"DEMO_DEVICE": "cpu", "BOX_KEY": "sk-evaluation", "DEMO_API_KEY_ENV": "BF16=BOX_KEY"}
+    fp8, bf16 = sides(parse_args(argv), environ)
+    assert (fp8.backend, bf16.backend, bf16.endpoint, bf16.api_key) == (
+        "vllm",
+        "remote",
+        "http://gpu-box:8000/v1",
+        "sk-evaluation",
+    )
+    assert bf16.reference and not fp8.reference
+    assert (fp8.label, fp8.model) == ("FP8", str(tiny_dir / "fp8")) and fp8.engine_args.get("device", "cpu") == "cpu"

@@ -4,7 +4,10 @@ from ``inference.deploy.options``.
 Contract: ``parser()`` is the argparse parser of every ``Options`` field, one group per concern,
 each help naming its variable. ``parse(argv, environ)`` is the ``Options`` they give: the command
 line wins over the variable, the variable over the field's default (a repeated option given on
-the command line replaces its variable's values). A bad variable, or a value below an option's
+the command line replaces its variable's values). Another command that shares a concern (the
+evaluation shares ``models``) adds it to its own parser with ``add_concern(p, concern)`` and reads
+it back with ``concern_from(namespace, environ, concern)``, so its flags, variables and help are
+the app's. A bad variable, or a value below an option's
 minimum, raises ``OptionError`` with one sentence naming it; a bad command line stops in argparse
 as usual. ``variables()`` names every variable read; ``markdown()`` is ``docs/options.md``
 (``make docs-options`` writes it; a test holds the committed page to it). Only the ``argv`` and
@@ -58,10 +61,18 @@ def parser() -> argparse.ArgumentParser:
         description=DESCRIPTION,
         epilog="Every option can also be set by its environment variable, shown in brackets (DEMO_…).",
     )
-    groups: dict[str, Any] = {}
-    for concern, cls, f, base, repeats in options():
-        if concern not in groups:
-            groups[concern] = p.add_argument_group(concern, (cls.__doc__ or "").strip())
+    for concern, _cls in concerns():
+        add_concern(p, concern)
+    return p
+
+
+def add_concern(p: argparse.ArgumentParser, concern: str) -> None:
+    """One concern's options as a group of ``p``: each field's flag, help and variable."""
+    group = None
+    for name, cls, f, base, repeats in options():
+        if name != concern:
+            continue
+        group = group or p.add_argument_group(concern, (cls.__doc__ or "").strip())
         meta = f.metadata
         default = "" if f.default in ((), "", False) else f" (default: {shown(f.default)})"  # empty: help says
         how: dict[str, Any] = {"dest": f.name, "default": None}
@@ -73,17 +84,23 @@ def parser() -> argparse.ArgumentParser:
             how |= {"action": "append"} if repeats else {}
             how |= {"type": base} if "parse" not in meta else {}
             how |= {k: meta[k] for k in ("choices", "metavar") if k in meta}
-        groups[concern].add_argument(flag(f), **how)
-    return p
+        group.add_argument(flag(f), **how)
 
 
 def parse(argv: Sequence[str], environ: Mapping[str, str]) -> Options:
     """The options the command line and the variables give (see the module's contract)."""
     given = parser().parse_args(list(argv))
-    parts: dict[str, dict[str, Any]] = {}
-    for concern, _cls, f, base, repeats in options():
-        name = variable(f)
-        found = name if name in environ else f.metadata.get("fallback", name)
+    return Options(**{concern: concern_from(given, environ, concern) for concern, _cls in concerns()})
+
+
+def concern_from(given: argparse.Namespace, environ: Mapping[str, str], concern: str) -> Any:
+    """One concern's dataclass from a parsed command line (``add_concern``'s flags) and the variables."""
+    values: dict[str, Any] = {}
+    for name, _cls, f, base, repeats in options():
+        if name != concern:
+            continue
+        var = variable(f)
+        found = var if var in environ else f.metadata.get("fallback", var)
         value = getattr(given, f.name)
         if value is not None:
             value = tuple(value) if repeats else value
@@ -95,10 +112,10 @@ def parse(argv: Sequence[str], environ: Mapping[str, str]) -> Options:
             try:
                 value = f.metadata["parse"](value)
             except ValueError as err:
-                raise OptionError(f"{flag(f)} ({name}): {err}.") from None
+                raise OptionError(f"{flag(f)} ({var}): {err}.") from None
         check(f, value)
-        parts.setdefault(concern, {})[f.name] = value
-    return Options(**{concern: cls(**parts[concern]) for concern, cls in concerns()})
+        values[f.name] = value
+    return dict(concerns())[concern](**values)
 
 
 def from_text(f: Field[Any], base: type, repeats: bool, raw: str, name: str) -> Any:

@@ -21,10 +21,11 @@ plots. The command line (its own, separate from the app's):
     python -m inference.evaluation --prompts set.jsonl --media media.zip --out DIR   # your set, media in a zip
     python -m inference.evaluation --prompts set.jsonl --out DIR --model FP8=/ckpt/a --model BF16=/ckpt/b
 
-The sides are the app's own (``inference.deploy.sides.resolve_specs``): a ``--model`` may be a
-server's URL (``BF16=http://gpu-box:8000/v1``) and ``--backend`` picks what runs the others; without
-``--model`` it runs the app's default pair: the 9B FP8/BF16 models on a CUDA GPU, the tiny CPU
-pair otherwise.
+The sides are the app's own: the same ``models`` options (``--device``, ``--model``, ``--backend``,
+``--api-key-env``, …, and their ``DEMO_*`` variables, added from the app's schema by
+``inference.deploy.command_line.add_concern``) resolved by ``inference.deploy.sides.resolve_specs``.
+A ``--model`` may be a server's URL (``BF16=http://gpu-box:8000/v1``); without ``--model`` it runs
+the app's default pair: the 9B FP8/BF16 models on a CUDA GPU, the tiny CPU pair otherwise.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from inference.compare.metrics import SideMetrics
 from inference.compare.reasoning import CLOSE
 from inference.compare.scores import TokenScore
 from inference.compare.transcript import Answer, Exchange
+from inference.deploy.command_line import add_concern, concern_from
 from inference.engines.base import Backend
 from inference.engines.pool import EnginePool
 from inference.engines.scoring import scorable, score_turn
@@ -53,7 +55,6 @@ from inference.inputs.chat import GenerationSettings, Prepared, UserTurn, prepar
 from inference.inputs.media import VideoOptions
 from inference.inputs.vision import VisualBudget
 
-ROOT = Path(__file__).resolve().parents[2]
 TIMING = "each alone"  # how the speed figures were measured (the report says so)
 TOP = 20  # most likely tokens kept per scored position (vLLM's default ceiling, max_logprobs)
 
@@ -208,6 +209,12 @@ async def run(
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The evaluation's command line (``parser``)."""
+    return parser().parse_args(argv)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The evaluation's own flags, and the app's ``models`` concern for its sides."""
     p = argparse.ArgumentParser(
         prog="python -m inference.evaluation", description="Run a prompt set through every side and write a report."
     )
@@ -216,16 +223,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     source.add_argument("--builtin", action="store_true", help="write the built-in set into OUT/prompts and run it")
     p.add_argument("--media", type=Path, help="a zip with the media the prompts name (default: files beside the set)")
     p.add_argument("--out", type=Path, required=True, help="folder for report.json, report.md and the plots")
-    p.add_argument(
-        "--model",
-        action="append",
-        metavar="LABEL=MODEL",
-        help="a side as label=model id, path or an OpenAI-compatible server's URL (…/v1) (repeat); default: the pair",
-    )
-    p.add_argument("--backend", action="append", metavar="[LABEL=]NAME", help="as the app's --backend (repeat)")
     p.add_argument("--reference", metavar="LABEL", help="the side the others are compared with (default: BF16/last)")
-    p.add_argument("--device", choices=["auto", "cuda", "cpu"], default="auto")
-    p.add_argument("--tiny-dir", type=Path, default=ROOT / ".cache" / "tiny", help="the CPU pair (make tiny)")
     p.add_argument("--max-tokens", type=int, default=128, help="new tokens per answer (greedy, seed 0)")
     p.add_argument("--limit", type=int, help="only the first N prompts")
     p.add_argument("--thinking", action="store_true", help="let Qwen3.5 reason before replying")
@@ -238,7 +236,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "size makes it exact (the tiny pair: 640)",
     )
     p.add_argument("--no-noise-floor", action="store_true", help="skip the reference-against-itself control")
-    return p.parse_args(argv)
+    add_concern(p, "models")  # the sides: the app's own flags and DEMO_* variables (default: the pair)
+    return p
 
 
 def sides(args: argparse.Namespace, environ: Mapping[str, str]) -> list[Any]:
@@ -246,14 +245,11 @@ def sides(args: argparse.Namespace, environ: Mapping[str, str]) -> list[Any]:
     machine (``inference.deploy.sides.resolve_specs``, the app's own), one of them the reference."""
     from dataclasses import replace
 
-    from inference.deploy.options import ModelOptions, OptionError
+    from inference.deploy.options import OptionError
     from inference.deploy.sides import resolve_specs
 
-    models = ModelOptions(
-        device=args.device, tiny_dir=args.tiny_dir, model=tuple(args.model or ()), backend=tuple(args.backend or ())
-    )
     try:
-        specs = resolve_specs(models, environ)
+        specs = resolve_specs(concern_from(args, environ, "models"), environ)
     except OptionError as err:
         sys.exit(str(err))
     labels = [s.label for s in specs]
