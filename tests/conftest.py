@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import media_factory
-from tests.helpers.servers import serve
+from tests.helpers.servers import serve, started
 
 pytest_plugins = ["tests.reliability_report"]
 
@@ -104,6 +104,17 @@ def served(tiny_dir):
     settings = GenerationSettings(max_tokens=160, ignore_eos=True)
     with serve(cpu_pair(tiny_dir), settings, VideoOptions(max_seconds=10)) as served:
         yield served
+
+
+@pytest.fixture(scope="session")
+def tiny_pool(tiny_dir):
+    """The tiny FP8/BF16 pair as an ``EnginePool`` (no page), started once for the modules that drive
+    engines directly (test_cross_engine, test_engine: one start instead of two, issue 28). A test
+    leaves it as it found it: no request running, both engines alive."""
+    from inference.spec import cpu_pair
+
+    with started(cpu_pair(tiny_dir)) as pool:
+        yield pool
 
 
 @pytest.hookimpl(hookwrapper=True)

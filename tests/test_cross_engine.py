@@ -54,10 +54,9 @@ LONG = GenerationSettings(max_tokens=4000, ignore_eos=True)
 
 
 @pytest.fixture(scope="module")
-def vllm(tiny_dir, report):
-    with started(cpu_pair(tiny_dir)) as pool:
-        report(f"cross-engine: vLLM's EngineCore runs {kernel_library(core_pid(pool.engines[0]))}")
-        yield pool
+def vllm(tiny_pool, report):
+    report(f"cross-engine: vLLM's EngineCore runs {kernel_library(core_pid(tiny_pool.engines[0]))}")
+    return tiny_pool
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ from inference.compare.metrics import Chunk
 from inference.errors import DemoError
 from inference.inputs.chat import GenerationSettings, UserTurn, prepare
 from inference.spec import cpu_pair
-from tests.helpers.servers import started
 from tests.helpers.streams import collect
 
 pytestmark = pytest.mark.engine
@@ -22,9 +21,8 @@ LONG = GenerationSettings(max_tokens=4000, ignore_eos=True)
 
 
 @pytest.fixture(scope="module")
-def pool(tiny_dir):
-    with started(cpu_pair(tiny_dir)) as pool:
-        yield pool
+def pool(tiny_pool):
+    return tiny_pool
 
 
 async def _drained(engine, timeout: float = 2.0) -> bool:
