@@ -8,7 +8,7 @@ switch right above it, and the box is in view too; the box unlocks when the answ
 cross-scoring still runs, and the next turn ends that scoring; the blind test's panes show the
 prompt and a shared "answering…" line while they wait, with the link's ``max_tokens``; axe-core
 (from its npm package, ``make`` installs it: ``AXE``) finds no WCAG 2 A/AA violation in any of the
-three tabs after a finished turn. Screenshots go to tests/artifacts/.
+three tabs after a finished turn, at 1280×800 and at 390×844. Screenshots go to tests/artifacts/.
 """
 
 from __future__ import annotations
@@ -166,8 +166,9 @@ def test_the_blind_test_waits_with_the_prompt_and_shared_progress_in_both_panes(
 
 
 @pytest.mark.skipif(not AXE.exists(), reason=f"axe-core is not installed ({AXE}): run make")
-def test_axe_core_finds_no_wcag_a_or_aa_violation_in_any_tab_after_a_turn(browser, fast, artifacts):
-    page = open_tab(browser, fast, 1280, 800)
+@pytest.mark.parametrize(("width", "height"), [(1280, 800), (390, 844)], ids=["meeting-room", "phone"])
+def test_axe_core_finds_no_wcag_a_or_aa_violation_in_any_tab_after_a_turn(browser, fast, artifacts, width, height):
+    page = open_tab(browser, fast, width, height)
     try:
         send(page, "Describe a sunny day.", [])
         page.wait_for_function(f"() => [0, 1].every(i => ({BOT_TEXT})(i).length > 0)", timeout=30_000)
@@ -184,7 +185,8 @@ def test_axe_core_finds_no_wcag_a_or_aa_violation_in_any_tab_after_a_turn(browse
                 ".then(r => r.violations.map(v => ({id: v.id, nodes: v.nodes.map(n => n.target.join(' '))})))"
             )
             found[tab] = result
-        (artifacts / "axe.json").write_text(json.dumps(found, indent=1))
+            page.screenshot(path=str(artifacts / f"axe-{width}x{height}-{tab.split()[0].lower()}.png"), full_page=True)
+        (artifacts / f"axe-{width}x{height}.json").write_text(json.dumps(found, indent=1))
         assert found == {"Comparison": [], "Evaluation": [], "Blind test": []}, found
     finally:
         page.close()

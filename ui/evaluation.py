@@ -3,18 +3,22 @@
 Contract: ``evaluation_tab(comparison)`` builds the tab's components inside the current Blocks
 and binds its events: choosing files checks the uploaded set at once (``Evaluation.check``: a
 JSONL file and an optional zip of its media, through ``inference.evaluation.prompts.load_prompts``,
-the command line's own check, so the same sentences), and Run (API name /evaluate) runs
-``Evaluation.run``, an async generator in the server's event loop: the uploaded set if there is
+the command line's own check, so the same sentences), and Run (API name /evaluate) starts the
+user's evaluation as a background task the server owns (``ui.evaluation_tasks``: one per user,
+keyed by ``ui.queue.user``, so by the browser's cookie) and follows it: the uploaded set if there is
 one, else the built-in set, through ``inference.evaluation.evaluate.run`` on the Comparison's
 engines (greedy, seed 0, the same settings on every side, each side answering alone so the speed
 table is never a race). Chat turns go on meanwhile (vLLM batches their requests with the
-evaluation's; an answer timed beside one is marked and left out of the speed medians). It yields
-a status line with progress after every prompt (with a rough estimate of the time left,
-``remaining``), keeps the Run button locked until it ends, and finally shows the summary, the
+evaluation's; an answer timed beside one is marked and left out of the speed medians). The page
+shows a status line with progress after every prompt (with a rough estimate of the time left,
+``remaining``), keeps the Run button locked while it runs, and finally shows the summary, the
 paired evidence (against the noise floor, worst prompts first) and per-prompt tables, the plots and
-``report.json``/``report.md`` and the evidence card (``card.md``, ``card.html``) for download. A bad
-set is one sentence in the status line; the uploads stay as they are. One evaluation runs at a time
-in the whole app; another Run waits in Gradio's queue.
+``report.json``/``report.md`` and the evidence card (``card.md``, ``card.html``) for download.
+Closing the tab does not stop it: a page the same user opens later (same cookie) follows the
+running evaluation, or shows its result, until they start another or it is evicted (6 hours, at
+most ``KEEP_REPORTS`` finished ones kept). A second Run while theirs runs gets one sentence and
+follows the running one. A bad set is one sentence in the status line; the uploads stay as they
+are. One evaluation runs at a time in the whole app; another user's waits, and says so.
 """
 
 from __future__ import annotations
@@ -37,7 +41,9 @@ from inference.evaluation.evaluate import TIMING, run
 from inference.evaluation.prompts import Prompt, load_prompts
 from inference.inputs.chat import GenerationSettings, UserTurn
 from inference.inputs.samples import EVALUATION, write_evaluation_set
+from ui.evaluation_tasks import Outcome, Task, Tasks
 from ui.preview import prune, scratch
+from ui.queue import user as viewer
 from ui.session import Comparison
 
 log = logging.getLogger(__name__)
@@ -80,6 +86,8 @@ class Evaluation:
     def __init__(self, comparison: Comparison):
         self.comparison = comparison
         self._prompts: list[Prompt] | None = None
+        self.tasks = Tasks(keep_finished=KEEP_REPORTS)  # each user's evaluation, running or finished
+        self._one = asyncio.Lock()  # one evaluation runs at a time in the whole app
 
     def prompts(self) -> list[Prompt]:
         """The built-in set, its media written once per process."""
@@ -114,73 +122,116 @@ class Evaluation:
         media_zip: str | None = None,
         request: gr.Request | None = None,
     ) -> AsyncIterator[tuple[Any, ...]]:
-        """Outputs: status line, Run button, tables, plots, report files. The run counts as one of
-        the viewer's turns (``ui.queue``: the per-user and per-address limits), held until it ends."""
+        """Outputs: status line, Run button, tables, plots, report files. Starts the user's evaluation
+        as a background task (``ui.evaluation_tasks``) and follows it; the run counts as one of the
+        viewer's turns (``ui.queue``: the per-user and per-address limits), held until it ends. While
+        the user's previous one runs, one sentence says so and the page follows that one instead."""
         c, keep = self.comparison, [gr.skip()] * 3
+        user = viewer(request)
+        try:
+            self.tasks.check(user)
+        except DemoError as err:  # the user's previous one still runs: say so, then follow that one
+            running = self.tasks.get(user)
+            if running is not None:
+                async for update in self._follow(running, max(0, len(running.lines) - 1), f"⚠️ {err}"):
+                    yield update
+            return
         if not c.pool.status.ready:
             yield "⚠️ The engines are still loading; run the evaluation once the status says ready.", gr.skip(), *keep
             return
-        with contextlib.ExitStack() as slot:
-            try:
-                slot.enter_context(c.queue.admit(request))
-            except DemoError as err:
-                c.telemetry.refused(request, err, UserTurn("evaluation"))
-                yield f"⚠️ Not run — {err}", gr.skip(), *keep
-                return
-            async for update in self._run(max_tokens, prompt_file, media_zip):
-                yield update
-
-    async def _run(
-        self, max_tokens: float, prompt_file: str | None, media_zip: str | None
-    ) -> AsyncIterator[tuple[Any, ...]]:
-        c, keep = self.comparison, [gr.skip()] * 3
-        yield "⏳ Preparing the prompt set…", gr.update(interactive=False, value="Running…"), *keep
-        unlock = gr.update(interactive=True, value="Run")
-        media = Path(tempfile.mkdtemp(dir=scratch("evaluation-media"), prefix="set-"))
+        slot = contextlib.ExitStack()
         try:
-            prompts, source = await asyncio.to_thread(self.chosen, prompt_file, media_zip, media)
-            settings = GenerationSettings(max_tokens=int(max_tokens), ignore_eos=c.settings.ignore_eos)
-            outcomes, n, began = [], len(prompts), time.monotonic()
-            evaluated = run(
-                c.pool.engines,
-                prompts,
-                settings,
-                video=c.video,
-                budget=c.budget,
-                limits=c.media_limits,
-                context=c.context,
-                stall_seconds=c.stall_seconds,
-            )
-            async for outcome in evaluated:
-                outcomes.append(outcome)
-                note = f" ⚠️ {outcome.error}" if outcome.error else ""
-                left = remaining(time.monotonic() - began, len(outcomes), n)
-                line = f"⏳ {bar(len(outcomes), n)} {len(outcomes)}/{n} prompts{left} · {outcome.prompt.id}{note}"
-                yield line, gr.skip(), *keep
-            feet = [e.footprint for e in c.pool.engines]
-            rep = await asyncio.to_thread(eval_report.build, c.pool.specs, feet, outcomes, settings, source, TIMING)
-            root = scratch("evaluation")
-            folder = Path(tempfile.mkdtemp(dir=root, prefix="report-"))
-            paths = await asyncio.to_thread(eval_report.write, rep, folder)
-            prune(root, KEEP_REPORTS)
-        except DemoError as err:  # a bad upload: one sentence, the uploads kept
-            yield f"⚠️ {err}", unlock, *keep
+            slot.enter_context(c.queue.admit(request))
+        except DemoError as err:
+            c.telemetry.refused(request, err, UserTurn("evaluation"))
+            yield f"⚠️ Not run — {err}", gr.skip(), *keep
             return
-        except Exception as err:  # the UI edge: say it, log the cause, unlock Run
-            log.exception("evaluation failed")
-            yield f"❌ The evaluation stopped: unexpected error ({err!r}); see the log", unlock, *keep
+
+        async def work(task: Task) -> Outcome:
+            with slot:  # the viewer's turn, held until the evaluation ends (not until the page goes)
+                return await self._work(task, max_tokens, prompt_file, media_zip)
+
+        task = self.tasks.start(user, work)
+        async for update in self._follow(task, 0):
+            yield update
+
+    async def resume(self, request: gr.Request) -> AsyncIterator[tuple[Any, ...]]:
+        """On page load: the user's running evaluation (its latest line, then its progress) or the
+        result of their last one, as the page that started it would show it; nothing otherwise."""
+        task = self.tasks.get(viewer(request))
+        if task is None:
+            yield gr.skip(), gr.skip(), *[gr.skip()] * 3
             return
-        finally:
-            shutil.rmtree(media, ignore_errors=True)
+        async for update in self._follow(task, max(0, len(task.lines) - 1)):
+            yield update
+
+    async def _follow(self, task: Task, since: int, note: str = "") -> AsyncIterator[tuple[Any, ...]]:
+        """The page's updates for ``task``: Run locked while it runs, each progress line, then the result."""
+        keep, head = [gr.skip()] * 3, f"{note}  \n" if note else ""
+        yield (
+            head + (task.lines[-1] if task.lines else "⏳ Starting…"),
+            gr.update(interactive=not task.running, value="Running…" if task.running else "Run"),
+            *keep,
+        )
+        async for said in self.tasks.follow(task, since + 1 if task.lines else 0):
+            if isinstance(said, str):
+                yield head + said, gr.skip(), *keep
+                continue
+            unlock = gr.update(interactive=True, value="Run")
+            if not said.files:  # refused or failed: the tables, plots and files stay as they are
+                yield head + said.status, unlock, *keep
+                return
+            plots = gr.update(value=list(said.plots), visible=True)
+            files = gr.update(value=list(said.files), visible=True)
+            yield head + said.status, unlock, said.tables, plots, files
+
+    async def _work(self, task: Task, max_tokens: float, prompt_file: str | None, media_zip: str | None) -> Outcome:
+        """The evaluation itself (in the background): one at a time in the whole app."""
+        c = self.comparison
+        if self._one.locked():
+            task.say("⏳ Waiting: another evaluation is running (one at a time); yours starts when it ends.")
+        async with self._one:
+            task.say("⏳ Preparing the prompt set…")
+            media = Path(tempfile.mkdtemp(dir=scratch("evaluation-media"), prefix="set-"))
+            try:
+                prompts, source = await asyncio.to_thread(self.chosen, prompt_file, media_zip, media)
+                settings = GenerationSettings(max_tokens=int(max_tokens), ignore_eos=c.settings.ignore_eos)
+                outcomes, n, began = [], len(prompts), time.monotonic()
+                evaluated = run(
+                    c.pool.engines,
+                    prompts,
+                    settings,
+                    video=c.video,
+                    budget=c.budget,
+                    limits=c.media_limits,
+                    context=c.context,
+                    stall_seconds=c.stall_seconds,
+                )
+                async for outcome in evaluated:
+                    outcomes.append(outcome)
+                    note = f" ⚠️ {outcome.error}" if outcome.error else ""
+                    left = remaining(time.monotonic() - began, len(outcomes), n)
+                    task.say(
+                        f"⏳ {bar(len(outcomes), n)} {len(outcomes)}/{n} prompts{left} · {outcome.prompt.id}{note}"
+                    )
+                feet = [e.footprint for e in c.pool.engines]
+                rep = await asyncio.to_thread(eval_report.build, c.pool.specs, feet, outcomes, settings, source, TIMING)
+                root = scratch("evaluation")
+                folder = Path(tempfile.mkdtemp(dir=root, prefix="report-"))
+                paths = await asyncio.to_thread(eval_report.write, rep, folder)
+                prune(root, KEEP_REPORTS)
+            except DemoError as err:  # a bad upload: one sentence, the uploads kept
+                return Outcome(f"⚠️ {err}")
+            finally:
+                shutil.rmtree(media, ignore_errors=True)
         summary = rep["summary"]
         done = f"✅ {summary['prompts']} prompts from the {source} evaluated at {settings.max_tokens} new tokens"
         done += f" each; speed timed {TIMING} (each side answering with no other side running)"
         if summary["failed_prompts"]:
             done += f" ({summary['failed_prompts']} could not be sent)"
-        plots = [(str(p), CAPTIONS[p.name]) for p in paths if p.suffix == ".png"]
-        files = gr.update(value=[str(p) for p in paths if p.suffix in DOWNLOADS], visible=True)
-        shown = gr.update(value=plots, visible=True)
-        yield done + ".", unlock, eval_report.markdown(rep, full=False), shown, files
+        plots = tuple((str(p), CAPTIONS[p.name]) for p in paths if p.suffix == ".png")
+        files = tuple(str(p) for p in paths if p.suffix in DOWNLOADS)
+        return Outcome(done + ".", eval_report.markdown(rep, full=False), plots, files)
 
 
 def evaluation_tab(comparison: Comparison) -> Evaluation:
@@ -227,13 +278,19 @@ def evaluation_tab(comparison: Comparison) -> Evaluation:
         show_progress="hidden",
         api_name="check_set",
     )
+    shown = [status, button, tables, plots, files]
+    # no Gradio limit: the handler starts a background task (one at a time in the app, one per user)
+    # and only follows it; closing the tab ends the following, not the evaluation
     button.click(
         evaluation.run,
         [max_tokens, prompt_file, media_zip],
-        [status, button, tables, plots, files],
+        shown,
         api_name="evaluate",
-        concurrency_limit=1,
-        concurrency_id="evaluation",
+        concurrency_limit=None,
         show_progress="hidden",
+    )
+    # a page (re)opened by a user whose evaluation runs or has ended shows it (no triggers: on load only)
+    gr.on(
+        None, evaluation.resume, None, shown, concurrency_limit=None, show_progress="hidden", api_visibility="private"
     )
     return evaluation

@@ -67,6 +67,7 @@ footer a, footer button, footer span { color: #4b5563 !important; }
 @media (min-width: 641px) { #answer-switch { display: none !important; } }
 [data-testid="upload-text"] .or, .min_value, .max_value { color: #4b5563 !important; }
 #eval-run, #blind-vote-button { background: #c2410c !important; color: #fff !important; }
+#tabs button[role='tab'][aria-selected='true'] { color: #c2410c !important; }
 @media (max-width: 640px) {
   #panes:not(.show-1) #side-1, #panes.show-1 #side-0 { display: none !important; }
   [id^='pane-'] { height: max(180px, calc(100dvh - 660px)) !important; }
@@ -79,6 +80,9 @@ footer a, footer button, footer span { color: #4b5563 !important; }
   }
 }
 """
+# On a phone the verdict scrolls in its few lines: a keyboard must reach it (axe-core's
+# scrollable-region-focusable), so it takes the focus; set in the browser once the page loads.
+FOCUSABLE_JS = "() => { document.querySelector('#verdict')?.setAttribute('tabindex', '0'); }"
 # The phone's switch between the answers: a class on the panes' row, set in the browser alone.
 SWITCH_JS = "(v) => { document.querySelector('#panes')?.classList.toggle('show-1', v !== SIDES[0]); }"
 LATEX: list[dict[str, str | bool]] = [
@@ -332,6 +336,7 @@ def wire(demo: gr.Blocks, page: Page, comparison: Comparison) -> None:
         return [gr.skip() if v is None else v for v in values] + [said]
 
     demo.load(from_link, None, [*p.settings, p.notice], show_progress="hidden", api_visibility="private")
+    demo.load(None, None, None, js=FOCUSABLE_JS, api_visibility="private")
     poll_outputs = [p.status, p.box, p.timer]
     gr.on([demo.load, p.timer.tick], comparison.poll, None, poll_outputs, show_progress="hidden")
     p.watch.tick(comparison.status_line, None, [p.status], show_progress="hidden", api_name="status")

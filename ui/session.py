@@ -151,7 +151,9 @@ class Comparison:
             return [*panes, *lines, *[gr.skip()] * (2 * self.sides + 1), note]
         decoders = [e.decode for e in self.pool.engines]
         tags = [speed_tag(spec, foot) for spec, foot in zip(self.pool.specs, feet, strict=True)]
-        fresh = [*[views.marks(last, i, self.reference, decoders[i]) for i in n], views.plot(last, self.labels, tags)]
+        frame = views.plot(last, self.labels, tags)  # its y-axis ends above the top (not at the last tick)
+        drawn = gr.update(value=frame, y_lim=list(views.y_range(frame))) if len(frame) else frame
+        fresh = [*[views.marks(last, i, self.reference, decoders[i]) for i in n], drawn]
         weights = [f.weight_bytes for f in feet]
         said = verdict(conversation, self.labels, self.reference, weights, tiny=any(s.tiny for s in self.pool.specs))
         fresh.append(views.verdict_text(said))

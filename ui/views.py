@@ -12,6 +12,7 @@ and ``verdict_text`` the verdict above the panes (``inference.compare.verdict``)
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -182,6 +183,22 @@ def plot(ex: Exchange | None, labels: Sequence[str], tags: Sequence[str] = ()) -
             picked = series[::step] + ([series[-1]] if (len(series) - 1) % step else [])
             rows += [{"seconds": round(t, 3), "tokens": n, "side": label} for t, n in picked]
     return pd.DataFrame(rows, columns=["seconds", "tokens", "side"])
+
+
+def ceiling(top: float) -> float:
+    """A round y-axis ceiling strictly above ``top`` (16 → 20, 256 → 300, 8 → 10): the plot's axis would
+    otherwise stop at its last tick (15 while both lines reach 16). The step is 1, 2 or 5 times a power
+    of ten (whole tokens: at least 1), the smallest that fits ``top`` in at most five steps."""
+    if top <= 0:
+        return 1.0
+    scale = 10 ** max(0, math.floor(math.log10(top)) - 1)
+    step = next(s * scale for s in (1, 2, 5, 10, 20, 50) if top / (s * scale) <= 5)
+    return float((math.floor(top / step) + 1) * step)
+
+
+def y_range(frame: pd.DataFrame) -> tuple[float, float]:
+    """The plot's y-axis: from 0 to ``ceiling`` of its most tokens."""
+    return 0.0, ceiling(float(frame["tokens"].max()) if len(frame) else 0.0)
 
 
 def cost(plans: Sequence[Any], total: int, max_tokens: int, context: int | None) -> str:
