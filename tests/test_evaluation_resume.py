@@ -60,6 +60,7 @@ def test_an_evaluation_goes_on_after_its_tab_closes_and_its_user_gets_it_back_an
             again.wait_for_function(f"() => /\\d+\\/{N} prompts.* left/.test(({STATUS})())", timeout=30_000)
             resumed = done(again)
             assert before <= resumed < N and not again.locator("#eval-run").is_enabled()
+            assert again.input_value("#eval-max-tokens input[type=number]") == "8"  # as it was started, not 64
             again.screenshot(path=str(artifacts / "evaluation-resume-2-reopened.png"))
             # progress goes on in the reopened page
             again.wait_for_function(
@@ -83,6 +84,7 @@ def test_an_evaluation_goes_on_after_its_tab_closes_and_its_user_gets_it_back_an
             other.reload()  # the other user still sees nothing of it
             other.wait_for_selector("#status:has-text('Engines ready')", timeout=60_000)
             other.get_by_role("tab", name="Evaluation").click()
+            assert other.input_value("#eval-max-tokens input[type=number]") == "64"  # the default: not alice's 8
             assert other.locator("#eval-plots img").count() == 0 and "✅" not in other.inner_text("#eval-status")
             assert other.inner_text("#eval-tables").strip() == ""
             other.screenshot(path=str(artifacts / "evaluation-resume-4-other-user.png"))

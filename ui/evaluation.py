@@ -152,6 +152,7 @@ class Evaluation:
                 return await self._work(task, max_tokens, prompt_file, media_zip)
 
         task = self.tasks.start(user, work)
+        task.chosen["max_tokens"] = max_tokens
         async for update in self._follow(task, 0):
             yield update
 
@@ -164,6 +165,13 @@ class Evaluation:
             return
         async for update in self._follow(task, max(0, len(task.lines) - 1)):
             yield update
+
+    def chosen_tokens(self, request: gr.Request) -> Any:
+        """On page load: the slider at the value the user's running or last evaluation ran with."""
+        task = self.tasks.get(viewer(request))
+        if task is None or "max_tokens" not in task.chosen:
+            return gr.skip()
+        return gr.update(value=task.chosen["max_tokens"])
 
     async def _follow(self, task: Task, since: int, note: str = "") -> AsyncIterator[tuple[Any, ...]]:
         """The page's updates for ``task``: Run locked while it runs, each progress line, then the result."""
@@ -293,4 +301,5 @@ def evaluation_tab(comparison: Comparison) -> Evaluation:
     gr.on(
         None, evaluation.resume, None, shown, concurrency_limit=None, show_progress="hidden", api_visibility="private"
     )
+    gr.on(None, evaluation.chosen_tokens, None, [max_tokens], show_progress="hidden", api_visibility="private")
     return evaluation

@@ -56,6 +56,7 @@ class Task:
     outcome: Outcome | None = None  # set when it ends
     ended: float | None = None
     job: asyncio.Task[None] | None = field(default=None, repr=False)
+    chosen: dict[str, float] = field(default_factory=dict)  # what its page had set, for a reopened page
 
     @property
     def running(self) -> bool:
