@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import media_factory
+from tests.helpers.pictures import Pictures
 from tests.helpers.servers import serve
 
 pytest_plugins = ["tests.reliability_report"]
@@ -61,6 +62,12 @@ def pytest_addoption(parser):
         default="native",
         help="avx2: run vLLM's and torch's AVX2 CPU kernels even on an AVX-512 machine (make test-avx2)",
     )
+    parser.addoption(
+        "--docs-pictures",
+        action="store_true",
+        help="also copy the screenshots the docs show into docs/ (make docs-pictures); "
+        "without it tests write pictures only under tests/artifacts/",
+    )
 
 
 def pytest_configure(config):
@@ -90,6 +97,13 @@ def pytest_terminal_summary(terminalreporter):
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def pictures(request, artifacts) -> Pictures:
+    """``pictures.shoot(page, name, docs=...)``: a screenshot in tests/artifacts/, and in docs/
+    under ``--docs-pictures`` only (``tests/helpers/pictures.py``)."""
+    return Pictures(artifacts, ROOT / "docs" if request.config.getoption("--docs-pictures") else None)
 
 
 @pytest.fixture(scope="session")

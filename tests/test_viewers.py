@@ -153,47 +153,38 @@ def test_the_address_flood_limit_counts_every_browser_behind_it_fake_engines():
 
 
 @pytest.mark.browser
-def test_twelve_browser_contexts_are_twelve_users_and_two_tabs_are_one_fake_engines(artifacts):
+def test_twelve_browser_contexts_are_twelve_users_and_two_tabs_are_one_fake_engines(pictures):
     """One Chromium, twelve contexts (twelve browsers, all from 127.0.0.1), a limit of one running
     turn per user, answers that never come (fake engines that wait 10 minutes, so that twelve pages
     have nothing to render): all twelve turns are admitted (8 hold a slot, 4 wait for one); a
     second tab of the first context is refused; Stop ends them all."""
-    from playwright.sync_api import sync_playwright
-
-    from tests.helpers.browser import ARGS, CHROMIUM, send
+    from tests.helpers.browser import chromium, goto_app, open_app, send
 
     limits = UserLimits(running=1, per_minute=0)
     settings = GenerationSettings(max_tokens=5)
-    with serve_fake(settings, delay=600.0, limits=limits) as (url, comparison), sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+    with serve_fake(settings, delay=600.0, limits=limits) as (url, comparison), chromium() as browser:
         queue = comparison.queue
         pages = []
-        try:
-            contexts = [browser.new_context(viewport={"width": 1200, "height": 900}) for _ in range(12)]
-            for i, context in enumerate(contexts):
-                pages.append(page := context.new_page())
-                page.goto(url)
-                page.wait_for_selector("#status:has-text('Engines ready')", timeout=60_000)
-                send(page, f"hello from browser {i}", [])
-                wait_for(lambda n=i + 1: queue.running + queue.waiting == n, f"browser {i}'s turn admitted")
-                assert "already have" not in page.inner_text("#notice"), i
-            assert (queue.running, queue.waiting) == (queue.capacity, 12 - queue.capacity)
-            cookies = [next(c for c in ctx.cookies() if c["name"] == VIEWER_COOKIE) for ctx in contexts]
-            assert len({c["value"] for c in cookies}) == 12
-            assert all(c["httpOnly"] and c["sameSite"] == "Lax" for c in cookies)
-            pages.append(tab := contexts[0].new_page())  # the first browser's second tab
-            tab.goto(url)
-            tab.wait_for_selector("#status:has-text('Engines ready')", timeout=60_000)
-            send(tab, "me again", [])
-            tab.wait_for_selector("#notice:has-text('already have 1 turn being answered')", timeout=15_000)
-            tab.screenshot(path=str(artifacts / "viewers-second-tab.png"))
-            assert tab.input_value("#box textarea") == "me again"  # nothing typed is lost
-            assert next(c for c in contexts[0].cookies() if c["name"] == VIEWER_COOKIE) == cookies[0]
-            for page in pages[:12]:
-                page.click("#stop")
-            wait_for(lambda: queue.running + queue.waiting == 0, "every turn stopped")
-        finally:
-            browser.close()
+        for i in range(12):
+            pages.append(page := open_app(browser, url, (1200, 900)))
+            send(page, f"hello from browser {i}", [])
+            wait_for(lambda n=i + 1: queue.running + queue.waiting == n, f"browser {i}'s turn admitted")
+            assert "already have" not in page.inner_text("#notice"), i
+        assert (queue.running, queue.waiting) == (queue.capacity, 12 - queue.capacity)
+        contexts = [page.context for page in pages]
+        cookies = [next(c for c in ctx.cookies() if c["name"] == VIEWER_COOKIE) for ctx in contexts]
+        assert len({c["value"] for c in cookies}) == 12
+        assert all(c["httpOnly"] and c["sameSite"] == "Lax" for c in cookies)
+        pages.append(tab := contexts[0].new_page())  # the first browser's second tab
+        goto_app(tab, url)
+        send(tab, "me again", [])
+        tab.wait_for_selector("#notice:has-text('already have 1 turn being answered')", timeout=15_000)
+        pictures.shoot(tab, "viewers-second-tab.png")
+        assert tab.input_value("#box textarea") == "me again"  # nothing typed is lost
+        assert next(c for c in contexts[0].cookies() if c["name"] == VIEWER_COOKIE) == cookies[0]
+        for page in pages[:12]:
+            page.click("#stop")
+        wait_for(lambda: queue.running + queue.waiting == 0, "every turn stopped")
 
 
 def wait_for(condition, what: str, seconds: float = 60) -> None:
