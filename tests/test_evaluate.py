@@ -9,8 +9,6 @@ Engines: one subprocess pair (the same BF16 checkpoint twice) and the served tin
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -21,6 +19,7 @@ import httpx
 import jsonschema
 import pytest
 
+from inference.deploy.processes import stop_group
 from inference.errors import DemoError
 from inference.evaluation.evaluate import Prompt, load_prompts, order, run
 from inference.inputs.samples import EVALUATION, make_chart, make_clip
@@ -117,8 +116,7 @@ def same_checkpoint(tiny_dir, tmp_path_factory):
         stdout, stderr = proc.communicate(timeout=900)
     finally:
         if proc.poll() is None:  # its engines are in its process group
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            stop_group(proc, grace=0)
     assert proc.returncode == 0, stderr[-3000:]
     return stdout, folder / "out"
 
