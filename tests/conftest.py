@@ -112,11 +112,10 @@ def served(tiny_dir):
     Videos over 10 s are refused (so a test can show it with a small file). One for the whole run
     (the suite's time, issue 28): a test leaves it as it found it (no turn running, settings as built)."""
     from inference.inputs.chat import GenerationSettings
-    from inference.inputs.media import VideoOptions
     from inference.spec import cpu_pair
 
     settings = GenerationSettings(max_tokens=160, ignore_eos=True)
-    with serve(cpu_pair(tiny_dir), settings, VideoOptions(max_seconds=10)) as served:
+    with serve(cpu_pair(tiny_dir), settings, max_video_seconds=10) as served:
         yield served
 
 

@@ -44,7 +44,7 @@ def served(tiny_dir):
 
     settings = GenerationSettings(max_tokens=CAP, ignore_eos=True)  # every answer is CAP tokens long
     specs = [replace(s, engine_args={**s.engine_args, "max_model_len": CONTEXT}) for s in cpu_pair(tiny_dir)]
-    with serve(specs, settings, max_tokens_cap=CAP) as served:
+    with serve(specs, settings, max_tokens=CAP) as served:
         yield served
 
 

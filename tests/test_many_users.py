@@ -35,16 +35,15 @@ CAPACITY = 2
 
 @pytest.fixture(scope="module")
 def crowded(tiny_dir):
-    from inference.deploy.limits import UserLimits
     from inference.inputs.chat import GenerationSettings
     from inference.spec import cpu_pair
     from ui.viewers import Identity
 
     specs = [replace(s, engine_args={**s.engine_args, "max_num_seqs": CAPACITY}) for s in cpu_pair(tiny_dir)]
     settings = GenerationSettings(max_tokens=200, ignore_eos=True)
-    limits = UserLimits(running=1, per_minute=4)
+    limits = {"user_running": 1, "user_per_minute": 4}  # LimitOptions fields
     identity = Identity(b"many users", proxy_hops=1)  # the test is the proxy: its X-Forwarded-For is believed
-    with serve(specs, settings, limits=limits, max_queue=1, identity=identity) as served:
+    with serve(specs, settings, **limits, max_queue=1, identity=identity) as served:
         yield served
 
 
