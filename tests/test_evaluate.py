@@ -229,6 +229,19 @@ def test_tab_evaluates_fp8_against_bf16_while_chat_goes_on_and_offers_the_report
 # --- the tab, in Chromium -----------------------------------------------------------------------
 
 
+def run_in_tab(page, locks: bool = False) -> None:
+    """Run the Evaluation tab at 16 new tokens and wait for its five plots and the Run button back;
+    ``locks``: see the button locked while it runs first."""
+    field = page.locator("#eval-max-tokens input[type=number]")
+    field.fill("16")
+    field.press("Enter")
+    page.click("#eval-run")
+    if locks:
+        page.wait_for_function("() => document.querySelector('#eval-run').disabled", timeout=10_000)
+    page.wait_for_function("() => document.querySelectorAll('#eval-plots img').length === 5", timeout=300_000)
+    page.wait_for_function("() => !document.querySelector('#eval-run').disabled", timeout=30_000)
+
+
 @pytest.mark.engine
 @pytest.mark.browser
 def test_tab_in_the_browser_runs_and_shows_plots_and_tables(served, pictures):
@@ -236,13 +249,7 @@ def test_tab_in_the_browser_runs_and_shows_plots_and_tables(served, pictures):
 
     with app_page(served[0]) as page:
         page.get_by_role("tab", name="Evaluation").click()
-        field = page.locator("#eval-max-tokens input[type=number]")
-        field.fill("16")
-        field.press("Enter")
-        page.click("#eval-run")
-        page.wait_for_function("() => document.querySelector('#eval-run').disabled", timeout=10_000)
-        page.wait_for_function("() => document.querySelectorAll('#eval-plots img').length === 5", timeout=300_000)
-        page.wait_for_function("() => !document.querySelector('#eval-run').disabled", timeout=30_000)
+        run_in_tab(page, locks=True)
         assert "FP8 vs BF16" in page.inner_text("#eval-tables")
         assert page.inner_text("#eval-status").startswith("✅")
         listed = page.inner_text("#eval-files").replace("\n", "")
@@ -360,12 +367,7 @@ def test_tab_in_the_browser_takes_an_uploaded_set_and_its_zip(served, tmp_path, 
         page.locator("#eval-set button[aria-label='Clear']").click()
         page.set_input_files("#eval-set input[type=file]", str(path))
         page.wait_for_selector("#eval-chosen:has-text('set.jsonl: 3 prompts (image 1, text 1, video 1)')")
-        field = page.locator("#eval-max-tokens input[type=number]")
-        field.fill("16")
-        field.press("Enter")
-        page.click("#eval-run")
-        page.wait_for_function("() => document.querySelectorAll('#eval-plots img').length === 5", timeout=300_000)
-        page.wait_for_function("() => !document.querySelector('#eval-run').disabled", timeout=30_000)
+        run_in_tab(page)
         assert page.inner_text("#eval-status").startswith("✅ 3 prompts from the set.jsonl")
         tables = page.inner_text("#eval-tables")
         assert "Speed, timed each alone" in tables and "chart" in tables and "clip" in tables
