@@ -73,6 +73,7 @@ def test_stop_ends_both_generate_threads(client, served_hf):
         time.sleep(0.02)
 
 
+@pytest.mark.browser
 def test_browser_both_panes_stream(served_hf, media, pictures):
     with app_page(served_hf[0]) as page:
         assert "transformers" in page.inner_text("#banner")
