@@ -185,6 +185,15 @@ format: $(VENV)/.installed
 docs-options: $(VENV)/.installed
 	$(VENV)/bin/python -m inference.deploy.command_line > docs/options.md
 
+# The docs' pictures (docs/screenshot-*.png), refreshed on purpose: the browser tests that take them,
+# run with --docs-pictures (tests/conftest.py), copy them from tests/artifacts/ into docs/. A plain test
+# run writes no file under docs/ (tests/test_pictures.py holds both).
+DOCS_PICTURES := tests/test_alone_and_cross.py tests/test_blind.py tests/test_browser.py tests/test_evaluate.py \
+	tests/test_share.py tests/test_start_screen.py
+.PHONY: docs-pictures
+docs-pictures: $(VENV)/.installed tiny $(BROWSER)
+	$(VENV)/bin/python -m pytest -m browser --docs-pictures $(DOCS_PICTURES)
+
 bench: $(VENV)/.installed tiny
 	$(VENV)/bin/python -m bench.startup
 	$(VENV)/bin/python -m bench.fp8_cpu

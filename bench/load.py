@@ -24,7 +24,6 @@ import json
 import os
 import platform
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -32,6 +31,7 @@ import time
 from dataclasses import dataclass, field
 
 from bench.common import RESULTS, ROOT, save, tree_rss_mb
+from inference.deploy.processes import stop_group
 
 LEVELS = (1, 4, 8, 16, 32)
 SECONDS = 30.0
@@ -241,11 +241,7 @@ def main() -> None:
             levels.append(level.summary())
             print(json.dumps(levels[-1]), flush=True)
     finally:
-        os.killpg(app.pid, signal.SIGTERM)
-        try:
-            app.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(app.pid, signal.SIGKILL)
+        stop_group(app, grace=60)
     capacity = batch_capacity(cpu_pair(ROOT / ".cache" / "tiny"))
     by_users = {r["users"]: r for r in levels}
     one = by_users.get(1, levels[0])["turns_per_s"] or float("nan")

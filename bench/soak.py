@@ -19,12 +19,11 @@ import contextlib
 import json
 import os
 import platform
-import signal
-import subprocess
 import threading
 import time
 
 from bench.common import RESULTS, quote_in_docs
+from inference.deploy.processes import stop_group
 
 USERS = 8
 TOKENS = 16
@@ -163,11 +162,7 @@ def soak(turns: int, users: int = USERS, tokens: int = TOKENS, *, docs: bool = T
         wait_ready(url)
         run = drive(url, app.pid, turns, users, tokens, max_minutes * 60)
     finally:
-        os.killpg(app.pid, signal.SIGTERM)
-        try:
-            app.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(app.pid, signal.SIGKILL)
+        stop_group(app, grace=60)
     result = {
         "date": time.strftime("%Y-%m-%d"),
         "machine": platform.machine(),

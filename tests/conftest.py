@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import media_factory
+from tests.helpers.pictures import Pictures
 from tests.helpers.servers import serve, started
 
 pytest_plugins = ["tests.reliability_report"]
@@ -61,6 +62,12 @@ def pytest_addoption(parser):
         default="native",
         help="avx2: run vLLM's and torch's AVX2 CPU kernels even on an AVX-512 machine (make test-avx2)",
     )
+    parser.addoption(
+        "--docs-pictures",
+        action="store_true",
+        help="also copy the screenshots the docs show into docs/ (make docs-pictures); "
+        "without it tests write pictures only under tests/artifacts/",
+    )
 
 
 def pytest_configure(config):
@@ -93,16 +100,22 @@ def artifacts() -> Path:
 
 
 @pytest.fixture(scope="session")
+def pictures(request, artifacts) -> Pictures:
+    """``pictures.shoot(page, name, docs=...)``: a screenshot in tests/artifacts/, and in docs/
+    under ``--docs-pictures`` only (``tests/helpers/pictures.py``)."""
+    return Pictures(artifacts, ROOT / "docs" if request.config.getoption("--docs-pictures") else None)
+
+
+@pytest.fixture(scope="session")
 def served(tiny_dir):
     """The tiny FP8/BF16 pair; answers are 160 tokens (``ignore_eos``): a few seconds side by side.
     Videos over 10 s are refused (so a test can show it with a small file). One for the whole run
     (the suite's time, issue 28): a test leaves it as it found it (no turn running, settings as built)."""
     from inference.inputs.chat import GenerationSettings
-    from inference.inputs.media import VideoOptions
     from inference.spec import cpu_pair
 
     settings = GenerationSettings(max_tokens=160, ignore_eos=True)
-    with serve(cpu_pair(tiny_dir), settings, VideoOptions(max_seconds=10)) as served:
+    with serve(cpu_pair(tiny_dir), settings, max_video_seconds=10) as served:
         yield served
 
 

@@ -1,6 +1,6 @@
 """*Each alone* timing, cross-scoring and the verdict through the served app on the tiny FP8/BF16
-pair (real vLLM engines; ``gradio_client``, then Chromium, whose screenshots go to tests/artifacts/ and
-docs/); the same checkpoint on both sides is in ``tests/test_agreement.py``."""
+pair (real vLLM engines; ``gradio_client``, then Chromium, whose screenshots go to tests/artifacts/,
+and to docs/ under ``make docs-pictures``); the same checkpoint on both sides is in ``tests/test_agreement.py``."""
 
 from __future__ import annotations
 
@@ -9,15 +9,13 @@ import os
 import re
 import statistics
 import time
-from pathlib import Path
-from urllib.parse import urlencode
 
 import httpx
 import jsonschema
 import pytest
 
 from inference.inputs.chat import GenerationSettings, UserTurn, prepare
-from tests.helpers.browser import ARGS, CHROMIUM, finished, send
+from tests.helpers.browser import chromium, finished, goto_app, send
 from tests.helpers.clients import client as app_client
 from tests.helpers.clients import heat_maps, split, verdict
 from tests.helpers.engines import on_engine_loop
@@ -25,7 +23,6 @@ from tests.helpers.record_schema import COMPARISON
 
 pytestmark = pytest.mark.engine
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
 TOKENS = 160  # the served pair's answers (ignore_eos)
 REPS = 3  # medians of 3 (the suite's time, issue 28); the noise floor is measured in each run
 NOISE = 0.35  # a shared 2-core machine: decode rates of the same engine vary this much between runs
@@ -112,35 +109,21 @@ def test_the_tiny_fp8_twin_cross_scores_a_small_positive_mean_under_bf16(served,
 
 @pytest.fixture(scope="module")
 def tab(served):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+    with chromium() as browser:
         yield browser.new_context(viewport={"width": 1400, "height": 1100}).new_page()
-        browser.close()
 
 
-def open_tab(tab, url: str, **settings) -> None:
-    """The app with ``settings`` preset by its link; once ready, the settings panel is open."""
-    tab.goto(f"{url}?{urlencode(settings)}" if settings else url)
-    tab.wait_for_selector("#status:has-text('Engines ready')", timeout=60_000)
-
-
-def region(tab, first: str, last: str, path: Path) -> None:
-    """A screenshot from the top of ``first`` to the bottom of ``last`` (page coordinates)."""
+def region(tab, first: str, last: str) -> dict:
+    """The clip from the top of ``first`` to the bottom of ``last`` (page coordinates), full width."""
     top, bottom = tab.locator(first).bounding_box(), tab.locator(last).bounding_box()
     scroll = tab.evaluate("() => window.scrollY")
     y = top["y"] + scroll
-    tab.screenshot(
-        path=str(path),
-        full_page=True,
-        clip={"x": 0, "y": y, "width": 1400, "height": bottom["y"] + scroll + bottom["height"] - y + 8},
-    )
+    return {"x": 0, "y": y, "width": 1400, "height": bottom["y"] + scroll + bottom["height"] - y + 8}
 
 
 @pytest.mark.browser
-def test_the_verdict_and_the_heat_map_in_the_browser(tab, served, artifacts):
-    open_tab(tab, served[0])
+def test_the_verdict_and_the_heat_map_in_the_browser(tab, served, pictures):
+    goto_app(tab, served[0])
     send(tab, "Describe a cat.", [])
     finished(tab)
     tab.wait_for_selector("#heat-0 .heat-token", timeout=60_000)
@@ -154,14 +137,16 @@ def test_the_verdict_and_the_heat_map_in_the_browser(tab, served, artifacts):
     assert "mean Δ log-prob" in tab.inner_text("#heat-0")
     tab.click("#meanings button")
     tab.wait_for_selector("#meanings :text('how long you wait before the answer starts')", timeout=10_000)
-    tab.screenshot(path=str(artifacts / "browser-verdict.png"), full_page=True)
-    region(tab, "#verdict", "#metrics-1", DOCS / "screenshot-verdict.png")
-    region(tab, "#cross", "#cross", DOCS / "screenshot-heatmap.png")
+    pictures.shoot(tab, "browser-verdict.png", full_page=True)
+    clip = region(tab, "#verdict", "#metrics-1")
+    pictures.shoot(tab, "verdict.png", docs="screenshot-verdict.png", full_page=True, clip=clip)
+    clip = region(tab, "#cross", "#cross")
+    pictures.shoot(tab, "heatmap.png", docs="screenshot-heatmap.png", full_page=True, clip=clip)
 
 
 @pytest.mark.browser
-def test_each_alone_in_the_browser_streams_one_side_after_the_other(tab, served, artifacts):
-    open_tab(tab, served[0], timing="alone")
+def test_each_alone_in_the_browser_streams_one_side_after_the_other(tab, served, pictures):
+    goto_app(tab, served[0], timing="alone")
     tab.click("#settings button")
     tab.wait_for_function(
         "() => document.querySelector('#timing input:checked')?.closest('label')?.innerText.includes('each alone')",
@@ -175,5 +160,6 @@ def test_each_alone_in_the_browser_streams_one_side_after_the_other(tab, served,
     finished(tab)
     for side in (0, 1):
         assert tab.inner_text(f"#metrics-{side}").startswith("timed each alone · TTFT")
-    tab.screenshot(path=str(artifacts / "browser-alone.png"), full_page=True)
-    region(tab, "#pane-0", "#metrics-1", DOCS / "screenshot-alone.png")
+    pictures.shoot(tab, "browser-alone.png", full_page=True)
+    clip = region(tab, "#pane-0", "#metrics-1")
+    pictures.shoot(tab, "alone.png", docs="screenshot-alone.png", full_page=True, clip=clip)

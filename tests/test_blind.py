@@ -6,7 +6,7 @@ The store is a real SQLite file. What is checked: a blind turn's outputs carry n
 differs between turns; the vote reveals the side behind each letter (the one whose word the pane
 showed) and redraws the tally; a second vote, a vote with no turn and an incomplete vote are
 refused with a sentence; the host's CSV has every vote; in Chromium a turn, a vote, the reveal and
-the tally (screenshot ``docs/screenshot-blind.png``).
+the tally (screenshot ``docs/screenshot-blind.png`` under ``make docs-pictures``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import re
 import httpx
 import pytest
 
-from tests.helpers.browser import ARGS, CHROMIUM
+from tests.helpers.browser import chromium, open_app
 from tests.helpers.clients import answers, client
 from tests.helpers.fake_app import WORDS, serve_fake
 
@@ -108,39 +108,29 @@ def test_only_the_host_downloads_every_vote_as_csv_with_the_key(tmp_path, served
 
 
 @pytest.mark.browser
-def test_browser_blind_turn_vote_reveal_and_tally(tmp_path, artifacts):
-    from playwright.sync_api import sync_playwright
-
-    with serve_fake(tmp_path, blind=True) as (url, store), sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        try:
-            tab = browser.new_page(viewport={"width": 1280, "height": 1100})
-            tab.goto(url)
-            tab.wait_for_selector("#blind-tally", timeout=120_000)
-            assert "No votes yet" in tab.inner_text("#blind-tally")
-            tab.fill("#blind-box textarea", "Describe a sunset in one line.")
-            tab.press("#blind-box textarea", "Enter")
-            tab.wait_for_selector("#blind-vote", state="visible", timeout=120_000)
-            panes = {letter: tab.inner_text(f"#blind-pane-{letter}") for letter in "AB"}
-            shown = " ".join(panes.values()) + tab.inner_text("#blind-pane-A") + tab.inner_text("#blind-notice")
-            assert not TELLS.search(shown.replace(QUESTION, ""))
-            tab.screenshot(path=str(artifacts / "blind-before-vote.png"), full_page=True)
-            tab.locator("#blind-preference").get_by_label("A", exact=True).check()
-            tab.locator("#blind-guess").get_by_label("B", exact=True).check()
-            tab.click("#blind-vote-button")
-            tab.wait_for_function(
-                "() => /was/.test(document.querySelector('#blind-reveal').innerText)", timeout=120_000
-            )
-            reveal = tab.inner_text("#blind-reveal")
-            fp8 = "A" if WORDS["FP8"] in panes["A"] else "B"
-            assert f"{fp8} was FP8" in reveal
-            tally = "document.querySelector('#blind-tally').innerText"
-            tallied = f"() => /Too few votes: .*anywhere from .* [(]. of 1 vote/.test({tally})"
-            tab.wait_for_function(tallied, timeout=120_000)
-            assert store.tally().votes == 1
-            tab.screenshot(path=str(artifacts / "blind-revealed.png"), full_page=True)
-        finally:
-            browser.close()
+def test_browser_blind_turn_vote_reveal_and_tally(tmp_path, pictures):
+    with serve_fake(tmp_path, blind=True) as (url, store), chromium() as browser:
+        tab = open_app(browser, url, (1280, 1100), ready="#blind-tally", timeout=120_000)
+        assert "No votes yet" in tab.inner_text("#blind-tally")
+        tab.fill("#blind-box textarea", "Describe a sunset in one line.")
+        tab.press("#blind-box textarea", "Enter")
+        tab.wait_for_selector("#blind-vote", state="visible", timeout=120_000)
+        panes = {letter: tab.inner_text(f"#blind-pane-{letter}") for letter in "AB"}
+        shown = " ".join(panes.values()) + tab.inner_text("#blind-pane-A") + tab.inner_text("#blind-notice")
+        assert not TELLS.search(shown.replace(QUESTION, ""))
+        pictures.shoot(tab, "blind-before-vote.png", full_page=True)
+        tab.locator("#blind-preference").get_by_label("A", exact=True).check()
+        tab.locator("#blind-guess").get_by_label("B", exact=True).check()
+        tab.click("#blind-vote-button")
+        tab.wait_for_function("() => /was/.test(document.querySelector('#blind-reveal').innerText)", timeout=120_000)
+        reveal = tab.inner_text("#blind-reveal")
+        fp8 = "A" if WORDS["FP8"] in panes["A"] else "B"
+        assert f"{fp8} was FP8" in reveal
+        tally = "document.querySelector('#blind-tally').innerText"
+        tallied = f"() => /Too few votes: .*anywhere from .* [(]. of 1 vote/.test({tally})"
+        tab.wait_for_function(tallied, timeout=120_000)
+        assert store.tally().votes == 1
+        pictures.shoot(tab, "blind-revealed.png", docs="screenshot-blind.png", full_page=True)
 
 
 @pytest.mark.engine

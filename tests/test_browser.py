@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import re
 import time
-from urllib.parse import urlencode
 
 import pytest
 
-from tests.helpers.browser import ARGS, BOT_TEXT, CHROMIUM, finished, send
+from tests.helpers.browser import BOT_TEXT, chromium, finished, goto_app, open_app, send
 from ui.views import STOPPED
 
 pytestmark = [pytest.mark.engine, pytest.mark.browser]
@@ -19,22 +18,14 @@ pytestmark = [pytest.mark.engine, pytest.mark.browser]
 
 @pytest.fixture(scope="module")
 def page(served):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        page = browser.new_context(viewport={"width": 1400, "height": 1100}).new_page()
-        page.goto(served[0])
-        page.wait_for_selector("#status:has-text('Engines ready')", timeout=60_000)
-        yield page
-        browser.close()
+    with chromium() as browser:
+        yield open_app(browser, served[0])
 
 
 def open_page(page, url: str, **settings) -> None:
     """Open the app with ``settings`` preset by its link (``ui.presets``) and wait until the page
     shows them: the server set them in its load event, so nothing typed can race the turn."""
-    page.goto(f"{url}?{urlencode(settings)}" if settings else url)
-    page.wait_for_selector("#status:has-text('Engines ready')", timeout=60_000)
+    goto_app(page, url, **settings)
     if not settings:
         return
     if not page.is_visible("#max-tokens input[type=number]"):
@@ -51,7 +42,7 @@ def bot_text(page, side: int) -> str:
     return page.evaluate(BOT_TEXT, side)
 
 
-def test_upload_image_and_both_panes_fill(page, media, artifacts):
+def test_upload_image_and_both_panes_fill(page, media, pictures):
     assert "Tiny random checkpoints" in page.inner_text("#banner")
     send(page, "What is in this picture?", [str(media["image"])])
     page.wait_for_function(f"() => [0, 1].every(i => ({BOT_TEXT})(i).length > 40)", timeout=60_000)
@@ -66,10 +57,10 @@ def test_upload_image_and_both_panes_fill(page, media, artifacts):
     assert page.locator("#pane-0 img").count() >= 1 and page.locator("#pane-1 img").count() >= 1
     for side in (0, 1):
         assert "(266 visual" in page.inner_text(f"#metrics-{side}")  # raised to Qwen's 256-token floor
-    page.screenshot(path=str(artifacts / "browser-image.png"), full_page=True)
+    pictures.shoot(page, "browser-image.png", full_page=True)
 
 
-def test_video_turn_and_stop_button(page, served, media, artifacts):
+def test_video_turn_and_stop_button(page, served, media, pictures):
     """Stop ends every answer still running and nothing streams after it. 7500 new tokens (the most
     the 8192-token context leaves beside the clip) keep both sides busy for tens of seconds on a
     fast machine; a side that still finishes before Stop reaches the server (a loaded machine's
@@ -94,7 +85,7 @@ def test_video_turn_and_stop_button(page, served, media, artifacts):
     deadline = time.monotonic() + 15
     while any(e.num_unfinished_requests() for e in pool.engines):
         if time.monotonic() > deadline:
-            page.screenshot(path=str(artifacts / "browser-video-stop-failed.png"), full_page=True)
+            pictures.shoot(page, "browser-video-stop-failed.png", full_page=True)
             pytest.fail("Stop left a vLLM request running for 15 s")
         time.sleep(0.05)
     stopped = [STOPPED in a.note for a in turn.answers]  # the server's record: which sides Stop ended
@@ -109,14 +100,14 @@ def test_video_turn_and_stop_button(page, served, media, artifacts):
     try:
         page.wait_for_function(f"() => {shown}", timeout=60_000)
     except Exception:
-        page.screenshot(path=str(artifacts / "browser-video-stop-failed.png"), full_page=True)
+        pictures.shoot(page, "browser-video-stop-failed.png", full_page=True)
         texts = [bot_text(page, side)[-200:] for side in (0, 1)]
         pytest.fail(f"the panes do not show {ends} within 60 s; they end with {texts}")
     assert not page.is_disabled("#box textarea")
     stopped_text = [bot_text(page, side) for side in (0, 1)]
     time.sleep(1)
     assert [bot_text(page, side) for side in (0, 1)] == stopped_text  # nothing streams after Stop
-    page.screenshot(path=str(artifacts / "browser-video-stopped.png"), full_page=True)
+    pictures.shoot(page, "browser-video-stopped.png", full_page=True)
 
 
 def test_closing_the_tab_aborts_both_requests(served, page):
@@ -151,7 +142,7 @@ def answered(tab) -> None:
     finished(tab)
 
 
-def test_an_example_is_sent_and_a_finished_comparison_shows_metrics_divergence_plot_export(fresh, artifacts):
+def test_an_example_is_sent_and_a_finished_comparison_shows_metrics_divergence_plot_export(fresh, pictures):
     fresh.locator("#pane-0 .examples .example").filter(has_text="Which day had the most orders").click()
     answered(fresh)
     assert fresh.locator("#pane-0 img").count() == 1 and fresh.locator("#pane-1 img").count() == 1
@@ -164,16 +155,16 @@ def test_an_example_is_sent_and_a_finished_comparison_shows_metrics_divergence_p
     listed = "() => (document.querySelector('#files')?.innerText || '').replace(/\\s/g, '')"
     fresh.wait_for_function(f"() => ({listed})().includes('comparison.json')", timeout=10_000)
     assert "comparison.md" in fresh.evaluate(listed)
-    fresh.screenshot(path=str(artifacts / "browser-comparison.png"), full_page=True)
+    pictures.shoot(fresh, "browser-comparison.png", docs="screenshot-comparison.png", full_page=True)
 
 
-def test_thinking_switch_shows_reasoning_in_its_own_block(fresh, served, artifacts):
+def test_thinking_switch_shows_reasoning_in_its_own_block(fresh, served, pictures):
     open_page(fresh, served[0], max_tokens=24, enable_thinking=1)
     send(fresh, "Think first.", [])
     answered(fresh)
     for side in (0, 1):
         assert "🧠 Reasoning" in fresh.inner_text(f"#pane-{side}")
-    fresh.screenshot(path=str(artifacts / "browser-thinking.png"), full_page=True)
+    pictures.shoot(fresh, "browser-thinking.png", full_page=True)
 
 
 def test_markdown_and_latex_render_in_the_panes(fresh, served):
@@ -185,18 +176,18 @@ def test_markdown_and_latex_render_in_the_panes(fresh, served):
         assert fresh.locator(f"#pane-{side} strong").count() >= 1  # and Markdown the bold text
 
 
-def test_files_in_the_box_show_their_token_grid_frames_and_cost_before_sending(fresh, media, artifacts):
+def test_files_in_the_box_show_their_token_grid_frames_and_cost_before_sending(fresh, media, pictures):
     fresh.set_input_files("#box input[type=file]", [str(media["image"]), str(media["video"])])
     fresh.wait_for_function("() => document.querySelectorAll('#preview img').length === 2", timeout=20_000)
     summary = fresh.inner_text("#tokens")
     assert f"{media['image'].name}: 266 visual tokens" in summary and "visual tokens of" not in summary
     assert "8192-token context" in summary
-    fresh.screenshot(path=str(artifacts / "browser-preview.png"), full_page=True)
+    pictures.shoot(fresh, "browser-preview.png", full_page=True)
 
 
 @pytest.mark.reliability
 def test_html_in_text_and_file_names_is_shown_not_run_and_a_refusal_is_said_under_the_box(
-    fresh, served, tmp_path, artifacts
+    fresh, served, tmp_path, pictures
 ):
     """Hostile content: markup in the message, in an upload's name, and in a refusal message is
     displayed inert (a handler that ran would set ``window.__pwned``)."""
@@ -217,10 +208,10 @@ def test_html_in_text_and_file_names_is_shown_not_run_and_a_refusal_is_said_unde
     assert fresh.evaluate("() => window.__pwned") is None
     assert fresh.locator("#pane-0 script").count() == 0
     assert "img src=x onerror=window.__pwned=5broken.png" in fresh.inner_text("#notice")  # the name Gradio gave it
-    fresh.screenshot(path=str(artifacts / "browser-hostile.png"), full_page=True)
+    pictures.shoot(fresh, "browser-hostile.png", full_page=True)
 
 
-def test_a_link_presets_the_settings_and_says_which_values_it_ignored(fresh, served, artifacts):
+def test_a_link_presets_the_settings_and_says_which_values_it_ignored(fresh, served, pictures):
     open_page(fresh, served[0], max_tokens=24, temperature="hot", top_k=999, enable_thinking=1)
     said = "() => document.querySelector('#notice').innerText.includes('ignored')"
     fresh.wait_for_function(said)
@@ -228,10 +219,10 @@ def test_a_link_presets_the_settings_and_says_which_values_it_ignored(fresh, ser
     assert "temperature=hot (not a number)" in notice and "top_k=999 (outside 0 to 200)" in notice
     assert "max_tokens" not in notice  # the good values were taken, and not named
     assert fresh.input_value("#max-tokens input[type=number]") == "24"
-    fresh.screenshot(path=str(artifacts / "browser-link-settings.png"), full_page=True)
+    pictures.shoot(fresh, "browser-link-settings.png", full_page=True)
 
 
-def test_a_panes_trash_icon_clears_the_whole_comparison(fresh, served, artifacts):
+def test_a_panes_trash_icon_clears_the_whole_comparison(fresh, served, pictures):
     """Gradio's Chatbot empties only itself from its trash icon; here it clears every side and the
     conversation, so the next turn shows the same history in every pane."""
     open_page(fresh, served[0], max_tokens=4)
@@ -246,4 +237,4 @@ def test_a_panes_trash_icon_clears_the_whole_comparison(fresh, served, artifacts
     answered(fresh)
     users = [fresh.locator(f"#pane-{side} [data-testid='user']").all_inner_texts() for side in (0, 1)]
     assert users[0] == users[1] and len(users[0]) == 1 and "Second turn." in users[0][0], users
-    fresh.screenshot(path=str(artifacts / "browser-trash.png"), full_page=True)
+    pictures.shoot(fresh, "browser-trash.png", full_page=True)

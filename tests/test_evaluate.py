@@ -9,8 +9,6 @@ Engines: one subprocess pair (the same BF16 checkpoint twice) and the served tin
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -21,6 +19,7 @@ import httpx
 import jsonschema
 import pytest
 
+from inference.deploy.processes import stop_group
 from inference.errors import DemoError
 from inference.evaluation.evaluate import Prompt, load_prompts, order, run
 from inference.inputs.samples import EVALUATION, make_chart, make_clip
@@ -117,8 +116,7 @@ def same_checkpoint(tiny_dir, tmp_path_factory):
         stdout, stderr = proc.communicate(timeout=900)
     finally:
         if proc.poll() is None:  # its engines are in its process group
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            stop_group(proc, grace=0)
     assert proc.returncode == 0, stderr[-3000:]
     return stdout, folder / "out"
 
@@ -231,34 +229,32 @@ def test_tab_evaluates_fp8_against_bf16_while_chat_goes_on_and_offers_the_report
 # --- the tab, in Chromium -----------------------------------------------------------------------
 
 
+def run_in_tab(page, locks: bool = False) -> None:
+    """Run the Evaluation tab at 16 new tokens and wait for its five plots and the Run button back;
+    ``locks``: see the button locked while it runs first."""
+    field = page.locator("#eval-max-tokens input[type=number]")
+    field.fill("16")
+    field.press("Enter")
+    page.click("#eval-run")
+    if locks:
+        page.wait_for_function("() => document.querySelector('#eval-run').disabled", timeout=10_000)
+    page.wait_for_function("() => document.querySelectorAll('#eval-plots img').length === 5", timeout=300_000)
+    page.wait_for_function("() => !document.querySelector('#eval-run').disabled", timeout=30_000)
+
+
 @pytest.mark.engine
 @pytest.mark.browser
-def test_tab_in_the_browser_runs_and_shows_plots_and_tables(served, artifacts):
-    from playwright.sync_api import sync_playwright
+def test_tab_in_the_browser_runs_and_shows_plots_and_tables(served, pictures):
+    from tests.helpers.browser import app_page
 
-    from tests.helpers.browser import ARGS, CHROMIUM
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        try:
-            page = browser.new_context(viewport={"width": 1400, "height": 1100}).new_page()
-            page.goto(served[0])
-            page.wait_for_selector("#status:has-text('Engines ready')", timeout=60_000)
-            page.get_by_role("tab", name="Evaluation").click()
-            field = page.locator("#eval-max-tokens input[type=number]")
-            field.fill("16")
-            field.press("Enter")
-            page.click("#eval-run")
-            page.wait_for_function("() => document.querySelector('#eval-run').disabled", timeout=10_000)
-            page.wait_for_function("() => document.querySelectorAll('#eval-plots img').length === 5", timeout=300_000)
-            page.wait_for_function("() => !document.querySelector('#eval-run').disabled", timeout=30_000)
-            assert "FP8 vs BF16" in page.inner_text("#eval-tables")
-            assert page.inner_text("#eval-status").startswith("✅")
-            listed = page.inner_text("#eval-files").replace("\n", "")
-            assert "report.json" in listed and "report.md" in listed
-            page.screenshot(path=str(artifacts / "browser-evaluation.png"), full_page=True)
-        finally:
-            browser.close()
+    with app_page(served[0]) as page:
+        page.get_by_role("tab", name="Evaluation").click()
+        run_in_tab(page, locks=True)
+        assert "FP8 vs BF16" in page.inner_text("#eval-tables")
+        assert page.inner_text("#eval-status").startswith("✅")
+        listed = page.inner_text("#eval-files").replace("\n", "")
+        assert "report.json" in listed and "report.md" in listed
+        pictures.shoot(page, "browser-evaluation.png", docs="screenshot-evaluation.png", full_page=True)
 
 
 def test_the_command_line_module_does_not_load_torch_before_it_sets_the_cpu_settings():
@@ -351,42 +347,28 @@ def test_tab_evaluates_an_uploaded_set_with_its_media_zip_and_refuses_a_bad_one(
 
 @pytest.mark.engine
 @pytest.mark.browser
-def test_tab_in_the_browser_takes_an_uploaded_set_and_its_zip(served, tmp_path, artifacts):
-    from playwright.sync_api import sync_playwright
-
-    from tests.helpers.browser import ARGS, CHROMIUM
+def test_tab_in_the_browser_takes_an_uploaded_set_and_its_zip(served, tmp_path, pictures):
+    from tests.helpers.browser import app_page
 
     path, archive = zipped_set(tmp_path)
     bad = tmp_path / "bad" / "set.jsonl"
     bad.parent.mkdir()
     bad.write_text('{"text": "ok"}\n{"text": "a", "files": ["media/gone.png"]}\n')
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        try:
-            page = browser.new_context(viewport={"width": 1400, "height": 1100}).new_page()
-            page.goto(served[0])
-            page.wait_for_selector("#status:has-text('Engines ready')", timeout=60_000)
-            page.get_by_role("tab", name="Evaluation").click()
-            assert page.inner_text("#eval-chosen").startswith("Run evaluates the built-in set")
-            page.set_input_files("#eval-set input[type=file]", str(archive))  # the zip in the set's place
-            page.wait_for_selector("#eval-chosen:has-text('media.zip: not UTF-8 text')")
-            page.locator("#eval-set button[aria-label='Clear']").click()
-            page.set_input_files("#eval-media input[type=file]", str(archive))
-            page.set_input_files("#eval-set input[type=file]", str(bad))
-            page.wait_for_selector("#eval-chosen:has-text('line 2: no file media/gone.png in media.zip')")
-            page.screenshot(path=str(artifacts / "browser-evaluation-upload-refused.png"), full_page=True)
-            page.locator("#eval-set button[aria-label='Clear']").click()
-            page.set_input_files("#eval-set input[type=file]", str(path))
-            page.wait_for_selector("#eval-chosen:has-text('set.jsonl: 3 prompts (image 1, text 1, video 1)')")
-            field = page.locator("#eval-max-tokens input[type=number]")
-            field.fill("16")
-            field.press("Enter")
-            page.click("#eval-run")
-            page.wait_for_function("() => document.querySelectorAll('#eval-plots img').length === 5", timeout=300_000)
-            page.wait_for_function("() => !document.querySelector('#eval-run').disabled", timeout=30_000)
-            assert page.inner_text("#eval-status").startswith("✅ 3 prompts from the set.jsonl")
-            tables = page.inner_text("#eval-tables")
-            assert "Speed, timed each alone" in tables and "chart" in tables and "clip" in tables
-            page.screenshot(path=str(artifacts / "browser-evaluation-upload.png"), full_page=True)
-        finally:
-            browser.close()
+    with app_page(served[0]) as page:
+        page.get_by_role("tab", name="Evaluation").click()
+        assert page.inner_text("#eval-chosen").startswith("Run evaluates the built-in set")
+        page.set_input_files("#eval-set input[type=file]", str(archive))  # the zip in the set's place
+        page.wait_for_selector("#eval-chosen:has-text('media.zip: not UTF-8 text')")
+        page.locator("#eval-set button[aria-label='Clear']").click()
+        page.set_input_files("#eval-media input[type=file]", str(archive))
+        page.set_input_files("#eval-set input[type=file]", str(bad))
+        page.wait_for_selector("#eval-chosen:has-text('line 2: no file media/gone.png in media.zip')")
+        pictures.shoot(page, "browser-evaluation-upload-refused.png", full_page=True)
+        page.locator("#eval-set button[aria-label='Clear']").click()
+        page.set_input_files("#eval-set input[type=file]", str(path))
+        page.wait_for_selector("#eval-chosen:has-text('set.jsonl: 3 prompts (image 1, text 1, video 1)')")
+        run_in_tab(page)
+        assert page.inner_text("#eval-status").startswith("✅ 3 prompts from the set.jsonl")
+        tables = page.inner_text("#eval-tables")
+        assert "Speed, timed each alone" in tables and "chart" in tables and "clip" in tables
+        pictures.shoot(page, "browser-evaluation-upload.png", docs="screenshot-evaluation-upload.png", full_page=True)

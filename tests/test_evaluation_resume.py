@@ -33,60 +33,54 @@ def done(page) -> int:
 
 @pytest.mark.engine
 @pytest.mark.browser
-def test_an_evaluation_goes_on_after_its_tab_closes_and_its_user_gets_it_back_and_no_one_else(served, artifacts):
-    from playwright.sync_api import sync_playwright
-
-    from tests.helpers.browser import ARGS, CHROMIUM
+def test_an_evaluation_goes_on_after_its_tab_closes_and_its_user_gets_it_back_and_no_one_else(served, pictures):
+    from tests.helpers.browser import chromium
 
     url = served[0]
     size = {"width": 1280, "height": 800}
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        try:
-            alice, bob = browser.new_context(viewport=size), browser.new_context(viewport=size)
-            page = opened(alice, url)
-            field = page.locator("#eval-max-tokens input[type=number]")
-            field.fill("8")
-            field.press("Enter")
-            page.click("#eval-run")
-            page.wait_for_function(f"() => /[1-9]\\d*\\/{N} prompts/.test(({STATUS})())", timeout=120_000)
-            before = done(page)
-            page.screenshot(path=str(artifacts / "evaluation-resume-1-started.png"))
-            page.close()  # the tab goes; the evaluation does not
+    with chromium() as browser:
+        alice, bob = browser.new_context(viewport=size), browser.new_context(viewport=size)
+        page = opened(alice, url)
+        field = page.locator("#eval-max-tokens input[type=number]")
+        field.fill("8")
+        field.press("Enter")
+        page.click("#eval-run")
+        page.wait_for_function(f"() => /[1-9]\\d*\\/{N} prompts/.test(({STATUS})())", timeout=120_000)
+        before = done(page)
+        pictures.shoot(page, "evaluation-resume-1-started.png")
+        page.close()  # the tab goes; the evaluation does not
 
-            other = opened(bob, url)  # another user (another cookie), looked at below
+        other = opened(bob, url)  # another user (another cookie), looked at below
 
-            again = opened(alice, url)  # the same browser: the same viewer cookie
-            again.wait_for_function(f"() => /\\d+\\/{N} prompts.* left/.test(({STATUS})())", timeout=30_000)
-            resumed = done(again)
-            assert before <= resumed < N and not again.locator("#eval-run").is_enabled()
-            assert again.input_value("#eval-max-tokens input[type=number]") == "8"  # as it was started, not 64
-            again.screenshot(path=str(artifacts / "evaluation-resume-2-reopened.png"))
-            # progress goes on in the reopened page
-            again.wait_for_function(
-                f"() => {{ const m = ({STATUS})().match(/(\\d+)\\/{N} prompts/); return m && +m[1] > {resumed}; }}",
-                timeout=120_000,
-            )
-            assert done(other) == 0 and other.locator("#eval-run").is_enabled()  # long after its load
-            again.wait_for_function("() => document.querySelectorAll('#eval-plots img').length === 5", timeout=300_000)
-            assert again.inner_text("#eval-status").startswith(f"✅ {N} prompts")
-            assert "FP8 vs BF16" in again.inner_text("#eval-tables") and again.locator("#eval-run").is_enabled()
-            again.screenshot(path=str(artifacts / "evaluation-resume-3-finished.png"), full_page=True)
+        again = opened(alice, url)  # the same browser: the same viewer cookie
+        again.wait_for_function(f"() => /\\d+\\/{N} prompts.* left/.test(({STATUS})())", timeout=30_000)
+        resumed = done(again)
+        assert before <= resumed < N and not again.locator("#eval-run").is_enabled()
+        assert again.input_value("#eval-max-tokens input[type=number]") == "8"  # as it was started, not 64
+        pictures.shoot(again, "evaluation-resume-2-reopened.png")
+        # progress goes on in the reopened page
+        again.wait_for_function(
+            f"() => {{ const m = ({STATUS})().match(/(\\d+)\\/{N} prompts/); return m && +m[1] > {resumed}; }}",
+            timeout=120_000,
+        )
+        assert done(other) == 0 and other.locator("#eval-run").is_enabled()  # long after its load
+        again.wait_for_function("() => document.querySelectorAll('#eval-plots img').length === 5", timeout=300_000)
+        assert again.inner_text("#eval-status").startswith(f"✅ {N} prompts")
+        assert "FP8 vs BF16" in again.inner_text("#eval-tables") and again.locator("#eval-run").is_enabled()
+        pictures.shoot(again, "evaluation-resume-3-finished.png", full_page=True)
 
-            again.reload()  # the result stays reachable
-            again.wait_for_selector("#status:has-text('Engines ready')", timeout=60_000)
-            again.get_by_role("tab", name="Evaluation").click()
-            again.wait_for_function("() => document.querySelectorAll('#eval-plots img').length === 5", timeout=30_000)
-            listed = again.inner_text("#eval-files").replace("\n", "")
-            assert "report.json" in listed and "card.html" in listed
-            assert again.inner_text("#eval-status").startswith(f"✅ {N} prompts")
+        again.reload()  # the result stays reachable
+        again.wait_for_selector("#status:has-text('Engines ready')", timeout=60_000)
+        again.get_by_role("tab", name="Evaluation").click()
+        again.wait_for_function("() => document.querySelectorAll('#eval-plots img').length === 5", timeout=30_000)
+        listed = again.inner_text("#eval-files").replace("\n", "")
+        assert "report.json" in listed and "card.html" in listed
+        assert again.inner_text("#eval-status").startswith(f"✅ {N} prompts")
 
-            other.reload()  # the other user still sees nothing of it
-            other.wait_for_selector("#status:has-text('Engines ready')", timeout=60_000)
-            other.get_by_role("tab", name="Evaluation").click()
-            assert other.input_value("#eval-max-tokens input[type=number]") == "64"  # the default: not alice's 8
-            assert other.locator("#eval-plots img").count() == 0 and "✅" not in other.inner_text("#eval-status")
-            assert other.inner_text("#eval-tables").strip() == ""
-            other.screenshot(path=str(artifacts / "evaluation-resume-4-other-user.png"))
-        finally:
-            browser.close()
+        other.reload()  # the other user still sees nothing of it
+        other.wait_for_selector("#status:has-text('Engines ready')", timeout=60_000)
+        other.get_by_role("tab", name="Evaluation").click()
+        assert other.input_value("#eval-max-tokens input[type=number]") == "64"  # the default: not alice's 8
+        assert other.locator("#eval-plots img").count() == 0 and "✅" not in other.inner_text("#eval-status")
+        assert other.inner_text("#eval-tables").strip() == ""
+        pictures.shoot(other, "evaluation-resume-4-other-user.png")

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from inference.deploy.processes import stop_group
 from inference.evaluation.lmms import paired, tiny_task
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,8 +79,7 @@ def test_the_command_runs_a_tiny_task_on_both_sides_and_feeds_the_report(tiny_di
         _, stderr = proc.communicate(timeout=840)
     finally:
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            stop_group(proc, grace=0)
     assert proc.returncode == 0, stderr[-3000:] + "".join(p.read_text()[-2000:] for p in out.rglob("*.log"))
     result = json.loads((out / "standard_tasks.json").read_text())
     (row,) = result["results"]

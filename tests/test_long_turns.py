@@ -15,7 +15,7 @@ import pytest
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
-from tests.helpers.browser import ARGS, BOT_TEXT, CHROMIUM, finished, send
+from tests.helpers.browser import BOT_TEXT, app_page, finished, send
 from tests.helpers.clients import answers, notice, split
 from tests.helpers.clients import client as app_client
 
@@ -44,7 +44,7 @@ def served(tiny_dir):
 
     settings = GenerationSettings(max_tokens=CAP, ignore_eos=True)  # every answer is CAP tokens long
     specs = [replace(s, engine_args={**s.engine_args, "max_model_len": CONTEXT}) for s in cpu_pair(tiny_dir)]
-    with serve(specs, settings, max_tokens_cap=CAP) as served:
+    with serve(specs, settings, max_tokens=CAP) as served:
         yield served
 
 
@@ -129,17 +129,8 @@ def test_max_tokens_over_the_hosts_cap_is_refused_with_a_sentence(client):
 
 @pytest.fixture
 def page(served):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 1100})
-        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=served[0].rstrip("/"))
-        tab = context.new_page()
-        tab.goto(served[0])
-        tab.wait_for_selector("#status:has-text('Engines ready')", timeout=60_000)
+    with app_page(served[0], permissions=["clipboard-read", "clipboard-write"]) as tab:
         yield tab
-        browser.close()
 
 
 def paste(tab, text: str) -> None:
@@ -150,7 +141,7 @@ def paste(tab, text: str) -> None:
 
 
 @pytest.mark.browser
-def test_a_5000_character_paste_stays_text_and_is_answered_on_both_sides(page, artifacts):
+def test_a_5000_character_paste_stays_text_and_is_answered_on_both_sides(page, pictures):
     text = prose(5000)
     paste(page, text)
     page.wait_for_function("n => document.querySelector('#box textarea').value.length === n", arg=len(text))
@@ -162,11 +153,11 @@ def test_a_5000_character_paste_stays_text_and_is_answered_on_both_sides(page, a
         assert f"{CAP} tokens" in page.inner_text(f"#metrics-{side}")
         assert text[:200] in page.inner_text(f"#pane-{side} [data-testid='user']")
     assert "Error" not in page.inner_text("#pane-0") + page.inner_text("#pane-1")
-    page.screenshot(path=str(artifacts / "browser-long-paste.png"), full_page=True)
+    pictures.shoot(page, "browser-long-paste.png", full_page=True)
 
 
 @pytest.mark.browser
-def test_a_paste_over_the_context_becomes_a_text_file_and_gets_a_sentence_not_an_error(page, artifacts):
+def test_a_paste_over_the_context_becomes_a_text_file_and_gets_a_sentence_not_an_error(page, pictures):
     # over 4 characters per token of the context: Gradio makes it a file; under 8 bytes per token: tokenised
     paste(page, prose(12_000))
     page.wait_for_selector('#box [aria-label="File thumbnail"], #box .thumbnail-item', timeout=15_000)
@@ -176,11 +167,11 @@ def test_a_paste_over_the_context_becomes_a_text_file_and_gets_a_sentence_not_an
     assert re.search(r"This turn's prompt is \d+ tokens \(0 visual\)", said), said
     body = page.inner_text("body")
     assert "Invalid file type" not in body and not re.search(r"\bError\b", body)
-    page.screenshot(path=str(artifacts / "browser-paste-as-file.png"), full_page=True)
+    pictures.shoot(page, "browser-paste-as-file.png", full_page=True)
 
 
 @pytest.mark.browser
-def test_a_refused_file_is_said_once_under_the_box(page, tmp_path, artifacts):
+def test_a_refused_file_is_said_once_under_the_box(page, tmp_path, pictures):
     from tests.helpers.media_factory import corrupt_image
 
     broken = corrupt_image(tmp_path, name="broken.png")
@@ -190,7 +181,7 @@ def test_a_refused_file_is_said_once_under_the_box(page, tmp_path, artifacts):
     count = "() => document.body.innerText.split('not a readable image').length - 1"
     assert page.evaluate(count) == 1, page.inner_text("body")  # no toast, no second line
     assert "broken.png" in page.inner_text("#notice") and "not a readable" not in page.inner_text("#tokens")
-    page.screenshot(path=str(artifacts / "browser-refused-once.png"), full_page=True)
+    pictures.shoot(page, "browser-refused-once.png", full_page=True)
     page.locator('#box button[aria-label="Remove file"]').dispatch_event("click")  # the file taken away
     page.wait_for_function("() => !document.querySelector('#notice').innerText.includes('not a readable')")
 

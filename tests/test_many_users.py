@@ -35,16 +35,15 @@ CAPACITY = 2
 
 @pytest.fixture(scope="module")
 def crowded(tiny_dir):
-    from inference.deploy.limits import UserLimits
     from inference.inputs.chat import GenerationSettings
     from inference.spec import cpu_pair
     from ui.viewers import Identity
 
     specs = [replace(s, engine_args={**s.engine_args, "max_num_seqs": CAPACITY}) for s in cpu_pair(tiny_dir)]
     settings = GenerationSettings(max_tokens=200, ignore_eos=True)
-    limits = UserLimits(running=1, per_minute=4)
+    limits = {"user_running": 1, "user_per_minute": 4}  # LimitOptions fields
     identity = Identity(b"many users", proxy_hops=1)  # the test is the proxy: its X-Forwarded-For is believed
-    with serve(specs, settings, limits=limits, max_queue=1, identity=identity) as served:
+    with serve(specs, settings, **limits, max_queue=1, identity=identity) as served:
         yield served
 
 
@@ -201,22 +200,16 @@ def fill(url: str, comparison, tag: str) -> list:
 
 
 @pytest.mark.browser
-def test_the_page_says_busy_when_the_queue_is_full_and_keeps_the_message(crowded, artifacts):
-    from playwright.sync_api import sync_playwright
-
-    from tests.helpers.browser import ARGS, CHROMIUM
+def test_the_page_says_busy_when_the_queue_is_full_and_keeps_the_message(crowded, pictures):
+    from tests.helpers.browser import app_page
 
     url, comparison = crowded
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-        page.goto(url)
-        page.wait_for_selector("#status:has-text('Engines ready')", timeout=60_000)
+    with app_page(url, (1400, 1000)) as page:
         jobs = fill(url, comparison, "4")
         page.fill("#box textarea", "Is anyone there?")
         page.press("#box textarea", "Enter")
         page.wait_for_selector("#notice:has-text('The demo is busy')", timeout=15_000)
-        page.screenshot(path=str(artifacts / "busy.png"))
+        pictures.shoot(page, "busy.png")
         assert "retry" in page.inner_text("#notice")
         assert "Error" not in page.inner_text("#pane-0")  # the panes are left as they were
         assert page.input_value("#box textarea") == "Is anyone there?"  # nothing typed is lost
@@ -226,7 +219,6 @@ def test_the_page_says_busy_when_the_queue_is_full_and_keeps_the_message(crowded
         page.wait_for_function(
             "() => document.querySelectorAll('#pane-1 [data-testid=\"bot\"]').length > 0", timeout=60_000
         )
-        browser.close()
 
 
 def test_stop_ends_a_turn_that_waits_for_a_slot_and_gives_the_message_back(crowded):

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from inference.inputs.samples import EXAMPLES
-from tests.helpers.browser import ARGS, BOT_TEXT, CHROMIUM, finished, send
+from tests.helpers.browser import BOT_TEXT, chromium, finished, open_app, send
 from tests.helpers.fake_app import Slow, serve_fake
 
 pytestmark = pytest.mark.browser
@@ -38,12 +38,8 @@ EXAMPLES_WHOLE = """() => { const box = document.querySelector('#pane-0 .bubble-
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
@@ -58,10 +54,8 @@ def slow(tmp_path_factory):
         yield url
 
 
-def open_tab(browser, url: str, width: int, height: int, query: str = ""):
-    page = browser.new_context(viewport={"width": width, "height": height}).new_page()
-    page.goto(url + query)
-    page.wait_for_selector("#box textarea", timeout=60_000)
+def open_tab(browser, url: str, width: int, height: int, **settings):
+    page = open_app(browser, url, (width, height), settings=settings, ready="#box textarea")
     page.wait_for_function("() => !document.querySelector('#box textarea').disabled", timeout=60_000)
     return page
 
@@ -71,7 +65,7 @@ def in_view(page, *selectors: str) -> dict[str, bool]:
     return {s: page.evaluate(IN_VIEW, s) for s in selectors}
 
 
-def test_a_meeting_room_screen_shows_the_box_both_panes_and_their_figures_without_scrolling(browser, fast, artifacts):
+def test_a_meeting_room_screen_shows_the_box_both_panes_and_their_figures_without_scrolling(browser, fast, pictures):
     page = open_tab(browser, fast, 1280, 800)
     try:
         # the examples once: in the first pane (a click sends one), not in the second, no gallery below
@@ -79,14 +73,14 @@ def test_a_meeting_room_screen_shows_the_box_both_panes_and_their_figures_withou
         assert page.locator("#pane-0 .examples .example").count() == len(EXAMPLES)
         assert page.locator("#pane-1 .examples .example").count() == 0 and page.locator("#examples").count() == 0
         assert "answer to the same turn appears here" in page.inner_text("#pane-1")
-        page.screenshot(path=str(artifacts / "meeting-room-1280x800-start.png"))
+        pictures.shoot(page, "meeting-room-1280x800-start.png")
         assert page.evaluate(EXAMPLES_WHOLE) == [True] * len(EXAMPLES)  # none starts cut off
         send(page, "Describe a sunny day.", [])
         page.wait_for_function(f"() => [0, 1].every(i => ({BOT_TEXT})(i).length > 0)", timeout=30_000)
         finished(page)
         page.wait_for_function("() => document.querySelector('#verdict').innerText.length > 0", timeout=30_000)
         shown = in_view(page, "#box", "#pane-0", "#pane-1", "#metrics-0", "#metrics-1")
-        page.screenshot(path=str(artifacts / "meeting-room-1280x800.png"))
+        pictures.shoot(page, "meeting-room-1280x800.png")
         assert all(shown.values()), shown
         for side in (0, 1):  # the headline figures and, beside them, what the speed does not say
             figures = page.inner_text(f"#metrics-{side}")
@@ -95,37 +89,37 @@ def test_a_meeting_room_screen_shows_the_box_both_panes_and_their_figures_withou
         page.close()
 
 
-def test_a_phone_switches_between_the_answers_with_the_box_in_view(browser, fast, artifacts):
+def test_a_phone_switches_between_the_answers_with_the_box_in_view(browser, fast, pictures):
     page = open_tab(browser, fast, 390, 844)
     try:
         page.wait_for_selector("#pane-0 .examples .example", timeout=30_000)
         assert page.evaluate(EXAMPLES_WHOLE)[0], "the first example starts cut off"  # the rest: a sideways row
-        page.screenshot(path=str(artifacts / "phone-390x844-start.png"))
+        pictures.shoot(page, "phone-390x844-start.png")
         send(page, "Describe a sunny day.", [])
         page.wait_for_function(f"() => [0, 1].every(i => ({BOT_TEXT})(i).length > 0)", timeout=30_000)
         finished(page)
         assert page.evaluate(SHOWN, "#pane-0") and not page.evaluate(SHOWN, "#pane-1")
         shown = in_view(page, "#answer-switch", "#pane-0", "#box")
-        page.screenshot(path=str(artifacts / "phone-390x844-fp8.png"))
+        pictures.shoot(page, "phone-390x844-fp8.png")
         assert all(shown.values()), shown
         page.locator("#answer-switch label").filter(has_text="BF16").click()
         page.wait_for_function(f"() => ({SHOWN})('#pane-1') && !({SHOWN})('#pane-0')", timeout=10_000)
         shown = in_view(page, "#answer-switch", "#pane-1", "#box")
-        page.screenshot(path=str(artifacts / "phone-390x844-bf16.png"))
+        pictures.shoot(page, "phone-390x844-bf16.png")
         assert all(shown.values()), shown
     finally:
         page.close()
 
 
-def test_the_box_unlocks_when_the_answers_end_and_the_next_turn_ends_the_scoring(browser, slow, artifacts):
-    page = open_tab(browser, slow, 1280, 800, "?max_tokens=8")
+def test_the_box_unlocks_when_the_answers_end_and_the_next_turn_ends_the_scoring(browser, slow, pictures):
+    page = open_tab(browser, slow, 1280, 800, max_tokens=8)
     try:
         send(page, "First turn.", [])
         page.wait_for_function("() => document.querySelector('#box textarea').disabled", timeout=10_000)
         finished(page)  # both answers ended (no "N tokens…") and the box is unlocked...
         heat = "document.querySelector('#heat-0').innerText"
         assert "being scored" in page.evaluate(f"() => {heat}")  # ...while cross-scoring still runs
-        page.screenshot(path=str(artifacts / "unlocked-while-scoring.png"))
+        pictures.shoot(page, "unlocked-while-scoring.png")
         send(page, "Second turn.", [])  # not refused: the scoring gives way
         page.wait_for_function(
             "() => document.querySelectorAll('#pane-0 [data-testid=\"user\"]').length === 2", timeout=20_000
@@ -136,8 +130,8 @@ def test_the_box_unlocks_when_the_answers_end_and_the_next_turn_ends_the_scoring
         page.close()
 
 
-def test_the_blind_test_waits_with_the_prompt_and_shared_progress_in_both_panes(browser, slow, artifacts):
-    page = open_tab(browser, slow, 1280, 800, "?max_tokens=8")
+def test_the_blind_test_waits_with_the_prompt_and_shared_progress_in_both_panes(browser, slow, pictures):
+    page = open_tab(browser, slow, 1280, 800, max_tokens=8)
     try:
         page.get_by_role("tab", name="Blind test").click()
         page.fill("#blind-box textarea", "Which one is which?")
@@ -151,7 +145,7 @@ def test_the_blind_test_waits_with_the_prompt_and_shared_progress_in_both_panes(
         assert panes[0] == panes[1]  # one shared line: no pane shows its own side's progress
         assert "Both answers appear together" in page.inner_text("#blind-notice")
         assert page.evaluate(IN_VIEW, "#blind-notice")
-        page.screenshot(path=str(artifacts / "blind-waiting.png"))
+        pictures.shoot(page, "blind-waiting.png")
         page.wait_for_selector("#blind-vote", state="visible", timeout=30_000)
         page.locator("#blind-preference label").first.click()
         page.locator("#blind-guess label").first.click()
@@ -167,7 +161,9 @@ def test_the_blind_test_waits_with_the_prompt_and_shared_progress_in_both_panes(
 
 @pytest.mark.skipif(not AXE.exists(), reason=f"axe-core is not installed ({AXE}): run make")
 @pytest.mark.parametrize(("width", "height"), [(1280, 800), (390, 844)], ids=["meeting-room", "phone"])
-def test_axe_core_finds_no_wcag_a_or_aa_violation_in_any_tab_after_a_turn(browser, fast, artifacts, width, height):
+def test_axe_core_finds_no_wcag_a_or_aa_violation_in_any_tab_after_a_turn(
+    browser, fast, artifacts, pictures, width, height
+):
     page = open_tab(browser, fast, width, height)
     try:
         send(page, "Describe a sunny day.", [])
@@ -185,7 +181,7 @@ def test_axe_core_finds_no_wcag_a_or_aa_violation_in_any_tab_after_a_turn(browse
                 ".then(r => r.violations.map(v => ({id: v.id, nodes: v.nodes.map(n => n.target.join(' '))})))"
             )
             found[tab] = result
-            page.screenshot(path=str(artifacts / f"axe-{width}x{height}-{tab.split()[0].lower()}.png"), full_page=True)
+            pictures.shoot(page, f"axe-{width}x{height}-{tab.split()[0].lower()}.png", full_page=True)
         (artifacts / f"axe-{width}x{height}.json").write_text(json.dumps(found, indent=1))
         assert found == {"Comparison": [], "Evaluation": [], "Blind test": []}, found
     finally:

@@ -14,7 +14,6 @@ import time
 
 from gradio_client import handle_file
 
-from inference.deploy.limits import UserLimits
 from inference.inputs.chat import GenerationSettings
 from tests.helpers.clients import VIEWER_COOKIE, browser_client, client, notice
 from tests.helpers.metrics import scrape
@@ -30,8 +29,8 @@ def turn_lines(caplog) -> list[dict]:
 
 def test_metrics_count_turns_refusals_and_each_sides_figures_fake_engines(caplog):
     caplog.set_level(logging.INFO, logger="demo.turns")
-    limits = UserLimits(running=0, per_minute=2)
-    with serve_fake(GenerationSettings(max_tokens=7), limits=limits, identity=Identity(SECRET)) as (url, _):
+    limits = {"user_running": 0, "user_per_minute": 2}  # LimitOptions fields
+    with serve_fake(GenerationSettings(max_tokens=7), **limits, identity=Identity(SECRET)) as (url, _):
         before = scrape(url)
         assert before[("demo_turns_total", (("outcome", "completed"),))] == 0
         user = browser_client(url)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import httpx
 import pytest
 
 from inference.compare.metrics import Chunk
+from inference.deploy.processes import stop_group
 from inference.engines.pool import EnginePool
 from inference.engines.remote import RemoteEngine
 from inference.engines.remote_wire import chat_request, metric
@@ -73,12 +73,7 @@ def server(tiny_dir, tmp_path_factory):
             time.sleep(1)
         yield f"http://127.0.0.1:{port}/v1"
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_group(process)
 
 
 @pytest.fixture(scope="module")

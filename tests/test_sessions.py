@@ -79,7 +79,7 @@ def wait_until(condition, deadline: float = DEADLINE) -> bool:
 
 
 def test_a_closed_tabs_session_is_forgotten_and_an_open_one_kept():
-    with fake_app(closed_session_seconds=0.5) as (url, demo):
+    with fake_app(closed_session_minutes=0.5 / 60) as (url, demo):
         stays = client(url)
         assert len(turn(stays)) == 1
         closed = []
@@ -97,7 +97,7 @@ def test_a_closed_tabs_session_is_forgotten_and_an_open_one_kept():
 
 
 def test_at_most_max_sessions_are_kept():
-    with fake_app(max_sessions=3, closed_session_seconds=None) as (url, demo):
+    with fake_app(max_sessions=3, closed_session_minutes=None) as (url, demo):
         users = [client(url) for _ in range(5)]
         try:
             for user in users:

@@ -6,7 +6,7 @@ it); the store is a real SQLite file. Checked: the link's page shows the input's
 answers, the figures, the divergence line and the settings; nothing to share is refused with a
 sentence; an unknown or expired id is a 404 page that says so; the page renders a model's markup as
 text; in Chromium, the link opened in a fresh browser context (no cookies, no session) shows the
-comparison (screenshot ``docs/screenshot-share.png``).
+comparison (screenshot ``docs/screenshot-share.png`` under ``make docs-pictures``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import httpx
 import pytest
 from gradio_client import handle_file
 
-from tests.helpers.browser import ARGS, CHROMIUM, finished, send
+from tests.helpers.browser import chromium, finished, open_app, send
 from tests.helpers.clients import client
 from tests.helpers.fake_app import WORDS, serve_fake
 from ui.share import page
@@ -76,29 +76,19 @@ def test_a_models_markup_is_shown_as_text():
 
 
 @pytest.mark.browser
-def test_browser_shared_link_opens_in_a_fresh_context(tmp_path, artifacts, media):
-    from playwright.sync_api import sync_playwright
-
-    with serve_fake(tmp_path) as (url, _), sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        try:
-            tab = browser.new_page(viewport={"width": 1280, "height": 900})
-            tab.goto(url)
-            tab.wait_for_selector("#box textarea", timeout=60_000)
-            tab.wait_for_function("() => !document.querySelector('#box textarea').disabled", timeout=60_000)
-            send(tab, "What is in the picture?", [str(media["image"])])
-            tab.wait_for_function("() => /kiwi/.test(document.querySelector('#pane-0').innerText)", timeout=120_000)
-            finished(tab)  # both answers complete: the comparison can be shared
-            tab.click("#share")
-            tab.wait_for_selector("#share-link a", timeout=120_000)
-            link = tab.get_attribute("#share-link a", "href")
-            fresh = browser.new_context(viewport={"width": 1100, "height": 1000})  # no cookies, no session
-            viewer = fresh.new_page()
-            viewer.goto(link)
-            viewer.wait_for_selector("img", timeout=120_000)
-            text = viewer.inner_text("body")
-            assert "What is in the picture?" in text and "kiwi" in text and "plum" in text
-            assert viewer.evaluate("() => document.querySelector('img').naturalWidth") > 0  # the thumbnail draws
-            viewer.screenshot(path=str(artifacts / "share-link.png"), full_page=True)
-        finally:
-            browser.close()
+def test_browser_shared_link_opens_in_a_fresh_context(tmp_path, pictures, media):
+    with serve_fake(tmp_path) as (url, _), chromium() as browser:
+        tab = open_app(browser, url, (1280, 900), ready="#box textarea")
+        tab.wait_for_function("() => !document.querySelector('#box textarea').disabled", timeout=60_000)
+        send(tab, "What is in the picture?", [str(media["image"])])
+        tab.wait_for_function("() => /kiwi/.test(document.querySelector('#pane-0').innerText)", timeout=120_000)
+        finished(tab)  # both answers complete: the comparison can be shared
+        tab.click("#share")
+        tab.wait_for_selector("#share-link a", timeout=120_000)
+        link = tab.get_attribute("#share-link a", "href")
+        # a fresh context: no cookies, no session
+        viewer = open_app(browser, link, (1100, 1000), ready="img", timeout=120_000)
+        text = viewer.inner_text("body")
+        assert "What is in the picture?" in text and "kiwi" in text and "plum" in text
+        assert viewer.evaluate("() => document.querySelector('img').naturalWidth") > 0  # the thumbnail draws
+        pictures.shoot(viewer, "share-link.png", docs="screenshot-share.png", full_page=True)

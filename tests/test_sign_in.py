@@ -17,7 +17,6 @@ import httpx
 import pytest
 
 import app
-from inference.deploy.limits import UserLimits
 from inference.inputs.chat import GenerationSettings
 from tests.helpers.clients import VIEWER_COOKIE, client, notice
 from tests.helpers.servers import serve_fake
@@ -68,8 +67,8 @@ def test_without_the_option_there_is_no_sign_in_fake_engines(gradio_oauth):
 
 
 def test_a_signed_in_person_is_one_user_in_two_browsers_fake_engines(gradio_oauth):
-    limits = UserLimits(running=0, per_minute=1)
-    with serve_fake(GenerationSettings(max_tokens=2), limits=limits, sign_in=True) as (url, _):
+    limits = {"user_running": 0, "user_per_minute": 1}  # LimitOptions fields
+    with serve_fake(GenerationSettings(max_tokens=2), **limits, hf_sign_in=True) as (url, _):
         config = httpx.get(url + "config", timeout=30).json()
         assert any(c.get("props", {}).get("elem_id") == "sign-in" for c in config["components"])
         session = sign_in(url)

@@ -8,14 +8,13 @@ test of the page; the real engines answer examples in ``tests/test_browser.py``.
 
 from __future__ import annotations
 
-import time
 from functools import partial
 
 import pytest
 
 from inference.inputs.samples import EXAMPLES
-from tests.helpers.browser import ARGS, BOT_TEXT, CHROMIUM, finished
-from tests.helpers.servers import build, free_port
+from tests.helpers.browser import BOT_TEXT, app_page, finished
+from tests.helpers.servers import serve
 
 pytestmark = pytest.mark.browser
 EXAMPLE = "#pane-{i} .examples .example"
@@ -24,57 +23,37 @@ EXAMPLE = "#pane-{i} .examples .example"
 @pytest.fixture(scope="module")
 def fake_page(tiny_dir):
     """The real page on fake engines (``FakeFastEngine``): its URL."""
-    import app
     from inference.engines.fake import FakeFastEngine
     from inference.inputs.chat import GenerationSettings
     from inference.spec import cpu_pair
 
     fake = partial(FakeFastEngine, rate=200.0)
-    page = build(cpu_pair(tiny_dir), GenerationSettings(max_tokens=24, ignore_eos=True), make_engine=fake)
-    demo, pool = page.demo, page.comparison.pool
-    _, url, _ = app.launch(page, server_port=free_port(), quiet=True)
-    try:
-        pool.start()
-        deadline = time.monotonic() + 60
-        while pool.warm_seconds is None and time.monotonic() < deadline:
-            time.sleep(0.05)
+    with serve(cpu_pair(tiny_dir), GenerationSettings(max_tokens=24, ignore_eos=True), make_engine=fake) as (url, _):
         yield url
-    finally:
-        demo.close()
-        pool.shutdown()
 
 
-def test_empty_panes_show_the_examples_and_a_click_sends_one_until_clear(fake_page, artifacts):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        try:
-            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-            page.goto(fake_page)
-            page.wait_for_selector("#status:has-text('Engines ready')", timeout=60_000)
-            # the examples once, in the first pane; the second says what will appear there
-            page.wait_for_selector(EXAMPLE.format(i=0), timeout=30_000)
-            shown = page.locator(EXAMPLE.format(i=0)).all_inner_texts()
-            assert len(shown) == len(EXAMPLES) and all(e.text in t for e, t in zip(EXAMPLES, shown, strict=True))
-            assert page.locator(EXAMPLE.format(i=1)).count() == 0
-            assert "appears here" in page.inner_text("#pane-1")
-            page.screenshot(path=str(artifacts / "browser-start-screen.png"))
-            # the chart example (an image and a question), clicked in the first pane: every side answers it
-            # (generous: its first preparation took 12 s on this 2-core machine under other tests' load)
-            page.locator(EXAMPLE.format(i=0)).nth(0).click()
-            for i in (0, 1):
-                page.wait_for_function(f"() => ({BOT_TEXT})({i}).length > 0", timeout=180_000)
-                user = page.locator(f"#pane-{i} [data-testid='user']")
-                assert EXAMPLES[0].text in user.last.inner_text()
-                page.wait_for_selector(f"#pane-{i} [data-testid='user'] img", timeout=60_000)  # the chart went too
-            finished(page)
-            assert page.locator(".examples").count() == 0  # a conversation is on: no start screen
-            assert page.input_value("#box textarea") == ""  # sent, not left in the box
-            page.screenshot(path=str(artifacts / "browser-start-screen-sent.png"))
-            page.click("#clear")
-            page.wait_for_selector(EXAMPLE.format(i=0), timeout=30_000)
-            assert page.locator(EXAMPLE.format(i=0)).count() == len(EXAMPLES)
-            assert page.locator("[data-testid='bot']").count() == 0
-        finally:
-            browser.close()
+def test_empty_panes_show_the_examples_and_a_click_sends_one_until_clear(fake_page, pictures):
+    with app_page(fake_page, (1400, 1000)) as page:
+        # the examples once, in the first pane; the second says what will appear there
+        page.wait_for_selector(EXAMPLE.format(i=0), timeout=30_000)
+        shown = page.locator(EXAMPLE.format(i=0)).all_inner_texts()
+        assert len(shown) == len(EXAMPLES) and all(e.text in t for e, t in zip(EXAMPLES, shown, strict=True))
+        assert page.locator(EXAMPLE.format(i=1)).count() == 0
+        assert "appears here" in page.inner_text("#pane-1")
+        pictures.shoot(page, "browser-start-screen.png", docs="screenshot-start.png")
+        # the chart example (an image and a question), clicked in the first pane: every side answers it
+        # (generous: its first preparation took 12 s on this 2-core machine under other tests' load)
+        page.locator(EXAMPLE.format(i=0)).nth(0).click()
+        for i in (0, 1):
+            page.wait_for_function(f"() => ({BOT_TEXT})({i}).length > 0", timeout=180_000)
+            user = page.locator(f"#pane-{i} [data-testid='user']")
+            assert EXAMPLES[0].text in user.last.inner_text()
+            page.wait_for_selector(f"#pane-{i} [data-testid='user'] img", timeout=60_000)  # the chart went too
+        finished(page)
+        assert page.locator(".examples").count() == 0  # a conversation is on: no start screen
+        assert page.input_value("#box textarea") == ""  # sent, not left in the box
+        pictures.shoot(page, "browser-start-screen-sent.png")
+        page.click("#clear")
+        page.wait_for_selector(EXAMPLE.format(i=0), timeout=30_000)
+        assert page.locator(EXAMPLE.format(i=0)).count() == len(EXAMPLES)
+        assert page.locator("[data-testid='bot']").count() == 0

@@ -11,7 +11,7 @@ import time
 import pytest
 from gradio_client import handle_file
 
-from tests.helpers.browser import ARGS, BOT_TEXT, CHROMIUM, finished, send
+from tests.helpers.browser import BOT_TEXT, app_page, finished, send
 from tests.helpers.clients import answers, split
 from tests.helpers.clients import client as app_client
 from tests.helpers.servers import serve
@@ -73,24 +73,16 @@ def test_stop_ends_both_generate_threads(client, served_hf):
         time.sleep(0.02)
 
 
-def test_browser_both_panes_stream(served_hf, media, artifacts):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        try:
-            page = browser.new_context(viewport={"width": 1400, "height": 1100}).new_page()
-            page.goto(served_hf[0])
-            page.wait_for_selector("#status:has-text('Engines ready')", timeout=60_000)
-            assert "transformers" in page.inner_text("#banner")
-            send(page, "What is in this picture?", [str(media["image"])])
-            streaming = "i => /[1-9][0-9]* tokens…/.test(document.querySelector(`#metrics-${i}`).innerText)"
-            page.wait_for_function(f"() => [0, 1].every({streaming})", timeout=60_000)  # both mid-answer
-            finished(page)
-            for side in (0, 1):
-                assert len(page.evaluate(BOT_TEXT, side)) > 40
-                assert f"{TOKENS} tokens" in page.inner_text(f"#metrics-{side}")
-                assert "(transformers)" in page.inner_text(f"#pane-{side}")  # the pane names its backend
-            page.screenshot(path=str(artifacts / "browser-transformers.png"), full_page=True)
-        finally:
-            browser.close()
+@pytest.mark.browser
+def test_browser_both_panes_stream(served_hf, media, pictures):
+    with app_page(served_hf[0]) as page:
+        assert "transformers" in page.inner_text("#banner")
+        send(page, "What is in this picture?", [str(media["image"])])
+        streaming = "i => /[1-9][0-9]* tokens…/.test(document.querySelector(`#metrics-${i}`).innerText)"
+        page.wait_for_function(f"() => [0, 1].every({streaming})", timeout=60_000)  # both mid-answer
+        finished(page)
+        for side in (0, 1):
+            assert len(page.evaluate(BOT_TEXT, side)) > 40
+            assert f"{TOKENS} tokens" in page.inner_text(f"#metrics-{side}")
+            assert "(transformers)" in page.inner_text(f"#pane-{side}")  # the pane names its backend
+        pictures.shoot(page, "browser-transformers.png", full_page=True)

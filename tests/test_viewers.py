@@ -15,7 +15,6 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from inference.deploy.limits import UserLimits
 from inference.inputs.chat import GenerationSettings
 from tests.helpers.clients import VIEWER_COOKIE, browser_client, client, notice
 from tests.helpers.servers import serve_fake
@@ -101,9 +100,9 @@ def test_the_page_load_sets_the_cookie_and_the_api_does_not_fake_engines():
 def test_forged_addresses_do_not_multiply_a_cookieless_clients_quota_fake_engines():
     """The issue's measurement turned around: 6 concurrent turns from one script, each with an
     invented X-Forwarded-For entry, behind one proxy: 4 (the per-user limit) are admitted."""
-    limits = UserLimits(running=4, per_minute=30)
+    limits = {"user_running": 4, "user_per_minute": 30}  # LimitOptions fields
     settings = GenerationSettings(max_tokens=4000)  # 200 s at 20 tokens/s: only Stop ends them
-    with serve_fake(settings, rate=20.0, limits=limits, identity=Identity(b"k", proxy_hops=1)) as (url, comparison):
+    with serve_fake(settings, rate=20.0, **limits, identity=Identity(b"k", proxy_hops=1)) as (url, comparison):
         # what the proxy forwards: the client's own invented entry, then the address it saw
         clients = [client(url, f"6.6.6.{i}, {PROXY}") for i in range(6)]
         jobs = [c.submit({"text": f"forged {i}", "files": []}, api_name="/respond") for i, c in enumerate(clients)]
@@ -126,8 +125,8 @@ def test_forged_addresses_do_not_multiply_a_cookieless_clients_quota_fake_engine
 def test_twelve_browsers_behind_one_address_each_get_their_own_quota_fake_engines():
     """Twelve clients that loaded the page (twelve cookies) behind one proxy address, a limit of
     one turn a minute per user: every one is answered; a second tab of the first is refused."""
-    limits = UserLimits(running=0, per_minute=1)
-    with serve_fake(GenerationSettings(max_tokens=5), limits=limits, identity=Identity(b"k", 1)) as (url, _):
+    limits = {"user_running": 0, "user_per_minute": 1}  # LimitOptions fields
+    with serve_fake(GenerationSettings(max_tokens=5), **limits, identity=Identity(b"k", 1)) as (url, _):
         browsers = [browser_client(url, PROXY) for _ in range(12)]
         assert len({b.cookies[VIEWER_COOKIE] for b in browsers}) == 12
         for i, b in enumerate(browsers):
@@ -141,8 +140,8 @@ def test_twelve_browsers_behind_one_address_each_get_their_own_quota_fake_engine
 
 
 def test_the_address_flood_limit_counts_every_browser_behind_it_fake_engines():
-    limits = UserLimits(running=0, per_minute=0, address_per_minute=3)
-    with serve_fake(GenerationSettings(max_tokens=2), limits=limits, identity=Identity(b"k", 1)) as (url, _):
+    limits = {"user_running": 0, "user_per_minute": 0, "ip_per_minute": 3}  # LimitOptions fields
+    with serve_fake(GenerationSettings(max_tokens=2), **limits, identity=Identity(b"k", 1)) as (url, _):
         for _ in range(3):
             assert notice(browser_client(url, PROXY).predict({"text": "hi", "files": []}, api_name="/respond")) == ""
         flood = browser_client(url, PROXY).predict({"text": "one more", "files": []}, api_name="/respond")
@@ -153,47 +152,38 @@ def test_the_address_flood_limit_counts_every_browser_behind_it_fake_engines():
 
 
 @pytest.mark.browser
-def test_twelve_browser_contexts_are_twelve_users_and_two_tabs_are_one_fake_engines(artifacts):
+def test_twelve_browser_contexts_are_twelve_users_and_two_tabs_are_one_fake_engines(pictures):
     """One Chromium, twelve contexts (twelve browsers, all from 127.0.0.1), a limit of one running
     turn per user, answers that never come (fake engines that wait 10 minutes, so that twelve pages
     have nothing to render): all twelve turns are admitted (8 hold a slot, 4 wait for one); a
     second tab of the first context is refused; Stop ends them all."""
-    from playwright.sync_api import sync_playwright
+    from tests.helpers.browser import chromium, goto_app, open_app, send
 
-    from tests.helpers.browser import ARGS, CHROMIUM, send
-
-    limits = UserLimits(running=1, per_minute=0)
+    limits = {"user_running": 1, "user_per_minute": 0}  # LimitOptions fields
     settings = GenerationSettings(max_tokens=5)
-    with serve_fake(settings, delay=600.0, limits=limits) as (url, comparison), sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+    with serve_fake(settings, delay=600.0, **limits) as (url, comparison), chromium() as browser:
         queue = comparison.queue
         pages = []
-        try:
-            contexts = [browser.new_context(viewport={"width": 1200, "height": 900}) for _ in range(12)]
-            for i, context in enumerate(contexts):
-                pages.append(page := context.new_page())
-                page.goto(url)
-                page.wait_for_selector("#status:has-text('Engines ready')", timeout=60_000)
-                send(page, f"hello from browser {i}", [])
-                wait_for(lambda n=i + 1: queue.running + queue.waiting == n, f"browser {i}'s turn admitted")
-                assert "already have" not in page.inner_text("#notice"), i
-            assert (queue.running, queue.waiting) == (queue.capacity, 12 - queue.capacity)
-            cookies = [next(c for c in ctx.cookies() if c["name"] == VIEWER_COOKIE) for ctx in contexts]
-            assert len({c["value"] for c in cookies}) == 12
-            assert all(c["httpOnly"] and c["sameSite"] == "Lax" for c in cookies)
-            pages.append(tab := contexts[0].new_page())  # the first browser's second tab
-            tab.goto(url)
-            tab.wait_for_selector("#status:has-text('Engines ready')", timeout=60_000)
-            send(tab, "me again", [])
-            tab.wait_for_selector("#notice:has-text('already have 1 turn being answered')", timeout=15_000)
-            tab.screenshot(path=str(artifacts / "viewers-second-tab.png"))
-            assert tab.input_value("#box textarea") == "me again"  # nothing typed is lost
-            assert next(c for c in contexts[0].cookies() if c["name"] == VIEWER_COOKIE) == cookies[0]
-            for page in pages[:12]:
-                page.click("#stop")
-            wait_for(lambda: queue.running + queue.waiting == 0, "every turn stopped")
-        finally:
-            browser.close()
+        for i in range(12):
+            pages.append(page := open_app(browser, url, (1200, 900)))
+            send(page, f"hello from browser {i}", [])
+            wait_for(lambda n=i + 1: queue.running + queue.waiting == n, f"browser {i}'s turn admitted")
+            assert "already have" not in page.inner_text("#notice"), i
+        assert (queue.running, queue.waiting) == (queue.capacity, 12 - queue.capacity)
+        contexts = [page.context for page in pages]
+        cookies = [next(c for c in ctx.cookies() if c["name"] == VIEWER_COOKIE) for ctx in contexts]
+        assert len({c["value"] for c in cookies}) == 12
+        assert all(c["httpOnly"] and c["sameSite"] == "Lax" for c in cookies)
+        pages.append(tab := contexts[0].new_page())  # the first browser's second tab
+        goto_app(tab, url)
+        send(tab, "me again", [])
+        tab.wait_for_selector("#notice:has-text('already have 1 turn being answered')", timeout=15_000)
+        pictures.shoot(tab, "viewers-second-tab.png")
+        assert tab.input_value("#box textarea") == "me again"  # nothing typed is lost
+        assert next(c for c in contexts[0].cookies() if c["name"] == VIEWER_COOKIE) == cookies[0]
+        for page in pages[:12]:
+            page.click("#stop")
+        wait_for(lambda: queue.running + queue.waiting == 0, "every turn stopped")
 
 
 def wait_for(condition, what: str, seconds: float = 60) -> None:

@@ -29,7 +29,8 @@ WINDOW = 60.0  # seconds: what "per minute" counts
 
 @dataclass(frozen=True)
 class UserLimits:
-    """How much one user may ask of the demo: turns at once and turns per minute (0: no limit)."""
+    """How much one user, and one network address (all its users), may ask of the demo: turns at once
+    and turns per minute (0: no limit)."""
 
     running: int = 2  # turns one user may have answered at the same time (several tabs); 0: no limit
     per_minute: int = 20  # turns one user may start in any 60 s; 0: no limit

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from inference.deploy.processes import stop_group
 from inference.evaluation.stats import Paired, summarize
 from inference.spec import CPU_KV_BYTES
 
@@ -125,18 +125,9 @@ def serve(model: str, port: int, log: Path, cpu: bool, core: int = 0) -> subproc
         except OSError:
             pass
         if time.monotonic() > deadline:
-            stop(process)
+            stop_group(process)
             raise RuntimeError(f"the server for {model} was not healthy after {START_S} s; see {log}")
         time.sleep(1)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 def lmms_eval(
@@ -222,7 +213,7 @@ def main(argv: list[str] | None = None) -> None:
                 args.lmms_python, port, args.tasks, args.limit, folder, args.include_path, folder / "lmms-eval.log"
             )
         finally:
-            stop(server)
+            stop_group(server)
 
     # Accuracy, not speed: sides may share the hardware. On a GPU one server at a time (each takes
     # vLLM's default share of its memory); with --cpu (the tiny pair) all at once: a server's start is

@@ -1,11 +1,20 @@
 """Debian's Chromium driven by Playwright: how to launch it and how to talk to the page.
 
-Contract: ``CHROMIUM`` and ``ARGS`` launch the browser (headless, nothing downloaded); ``send``
-attaches files and sends a message; ``BOT_TEXT`` is the script that reads pane ``i``'s latest
+Contract: ``chromium()`` is Debian's Chromium launched as every browser test launches it
+(``CHROMIUM``, headless, ``ARGS``; nothing downloaded), closed on leaving; ``open_app(browser, url,
+...)`` is a page in a new context (no cookies) with a viewport, at the app, once the app says it is
+ready; ``goto_app(page, url, **settings)`` opens the app in an existing page, settings preset by
+its link, and waits for the same; ``app_page(url, ...)`` is both for a test that needs one page;
+``send`` attaches files and sends a message; ``BOT_TEXT`` is the script that reads pane ``i``'s latest
 answer; ``finished`` waits until the turn is over on every side.
 """
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+from urllib.parse import urlencode
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -20,6 +29,55 @@ BOT_TEXT = """(i) => {
   const bots = document.querySelectorAll(`#pane-${i} [data-testid="bot"]`);
   return bots.length ? bots[bots.length - 1].innerText.trim() : "";
 }"""
+READY = "#status:has-text('Engines ready')"  # the comparison page's sign that its engines answer
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium through Playwright, headless with ``ARGS``; closed on leaving."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def goto_app(page, url: str, *, ready: str = READY, timeout: float = 60_000, **settings: Any) -> None:
+    """Open the app at ``url`` in ``page`` (``settings`` preset by its link, ``ui.presets``) and wait
+    until ``ready`` shows."""
+    page.goto(f"{url}?{urlencode(settings)}" if settings else url)
+    page.wait_for_selector(ready, timeout=timeout)
+
+
+def open_app(
+    browser,
+    url: str,
+    size: tuple[int, int] = (1400, 1100),
+    *,
+    settings: Mapping[str, Any] | None = None,
+    permissions: Sequence[str] = (),
+    ready: str = READY,
+    timeout: float = 60_000,
+) -> Any:
+    """A page of the app in a new context (its own cookies) with a ``size`` viewport and
+    ``settings`` preset by its link, once ``ready`` shows; ``permissions`` are granted to the app's
+    origin (e.g. the clipboard)."""
+    context = browser.new_context(viewport={"width": size[0], "height": size[1]})
+    if permissions:
+        context.grant_permissions(list(permissions), origin=url.rstrip("/"))
+    page = context.new_page()
+    goto_app(page, url, ready=ready, timeout=timeout, **(settings or {}))
+    return page
+
+
+@contextlib.contextmanager
+def app_page(url: str, size: tuple[int, int] = (1400, 1100), **how: Any) -> Iterator[Any]:
+    """``open_app`` in a Chromium of its own, closed on leaving."""
+    with chromium() as browser:
+        yield open_app(browser, url, size, **how)
 
 
 def send(page, text: str, files: list[str]) -> None:

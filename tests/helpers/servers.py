@@ -1,14 +1,14 @@
 """The app and its engines for a test: a free port, a started pool, the served app.
 
 Contract: ``free_port()`` is a port nobody listens on now; ``started(specs)`` is an ``EnginePool``
-of ``specs``, started, shut down on exit (pass or fail); ``page_options(...)`` is the ``Options``
-a test's page is built with (the app's defaults, except as ``page_options`` says);
-``serve(specs, settings, video, **options)`` composes and serves the app as ``app.py`` does and
-yields ``(url, comparison)`` once the engines are started and warmed up; ``serve_fake(settings,
-**options)`` serves the same app on the tiny pair's specs with fake engines
-(``inference.engines.fake``: no vLLM, for tests of the page around the engines) and yields
-``(url, comparison)`` at once. ``options``: ``identity`` and ``store`` as ``app.build`` takes
-them, the rest as ``page_options`` does.
+of ``specs``, started, shut down on exit (pass or fail); ``TEST_OPTIONS`` is the app's
+``inference.deploy.options.Options`` a test's page is built with, and ``options(base, **fields)``
+changes fields of an ``Options`` by their schema names; ``serve(specs, settings, **given)``
+composes and serves the app as ``app.py`` does and yields ``(url, comparison)`` once the engines
+are started and warmed up; ``serve_fake(settings, **given)`` serves the same app on the tiny
+pair's specs with fake engines (``inference.engines.fake``: no vLLM, for tests of the page around
+the engines) and yields ``(url, comparison)`` at once. ``given``: ``identity``, ``store`` and
+``make_engine`` as ``app.build`` takes them, the rest ``Options`` fields (``options``).
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from __future__ import annotations
 import contextlib
 import socket
 import time
-from dataclasses import replace
+from dataclasses import fields, replace
 from functools import partial
+from typing import Any
 
-from inference.deploy.limits import UserLimits
-from inference.deploy.options import Options
+from inference.deploy.options import Options, concerns
 
 
 def free_port() -> int:
@@ -29,44 +29,44 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def page_options(
-    video=None,
-    *,
-    limits=None,
-    max_queue: int | None = None,
-    stall_seconds: float | None = None,
-    max_tokens_cap: int | None = None,
-    log_prompts: bool = False,
-    sign_in: bool = False,
-    blind: bool = False,
-    store_prompts: bool = False,
-    share_days: float = 30.0,
-    max_sessions: int = 1000,
-    closed_session_seconds: float | None = 3600.0,
-) -> Options:
-    """The options of a test's page: the app's defaults, except no stall timeout, no upload expiry,
-    no per-user or per-address limits and no cap on new tokens but the slider's own (8192) unless a
-    test asks; ``video`` and ``limits`` (``VideoOptions``, ``UserLimits``) as the options that make them."""
-    o = Options()
-    gen = replace(o.generation, stall_seconds=stall_seconds, max_tokens=max_tokens_cap or 8192)
-    if video is not None:
-        gen = replace(gen, max_video_seconds=video.max_seconds, video_backend=video.backend)
-    lim = replace(o.limits, cache_hours=None, max_queue=max_queue or 0, max_sessions=max_sessions)
-    lim = replace(lim, closed_session_minutes=None if closed_session_seconds is None else closed_session_seconds / 60)
-    limits = limits or UserLimits(running=0, per_minute=0)  # none unless a test sets them
-    lim = replace(lim, user_running=limits.running, user_per_minute=limits.per_minute, ip_cookies_per_minute=0)
-    lim = replace(lim, ip_per_minute=limits.address_per_minute, ip_running=limits.address_running)
-    network = replace(o.network, log_prompts=log_prompts, hf_sign_in=sign_in)
-    storage = replace(o.storage, blind=blind, store_prompts=store_prompts, share_days=share_days)
-    return Options(o.models, gen, lim, network, storage)
+# The options of a test's page, in the app's own schema: its defaults, except no stall timeout, no
+# upload expiry, no cap on new tokens but the slider's own (8192), no queue bound but the engines'
+# and no per-user, per-address or cookie limits; a test that needs one sets it (``options(...)``).
+TEST_OPTIONS = Options(
+    generation=replace(Options().generation, stall_seconds=None, max_tokens=8192),
+    limits=replace(
+        Options().limits,
+        cache_hours=None,
+        max_queue=0,
+        user_running=0,
+        user_per_minute=0,
+        ip_per_minute=0,
+        ip_running=0,
+        ip_cookies_per_minute=0,
+    ),
+)
 
 
-def build(specs, settings, video=None, **options):
-    """``app.build`` for a test: ``settings`` the page starts with, the rest as the module says."""
+def options(base: Options = TEST_OPTIONS, **changes: Any) -> Options:
+    """``base`` with fields changed by their names in the schema, each in the concern that holds it
+    (``max_queue=1`` changes ``base.limits``); a name no concern has is a ``TypeError``."""
+    parts = {name: getattr(base, name) for name, _ in concerns()}
+    for key, value in changes.items():
+        owner = next((name for name, part in parts.items() if key in {f.name for f in fields(part)}), None)
+        if owner is None:
+            raise TypeError(f"no option {key!r} in inference.deploy.options.Options")
+        parts[owner] = replace(parts[owner], **{key: value})
+    return Options(**parts)
+
+
+def build(specs, settings, **given):
+    """``app.build`` for a test: ``settings`` the page starts with; ``identity``, ``store`` and
+    ``make_engine`` as ``app.build`` takes them; any other keyword an ``Options`` field
+    (``TEST_OPTIONS`` changed by ``options``)."""
     import app
 
-    given = {k: options.pop(k) for k in ("identity", "store", "make_engine") if k in options}
-    return app.build(specs, page_options(video, **options), settings=settings, **given)
+    passed = {k: given.pop(k) for k in ("identity", "store", "make_engine") if k in given}
+    return app.build(specs, options(**given), settings=settings, **passed)
 
 
 @contextlib.contextmanager
@@ -83,12 +83,12 @@ def started(specs):
 
 
 @contextlib.contextmanager
-def serve(specs, settings, video=None, **options):
-    """The app as ``app.py`` composes it for ``specs`` (``options`` as ``app.build`` takes them),
-    served on a free port, engines started and warmed up: yields ``(url, comparison)``."""
+def serve(specs, settings, **given):
+    """The app as ``app.py`` composes it for ``specs`` (``given`` as ``build`` takes it), served on
+    a free port, engines started and warmed up: yields ``(url, comparison)``."""
     import app
 
-    page = build(specs, settings, video, **options)
+    page = build(specs, settings, **given)
     demo, comparison, pool = page.demo, page.comparison, page.comparison.pool
     _, url, _ = app.launch(page, server_port=free_port(), quiet=True)
     try:
@@ -103,7 +103,7 @@ def serve(specs, settings, video=None, **options):
 
 
 @contextlib.contextmanager
-def serve_fake(settings, rate: float = 2000.0, delay: float = 0.0, **options):
+def serve_fake(settings, rate: float = 2000.0, delay: float = 0.0, **given):
     """The app (``app.build`` and ``app.launch``) with fake engines in place of the tiny pair, each
     answering ``delay`` seconds after the request at ``rate`` tokens a second."""
     from pathlib import Path
@@ -113,7 +113,7 @@ def serve_fake(settings, rate: float = 2000.0, delay: float = 0.0, **options):
     from inference.spec import cpu_pair
 
     fake = partial(FakeFastEngine, rate=rate, delay=delay)
-    page = build(cpu_pair(Path("/nowhere/tiny")), settings, make_engine=fake, **options)
+    page = build(cpu_pair(Path("/nowhere/tiny")), settings, make_engine=fake, **given)
     demo, comparison, pool = page.demo, page.comparison, page.comparison.pool
     pool.start()
     _, url, _ = app.launch(page, server_port=free_port(), quiet=True)

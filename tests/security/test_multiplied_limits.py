@@ -14,7 +14,6 @@ import time
 
 import httpx
 
-from inference.deploy.limits import UserLimits
 from inference.inputs.chat import GenerationSettings
 from tests.helpers.clients import VIEWER_COOKIE, browser_client, client, notice
 from tests.helpers.servers import serve_fake
@@ -41,9 +40,9 @@ def _stop_all(clients, jobs) -> None:
 
 
 def test_a_script_minting_cookies_in_a_burst_gets_a_few_and_holds_at_most_the_address_ceiling():
-    limits = UserLimits(running=1, per_minute=0, address_running=3)
+    limits = {"user_running": 1, "user_per_minute": 0, "ip_running": 3}  # LimitOptions fields
     identity = Identity(b"k", cookies_per_minute=5)
-    with serve_fake(SLOW, rate=20.0, limits=limits, identity=identity) as (url, comparison):
+    with serve_fake(SLOW, rate=20.0, **limits, identity=identity) as (url, comparison):
         loads = [httpx.get(url, timeout=30) for _ in range(8)]  # eight "browsers" in a burst
         cookies = [r.cookies.get(VIEWER_COOKIE) for r in loads]
         assert sum(c is not None for c in cookies) == 5, cookies  # the sixth on got none
@@ -65,9 +64,9 @@ def test_a_script_minting_cookies_in_a_burst_gets_a_few_and_holds_at_most_the_ad
 def test_a_room_behind_one_nat_at_human_pace_is_answered():
     """Twelve browsers behind one NAT each load the page (twelve cookies, under 30 a minute) and
     send turns, never more than the address's ceiling at once: every turn is answered."""
-    limits = UserLimits(running=2, per_minute=5, address_running=4)
+    limits = {"user_running": 2, "user_per_minute": 5, "ip_running": 4}  # LimitOptions fields
     identity = Identity(b"k", proxy_hops=1, cookies_per_minute=30)
-    with serve_fake(GenerationSettings(max_tokens=20), rate=100.0, limits=limits, identity=identity) as (url, _):
+    with serve_fake(GenerationSettings(max_tokens=20), rate=100.0, **limits, identity=identity) as (url, _):
         browsers = [browser_client(url, NAT) for _ in range(12)]
         assert len({b.cookies[VIEWER_COOKIE] for b in browsers}) == 12
         for start in range(0, 12, 4):  # four people ask at a time
@@ -79,9 +78,9 @@ def test_a_room_behind_one_nat_at_human_pace_is_answered():
 def test_forged_forwarded_for_from_a_direct_connection_is_not_believed():
     """--proxy-hops 1, but the client connects straight to the port (it is no trusted proxy): its
     rotating X-Forwarded-For entries are ignored and the flood limit counts it as one address."""
-    limits = UserLimits(running=0, per_minute=0, address_per_minute=5)
+    limits = {"user_running": 0, "user_per_minute": 0, "ip_per_minute": 5}  # LimitOptions fields
     identity = Identity(b"k", proxy_hops=1, trusted_proxies=("10.1.2.3",))  # the proxy is elsewhere
-    with serve_fake(GenerationSettings(max_tokens=2), limits=limits, identity=identity) as (url, _):
+    with serve_fake(GenerationSettings(max_tokens=2), **limits, identity=identity) as (url, _):
         said = [
             notice(client(url, f"198.51.100.{i}").predict({"text": "hi", "files": []}, api_name="/respond"))
             for i in range(7)
