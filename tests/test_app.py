@@ -13,7 +13,7 @@ import pytest
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
-from tests.helpers.clients import answers, details, split
+from tests.helpers.clients import answers, details, plot_axis, split
 from tests.helpers.clients import client as app_client
 from tests.helpers.record_schema import COMPARISON
 
@@ -136,6 +136,8 @@ def test_metrics_are_plausible_exact_and_divergence_is_marked(client, media):
         points = [row for row in plot["data"] if row[2] == label or row[2].startswith(f"{label} (")]
         assert points[-1][1] == 160 and points[-1][0] <= total + 0.005  # the line rounds to 10 ms
         assert [p[1] for p in points] == sorted(p[1] for p in points)
+    low, high = plot_axis(updates[-1])  # the axis ends above the top line, on a round number
+    assert low == 0 and 160 < high <= 200, (low, high)
     assert weights[0] < weights[1]  # FP8 weights are smaller than BF16's
     # the random tiny FP8 and BF16 checkpoints part within 160 greedy tokens
     first = int(_number(r"vs BF16: first divergence at token (\d+)", metrics[0]))

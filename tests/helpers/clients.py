@@ -44,9 +44,17 @@ def split(update, sides: int = 2):
 
 
 def details(update, sides: int = 2):
-    """The divergence views (one per side) and the tokens-over-time plot of an update."""
+    """The divergence views (one per side) and the tokens-over-time plot of an update (its data: a
+    plot sent with its y-axis range comes as Gradio's update, ``plot_axis`` reads that range)."""
     rest = update[1:]
-    return rest[2 * sides : 3 * sides], rest[3 * sides]
+    plot = rest[3 * sides]
+    return rest[2 * sides : 3 * sides], plot["value"] if plot.get("__type__") == "update" else plot
+
+
+def plot_axis(update, sides: int = 2) -> list[float] | None:
+    """The y-axis range the page set on the tokens-over-time plot (None when it set none)."""
+    plot = update[1:][3 * sides]
+    return plot.get("y_lim") if plot.get("__type__") == "update" else None
 
 
 def verdict(update, sides: int = 2) -> str:
