@@ -134,7 +134,8 @@ def test_metrics_are_plausible_exact_and_divergence_is_marked(client, media):
         # the plot's curve of this side ends at every token counted, no later than the total time
         label = ["FP8", "BF16"][side]  # the legend adds what the speed does not say: "FP8 (tiny pair…)"
         points = [row for row in plot["data"] if row[2] == label or row[2].startswith(f"{label} (")]
-        assert points[-1][1] == 160 and points[-1][0] <= total + 0.005  # the line rounds to 10 ms
+        # the line rounds the total to 10 ms, the plot its times to 1 ms (1.9449 s: line 1.94, plot 1.945)
+        assert points[-1][1] == 160 and points[-1][0] <= total + 0.0055
         assert [p[1] for p in points] == sorted(p[1] for p in points)
     low, high = plot_axis(updates[-1])  # the axis ends above the top line, on a round number
     assert low == 0 and 160 < high <= 200, (low, high)
