@@ -9,6 +9,12 @@
 # Python (it has no bin/pythonX.Y) is removed and made again, not patched.
 SHELL := /bin/bash
 
+# Python caches each module it compiles, as it first imports it, also where the machine says not to
+# (PYTHONDONTWRITEBYTECODE=1 here): every process would compile torch, vLLM and gradio again (65-75 s
+# to the app's ready). Compiling whole environments up front instead (uv's --compile-bytecode) took
+# 78-139 s of a fresh clone's `make test`, most of it for modules nothing imports (issue 28).
+unexport PYTHONDONTWRITEBYTECODE
+
 # pythonX.Y's path: the one on PATH, else pyenv's newest X.Y (pyenv's shims run only the versions
 # it was told to use). Override with e.g. make PY=/opt/python3.12/bin/python3.12.
 find_python = $(or $(shell PYENV_VERSION=$(1) python$(1) -c 'import sys; print(sys.executable)' 2>/dev/null),python$(1))
@@ -121,21 +127,20 @@ $(VENV310)/bin/python3.10: | $(UV)
 # torchvision (needed by Qwen3.5's video processor) imports. See requirements/cpu.txt. Then the
 # project itself, editable, for its vLLM plugin's entry point (pyproject.toml: the CPU FP8 kernel).
 $(VENV)/.installed: requirements/cpu.txt requirements/cpu-overrides.txt pyproject.toml $(VENV)/bin/python3.12 | $(UV)
-	$(UV) pip install -q --compile-bytecode -p $(VENV)/bin/python -r requirements/cpu.txt --override requirements/cpu-overrides.txt
+	$(UV) pip install -q -p $(VENV)/bin/python -r requirements/cpu.txt --override requirements/cpu-overrides.txt
 	$(UV) pip install -q --no-deps -p $(VENV)/bin/python -e .
 	touch $@
 
 # vLLM's CUDA wheel brings its torch (a CUDA build), transformers and compressed-tensors.
 $(CUDA_VENV)/.installed: requirements.txt requirements/gpu.txt $(CUDA_VENV)/bin/python3.12 | $(UV)
-	$(UV) pip install -q --compile-bytecode -p $(CUDA_VENV)/bin/python -r requirements.txt
+	$(UV) pip install -q -p $(CUDA_VENV)/bin/python -r requirements.txt
 	touch $@
 
 # Python 3.12 as the CPU set, so that uv's cache holds one torch wheel for both.
 $(QVENV)/.installed: requirements/quantize.txt requirements/cpu-overrides.txt $(QVENV)/bin/python3.12 | $(UV)
-	$(UV) pip install -q --compile-bytecode -p $(QVENV)/bin/python -r requirements/quantize.txt --override requirements/cpu-overrides.txt
+	$(UV) pip install -q -p $(QVENV)/bin/python -r requirements/quantize.txt --override requirements/cpu-overrides.txt
 	touch $@
 
-# No byte-compiling: the tests import a small part of it.
 $(VENV310)/.installed: requirements/py310-test.txt requirements/zerogpu.txt $(VENV310)/bin/python3.10 | $(UV)
 	$(UV) pip install -q -p $(VENV310)/bin/python -r requirements/py310-test.txt
 	touch $@
