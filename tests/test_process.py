@@ -6,6 +6,10 @@ with SIGINT as Ctrl-C does. Each serves the page at once with the input locked, 
 binds where it is told (127.0.0.1 by default, all interfaces in the image), refuses an
 upload over ``--max-file-size``, deletes uploads older than ``--cache-hours``, never writes a
 token from its environment to its logs, and on the signal exits 0 with no process left.
+
+Both apps start together (``apps``, each on its own port, folders and log, its status polled from
+the first second by a thread of its own), since most of a start is one core importing torch and
+vLLM; each case then checks and stops its own app with its own signal.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -77,44 +83,101 @@ def container(tmp_path, port: int) -> tuple[list[str], dict[str, str], str]:
     return [str(ROOT / script.removeprefix("/app/"))], {**image_env, **here}, "0.0.0.0"
 
 
+@dataclass
+class App:
+    """One started app: its process, port, folders and host, and its statuses as polled from its start."""
+
+    proc: subprocess.Popen
+    port: int
+    folder: Path
+    host: str
+    statuses: Future
+
+    @property
+    def log(self) -> Path:
+        return self.folder / "app.log"
+
+    @property
+    def cache(self) -> Path:
+        return self.folder / "gradio"
+
+
+def start(how: str, port: int, folder: Path, tiny_dir: Path) -> tuple[subprocess.Popen, str]:
+    """The app started the ``how`` way on ``port``, its files in ``folder``; and the host it must bind."""
+    env = {**os.environ, "HF_TOKEN": SECRET, "GRADIO_TEMP_DIR": str(folder / "gradio")}
+    args = ["--max-file-size", "1mb", "--cache-hours", "0.002"]
+    if how == "container":  # the tiny pair from this checkout: app.py's default --tiny-dir
+        command, image_env, host = container(folder, port)
+        env |= image_env
+    else:
+        command, host = [sys.executable, "app.py", "--port", str(port), "--tiny-dir", str(tiny_dir)], "127.0.0.1"
+    with (folder / "app.log").open("wb") as out:
+        return subprocess.Popen([*command, *args], cwd=ROOT, stdout=out, stderr=out, env=env), host
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Kill what is left of an app a failed check did not stop, EngineCores included."""
+    if proc.poll() is None:
+        leftovers = psutil.Process(proc.pid).children(recursive=True)
+        proc.kill()
+        for child in leftovers:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="module")
+def apps(tiny_dir, tmp_path_factory):
+    """Both apps, started at once, each on its own port; killed at the end if a case did not stop it."""
+    ports: list[int] = []
+    while len(ports) < 2:
+        if (port := free_port()) not in ports:
+            ports.append(port)
+    started: dict[str, App] = {}
+    with ThreadPoolExecutor(2) as pool:
+        try:
+            for how, port in zip(("container", "terminal"), ports, strict=True):
+                folder = tmp_path_factory.mktemp(how)
+                proc, host = start(how, port, folder, tiny_dir)
+                started[how] = App(proc, port, folder, host, pool.submit(_wait_ready, proc, port))
+            yield started
+        finally:  # a failed check must not leave an app's EngineCores running for the tests after it
+            for app in started.values():
+                stop(app.proc)
+
+
 @pytest.mark.parametrize(
     ("signum", "how"),
     [(signal.SIGTERM, "container"), (signal.SIGINT, "terminal")],
     ids=["the image's command, stopped with SIGTERM", "python app.py, Ctrl-C"],
 )
-def test_app_serves_then_loads_binds_where_told_and_leaves_nothing_on_a_signal(
-    signum, how, tiny_dir, tmp_path, figures
-):
-    port = free_port()
-    log = tmp_path / "app.log"
-    cache = tmp_path / "gradio"
-    env = {**os.environ, "HF_TOKEN": SECRET, "GRADIO_TEMP_DIR": str(cache)}
-    args = ["--max-file-size", "1mb", "--cache-hours", "0.002"]
-    if how == "container":  # the tiny pair from this checkout: app.py's default --tiny-dir
-        command, image_env, host = container(tmp_path, port)
-        env |= image_env
-    else:
-        command, host = [sys.executable, "app.py", "--port", str(port), "--tiny-dir", str(tiny_dir)], "127.0.0.1"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([*command, *args], cwd=ROOT, stdout=out, stderr=out, env=env)
+def test_app_serves_then_loads_binds_where_told_and_leaves_nothing_on_a_signal(signum, how, apps, figures):
+    app = apps[how]
+    proc, port, cache, tmp_path = app.proc, app.port, app.cache, app.folder
     try:
-        statuses = _wait_ready(proc, port)
+        statuses = app.statuses.result()  # polled since the start: the page's first answers are in
         assert statuses, "the page never answered"
         last_status, last_interactive = statuses[-1]
         assert last_status.startswith("✅") and last_interactive
         # the page was up, input locked, while the engines loaded
         assert any(s.startswith("⏳") and not interactive for s, interactive in statuses)
-        app = psutil.Process(proc.pid)
-        listening = {c.laddr.ip for c in app.net_connections("tcp") if c.status == psutil.CONN_LISTEN}
-        assert listening == {host}, listening  # loopback only, unless told otherwise (the image)
-        children = app.children(recursive=True)
+        running = psutil.Process(proc.pid)
+        listening = {c.laddr.ip for c in running.net_connections("tcp") if c.status == psutil.CONN_LISTEN}
+        assert listening == {app.host}, listening  # loopback only, unless told otherwise (the image)
+        children = running.children(recursive=True)
         assert len(children) >= 2  # one EngineCore per engine
 
         client = Client(f"http://127.0.0.1:{port}/", download_files=False, verbose=False)
         image = scene_image(tmp_path, name="to-expire.png")  # a name no shipped example has
-        client.predict({"text": "Hi", "files": [handle_file(str(image))]}, max_tokens=4, api_name="/respond")
-        uploads = [p for p in cache.rglob("*") if p.is_file() and p.name == image.name]
-        assert uploads, "the upload is not in Gradio's cache"
+        turn = client.submit({"text": "Hi", "files": [handle_file(str(image))]}, max_tokens=4, api_name="/respond")
+        # looked for while the turn runs: a turn slower than the 7 s expiry (the app's warm-up beside
+        # it) must not let the cleaner take the upload before it was seen
+        uploads, deadline = [], time.monotonic() + 30
+        while not uploads:
+            assert time.monotonic() < deadline, "the upload is not in Gradio's cache"
+            uploads = [p for p in cache.rglob("*") if p.is_file() and p.name == image.name]
+            time.sleep(0.1)
+        turn.result(timeout=120)
         big = tmp_path / "big.png"
         big.write_bytes(image.read_bytes() + b"\0" * 2_000_000)
         refused = httpx.post(f"http://127.0.0.1:{port}/gradio_api/upload", files={"files": big.open("rb")})
@@ -129,12 +192,7 @@ def test_app_serves_then_loads_binds_where_told_and_leaves_nothing_on_a_signal(
         _gone, alive = psutil.wait_procs(children, timeout=10)
         assert not alive, f"orphans after {signum!r}: {[p.pid for p in alive]}"
         figures["test_process"][f"orphans after {signal.Signals(signum).name}"] = len(alive)
-    finally:  # a failed check must not leave the app's EngineCores running for the tests after it
-        if proc.poll() is None:
-            leftovers = psutil.Process(proc.pid).children(recursive=True)
-            proc.kill()
-            for child in leftovers:
-                with contextlib.suppress(psutil.NoSuchProcess):
-                    child.kill()
-    text = log.read_text(errors="replace")
+    finally:
+        stop(proc)
+    text = app.log.read_text(errors="replace")
     assert "engines ready" in text and SECRET not in text

@@ -31,7 +31,7 @@ from typing import Any
 
 from inference.deploy.processes import stop_group
 from inference.evaluation.stats import Paired, summarize
-from inference.spec import CPU_KV_BYTES
+from inference.spec import CPU_KV_BYTES, CPU_PROCESS_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 START_S = 300  # a CPU server's start: vLLM imported, the model loaded
@@ -107,10 +107,12 @@ def free_port() -> int:
 
 def serve(model: str, port: int, log: Path, cpu: bool, core: int = 0) -> subprocess.Popen[bytes]:
     """vLLM's OpenAI-compatible server for ``model`` on ``port``, healthy; its own process group.
-    With ``cpu``, one OpenMP thread bound to ``core`` (modulo the cores there are), as the app's engines."""
+    With ``cpu``, the app's CPU process settings: one OpenMP thread bound to ``core`` (modulo the
+    cores there are), and the model run inside the EngineCore (no Worker process, which would
+    import vLLM a third time: ~15 s of one core here)."""
     command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model, "--served-model-name"]
     command += ["side", "--host", "127.0.0.1", "--port", str(port), "--seed", "0", *(CPU_SERVER if cpu else [])]
-    bind = {"OMP_NUM_THREADS": "1", "VLLM_CPU_OMP_THREADS_BIND": str(core % (os.cpu_count() or 1))}
+    bind = {**CPU_PROCESS_ENV, "VLLM_CPU_OMP_THREADS_BIND": str(core % (os.cpu_count() or 1))}
     env = {**os.environ, **bind} if cpu else dict(os.environ)
     with log.open("w") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
