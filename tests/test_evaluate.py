@@ -1,6 +1,7 @@
 """The batch evaluation: its command line (a subprocess), the app's Evaluation tab through
-``gradio_client`` and in Chromium (the built-in set and an uploaded one with its media zip), each
-side answering alone on the real engines, and the prompt-set reader.
+``gradio_client`` (the built-in set and an uploaded one with its media zip) and in Chromium (the
+uploaded one; the built-in set in Chromium is ``tests/test_evaluation_resume.py``'s run, so that
+the suite runs it once), each side answering alone on the real engines, and the prompt-set reader.
 
 Engines: one subprocess pair (the same BF16 checkpoint twice) and the served tiny FP8/BF16 pair
 (``served``, shared by the tab's tests).
@@ -229,32 +230,14 @@ def test_tab_evaluates_fp8_against_bf16_while_chat_goes_on_and_offers_the_report
 # --- the tab, in Chromium -----------------------------------------------------------------------
 
 
-def run_in_tab(page, locks: bool = False) -> None:
-    """Run the Evaluation tab at 16 new tokens and wait for its five plots and the Run button back;
-    ``locks``: see the button locked while it runs first."""
+def run_in_tab(page) -> None:
+    """Run the Evaluation tab at 16 new tokens and wait for its five plots and the Run button back."""
     field = page.locator("#eval-max-tokens input[type=number]")
     field.fill("16")
     field.press("Enter")
     page.click("#eval-run")
-    if locks:
-        page.wait_for_function("() => document.querySelector('#eval-run').disabled", timeout=10_000)
     page.wait_for_function("() => document.querySelectorAll('#eval-plots img').length === 5", timeout=300_000)
     page.wait_for_function("() => !document.querySelector('#eval-run').disabled", timeout=30_000)
-
-
-@pytest.mark.engine
-@pytest.mark.browser
-def test_tab_in_the_browser_runs_and_shows_plots_and_tables(served, pictures):
-    from tests.helpers.browser import app_page
-
-    with app_page(served[0]) as page:
-        page.get_by_role("tab", name="Evaluation").click()
-        run_in_tab(page, locks=True)
-        assert "FP8 vs BF16" in page.inner_text("#eval-tables")
-        assert page.inner_text("#eval-status").startswith("✅")
-        listed = page.inner_text("#eval-files").replace("\n", "")
-        assert "report.json" in listed and "report.md" in listed
-        pictures.shoot(page, "browser-evaluation.png", docs="screenshot-evaluation.png", full_page=True)
 
 
 def test_the_command_line_module_does_not_load_torch_before_it_sets_the_cpu_settings():
