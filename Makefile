@@ -194,7 +194,7 @@ docs-options: $(VENV)/.installed
 # run with --docs-pictures (tests/conftest.py), copy them from tests/artifacts/ into docs/. A plain test
 # run writes no file under docs/ (tests/test_pictures.py holds both).
 DOCS_PICTURES := tests/test_alone_and_cross.py tests/test_blind.py tests/test_browser.py tests/test_evaluate.py \
-	tests/test_share.py tests/test_start_screen.py
+	tests/test_evaluation_resume.py tests/test_share.py tests/test_start_screen.py
 .PHONY: docs-pictures
 docs-pictures: $(VENV)/.installed tiny $(BROWSER)
 	$(VENV)/bin/python -m pytest -m browser --docs-pictures $(DOCS_PICTURES)
