@@ -107,8 +107,12 @@ test: machine lint test-py310 $(VENV)/.installed tiny $(BROWSER) $(POSTGRES) $(L
 machine: $(VENV)/.installed tiny
 	$(VENV)/bin/python -m bench.fp8_cpu --quick
 
+# Two workers (pytest-xdist): these tests are one Python process each, so one core sat idle. Those
+# marked alone time the server under attack and run afterwards with nothing beside them; they live
+# in tests/security (tests/test_make.py holds that), so the second run collects only that folder.
 test-py310: $(VENV310)/.installed tiny $(POSTGRES)
-	$(VENV310)/bin/python -m pytest -m "not engine and not browser" $(addprefix --ignore=,$(PY310_SKIP))
+	$(VENV310)/bin/python -m pytest -n 2 -m "not engine and not browser and not alone" $(addprefix --ignore=,$(PY310_SKIP))
+	$(VENV310)/bin/python -m pytest -m "alone and not engine and not browser" tests/security
 
 $(UV):
 	$(PY) -m venv .cache/uv

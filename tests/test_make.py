@@ -106,23 +106,37 @@ def test_the_suite_starts_the_app_on_cpu_where_nvidia_smi_lists_a_gpu(tmp_path, 
     assert [s.model for s in specs] == [str(tiny_dir / "fp8"), str(tiny_dir / "bf16")]
 
 
+def py310_runs(commands: str) -> tuple[str, str]:
+    """The 3.10 stage's two pytest lines: the parallel one, then the one for the tests marked alone."""
+    parallel, alone = re.findall(r"^\.venv-py310/bin/python -m pytest .*$", commands, re.MULTILINE)
+    return parallel, alone
+
+
 def test_make_test_also_runs_the_engine_free_tests_on_python_3_10(tmp_path):
     commands = dry_run(without_nvidia_smi(), "test")
-    (line,) = re.findall(r"^\.venv-py310/bin/python -m pytest .*$", commands, re.MULTILINE)
-    assert '-m "not engine and not browser"' in line
+    parallel, alone = py310_runs(commands)
+    assert '-m "not engine and not browser and not alone"' in parallel and "-n 2" in parallel
+    assert '-m "alone and not engine and not browser"' in alone and "-n " not in alone  # nothing beside them
     assert "-r requirements/py310-test.txt" in commands and python_of(commands, ".venv-py310") == "3.10"
 
 
 def test_every_engine_free_test_runs_in_one_stage_of_make_test_at_least(tmp_path):
     """The 3.10 stage runs the engine-free tests but the modules it leaves out; the CPU set's stage
     runs engine, browser and cpu_set tests: a module the 3.10 stage leaves out must be cpu_set, or
-    nothing would run it."""
+    nothing would run it. The tests marked alone run in a second 3.10 run that collects only one
+    folder: every module that marks tests alone must be in it."""
     commands = dry_run(without_nvidia_smi(), "test")
-    (line,) = re.findall(r"^\.venv-py310/bin/python -m pytest .*$", commands, re.MULTILINE)
-    left_out = re.findall(r"--ignore=(\S+)", line)
+    parallel, alone = py310_runs(commands)
+    left_out = re.findall(r"--ignore=(\S+)", parallel)
     assert left_out
     for module in left_out:
         assert re.search(r"^pytestmark = .*pytest\.mark\.cpu_set", (ROOT / module).read_text(), re.MULTILINE), module
+    (folder,) = re.findall(r" (tests/\S*)$", alone)
+    marks = re.compile(r"^(?:pytestmark = .*|\s*@)pytest\.mark\.alone\b", re.MULTILINE)
+    marking = [p for p in (ROOT / "tests").rglob("test_*.py") if marks.search(p.read_text())]
+    assert marking, "no test is marked alone: the second 3.10 run has nothing to run"
+    for module in marking:
+        assert (ROOT / folder) in module.parents, f"{module.relative_to(ROOT)} marks tests alone outside {folder}"
 
 
 def test_an_environment_made_on_another_python_is_made_again_not_mixed(tmp_path):

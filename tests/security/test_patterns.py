@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from gradio_client import handle_file
 
 from inference.evaluation.prompts import MAX_PATTERN_CHARS, MAX_PATTERNS, Prompt
@@ -22,6 +23,8 @@ from tests.helpers.clients import client
 # answer can wait a few hundred ms with nothing blocked (seen: 212 and 312 ms), while the unfixed
 # code blocked the loop for 2.3-67 s (long text) and 21.9 s (ReDoS): a margin load cannot close.
 HEALTHY = 1.0
+# Each test here times the server: make test runs it with no other test beside it (pyproject: alone).
+pytestmark = pytest.mark.alone
 REDOS = r"(?:[\s\S]|[\s\S]){0,21}QQQZZZ"
 
 
