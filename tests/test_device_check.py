@@ -42,7 +42,7 @@ def make_wheel(folder: Path, name: str, version: str, files: dict[str, str]) -> 
 def test_device_check_on_cpu_runs_everything_but_cuda_and_says_it_did_not_run_on_a_gpu(tmp_path, tiny_dir):
     out = tmp_path / "device.md"
     cmd = [sys.executable, "-m", "bench.device_check", "--tiny-dir", str(tiny_dir), "--bundle", str(tmp_path / "none")]
-    run = subprocess.run([*cmd, "--max-tokens", "8", "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
+    run = subprocess.run([*cmd, "--max-tokens", "4", "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-2000:]
     text = out.read_text()
     assert text.startswith("**Did not run on a GPU**")
@@ -52,7 +52,7 @@ def test_device_check_on_cpu_runs_everything_but_cuda_and_says_it_did_not_run_on
     for side in ("FP8", "BF16"):
         for turn in ("text", "image", "text via ZeroGPU stand-in"):
             row = next(line for line in text.splitlines() if line.startswith(f"| {side} |") and f"| {turn} |" in line)
-            assert "| 8 |" in row, row  # every answer reached its 8 tokens
+            assert "| 4 |" in row, row  # every answer reached its 4 tokens (a decode rate needs 2)
     assert "zerogpu()` leaves the work in process: True" in text
     configs = json.loads((Path(importlib.util.find_spec("spaces").origin).parent / "zero/configs.json").read_text())
     rtx = next(c for c in configs if c["sm_major"] == 12)

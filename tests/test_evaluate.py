@@ -110,7 +110,7 @@ def same_checkpoint(tiny_dir, tmp_path_factory):
     bf16 = str(tiny_dir / "bf16")
     cmd = [sys.executable, "-m", "inference.evaluation", "--prompts", str(small_set(folder))]
     cmd += ["--out", str(folder / "out")]
-    cmd += ["--model", f"BF16-a={bf16}", "--model", f"BF16-b={bf16}", "--max-tokens", "24", "--device", "cpu"]
+    cmd += ["--model", f"BF16-a={bf16}", "--model", f"BF16-b={bf16}", "--max-tokens", "8", "--device", "cpu"]
     pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
     proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True, **pipes)
     try:
@@ -181,7 +181,7 @@ def test_tab_evaluates_fp8_against_bf16_while_chat_goes_on_and_offers_the_report
 
     url, comparison = served
     client = app_client(url)
-    job = client.submit(24, api_name="/evaluate")
+    job = client.submit(16, api_name="/evaluate")
     deadline = time.monotonic() + 120
     while not any("1/" in (u[0] or "") for u in job.outputs()):  # the first prompt is through
         assert time.monotonic() < deadline and not job.done(), job.outputs()[-1:]
@@ -209,7 +209,7 @@ def test_tab_evaluates_fp8_against_bf16_while_chat_goes_on_and_offers_the_report
     assert {p["kind"] for p in rep["prompts"]} == {"text", "image", "video"} and not rep["summary"]["failed_prompts"]
     for p in rep["prompts"]:
         for a in p["answers"]:
-            assert a["output_tokens"] == 24 and a["finish_reason"] == "length"
+            assert a["output_tokens"] == 16 and a["finish_reason"] == "length"
             assert None not in (a["ttft_s"], a["decode_tokens_per_s"], a["prompt_tokens"], a["visual_tokens"])
             assert (a["correct"] is None) == (not p["expect"])
     rows = [p["agreement"][0] for p in rep["prompts"]]
@@ -231,9 +231,10 @@ def test_tab_evaluates_fp8_against_bf16_while_chat_goes_on_and_offers_the_report
 
 
 def run_in_tab(page) -> None:
-    """Run the Evaluation tab at 16 new tokens and wait for its five plots and the Run button back."""
+    """Run the Evaluation tab at 8 new tokens (its slider's least) and wait for its five plots and the
+    Run button back."""
     field = page.locator("#eval-max-tokens input[type=number]")
-    field.fill("16")
+    field.fill("8")
     field.press("Enter")
     page.click("#eval-run")
     page.wait_for_function("() => document.querySelectorAll('#eval-plots img').length === 5", timeout=300_000)
@@ -281,7 +282,7 @@ def test_each_side_answers_alone_while_the_other_engine_holds_no_request(served,
     prompts = load_prompts(small_set(tmp_path))
 
     async def evaluate():
-        settings = GenerationSettings(max_tokens=16, ignore_eos=True)  # the noise floor's two requests at once: off
+        settings = GenerationSettings(max_tokens=8, ignore_eos=True)  # the noise floor's two requests at once: off
         return [o async for o in run(watched, prompts, settings, noise=False)]
 
     outcomes = on_engine_loop(engines[0], evaluate(), timeout=300)
@@ -307,7 +308,7 @@ def test_tab_evaluates_an_uploaded_set_with_its_media_zip_and_refuses_a_bad_one(
     checked = client.predict(handle_file(str(path)), handle_file(str(archive)), api_name="/check_set")
     assert checked == "✅ set.jsonl: 3 prompts (image 1, text 1, video 1); Run evaluates this set."
     status, tables, plots, files = client.predict(
-        16, handle_file(str(path)), handle_file(str(archive)), api_name="/evaluate"
+        8, handle_file(str(path)), handle_file(str(archive)), api_name="/evaluate"
     )
     assert status.startswith("✅ 3 prompts from the set.jsonl evaluated") and "timed each alone" in status
     assert [download(p["image"]["url"])[:8] for p in plots["value"]] == [PNG] * len(PLOTS)  # shown with its plots
@@ -318,13 +319,13 @@ def test_tab_evaluates_an_uploaded_set_with_its_media_zip_and_refuses_a_bad_one(
     assert [(p["id"], p["kind"]) for p in rep["prompts"]] == [("chart", "image"), ("clip", "video"), ("p3", "text")]
     assert [f["name"] for p in rep["prompts"] for f in p["files"]] == ["chart.png", "clip.mp4"]
     assert rep["prompts"][0]["files"][0]["visual_tokens"] > 0 and not rep["summary"]["failed_prompts"]
-    assert all(a["timed_alone"] and a["output_tokens"] == 16 for p in rep["prompts"] for a in p["answers"])
+    assert all(a["timed_alone"] and a["output_tokens"] == 8 for p in rep["prompts"] for a in p["answers"])
     assert all(s["timed_alone"] == 3 and s["median_ttft_s"] is not None for s in rep["summary"]["sides"])
     # a zip that would write outside its folder: one sentence, nothing run
     evil = tmp_path / "evil.zip"
     with zipfile.ZipFile(evil, "w") as zf:
         zf.writestr("../../evil.png", b"x")
-    status, *_ = client.predict(16, handle_file(str(path)), handle_file(str(evil)), api_name="/evaluate")
+    status, *_ = client.predict(8, handle_file(str(path)), handle_file(str(evil)), api_name="/evaluate")
     assert status == "⚠️ evil.zip: ../../evil.png would land outside the media folder; refused."
 
 

@@ -29,8 +29,10 @@ def run_check(*args: str) -> subprocess.CompletedProcess:
 
 def test_the_check_writes_every_figure_for_both_sides_and_both_turns(tiny_dir, tmp_path):
     out = tmp_path / "gpu-cpu.md"
+    # the least that gives every figure: a decode rate and an ITL need 2 tokens, p50/p95 2 runs, the
+    # output-rate columns 2 concurrencies
     done = run_check(
-        "--device", "cpu", "--max-tokens", "16", "--serving-tokens", "16", "--repeats", "2", "--concurrency", "1,4",
+        "--device", "cpu", "--max-tokens", "4", "--serving-tokens", "4", "--repeats", "2", "--concurrency", "1,2",
         "--out", str(out),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]

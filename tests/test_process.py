@@ -105,7 +105,7 @@ class App:
 def start(how: str, port: int, folder: Path, tiny_dir: Path) -> tuple[subprocess.Popen, str]:
     """The app started the ``how`` way on ``port``, its files in ``folder``; and the host it must bind."""
     env = {**os.environ, "HF_TOKEN": SECRET, "GRADIO_TEMP_DIR": str(folder / "gradio")}
-    args = ["--max-file-size", "1mb", "--cache-hours", "0.002"]
+    args = ["--max-file-size", "1mb", "--cache-hours", "0.001"]
     if how == "container":  # the tiny pair from this checkout: app.py's default --tiny-dir
         command, image_env, host = container(folder, port)
         env |= image_env
@@ -170,7 +170,7 @@ def test_app_serves_then_loads_binds_where_told_and_leaves_nothing_on_a_signal(s
         client = Client(f"http://127.0.0.1:{port}/", download_files=False, verbose=False)
         image = scene_image(tmp_path, name="to-expire.png")  # a name no shipped example has
         turn = client.submit({"text": "Hi", "files": [handle_file(str(image))]}, max_tokens=4, api_name="/respond")
-        # looked for while the turn runs: a turn slower than the 7 s expiry (the app's warm-up beside
+        # looked for while the turn runs: a turn slower than the 3 s expiry (the app's warm-up beside
         # it) must not let the cleaner take the upload before it was seen
         uploads, deadline = [], time.monotonic() + 30
         while not uploads:
@@ -182,7 +182,7 @@ def test_app_serves_then_loads_binds_where_told_and_leaves_nothing_on_a_signal(s
         big.write_bytes(image.read_bytes() + b"\0" * 2_000_000)
         refused = httpx.post(f"http://127.0.0.1:{port}/gradio_api/upload", files={"files": big.open("rb")})
         assert refused.status_code == 413, refused.text  # over --max-file-size, refused by the server
-        deadline = time.monotonic() + 30  # --cache-hours 0.002: 7 s old, looked for every second
+        deadline = time.monotonic() + 30  # --cache-hours 0.001: 3 s old, looked for every second
         while any(p.exists() for p in uploads):
             assert time.monotonic() < deadline, "an old upload was not deleted"
             time.sleep(0.5)
