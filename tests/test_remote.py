@@ -41,22 +41,30 @@ def remote_spec(url: str, key: str | None = KEY) -> ModelSpec:
 
 
 @pytest.fixture(scope="module")
-def server(tiny_dir, tmp_path_factory):
-    """``vllm serve`` of the tiny BF16 checkpoint on a free port with the CPU settings, its
-    EngineCore forked (``inference.deploy.cpu_server``), its whole process group killed at the
-    end: yields the base URL (…/v1)."""
+def launched(tiny_dir, tmp_path_factory):
+    """``vllm serve`` of the tiny BF16 checkpoint on a free port with the CPU settings (core 1), its
+    EngineCore forked (``inference.deploy.cpu_server``), started but not yet healthy; its whole
+    process group killed at the end: yields (process, port, log)."""
     port = free_port()
     log = tmp_path_factory.mktemp("server") / "vllm-serve.log"
     extra = ("--trust-request-mm-kwargs", "--api-key", KEY)
     command, env = cpu_server.server(str(tiny_dir / "bf16"), port, *extra, cpu_core=1)
+    process = cpu_server.launch(command, env, log)
     try:
-        process = cpu_server.start(command, env, port, log)
-    except RuntimeError as e:
-        pytest.fail(f"{e}:\n{log.read_text()[-3000:]}")
-    try:
-        yield f"http://127.0.0.1:{port}/v1"
+        yield process, port, log
     finally:
         stop_group(process)
+
+
+@pytest.fixture(scope="module")
+def server(launched):
+    """The server, healthy: its base URL (…/v1)."""
+    process, port, log = launched
+    try:
+        cpu_server.healthy(process, port, log)
+    except RuntimeError as e:
+        pytest.fail(f"{e}:\n{log.read_text()[-3000:]}")
+    return f"http://127.0.0.1:{port}/v1"
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +76,8 @@ def remote(server):
 
 
 @pytest.fixture(scope="module")
-def local(tiny_dir):
-    """The same checkpoint in process (core 0; the server has core 1)."""
+def local(tiny_dir, launched):
+    """The same checkpoint in process (core 0; the server has core 1), started while the server starts."""
     pool = EnginePool([cpu_spec("BF16", str(tiny_dir / "bf16"), core=0, kv_cache_bytes=KV_BYTES, tiny=True)])
     try:
         pool.start()
@@ -84,7 +92,7 @@ async def _running(engine: RemoteEngine) -> float:
     return metric(page, "vllm:num_requests_running") or 0
 
 
-def test_start_asks_the_server_for_model_context_and_kv_cache(remote, local, tiny_dir):
+def test_start_asks_the_server_for_model_context_and_kv_cache(local, remote, tiny_dir):  # local first: see ``local``
     assert remote.alive and remote.spec.backend == "remote"
     assert remote.spec.model.endswith("tiny/bf16")
     assert remote.spec.title.startswith("BF16 · tiny/bf16 (server 127.0.0.1:")

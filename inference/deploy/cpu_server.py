@@ -16,7 +16,8 @@ bound to that core, modulo the cores there are, and the model run inside the Eng
 Worker process to start). ``start(command, env, port, log)`` starts one in its own process group
 (``inference.deploy.processes.stop_group`` stops it) and returns it once ``/health`` answers; a
 server that exits or is not healthy within ``START_S`` is stopped and is a ``RuntimeError`` naming
-``log``. Used by ``inference.evaluation.lmms`` and ``tests/test_remote.py``.
+``log``. ``start`` is ``launch`` (the process, at once) then ``healthy`` (the wait), for a caller
+with other work to do while a server starts. Used by ``inference.evaluation.lmms`` and ``tests/test_remote.py``.
 
 Why forking is safe here, as in the app: the server's process runs one OpenMP thread, has touched
 no accelerator, and forks its EngineCore while it starts, before it serves anything; vLLM forks
@@ -56,8 +57,17 @@ def server(model: str, port: int, *extra: str, cpu_core: int | None = None) -> t
 
 def start(command: list[str], env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
     """The server ``command`` started with ``env``, its output in ``log``, once healthy on ``port``."""
+    return healthy(launch(command, env, log), port, log)
+
+
+def launch(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """The server ``command`` started with ``env`` in its own process group, its output in ``log``."""
     with log.open("w") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+
+def healthy(process: subprocess.Popen[bytes], port: int, log: Path) -> subprocess.Popen[bytes]:
+    """``process`` once its ``/health`` on ``port`` answers (stopped, and a ``RuntimeError``, if not)."""
     deadline = time.monotonic() + START_S
     while True:
         if process.poll() is not None:
