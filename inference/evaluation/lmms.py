@@ -2,7 +2,8 @@
 
 Contract: ``python -m inference.evaluation.lmms --tasks T[,T…] --limit N --out DIR --model
 LABEL=CKPT …`` serves each side with vLLM's OpenAI-compatible server (this environment's vLLM, on
-a free loopback port; one side after the other on a GPU, all at once with ``--cpu``), runs
+a free loopback port; one side after the other on a GPU, all at once with ``--cpu``, each with the
+app's CPU settings and its EngineCore forked: ``inference.deploy.cpu_server``), runs
 lmms-eval (its own environment, ``--lmms-python``, default ``.venv-lmms``; ``make lmms``) against
 it with ``--model openai --log_samples`` and the same ``--limit``, stops the server, and pairs
 the per-sample logs by task and document: ``paired(samples, reference)`` gives per task each
@@ -22,21 +23,16 @@ import os
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from inference.deploy.cpu_server import server, start
 from inference.deploy.processes import stop_group
 from inference.evaluation.stats import Paired, summarize
-from inference.spec import CPU_KV_BYTES, CPU_PROCESS_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
-START_S = 300  # a CPU server's start: vLLM imported, the model loaded
-CPU_SERVER = ["--enforce-eager", "--dtype", "bfloat16", "--kv-cache-memory-bytes", str(CPU_KV_BYTES)]
-CPU_SERVER += ["--max-model-len", "8192", "--max-num-seqs", "8", "--limit-mm-per-prompt", '{"image": 8, "video": 2}']
 
 TASK_YAML = """task: tiny_chart
 dataset_path: json
@@ -107,29 +103,11 @@ def free_port() -> int:
 
 def serve(model: str, port: int, log: Path, cpu: bool, core: int = 0) -> subprocess.Popen[bytes]:
     """vLLM's OpenAI-compatible server for ``model`` on ``port``, healthy; its own process group.
-    With ``cpu``, the app's CPU process settings: one OpenMP thread bound to ``core`` (modulo the
-    cores there are), and the model run inside the EngineCore (no Worker process, which would
-    import vLLM a third time: ~15 s of one core here)."""
-    command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model, "--served-model-name"]
-    command += ["side", "--host", "127.0.0.1", "--port", str(port), "--seed", "0", *(CPU_SERVER if cpu else [])]
-    bind = {**CPU_PROCESS_ENV, "VLLM_CPU_OMP_THREADS_BIND": str(core % (os.cpu_count() or 1))}
-    env = {**os.environ, **bind} if cpu else dict(os.environ)
-    with log.open("w") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    deadline = time.monotonic() + START_S
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server for {model} exited ({process.returncode}); see {log}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
-                if r.status == 200:
-                    return process
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            stop_group(process)
-            raise RuntimeError(f"the server for {model} was not healthy after {START_S} s; see {log}")
-        time.sleep(1)
+    With ``cpu``, the app's CPU settings and its EngineCore forked (``inference.deploy.cpu_server``),
+    one OpenMP thread bound to ``core`` (modulo the cores there are)."""
+    extra = ("--served-model-name", "side", "--seed", "0")
+    command, env = server(model, port, *extra, cpu_core=core if cpu else None)
+    return start(command, env, port, log)
 
 
 def lmms_eval(
