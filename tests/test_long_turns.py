@@ -61,25 +61,30 @@ def _prompt_tokens(line: str) -> int:
     return int(match.group(1))
 
 
-def test_ten_long_turns_in_a_row_are_all_answered_with_the_oldest_left_out(client, report):
-    """Each turn is ~1,400 characters (~410 tokens) and asks for 100 tokens: from the third turn or
-    so the whole conversation no longer fits the 2,048-token context, and the oldest turns are left out."""
+TURNS = 6  # long turns in a row: the conversation overflows at the fourth (the suite's time, issue 28)
+ANSWER = 24  # tokens each of them asks for: the context fills with prompts, not with decoding
+
+
+def test_six_long_turns_in_a_row_are_all_answered_with_the_oldest_left_out(client, report):
+    """Each turn is ~1,400 characters (~550 tokens) and asks for 24 tokens: from the fourth turn the
+    whole conversation (~2,250 tokens) no longer fits the 2,048-token context, and the oldest turns
+    are left out, one more each turn."""
     left, prompts = [], []
-    for n in range(1, 11):
+    for n in range(1, TURNS + 1):
         turn = {"text": f"Turn {n}. {prose(1400, n)}", "files": []}
-        update = client.predict(turn, api_name="/respond")
+        update = client.predict(turn, max_tokens=ANSWER, api_name="/respond")
         box, panes, metrics = split(update)
         assert box["interactive"] is True, n
         for pane, line in zip(panes, metrics, strict=True):
             assert len(answers(pane)) == n, n  # the page keeps every turn
-            assert f"{CAP} tokens" in line, (n, line)  # answered in full on every side
-            assert _prompt_tokens(line) + CAP <= CONTEXT, (n, line)  # what vLLM was sent fits
+            assert f"{ANSWER} tokens" in line, (n, line)  # answered in full on every side
+            assert _prompt_tokens(line) + ANSWER <= CONTEXT, (n, line)  # what vLLM was sent fits
         prompts.append([_prompt_tokens(line) for line in metrics])
         said = notice(update)
         match = re.search(r"Turns? 1(?:–(\d+))? (?:was|were) left out of the prompt", said)
         left.append(0 if match is None else int(match.group(1) or 1))
-    report(f"ten long turns: turns left out of each prompt {left}; prompt tokens per side {prompts}")
-    assert left[:2] == [0, 0] and left[-1] >= 5, left  # the first turns fit whole; the last ones could not
+    report(f"{TURNS} long turns: turns left out of each prompt {left}; prompt tokens per side {prompts}")
+    assert left[:2] == [0, 0] and left[-1] >= 3, left  # the first turns fit whole; the last ones could not
     assert left == sorted(left), left  # the window only moves forward
 
 

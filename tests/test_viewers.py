@@ -151,28 +151,37 @@ def test_the_address_flood_limit_counts_every_browser_behind_it_fake_engines():
         assert notice(other) == ""
 
 
+BROWSERS = 4  # Chromium contexts: twice the fake pair's batch, so that some wait (the suite's time, issue 28)
+SLOTS = 2  # the fake pair's max_num_seqs here: turns running at once
+
+
 @pytest.mark.browser
-def test_twelve_browser_contexts_are_twelve_users_and_two_tabs_are_one_fake_engines(pictures):
-    """One Chromium, twelve contexts (twelve browsers, all from 127.0.0.1), a limit of one running
-    turn per user, answers that never come (fake engines that wait 10 minutes, so that twelve pages
-    have nothing to render): all twelve turns are admitted (8 hold a slot, 4 wait for one); a
-    second tab of the first context is refused; Stop ends them all."""
+def test_browser_contexts_are_users_each_admitted_and_a_second_tab_is_refused_fake_engines(pictures):
+    """One Chromium, four contexts (four browsers, all from 127.0.0.1), fake engines that batch two
+    turns, a limit of one running turn per user, answers that never come (fake engines that wait 10
+    minutes, so that the pages have nothing to render): all four turns are admitted (2 hold a slot,
+    2 wait for one); a second tab of the first context is refused; Stop ends them all. (Twelve
+    cookies behind one address: ``test_twelve_browsers_behind_one_address_...`` above.)"""
     from tests.helpers.browser import chromium, goto_app, open_app, send
 
     limits = {"user_running": 1, "user_per_minute": 0}  # LimitOptions fields
     settings = GenerationSettings(max_tokens=5)
-    with serve_fake(settings, delay=600.0, **limits) as (url, comparison), chromium() as browser:
+    with (
+        serve_fake(settings, delay=600.0, max_num_seqs=SLOTS, **limits) as (url, comparison),
+        chromium() as browser,
+    ):
         queue = comparison.queue
+        assert queue.capacity == SLOTS
         pages = []
-        for i in range(12):
+        for i in range(BROWSERS):
             pages.append(page := open_app(browser, url, (1200, 900)))
             send(page, f"hello from browser {i}", [])
             wait_for(lambda n=i + 1: queue.running + queue.waiting == n, f"browser {i}'s turn admitted")
             assert "already have" not in page.inner_text("#notice"), i
-        assert (queue.running, queue.waiting) == (queue.capacity, 12 - queue.capacity)
+        assert (queue.running, queue.waiting) == (SLOTS, BROWSERS - SLOTS)
         contexts = [page.context for page in pages]
         cookies = [next(c for c in ctx.cookies() if c["name"] == VIEWER_COOKIE) for ctx in contexts]
-        assert len({c["value"] for c in cookies}) == 12
+        assert len({c["value"] for c in cookies}) == BROWSERS
         assert all(c["httpOnly"] and c["sameSite"] == "Lax" for c in cookies)
         pages.append(tab := contexts[0].new_page())  # the first browser's second tab
         goto_app(tab, url)
@@ -181,7 +190,7 @@ def test_twelve_browser_contexts_are_twelve_users_and_two_tabs_are_one_fake_engi
         pictures.shoot(tab, "viewers-second-tab.png")
         assert tab.input_value("#box textarea") == "me again"  # nothing typed is lost
         assert next(c for c in contexts[0].cookies() if c["name"] == VIEWER_COOKIE) == cookies[0]
-        for page in pages[:12]:
+        for page in pages[:BROWSERS]:
             page.click("#stop")
         wait_for(lambda: queue.running + queue.waiting == 0, "every turn stopped")
 

@@ -7,7 +7,8 @@ changes fields of an ``Options`` by their schema names; ``serve(specs, settings,
 composes and serves the app as ``app.py`` does and yields ``(url, comparison)`` once the engines
 are started and warmed up; ``serve_fake(settings, **given)`` serves the same app on the tiny
 pair's specs with fake engines (``inference.engines.fake``: no vLLM, for tests of the page around
-the engines) and yields ``(url, comparison)`` at once. ``given``: ``identity``, ``store`` and
+the engines), batching ``max_num_seqs`` turns at once if given (the queue's capacity), and yields
+``(url, comparison)`` at once. ``given``: ``identity``, ``store`` and
 ``make_engine`` as ``app.build`` takes them, the rest ``Options`` fields (``options``).
 """
 
@@ -103,9 +104,10 @@ def serve(specs, settings, **given):
 
 
 @contextlib.contextmanager
-def serve_fake(settings, rate: float = 2000.0, delay: float = 0.0, **given):
+def serve_fake(settings, rate: float = 2000.0, delay: float = 0.0, max_num_seqs: int | None = None, **given):
     """The app (``app.build`` and ``app.launch``) with fake engines in place of the tiny pair, each
-    answering ``delay`` seconds after the request at ``rate`` tokens a second."""
+    answering ``delay`` seconds after the request at ``rate`` tokens a second; ``max_num_seqs``, if
+    given, is the pair's batch size (so the page's queue holds that many turns running at once)."""
     from pathlib import Path
 
     import app
@@ -113,7 +115,10 @@ def serve_fake(settings, rate: float = 2000.0, delay: float = 0.0, **given):
     from inference.spec import cpu_pair
 
     fake = partial(FakeFastEngine, rate=rate, delay=delay)
-    page = build(cpu_pair(Path("/nowhere/tiny")), settings, make_engine=fake, **given)
+    specs = cpu_pair(Path("/nowhere/tiny"))
+    if max_num_seqs is not None:
+        specs = [replace(s, engine_args={**s.engine_args, "max_num_seqs": max_num_seqs}) for s in specs]
+    page = build(specs, settings, make_engine=fake, **given)
     demo, comparison, pool = page.demo, page.comparison, page.comparison.pool
     pool.start()
     _, url, _ = app.launch(page, server_port=free_port(), quiet=True)
