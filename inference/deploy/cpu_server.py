@@ -97,8 +97,13 @@ def fork_engine_core() -> None:
     CpuPlatform.check_and_update_config = classmethod(check_then_fork)
 
 
-if __name__ == "__main__":
+def main() -> None:
+    """vLLM's API server's command line (``sys.argv``), its EngineCore forked (see the module)."""
     fork_engine_core()
-    from vllm.entrypoints.launchers.api_server.entry import main
+    from vllm.entrypoints.launchers.api_server.entry import main as serve
 
+    serve()
+
+
+if __name__ == "__main__":
     main()
