@@ -29,7 +29,7 @@ pytestmark = pytest.mark.engine
 
 SHORT = GenerationSettings(max_tokens=24, ignore_eos=True)
 LONG = GenerationSettings(max_tokens=4000, ignore_eos=True)
-KV_BYTES = CPU_KV_BYTES  # the server's (``inference.deploy.cpu_server.CPU_SERVER``)
+KV_BYTES = CPU_KV_BYTES  # the server's (``inference.deploy.cpu_server.cpu_server_args``)
 KEY = "sk-test-key-for-the-tiny-server"  # what the server is started with (``--api-key``)
 
 
@@ -300,3 +300,14 @@ async def test_a_video_for_a_server_that_is_not_vllm_is_refused_in_one_sentence(
     with pytest.raises(DemoError, match=refused):
         await collect(engine.stream(prepared, [], SHORT))
     assert seen == [] and engine.alive  # nothing was sent
+
+
+def test_the_cpu_server_is_given_the_engine_arguments_the_app_gives_its_own_engines():
+    """vLLM's own parser reads the CPU server's flags back into the engine arguments of ``cpu_spec``."""
+    from vllm.engine.arg_utils import AsyncEngineArgs
+    from vllm.utils.argparse_utils import FlexibleArgumentParser
+
+    parser = AsyncEngineArgs.add_cli_args(FlexibleArgumentParser())
+    parsed = vars(parser.parse_args(cpu_server.cpu_server_args()))
+    spec = cpu_spec("BF16", "m", core=0, kv_cache_bytes=CPU_KV_BYTES)
+    assert {name: parsed[name] for name in spec.engine_args} == spec.engine_args

@@ -10,8 +10,8 @@ the server's process instead of spawned. vLLM's CPU platform sets
 is set right after it, as ``inference.engines.vllm_engine`` does after ``create_engine_config()``.
 ``server(model, port, *extra, cpu_core=None)`` is the command and environment of a server of
 ``model`` on the loopback ``port`` with ``extra`` arguments: vLLM's own module as it is, or with
-``cpu_core`` this module with the app's CPU settings (``CPU_SERVER``: eager, BF16, the KV cache,
-context and media limits of ``inference.spec.cpu_spec``; and ``CPU_PROCESS_ENV``: one OpenMP thread
+``cpu_core`` this module with the app's CPU settings (``cpu_server_args()``: the engine arguments of
+``inference.spec.cpu_spec``, written as the server's flags; and ``CPU_PROCESS_ENV``: one OpenMP thread
 bound to that core, modulo the cores there are, and the model run inside the EngineCore, with no
 Worker process to start). ``start(command, env, port, log)`` starts one in its own process group
 (``inference.deploy.processes.stop_group`` stops it) and returns it once ``/health`` answers; a
@@ -37,11 +37,22 @@ from pathlib import Path
 from typing import Any
 
 from inference.deploy.processes import stop_group
-from inference.spec import CPU_KV_BYTES, CPU_PROCESS_ENV, MM_LIMITS
+from inference.spec import CPU_KV_BYTES, CPU_PROCESS_ENV, cpu_spec
 
 START_S = 300  # a server's start: vLLM imported, the model loaded (a GPU's 9B, or a busy 2-core machine)
-CPU_SERVER = ["--enforce-eager", "--dtype", "bfloat16", "--kv-cache-memory-bytes", str(CPU_KV_BYTES)]
-CPU_SERVER += ["--max-model-len", "8192", "--max-num-seqs", "8", "--limit-mm-per-prompt", json.dumps(MM_LIMITS)]
+
+
+def cpu_server_args() -> list[str]:
+    """The engine arguments the app gives a tiny side on CPU (``cpu_spec``), as the server's flags:
+    ``max_num_seqs=8`` is ``--max-num-seqs 8``, ``True`` a bare flag, a mapping JSON."""
+    flags: list[str] = []
+    for name, value in cpu_spec("", "", core=0, kv_cache_bytes=CPU_KV_BYTES).engine_args.items():
+        flag = "--" + name.replace("_", "-")
+        if value is True:
+            flags.append(flag)
+        else:
+            flags += [flag, json.dumps(value) if isinstance(value, dict) else str(value)]
+    return flags
 
 
 def server(model: str, port: int, *extra: str, cpu_core: int | None = None) -> tuple[list[str], dict[str, str]]:
@@ -52,7 +63,7 @@ def server(model: str, port: int, *extra: str, cpu_core: int | None = None) -> t
     if cpu_core is None:
         return [*command, *extra], dict(os.environ)
     bind = {**CPU_PROCESS_ENV, "VLLM_CPU_OMP_THREADS_BIND": str(cpu_core % (os.cpu_count() or 1))}
-    return [*command, *CPU_SERVER, *extra], {**os.environ, **bind}
+    return [*command, *cpu_server_args(), *extra], {**os.environ, **bind}
 
 
 def start(command: list[str], env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
