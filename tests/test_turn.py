@@ -19,7 +19,8 @@ import gradio as gr
 import pytest
 
 from inference.compare.merge import stream_sides
-from inference.compare.metrics import Chunk
+from inference.compare.metrics import Chunk, SideMetrics
+from inference.compare.transcript import Answer
 from inference.engines.fake import FakeFastEngine
 from inference.engines.pool import EnginePool
 from inference.errors import DemoError
@@ -182,6 +183,32 @@ async def test_halt_ends_the_merged_stream_at_once_and_cancels_every_side():
     merged.halt()
     assert await asyncio.wait_for(reader, 10) is None  # the stream ended, with no event
     assert sorted(cancelled) == [0, 1]
+
+
+async def test_nothing_queued_before_a_halt_is_read_after_it():
+    """A Stop while a side's chunk is already queued: the reader gets no more events (the page
+    ends the turn with what the Stop showed), and an answer marked done takes no further chunk."""
+
+    go = asyncio.Event()
+
+    async def side(k: int):
+        await go.wait()
+        yield Chunk(f"side {k}", 1)
+        await asyncio.Event().wait()  # then nothing more
+
+    merged = stream_sides([side(0), side(1)])
+    reader = asyncio.create_task(anext(merged, None))
+    await asyncio.sleep(0)  # the reader waits on the empty stream
+    go.set()
+    await asyncio.sleep(0)  # the sides' chunks are queued and the reader woken, not yet run
+    merged.halt()  # the Stop lands here
+    assert await asyncio.wait_for(reader, 10) is None
+
+    answer = Answer(SideMetrics(started=0.0))
+    answer.add(Chunk("shown ", 1), 0.1)
+    answer.finish(0.2, STOPPED)
+    answer.add(Chunk("late", 1), 0.3)
+    assert answer.text == "shown " and answer.note == STOPPED and answer.metrics.tokens == 1
 
 
 @pytest.mark.parametrize("action", ["stop", "clear", "leave"])

@@ -6,7 +6,8 @@ yields one event with its ``DemoError`` and the others go on; each side ends wit
 one event whose ``done`` is true. The sides start when ``stream_sides`` is called (inside a
 running loop), not at the first event. ``aclose()``, or cancelling the consumer while it
 waits, cancels every side's task, which makes vLLM abort those requests; ``halt()`` (from the
-same loop) ends the stream at its next read the same way, waking a reader that waits. ``arrives_within(s)``
+same loop) ends the stream at its next read the same way, waking a reader that waits: no event is
+read after a halt, not even one queued before it (what a Stop showed is what the turn ends with). ``arrives_within(s)``
 says whether an event is ready within ``s`` seconds, without taking it. A side that yields
 nothing for ``stall_seconds`` (an engine that hangs) ends with a ``DemoError``: the timeout
 cancels its pending read, which aborts its vLLM request like any cancellation; the others go on.
@@ -126,7 +127,7 @@ class stream_sides:
         except BaseException:
             await self.aclose()
             raise
-        if event is _HALT:
+        if event is _HALT or self._halted:  # events queued before the halt are dropped too
             await self.aclose()
             raise StopAsyncIteration
         self._remaining -= event.done

@@ -33,6 +33,8 @@ class Answer:
     done: bool = False
 
     def add(self, chunk: Chunk, now: float) -> None:
+        if self.done:  # stopped while a chunk was on its way: the answer stays as it was shown
+            return
         self.text += chunk.text
         self.token_ids += chunk.token_ids
         self.logprobs += chunk.logprobs

@@ -225,7 +225,8 @@ class Engine(PromptViews, Backend):
         """Run what vLLM compiles lazily before a user waits on it.
 
         vLLM ``torch.compile``s the log-probability rank op on first use, then once more for
-        the first new batch shape (~2 s each here): one request alone, then two at once.
+        the first new batch shape (~2 s each): one request alone, then two at once. On the CPU
+        pair nothing compiles (``inference.spec.CPU_PROCESS_ENV``) and this takes ~0.2 s.
         Call it from the event loop that will stream.
         """
         if self._llm is None:
