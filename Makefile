@@ -93,26 +93,40 @@ device-bundle: | $(UV)
 	.cache/uv/bin/pip download -q --no-deps --only-binary=:all: -d $(DEVICE_BUNDLE) spaces==$(SPACES_VERSION)
 	cp -rL $(TINY) $(DEVICE_BUNDLE)/tiny
 
-# The CPU suite, whatever the machine (on a GPU box too): first what this machine is (CPU, the kernels
-# FP8 and BF16 run on, each side's decode rate), lint, the engine-free tests on Python 3.10 (ZeroGPU's,
+# The CPU suite, whatever the machine (on a GPU box too): lint and what the tests need (`prepared`),
+# what this machine is (CPU, the kernels FP8 and BF16 run on, each side's decode rate), the engine-free tests on Python 3.10 (ZeroGPU's,
 # the oldest the app runs on), then on the CPU set (Python 3.12) the engine and browser tests and the
 # engine-free ones marked cpu_set: each engine-free test runs once, not twice (issue 28: the suite's
 # time). Every test has a time limit (pyproject.toml).
-test: machine lint test-py310 $(VENV)/.installed tiny $(BROWSER) $(POSTGRES) $(LMMS_VENV)/.installed $(AXE)
+test: prepared
+	$(MACHINE_LINE)
+	$(PY310_TESTS)
+	$(PY310_ALONE)
 	$(VENV)/bin/python -m pytest -m "engine or browser or cpu_set"
+
+# What the tests need, made three at a time (lint is mostly one core on mypy, the tiny pair one
+# core on imports, the environments uv's downloads and links), each once: the CPU set first, since
+# lint and the tiny pair need it. The machine line then runs alone, since it times the engines.
+.PHONY: prepared
+prepared:
+	$(MAKE) --no-print-directory -j3 --output-sync=target $(VENV)/.installed lint tiny $(VENV310)/.installed \
+		$(LMMS_VENV)/.installed $(BROWSER) $(POSTGRES) $(AXE)
 
 # The CPU model, the matmul kernels torch/oneDNN and vLLM pick for FP8 and BF16, and each tiny side's
 # decode and prefill rate, measured alone (bench/fp8_cpu.py --quick, about a minute).
 .PHONY: machine
+MACHINE_LINE = $(VENV)/bin/python -m bench.fp8_cpu --quick
 machine: $(VENV)/.installed tiny
-	$(VENV)/bin/python -m bench.fp8_cpu --quick
+	$(MACHINE_LINE)
 
 # Two workers (pytest-xdist): these tests are one Python process each, so one core sat idle. Those
 # marked alone time the server under attack and run afterwards with nothing beside them; they live
 # in tests/security (tests/test_make.py holds that), so the second run collects only that folder.
+PY310_TESTS = $(VENV310)/bin/python -m pytest -n 2 -m "not engine and not browser and not alone" $(addprefix --ignore=,$(PY310_SKIP))
+PY310_ALONE = $(VENV310)/bin/python -m pytest -m "alone and not engine and not browser" tests/security
 test-py310: $(VENV310)/.installed tiny $(POSTGRES)
-	$(VENV310)/bin/python -m pytest -n 2 -m "not engine and not browser and not alone" $(addprefix --ignore=,$(PY310_SKIP))
-	$(VENV310)/bin/python -m pytest -m "alone and not engine and not browser" tests/security
+	$(PY310_TESTS)
+	$(PY310_ALONE)
 
 $(UV):
 	$(PY) -m venv .cache/uv
@@ -160,19 +174,22 @@ $(TINY)/fp8/config.json: $(TINY)/bf16/config.json inference/checkpoints/quantize
 	rm -rf $(TINY)/fp8
 	$(QVENV)/bin/python -m inference.checkpoints.quantize --model $(TINY)/bf16 --out $(TINY)/fp8
 
+# Debian's packages: one apt-get at a time (dpkg's lock), since `prepared` makes several targets at once.
+APT_GET := flock /tmp/qwen-demo-apt.lock env DEBIAN_FRONTEND=noninteractive apt-get
+
 # Debian's Chromium for the browser tests (Playwright drives it; it downloads no browser).
 $(BROWSER) &:
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-noto-color-emoji >/dev/null
+	$(APT_GET) update -qq && $(APT_GET) install -y -qq chromium chromium-driver fonts-noto-color-emoji >/dev/null
 
 # axe-core, from its npm package, for the accessibility test (tests/test_meeting_room.py reads this
 # file; npm comes from Debian where it is missing).
 $(AXE):
-	command -v npm >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null)
+	command -v npm >/dev/null || ($(APT_GET) update -qq && $(APT_GET) install -y -qq npm >/dev/null)
 	npm install --prefix .cache/axe --no-audit --no-fund axe-core@$(AXE_VERSION)
 
 # Debian's PostgreSQL server for the store's tests (tests/helpers/postgres.py runs its initdb and pg_ctl).
 $(POSTGRES):
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+	$(APT_GET) update -qq && $(APT_GET) install -y -qq postgresql >/dev/null
 
 # The engine tests with vLLM's (and torch's) AVX2 CPU kernels, also on an AVX-512 machine (tests/conftest.py).
 .PHONY: test-avx2

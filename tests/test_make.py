@@ -106,6 +106,21 @@ def test_the_suite_starts_the_app_on_cpu_where_nvidia_smi_lists_a_gpu(tmp_path, 
     assert [s.model for s in specs] == [str(tiny_dir / "fp8"), str(tiny_dir / "bf16")]
 
 
+def test_make_test_prepares_in_parallel_then_times_the_machine_alone_then_tests(tmp_path):
+    """Lint, the tiny pair and the environments are made three at a time; the machine line (it
+    times the engines) starts only after all of them, and the tests after it. Debian's packages,
+    made beside each other now, go through apt-get one at a time (dpkg's lock)."""
+    commands = dry_run(without_nvidia_smi(), "test").splitlines()
+    (parallel,) = [i for i, c in enumerate(commands) if re.match(r"^\S*make .*-j3 .*\blint\b.*\btiny\b", c)]
+    machine = commands.index(".venv/bin/python -m bench.fp8_cpu --quick")
+    made = re.compile(r"mypy$|inference\.checkpoints\.quantize|axe-core@")
+    last_made = max(i for i, c in enumerate(commands) if made.search(c))
+    first_test = min(i for i, c in enumerate(commands) if " -m pytest " in c)
+    assert parallel < last_made < machine < first_test, (parallel, last_made, machine, first_test)
+    apt = [c for c in commands if "apt-get" in c]
+    assert apt and all(c.count("apt-get") == c.count("flock /tmp/qwen-demo-apt.lock") for c in apt), apt
+
+
 def py310_runs(commands: str) -> tuple[str, str]:
     """The 3.10 stage's two pytest lines: the parallel one, then the one for the tests marked alone."""
     parallel, alone = re.findall(r"^\.venv-py310/bin/python -m pytest .*$", commands, re.MULTILINE)
