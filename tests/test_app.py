@@ -147,9 +147,10 @@ def test_metrics_are_plausible_exact_and_divergence_is_marked(client, media):
     for side in (0, 1):
         marked = [m for m in marks[side] if m["class_or_confidence"] == "first divergence"]
         assert len(marked) == 1 and marked[0]["token"]
-    # and the marked answer is the answer: the marks' text is the pane's text
+    # and the marked answer is the answer: the marks' text is the pane's text (which Gradio's Chatbot
+    # shows without its leading whitespace: an answer of the tiny pair may begin with a space token)
     _, panes, _ = split(updates[-1])
-    assert "".join(m["token"] for m in marks[0]) == answers(panes[0])[-1]
+    assert "".join(m["token"] for m in marks[0]).lstrip() == answers(panes[0])[-1]
 
 
 def test_thinking_switch_reaches_the_template_and_reasoning_is_a_separate_block(client):

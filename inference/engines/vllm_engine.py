@@ -112,7 +112,8 @@ class Engine(PromptViews, Backend):
     async def stream(
         self, prepared: Prepared, answers: Sequence[str], settings: GenerationSettings
     ) -> AsyncIterator[Chunk]:
-        """Yield the answer as vLLM produces it; the first chunk also gives the prompt's size."""
+        """Yield the answer as vLLM produces it; the first chunk also gives the prompt's size. The chunks'
+        text, joined, is ``decode`` of their token ids (the last chunk says what vLLM held back)."""
         if self.restarting:
             raise DemoError(
                 f"{self.spec.label}: the engine stopped and is restarting; this side skips this turn. "
@@ -152,6 +153,7 @@ class Engine(PromptViews, Backend):
         request_id = f"{self.spec.label}-{uuid.uuid4().hex[:12]}"
         with self._failures():
             first = True
+            said, made = "", list[int]()  # the text streamed so far and its token ids
             async for output in self._llm.generate(prompt, params, request_id):
                 completion, ids = output.outputs[0], output.prompt_token_ids
                 new = tuple(completion.token_ids)
@@ -159,14 +161,17 @@ class Engine(PromptViews, Backend):
                     entry[t].logprob for t, entry in zip(new, completion.logprobs or (), strict=False) if t in entry
                 )
                 finish, kv = completion.finish_reason, self.kv_usage
-                piece = Chunk(
-                    completion.text, len(new), token_ids=new, logprobs=logprobs, finish_reason=finish, kv_usage=kv
-                )
+                text = completion.text
+                said, made = said + text, made + list(new)
+                if finish:  # vLLM holds back a last token's incomplete UTF-8 for good: it ends as decode says (�)
+                    whole = self.decode(made)
+                    text += whole[len(said) :] if whole.startswith(said) else ""
+                piece = Chunk(text, len(new), token_ids=new, logprobs=logprobs, finish_reason=finish, kv_usage=kv)
                 if first and ids is not None:  # the prompt's size, once
                     yield dataclasses.replace(
                         piece, prompt_tokens=len(ids), visual_tokens=self.visual_count(ids), prompt_token_ids=tuple(ids)
                     )
-                elif completion.text or new or completion.finish_reason:
+                elif text or new or completion.finish_reason:
                     yield piece
                 first = False
 
