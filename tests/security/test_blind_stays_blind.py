@@ -20,7 +20,8 @@ from tests.helpers.clients import answers, client, split
 from tests.helpers.fake_app import serve_fake
 from tests.helpers.servers import serve
 
-TURNS = 12  # P(11 or 12 right of 12 by chance) = 13/4096
+TURNS = 8  # the lean attack right on all 8 by chance: 1/256
+TOKENS = 24
 PROMPTS = [f"Tell me a short story about the number {i}." for i in range(TURNS)]
 
 
@@ -31,18 +32,21 @@ def _common(a: str, b: str) -> int:
 
 @pytest.mark.engine
 def test_a_replay_in_the_labelled_tab_guesses_the_blind_sides_no_better_than_chance(tiny_dir, tmp_path):
-    """The attacker sends each blind prompt again in the labelled tab and guesses that the blind
-    answer closer to the labelled FP8 answer (and farther from BF16's) is FP8. With greedy blind
-    turns (the old code) every prompt whose two labelled answers differ is a sure guess; the test
-    checks there are enough such prompts for the attack to have worked."""
+    """The attacker sends each blind prompt again in the labelled tab, then tries two guesses. The
+    exact one: a blind answer that is, word for word, the labelled answer of one side gives that side
+    away. With greedy blind turns (the old code) both blind answers were the labelled ones, so the
+    first prompt unmasked the test, whether or not the two sides' answers differed; sampled with a
+    seed drawn on the server, no blind answer may be one. The lean one: the blind answer closer to
+    the labelled FP8 answer (and farther from BF16's) is FP8; it may be right on every prompt by
+    chance only (1/256), so that is what fails."""
     store = Store(f"sqlite:///{tmp_path / 'demo.sqlite'}")
-    settings = GenerationSettings(max_tokens=48, ignore_eos=True)
+    settings = GenerationSettings(max_tokens=TOKENS, ignore_eos=True)
     try:
         with serve(cpu_pair(tiny_dir), settings, store=store) as (url, comparison):
             fp8 = comparison.labels.index(comparison.labels[1 - comparison.reference])
             bf16 = comparison.reference
             blind, labelled = client(url), client(url)
-            right = telling = 0
+            right = telling = longest = 0
             for prompt in PROMPTS:
                 _box, pane_a, pane_b, *_ = blind.predict({"text": prompt, "files": []}, api_name="/blind_ask")
                 shown = ["".join(answers(pane_a)), "".join(answers(pane_b))]
@@ -50,14 +54,19 @@ def test_a_replay_in_the_labelled_tab_guesses_the_blind_sides_no_better_than_cha
                 replay = split(labelled.predict({"text": prompt, "files": []}, api_name="/respond"))[1]
                 labels = ["".join(answers(replay[fp8])), "".join(answers(replay[bf16]))]
                 telling += labels[0] != labels[1]
+                exact = [text for text in shown if text in labels]
+                assert not exact, f"a blind answer is a labelled one word for word: {exact[0]!r}"
+                longest = max(longest, *(_common(text, label) for text in shown for label in labels))
                 lean = [_common(text, labels[0]) - _common(text, labels[1]) for text in shown]
                 guess = "B" if lean[1] > lean[0] else "A"
                 said, *_ = blind.predict("tie", guess, api_name="/blind_vote")
                 right += said.startswith("Your guess was right")
                 labelled.predict(api_name="/clear")
-            print(f"replay attack: {right} of {TURNS} guesses right; the labelled answers differed in {telling}")
-            assert telling >= TURNS // 2, f"only {telling} prompts tell the sides apart: the test has no power"
-            assert right <= TURNS - 2, f"{right} of {TURNS} right: the replay unmasks the blind test"
+            print(
+                f"replay attack: {right} of {TURNS} guesses right; the labelled answers differed in {telling}; "
+                f"the longest start a blind answer shared with a labelled one: {longest} characters"
+            )
+            assert right < TURNS, f"{right} of {TURNS} right: the replay unmasks the blind test"
     finally:
         store.close()
 
