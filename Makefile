@@ -94,8 +94,8 @@ device-bundle: | $(UV)
 	cp -rL $(TINY) $(DEVICE_BUNDLE)/tiny
 
 # The CPU suite, whatever the machine (on a GPU box too): lint and what the tests need (`prepared`),
-# what this machine is (CPU, the kernels FP8 and BF16 run on, each side's decode rate), the engine-free tests on Python 3.10 (ZeroGPU's,
-# the oldest the app runs on), then on the CPU set (Python 3.12) the engine and browser tests and the
+# what this machine is (CPU, the kernels FP8 and BF16 run on, each side's decode rate), the
+# engine-free tests on Python 3.10 (ZeroGPU's, the oldest the app runs on), then on the CPU set (Python 3.12) the engine and browser tests and the
 # engine-free ones marked cpu_set: each engine-free test runs once, not twice (issue 28: the suite's
 # time). Every test has a time limit (pyproject.toml).
 test: prepared

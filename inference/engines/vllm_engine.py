@@ -153,7 +153,8 @@ class Engine(PromptViews, Backend):
         request_id = f"{self.spec.label}-{uuid.uuid4().hex[:12]}"
         with self._failures():
             first = True
-            said, made = "", list[int]()  # the text streamed so far and its token ids
+            said: list[str] = []  # the text streamed so far, and its token ids
+            made: list[int] = []
             async for output in self._llm.generate(prompt, params, request_id):
                 completion, ids = output.outputs[0], output.prompt_token_ids
                 new = tuple(completion.token_ids)
@@ -162,10 +163,11 @@ class Engine(PromptViews, Backend):
                 )
                 finish, kv = completion.finish_reason, self.kv_usage
                 text = completion.text
-                said, made = said + text, made + list(new)
+                said.append(text)
+                made += new
                 if finish:  # vLLM holds back a last token's incomplete UTF-8 for good: it ends as decode says (�)
-                    whole = self.decode(made)
-                    text += whole[len(said) :] if whole.startswith(said) else ""
+                    shown, whole = "".join(said), self.decode(made)
+                    text += whole[len(shown) :] if whole.startswith(shown) else ""
                 piece = Chunk(text, len(new), token_ids=new, logprobs=logprobs, finish_reason=finish, kv_usage=kv)
                 if first and ids is not None:  # the prompt's size, once
                     yield dataclasses.replace(
