@@ -76,6 +76,7 @@ def test_the_emulated_kernel_is_w8a8_with_vllms_own_per_token_quantisation(vllm_
     from vllm.model_executor.kernels.linear.scaled_mm.pytorch import ChannelWiseTorchFP8ScaledMMLinearKernel
     from vllm.model_executor.layers.quantization.input_quant_fp8 import QuantFP8
     from vllm.model_executor.layers.quantization.utils.quant_utils import GroupShape
+    from vllm.model_executor.layers.utils import dispatch_cpu_unquantized_gemm
 
     from inference.engines.cpu_fp8 import CPUEmulatedFP8ScaledMMLinearKernel
 
@@ -89,9 +90,15 @@ def test_the_emulated_kernel_is_w8a8_with_vllms_own_per_token_quantisation(vllm_
     ours_layer, torch_layer = _fp8_layer(n, k, seed=n), _fp8_layer(n, k, seed=n)
     ours = CPUEmulatedFP8ScaledMMLinearKernel(_layer_config(n, k), names)
     ours.process_weights_after_loading(ours_layer)
-    assert ours_layer.weight.dtype == torch.bfloat16  # FP8 values held in BF16, exactly
-    assert torch.equal(ours_layer.weight.t().float(), w8.float())
     y = ours.apply_weights(ours_layer, x)
+    # the FP8 values, held in BF16 exactly, go through the GEMM vLLM runs for an unquantised BF16
+    # layer of this shape on this CPU: the same product to the bit, before the scales
+    bf16 = torch.nn.Module()
+    bf16.weight, bf16.bias = torch.nn.Parameter(w8.to(torch.bfloat16), requires_grad=False), None
+    dispatch_cpu_unquantized_gemm(bf16, remove_weight=True)
+    product = bf16.cpu_linear(x8.to(torch.bfloat16), None, None)
+    assert torch.equal(y, (product * (s_x * s_w.t())).to(torch.bfloat16))
+    assert ours_layer.weight.numel() == 0  # dropped, as vLLM drops an unquantised layer's: the GEMM holds it
     reference = ChannelWiseTorchFP8ScaledMMLinearKernel(_layer_config(n, k), names).apply_weights(torch_layer, x)
 
     assert y.shape == reference.shape == (m, n) and y.dtype == torch.bfloat16

@@ -20,7 +20,8 @@ are applied differs (one BF16 rounding, ~0.4 % relative, where ``_scaled_mm`` gi
 
 Numerics per layer, with ``X`` the BF16 input and ``W8, s_w`` the checkpoint's FP8 weight and
 per-channel scale: ``X8, s_x = quant_fp8(X)`` (vLLM's per-token dynamic quantisation, bit for bit), then
-``Y = (X8.bf16 @ W8.bf16) * (s_x * s_w)``, the scales applied in FP32, cast to BF16, plus the bias.
+``Y = (X8.bf16 @ W8.bf16) * (s_x * s_w)``, the scales applied in FP32, cast to BF16, plus the bias;
+the BF16 product is the GEMM vLLM runs for an unquantised BF16 layer of that shape on this CPU.
 Memory: ``W8`` is widened to BF16 once at load (exact), since torch's FP8 casts on CPU are scalar
 code and widening per call cost ~20x the matmul; so on CPU the FP8 side holds its quantized layers
 in BF16's bytes, and the page says so (``engines.quant.CPU_ROUTES``). The checkpoint on disk, and
@@ -68,34 +69,42 @@ class CPUEmulatedFP8ScaledMMLinearKernel(FP8ScaledMMLinearKernel):
         return True, None
 
     def process_weights_after_loading(self, layer: torch.nn.Module) -> None:
-        """Widen the FP8 weight to BF16 once (exact: every E4M3 value is a BF16 value), in the
-        checkpoint's (N, K) layout, the one oneDNN's BF16 matmul is fastest with. Widening per
-        call cost more than the matmul itself here (torch's FP8 casts are scalar on CPU: ~0.4 ms
-        for a 512x128 weight against ~0.02 ms for its BF16 matmul)."""
+        """Widen the FP8 weight to BF16 once (exact: every E4M3 value is a BF16 value) and hand it to
+        the GEMM vLLM picks for an unquantised BF16 layer of that shape on this CPU
+        (``dispatch_cpu_unquantized_gemm``: a prepacked oneDNN matmul, sgl-kernel's on AMX, or
+        torch's), which keeps its own packed copy; the layer's weight is then dropped, as vLLM drops
+        an unquantised layer's. So the FP8 side multiplies with the BF16 side's own GEMM: half the
+        time of ``torch.nn.functional.linear`` at decode sizes here, and oneDNN's primitive cache
+        bounded per layer as on the BF16 side (torch's grew with every new prefill length). Widening
+        per call cost more than the matmul itself (torch's FP8 casts are scalar on CPU)."""
+        from vllm.model_executor.layers.utils import dispatch_cpu_unquantized_gemm
         from vllm.model_executor.utils import replace_parameter
 
         w_name, w_s_name, _, _ = self.layer_param_names
         weight = getattr(layer, w_name)  # (K, N): a transposed view of the checkpoint's (N, K)
-        wide = weight.t().to(torch.bfloat16).contiguous()  # (N, K), FP8 values exactly
-        # kept as the (K, N) view vLLM's ``apply_weights`` reads the output width from
-        replace_parameter(layer, w_name, torch.nn.Parameter(wide.t(), requires_grad=False))
+        gemm = torch.nn.Module()
+        gemm.weight = torch.nn.Parameter(weight.t().to(torch.bfloat16).contiguous(), requires_grad=False)
+        gemm.bias = None  # the bias, if any, is added after the scales
+        dispatch_cpu_unquantized_gemm(gemm, remove_weight=True)
+        layer.fp8_emulated_gemm = gemm.cpu_linear  # (x) -> x @ W8.bf16.T; a function, not a module
+        replace_parameter(layer, w_name, torch.nn.Parameter(torch.empty(0, dtype=torch.bfloat16), requires_grad=False))
         scale = getattr(layer, w_s_name)  # (N, 1) per channel, or one per tensor
         replace_parameter(layer, w_s_name, torch.nn.Parameter(scale.float().reshape(1, -1), requires_grad=False))
 
     def apply_weights(self, layer: torch.nn.Module, x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
         """Quantise ``x`` per token to FP8 (the same numbers as vLLM's ``QuantFP8``, in fewer eager
-        ops: ``tests/test_cpu_fp8.py`` holds them equal), one BF16 matmul, the scales in FP32."""
+        ops: ``tests/test_cpu_fp8.py`` holds them equal), one BF16 GEMM, the scales in FP32."""
         if not isinstance(x, torch.Tensor):  # activations a fusion pass quantised already
             return super().apply_weights(layer, x, bias)
-        w, w_s, _, _ = self._get_layer_params(layer)  # (K, N) view of BF16-held FP8 values; (1, N) scales
+        _, w_s, _, _ = self._get_layer_params(layer)  # (1, N) scales
         x2 = x.reshape(-1, x.shape[-1]).float()
         amax = torch.linalg.vector_norm(x2, float("inf"), dim=-1, keepdim=True)
         s_x = (amax / FP8_MAX).clamp_(min=MIN_SCALE)
         x8 = (x2 * s_x.reciprocal()).to(self.fp8_dtype).to(torch.bfloat16)  # |x/s_x| <= FP8_MAX: no clamp
-        out = torch.nn.functional.linear(x8, w.t()) * (s_x * w_s)
+        out = layer.fp8_emulated_gemm(x8, None, None) * (s_x * w_s)
         if bias is not None:
             out = out + bias
-        return out.to(self.config.out_dtype or x.dtype).view(*x.shape[:-1], w.shape[1])
+        return out.to(self.config.out_dtype or x.dtype).view(*x.shape[:-1], out.shape[-1])
 
     def apply_scaled_mm(self, **_: object) -> torch.Tensor:
         raise NotImplementedError("CPUEmulatedFP8ScaledMMLinearKernel overrides apply_weights.")
