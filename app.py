@@ -22,7 +22,7 @@ from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no outside connections
 
-from inference.deploy import command_line, sides
+from inference.deploy import command_line, processes, sides
 from inference.deploy.options import OptionError, Options
 from inference.spec import CPU_PROCESS_ENV, ModelSpec
 from ui import serve
@@ -59,8 +59,10 @@ def launch(page: serve.Page, **kwargs):
     """``ui.serve.launch`` with the project folder never served, and uvicorn told to trust no proxy
     (``FORWARDED_ALLOW_IPS``: its own rewrite would take X-Forwarded-For's leftmost entry, which a
     client writes itself; ``ui.viewers`` reads the header by ``--proxy-hops`` instead); ``make
-    gpu-check``'s table (``bench/entry.sh`` runs it in the image) at ``/gpu-check``."""
+    gpu-check``'s table (``bench/entry.sh`` runs it in the image) at ``/gpu-check``; freed large
+    blocks returned to the system (``processes.free_large_blocks``)."""
     os.environ["FORWARDED_ALLOW_IPS"] = ""  # read by uvicorn when Gradio starts it: the peer stays the peer
+    processes.free_large_blocks()  # before the engines fork: freed media buffers leave the process
     report = ROOT / "bench" / "results" / "gpu.md"
     return serve.launch(page, blocked=ROOT, gpu_report=report, **kwargs)
 

@@ -6,11 +6,20 @@ processes are in it. ``stop_group(process, grace)`` sends the whole group SIGTER
 ``grace`` seconds for the leader, then sends SIGKILL and reaps it (``grace=0``: SIGKILL at once);
 a group already gone is not an error. Used by the library (``inference.evaluation.lmms``), the
 benchmarks and the tests alike, so that none leaves an orphaned engine behind.
+
+``free_large_blocks()`` fixes glibc's mmap threshold at its initial 128 KiB for this process and
+the ones it forks (vLLM's EngineCores): a large block (a decoded video's frames, a prefill's
+activations) is then returned to the system when freed. By default glibc raises the threshold to the
+largest block freed so far (up to 32 MiB), after which such blocks come from the heap and stay
+resident: the bad-input corpus through the app grew its process by ~830 MB with the default and
+~280 MB with this (a second pass: +280 / +15 MB), on an AMD EPYC with AVX-512. Not glibc: no-op.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import os
 import signal
 import subprocess
@@ -33,3 +42,17 @@ def stop_group(process: subprocess.Popen[Any], grace: float = 30.0) -> None:
 def signal_group(process: subprocess.Popen[Any], sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError):  # the group has ended already
         os.killpg(process.pid, sig)
+
+
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter (malloc.h)
+MMAP_THRESHOLD = 128 * 1024  # glibc's initial value, kept fixed
+
+
+def free_large_blocks() -> bool:
+    """Blocks of 128 KiB and more go back to the system when freed (see above); False off glibc."""
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name)
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+    except (OSError, AttributeError, TypeError):  # no C library by that name, or no mallopt in it
+        return False
