@@ -60,6 +60,10 @@ MM_LIMITS = {"image": 8, "video": 2}
 # DeltaNet state for that many): enough for a showcase's viewers, and the app's concurrency.
 GPU_MAX_NUM_SEQS = 32
 CPU_KV_BYTES = 256 * 2**20  # KV cache per CPU engine: plenty for the tiny pair's 8192-token context
+# Processed images/videos a CPU engine keeps (GiB, held twice: front end and EngineCore). vLLM's
+# default, 4 GiB, would let two engines take ~16 GiB of a showcase machine's RAM as visitors upload
+# new pictures; 1 GiB still holds a few dozen 4K images' patches (~30 MB each).
+CPU_PROCESSOR_CACHE_GB = 1
 UNKNOWN_CAPACITY = 16  # turns at once when no side says how many it batches (remote servers)
 # vLLM defaults the GPU pair does not leave to chance (each read in vLLM 0.32's source):
 GPU_CHOICES = {
@@ -150,6 +154,7 @@ def cpu_spec(
         "max_model_len": 8192,
         "max_num_seqs": 8,
         "limit_mm_per_prompt": MM_LIMITS,
+        "mm_processor_cache_gb": CPU_PROCESSOR_CACHE_GB,
     }
     env = {**CPU_PROCESS_ENV, "VLLM_CPU_OMP_THREADS_BIND": str(core)}
     return ModelSpec(label, model, args, env, tiny, fork=True, reference=reference)

@@ -187,6 +187,15 @@ def test_footprint_reports_weights_and_kv_capacity(pool, tiny_dir):
     assert (fp8.scheme, bf16.scheme) == ("W8A8 FP8", None)  # vLLM's own choice on this machine
 
 
+def test_each_engine_keeps_at_most_a_gib_of_processed_media(pool):
+    """The running engines' processor cache is the CPU spec's bound, not vLLM's 4 GiB default."""
+    from inference.spec import CPU_PROCESSOR_CACHE_GB
+
+    for engine in pool.engines:
+        media = engine._llm.vllm_config.model_config.multimodal_config
+        assert media.mm_processor_cache_gb == CPU_PROCESSOR_CACHE_GB == 1
+
+
 def test_kv_capacity_is_the_token_count_vllm_logs(tiny_dir, capfd):
     """Not blocks x block size: on Qwen3.5's hybrid layout the Gated DeltaNet states share the
     blocks, and vLLM counts the tokens that fit (its "KV cache size: N tokens" line)."""
