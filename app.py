@@ -59,12 +59,22 @@ def launch(page: serve.Page, **kwargs):
     """``ui.serve.launch`` with the project folder never served, and uvicorn told to trust no proxy
     (``FORWARDED_ALLOW_IPS``: its own rewrite would take X-Forwarded-For's leftmost entry, which a
     client writes itself; ``ui.viewers`` reads the header by ``--proxy-hops`` instead); ``make
-    gpu-check``'s table (``bench/entry.sh`` runs it in the image) at ``/gpu-check``; freed large
-    blocks returned to the system (``processes.free_large_blocks``)."""
+    gpu-check``'s table (``bench/entry.sh`` runs it in the image) at ``/gpu-check``."""
     os.environ["FORWARDED_ALLOW_IPS"] = ""  # read by uvicorn when Gradio starts it: the peer stays the peer
-    processes.free_large_blocks()  # before the engines fork: freed media buffers leave the process
     report = ROOT / "bench" / "results" / "gpu.md"
     return serve.launch(page, blocked=ROOT, gpu_report=report, **kwargs)
+
+
+def start_engines(pool) -> None:
+    """``pool.start()``, then this process's large freed blocks go back to the system
+    (``processes.free_large_blocks``): after the engines have forked, so that their EngineCores keep
+    glibc's default, under which a prefill's large temporaries reuse heap pages (with the threshold
+    fixed, each one is mapped and faulted in anew: the FP8 kernel's per-layer work at 700 prompt
+    tokens took 3x as long), while the app's decoded media leave its process once freed. Not where
+    transformers runs a model in this process."""
+    pool.start()
+    if all(e.spec.backend != "transformers" for e in pool.engines):  # no model computes in this process
+        processes.free_large_blocks()
 
 
 def build(specs: list[ModelSpec], options: Options = Options(), **kwargs) -> serve.Page:
@@ -129,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
         launch(page, **served)
     try:
         try:
-            pool.start()
+            start_engines(pool)
             log.info("engines ready in %.1f s", pool.start_seconds)
         except Exception:
             log.exception("an engine failed to start; the page shows the error")

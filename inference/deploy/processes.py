@@ -8,11 +8,13 @@ a group already gone is not an error. Used by the library (``inference.evaluatio
 benchmarks and the tests alike, so that none leaves an orphaned engine behind.
 
 ``free_large_blocks()`` fixes glibc's mmap threshold at its initial 128 KiB for this process and
-the ones it forks (vLLM's EngineCores): a large block (a decoded video's frames, a prefill's
-activations) is then returned to the system when freed. By default glibc raises the threshold to the
-largest block freed so far (up to 32 MiB), after which such blocks come from the heap and stay
-resident: the bad-input corpus through the app grew its process by ~830 MB with the default and
-~280 MB with this (a second pass: +280 / +15 MB), on an AMD EPYC with AVX-512. Not glibc: no-op.
+the ones it forks later: a large block (a decoded video's frames) is then returned to the system
+when freed, and each new one is mapped and faulted in anew, which a process that computes on large
+temporaries pays for (``app.start_engines`` calls it once vLLM's EngineCores have forked). By
+default glibc raises the threshold to the largest block freed so far (up to 32 MiB), after which
+such blocks come from the heap and stay resident: the bad-input corpus through the app grew its
+process by ~830 MB with the default and ~290 MB with this (a second pass: +45 MB), on an AMD EPYC
+with AVX-512. Not glibc: no-op.
 """
 
 from __future__ import annotations

@@ -93,7 +93,7 @@ def serve(specs, settings, **given):
     demo, comparison, pool = page.demo, page.comparison, page.comparison.pool
     _, url, _ = app.launch(page, server_port=free_port(), quiet=True)
     try:
-        pool.start()
+        app.start_engines(pool)
         deadline = time.monotonic() + 60
         while pool.warm_seconds is None and time.monotonic() < deadline:
             time.sleep(0.1)
