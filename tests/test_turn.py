@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import itertools
 import time
 import typing
 from functools import partial
@@ -20,16 +21,16 @@ import pytest
 
 from inference.compare.merge import stream_sides
 from inference.compare.metrics import Chunk, SideMetrics
-from inference.compare.transcript import Answer
+from inference.compare.transcript import Answer, Exchange
 from inference.engines.fake import FakeFastEngine
 from inference.engines.pool import EnginePool
 from inference.errors import DemoError
-from inference.inputs.chat import GenerationSettings
+from inference.inputs.chat import GenerationSettings, UserTurn
 from inference.spec import cpu_pair
 from ui.gradio_adapter import bind
 from ui.layout import build_demo
 from ui.links import by_path, linker
-from ui.pacing import PLACEHOLDER_DELAY
+from ui.pacing import MAX_RENDER_INTERVAL, PLACEHOLDER_DELAY, RENDER_CHARS, interval, renders
 from ui.session import Comparison
 from ui.settings import NAMES, PREVIEWED, defaults, parse
 from ui.views import STOPPED
@@ -96,6 +97,32 @@ async def test_arrives_within_waits_for_an_event_and_loses_none():
     events = [e async for e in merged]
     assert sorted(e.text for e in events if e.chunk) == ["t0", "t0", "t1"]
     assert sum(e.done for e in events) == 2
+
+
+@pytest.mark.parametrize("earlier", [0, RENDER_CHARS])
+async def test_the_pace_slows_as_the_panes_fill(earlier):
+    """The browser re-renders the whole conversation each time: a render waits ``interval`` of the
+    characters in the panes (this turn's and ``earlier`` turns'), so a long answer renders less often."""
+
+    async def side(n: int):  # 100 characters every 10 ms: 30k a side in ~3 s
+        for _ in range(n):
+            await asyncio.sleep(0.01)
+            yield Chunk(text="x" * 99 + " ", tokens=1)
+
+    ex = Exchange.start(UserTurn("Hi"), GenerationSettings(), 2, time.monotonic())
+    seen = []  # at each render: its time, each side's characters, whether a side has ended
+    merged = stream_sides([side(300), side(300)])
+    async for _ in renders(merged, ex, time.monotonic(), lambda: [ex], replace=False, earlier=earlier):
+        seen.append((time.monotonic(), [len(a.text) for a in ex.answers], any(a.done for a in ex.answers)))
+    paced = [  # (the gap, the least it may be) where neither a side's first text nor its end rendered
+        (t1 - t0, interval(earlier + sum(n0), 1))
+        for (t0, n0, _), (t1, _, ended) in itertools.pairwise(seen)
+        if all(n0) and not ended
+    ]
+    assert len(paced) >= 3
+    assert all(gap >= least - 1e-3 for gap, least in paced), paced
+    assert paced[-1][1] == MAX_RENDER_INTERVAL  # the panes reached the slowest pace
+    assert len(seen) < 3 / 0.1  # far fewer than a render every 100 ms over the ~3 s
 
 
 def test_inline_processing_is_the_components_own_and_keeps_the_signature():

@@ -1,12 +1,13 @@
 """When a streaming turn is rendered: every token is counted at once, the page only at a pace.
 
-Contract: ``renders(merged, ex, start, answering, replace=...)`` drives one turn's merged stream
-(``stream_sides``): each chunk is added to ``ex``'s answers as it comes and each side's answer
-finished when its stream ends (its error shown in its pane). It yields, per render, the input
-box's value and whether the divergence views and plot are refreshed too. The turn appears with
-its first text, or with "…" after ``PLACEHOLDER_DELAY``; then a side's first text and each
-side's end render at once, the rest at most every ``RENDER_INTERVAL`` (all turns ``answering()``
-now together at most ``RENDER_BUDGET`` a second), the details at most every ``PLOT_INTERVAL``. A
+Contract: ``renders(merged, ex, start, answering, replace=..., earlier=...)`` drives one turn's
+merged stream (``stream_sides``): each chunk is added to ``ex``'s answers as it comes and each
+side's answer finished when its stream ends (its error shown in its pane). It yields, per render,
+the input box's value and whether the divergence views and plot are refreshed too. The turn
+appears with its first text, or with "…" after ``PLACEHOLDER_DELAY``; then a side's first text and
+each side's end render at once, the rest at the pace of ``interval``: every ``RENDER_INTERVAL`` at
+least, slower as the panes hold more text (``RENDER_CHARS``, up to ``MAX_RENDER_INTERVAL``) and as
+more turns are ``answering()`` (``RENDER_BUDGET``); the details at most every ``PLOT_INTERVAL``. A
 stop ends it through ``merged`` (``ui.cancel``); closing ``merged`` is the caller's.
 """
 
@@ -21,7 +22,7 @@ import gradio as gr
 from inference.compare.merge import stream_sides
 from inference.compare.transcript import Exchange
 
-RENDER_INTERVAL = 0.05  # seconds between renders: at most ~20 per second per pane
+RENDER_INTERVAL = 0.1  # seconds between renders: at most 10 a second
 PLOT_INTERVAL = 0.5  # the plot re-draws less often
 # A turn first appears with its first text, or with "…" placeholders after this long: a render at
 # once would take the server loop (~10-20 ms) just while it processes the requests' inputs.
@@ -31,12 +32,32 @@ PLACEHOLDER_DELAY = 0.15
 # not the engines, set the pace (bench/load.py: 2.1x one user's throughput at 4 users, 1.1x at 8).
 # Renders now cost under 1 ms (``ui.gradio_adapter.bind``, ``ui.links``); the cap stays, not re-tuned since.
 RENDER_BUDGET = 40
+# Characters in the panes re-rendered per second, at most (up to ``MAX_RENDER_INTERVAL``). The browser
+# re-renders the whole conversation on every render (Gradio snapshots each output's value, the
+# Chatbot re-lays out its pane to scroll): with the Chromium of the browser tests on the engines'
+# two cores, 20 renders a second took ~1 core once the panes held a few thousand characters, and
+# each engine's decode half its pace (docs/testing.md). At 20k characters a render a second.
+RENDER_CHARS = 20_000
+MAX_RENDER_INTERVAL = 1.0  # a long answer still moves every second
+
+
+def interval(shown: int, turns: int) -> float:
+    """Seconds between two renders of a turn while ``shown`` characters are in the panes and
+    ``turns`` turns are being answered."""
+    return max(RENDER_INTERVAL, turns / RENDER_BUDGET, min(MAX_RENDER_INTERVAL, shown / RENDER_CHARS))
 
 
 async def renders(
-    merged: stream_sides, ex: Exchange, start: float, answering: Callable[[], Sized], *, replace: bool
+    merged: stream_sides,
+    ex: Exchange,
+    start: float,
+    answering: Callable[[], Sized],
+    *,
+    replace: bool,
+    earlier: int = 0,
 ) -> AsyncGenerator[tuple[Any, bool], None]:
-    """``(input box, details)`` for each render of this turn; ``replace``: a Regenerate turn."""
+    """``(input box, details)`` for each render of this turn; ``replace``: a Regenerate turn;
+    ``earlier``: the characters of the conversation's earlier answers (in the panes too)."""
     box = gr.update(interactive=False) if replace else gr.update(value=None, interactive=False)
     # The box: when the first text comes first, a new turn's first render empties it (a
     # value, cheap) and the next locks it (an update makes Gradio rebuild the component,
@@ -52,7 +73,7 @@ async def renders(
         boxes.clear()
     last, last_plot = 0.0, start  # the plot and marks wait for their interval
     async for event in merged:
-        interval = max(RENDER_INTERVAL, len(answering()) / RENDER_BUDGET)
+        every = interval(earlier + sum(len(a.text) for a in ex.answers), len(answering()))
         now = time.monotonic()
         answer = ex.answers[event.side]
         if event.started is not None:  # each alone: this side's request went out just now
@@ -62,7 +83,7 @@ async def renders(
             answer.add(event.chunk, now)
         if event.done:
             answer.finish(now, f"⚠️ {event.error}" if event.error is not None else "")
-        if event.done or first_text or now - last >= interval:  # a side's first text: at once
-            details = event.done or now - last_plot >= max(PLOT_INTERVAL, 4 * interval)
+        if event.done or first_text or now - last >= every:  # a side's first text: at once
+            details = event.done or now - last_plot >= max(PLOT_INTERVAL, 4 * every)
             last, last_plot = now, now if details else last_plot
             yield boxes.pop(0) if boxes else keep, details

@@ -270,7 +270,8 @@ class Comparison:
             try:  # 4. every answer streams; the page renders at a pace (``ui.pacing``)
                 assert cancel.merged is not None  # set by ``_send``
                 start = ex.answers[0].metrics.started  # when the requests were sent
-                paced = renders(cancel.merged, ex, start, self.turns.answering, replace=replace)
+                earlier = sum(len(a.text) for past in history for a in past.answers)  # in the panes too
+                paced = renders(cancel.merged, ex, start, self.turns.answering, replace=replace, earlier=earlier)
                 async with contextlib.aclosing(paced) as pace:
                     async for box, details in pace:
                         yield self._page(box, conversation, details, notice=said, shown=shown, link=link)
