@@ -71,7 +71,20 @@ def _fp8_layer(n: int, k: int, seed: int):
     return layer
 
 
-@pytest.mark.parametrize(("m", "n", "k"), [(1, 256, 128), (7, 128, 256), (64, 512, 128)])
+def test_widening_fp8_to_bf16_gives_the_casts_bits_for_every_value_but_nan():
+    from inference.engines.cpu_fp8 import WIDEN_BY_BITS, widen
+
+    every = torch.arange(256, dtype=torch.uint8).view(torch.float8_e4m3fn)  # zeros, subnormals, normals, NaN
+    many = every.repeat(WIDEN_BY_BITS // 256 + 1)  # enough for the bit-level route
+    for x8 in (every, many):
+        cast, ours = x8.to(torch.bfloat16), widen(x8)
+        nan = cast.isnan()
+        assert nan.sum() == 2 * len(x8) // 256  # 0x7f and 0xff
+        assert torch.equal(ours[~nan].view(torch.int16), cast[~nan].view(torch.int16))
+    assert widen(many)[many.to(torch.bfloat16).isnan()].abs().eq(480).all()  # the bit route's NaN (``widen``)
+
+
+@pytest.mark.parametrize(("m", "n", "k"), [(1, 256, 128), (7, 128, 256), (64, 512, 128), (700, 256, 128)])
 def test_the_emulated_kernel_is_w8a8_with_vllms_own_per_token_quantisation(vllm_config, m, n, k):
     from vllm.model_executor.kernels.linear.scaled_mm.pytorch import ChannelWiseTorchFP8ScaledMMLinearKernel
     from vllm.model_executor.layers.quantization.input_quant_fp8 import QuantFP8

@@ -98,9 +98,9 @@ class CPUEmulatedFP8ScaledMMLinearKernel(FP8ScaledMMLinearKernel):
             return super().apply_weights(layer, x, bias)
         _, w_s, _, _ = self._get_layer_params(layer)  # (1, N) scales
         x2 = x.reshape(-1, x.shape[-1]).float()
-        amax = torch.linalg.vector_norm(x2, float("inf"), dim=-1, keepdim=True)
+        amax = x2.abs().amax(dim=-1, keepdim=True)  # vLLM's infinity norm, the same values, ~15x faster here
         s_x = (amax / FP8_MAX).clamp_(min=MIN_SCALE)
-        x8 = (x2 * s_x.reciprocal()).to(self.fp8_dtype).to(torch.bfloat16)  # |x/s_x| <= FP8_MAX: no clamp
+        x8 = widen((x2 * s_x.reciprocal()).to(self.fp8_dtype))  # |x/s_x| <= FP8_MAX: no clamp
         out = layer.fp8_emulated_gemm(x8, None, None) * (s_x * w_s)
         if bias is not None:
             out = out + bias
@@ -108,6 +108,24 @@ class CPUEmulatedFP8ScaledMMLinearKernel(FP8ScaledMMLinearKernel):
 
     def apply_scaled_mm(self, **_: object) -> torch.Tensor:
         raise NotImplementedError("CPUEmulatedFP8ScaledMMLinearKernel overrides apply_weights.")
+
+
+# From this many values on, ``widen`` builds the BF16 bits itself: torch's FP8 -> BF16 cast is scalar
+# code on CPU (~1 ns a value), five vectorised integer ops cost ~30 us plus ~0.2 ns a value (measured
+# on an AMD EPYC with AVX-512: a 700-token prefill's 700 x 512 activations 699 -> 107 us).
+WIDEN_BY_BITS = 8192
+
+
+def widen(x8: torch.Tensor) -> torch.Tensor:
+    """FP8 E4M3 values as BF16, the same bits as ``x8.to(torch.bfloat16)`` for every value but NaN
+    (which becomes ±480; only a non-finite activation gives NaN, and its row's scale is then
+    infinite or NaN, so that row's outputs are non-finite either way). The E4M3 exponent and
+    mantissa, shifted into BF16's fields, read as a number 2^-120 times the value (subnormals too),
+    which one exact multiplication restores."""
+    if x8.numel() < WIDEN_BY_BITS:
+        return x8.to(torch.bfloat16)
+    u = x8.view(torch.int8).to(torch.int16)  # sign-extended: bit 15 carries the sign
+    return ((u & 0x7F) << 4 | (u & -0x8000)).view(torch.bfloat16) * 2.0**120
 
 
 def register() -> None:
