@@ -65,13 +65,17 @@ CPU_KV_BYTES = 256 * 2**20  # KV cache per CPU engine: plenty for the tiny pair'
 # new pictures; 1 GiB still holds a few dozen 4K images' patches (~30 MB each).
 CPU_PROCESSOR_CACHE_GB = 1
 UNKNOWN_CAPACITY = 16  # turns at once when no side says how many it batches (remote servers)
+# Prefix caching, off on every pair. On Qwen3.5's hybrid layout vLLM caches prefixes only in its
+# "align" Mamba mode, which keeps Gated DeltaNet states at block boundaries; and with it on, a turn
+# that resends a conversation would time its prefill on one side and a cache hit on the other
+# whenever only one side still held the prefix. Off, every turn's TTFT is the same full prefill on
+# each side. The CPU pair had vLLM's default (on) until 2026-12-07: measured on the tiny pair, a
+# prompt anyone had sent before (an example, another visitor's) came back in 15-25 ms instead of
+# ~75 ms, so the page's TTFT said who had asked first; the CPU pair now runs the GPU pair's mode.
+PREFIX_CACHING = {"enable_prefix_caching": False}
 # vLLM defaults the GPU pair does not leave to chance (each read in vLLM 0.32's source):
 GPU_CHOICES = {
-    # Off. On Qwen3.5's hybrid layout vLLM caches prefixes only in its "align" Mamba mode, which
-    # keeps Gated DeltaNet states at block boundaries; and with it on, a turn that resends a
-    # conversation would time its prefill on one side and a cache hit on the other whenever only
-    # one side still held the prefix. Off, every turn's TTFT is the same full prefill on each side.
-    "enable_prefix_caching": False,
+    **PREFIX_CACHING,
     # Prompt tokens one engine step takes (chunked prefill). 8192 holds a typical turn (text and a
     # few images of ~1-3k visual tokens each) in one step, while a long video's prefill is cut into
     # steps between which the other viewers' answers keep decoding. vLLM's own default depends on
@@ -155,6 +159,7 @@ def cpu_spec(
         "max_num_seqs": 8,
         "limit_mm_per_prompt": MM_LIMITS,
         "mm_processor_cache_gb": CPU_PROCESSOR_CACHE_GB,
+        **PREFIX_CACHING,
     }
     env = {**CPU_PROCESS_ENV, "VLLM_CPU_OMP_THREADS_BIND": str(core)}
     return ModelSpec(label, model, args, env, tiny, fork=True, reference=reference)

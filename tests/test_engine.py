@@ -196,6 +196,17 @@ def test_each_engine_keeps_at_most_a_gib_of_processed_media(pool):
         assert media.mm_processor_cache_gb == CPU_PROCESSOR_CACHE_GB == 1
 
 
+def test_the_running_engines_cache_no_prefixes_as_on_the_gpu_pair(pool):
+    """Every turn's TTFT is a full prefill on each side, as on the GPU pair (``spec.PREFIX_CACHING``):
+    vLLM caches none, and so keeps Qwen3.5's Gated DeltaNet states in its default Mamba mode."""
+    from inference.spec import GPU_CHOICES
+
+    assert GPU_CHOICES["enable_prefix_caching"] is False
+    for engine in pool.engines:
+        config = engine._llm.vllm_config.cache_config
+        assert config.enable_prefix_caching is False and config.mamba_cache_mode != "align"
+
+
 def test_kv_capacity_is_the_token_count_vllm_logs(tiny_dir, capfd):
     """Not blocks x block size: on Qwen3.5's hybrid layout the Gated DeltaNet states share the
     blocks, and vLLM counts the tokens that fit (its "KV cache size: N tokens" line)."""

@@ -44,12 +44,15 @@ START_S = 300  # a server's start: vLLM imported, the model loaded (a GPU's 9B, 
 
 def cpu_server_args() -> list[str]:
     """The engine arguments the app gives a tiny side on CPU (``cpu_spec``), as the server's flags:
-    ``max_num_seqs=8`` is ``--max-num-seqs 8``, ``True`` a bare flag, a mapping JSON."""
+    ``max_num_seqs=8`` is ``--max-num-seqs 8``, ``True`` a bare flag, ``False`` its ``--no-`` form, a
+    mapping JSON."""
     flags: list[str] = []
     for name, value in cpu_spec("", "", core=0, kv_cache_bytes=CPU_KV_BYTES).engine_args.items():
         flag = "--" + name.replace("_", "-")
         if value is True:
             flags.append(flag)
+        elif value is False:
+            flags.append("--no-" + name.replace("_", "-"))
         else:
             flags += [flag, json.dumps(value) if isinstance(value, dict) else str(value)]
     return flags
