@@ -2,7 +2,7 @@
 
 Contract: ``build_tiny(out_dir)`` writes a directory that ``AutoProcessor``,
 ``AutoModelForImageTextToText`` and vLLM load as ``Qwen3_5ForConditionalGeneration``:
-hybrid layers (3 Gated DeltaNet + 1 full attention), Qwen3.5's vision geometry
+hybrid layers (1 Gated DeltaNet + 1 full attention), Qwen3.5's vision geometry
 (patch 16, spatial merge 2, temporal patch 2), a byte-level BPE tokenizer trained here
 with Qwen's special tokens and a Qwen-style chat template (``enable_thinking``), and
 Qwen3.5's preprocessor settings. Same inputs, same bytes: the seed and corpus are fixed.
@@ -102,7 +102,9 @@ def build_config(tok: Any) -> Any:
         "vocab_size": vocab,
         "hidden_size": 128,
         "intermediate_size": 256,
-        "num_hidden_layers": 4,  # 3 linear attention + 1 full attention (interval 4)
+        "num_hidden_layers": 2,  # 1 linear attention + 1 full attention (interval 2)
+        "layer_types": ["linear_attention", "full_attention"],
+        "full_attention_interval": 2,
         "num_attention_heads": 2,
         "num_key_value_heads": 1,
         "head_dim": 64,
