@@ -52,7 +52,7 @@ def cpu_server_args() -> list[str]:
         if value is True:
             flags.append(flag)
         elif value is False:
-            flags.append("--no-" + name.replace("_", "-"))
+            flags.append("--no-" + flag[2:])
         else:
             flags += [flag, json.dumps(value) if isinstance(value, dict) else str(value)]
     return flags
