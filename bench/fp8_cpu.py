@@ -7,7 +7,15 @@ FP8 engine the linear kernel its quantized layers actually run (``Engine.footpri
 * ``emulated``: the project's default, ``CPUEmulatedFP8ScaledMMLinearKernel`` (inference/engines/cpu_fp8.py);
 * ``vllm``: vLLM's own choice with that kernel switched off (``VLLM_DISABLED_KERNELS``), i.e.
   ``ChannelWiseTorchFP8ScaledMMLinearKernel`` → ``torch._scaled_mm`` (oneDNN on CPUs with AMX,
-  ATen's FP32 fallback elsewhere).
+  ATen's FP32 fallback elsewhere);
+* ``amx-gemm``: the project's route with the GEMM vLLM picks on an Intel Xeon with AMX, on both
+  sides (``cpu_fp8.choose_gemms_as_on_amx``): sgl-kernel's ``weight_packed_linear`` for every weight up to 1 MiB,
+  i.e. every linear layer of the tiny pair; oneDNN's otherwise. Run on a CPU without AMX (sgl-kernel
+  then computes with AVX-512-BF16), it shows that code path and its FP8 ÷ BF16 ratio, not AMX's
+  speed; a CPU without AVX-512-BF16 skips it.
+
+The linear layers' GEMM each side ran, read from the engines (``Engine.footprint.gemm``), is named
+in the table.
 
 Per side: decode tokens/s (``DECODE`` tokens, ignore_eos, rate over tokens after the first) and prefill
 tokens/s (a ~``PREFILL``-word text prompt, one new token), medians of ``REPS``, the sides taking turns
@@ -32,7 +40,7 @@ REPS = 5
 DECODE = 128
 PREFILL = 1500
 QUICK = {"reps": 3, "decode": 64, "prefill": 500}  # ``--quick``: the first lines of ``make test``
-ROUTES = {"emulated": {}, "vllm": {"VLLM_DISABLED_KERNELS": "CPUEmulatedFP8ScaledMMLinearKernel"}}
+ROUTES = {"emulated": {}, "vllm": {"VLLM_DISABLED_KERNELS": "CPUEmulatedFP8ScaledMMLinearKernel"}, "amx-gemm": {}}
 
 
 def child(route: str, reps: int = REPS, decode_tokens: int = DECODE, prefill_words: int = PREFILL) -> dict:
@@ -45,6 +53,10 @@ def child(route: str, reps: int = REPS, decode_tokens: int = DECODE, prefill_wor
     from inference.inputs.chat import GenerationSettings, UserTurn, prepare
     from inference.spec import cpu_pair
 
+    if route == "amx-gemm":
+        from inference.engines.cpu_fp8 import choose_gemms_as_on_amx
+
+        choose_gemms_as_on_amx()
     pool = EnginePool(cpu_pair(TINY))
     results: dict = {"route": route, "cpu": cpu_facts(), "onednn": onednn_matmuls(sys.executable), "sides": {}}
 
@@ -80,6 +92,7 @@ def child(route: str, reps: int = REPS, decode_tokens: int = DECODE, prefill_wor
                 "decode_tok_s": statistics.median(mine["decode"]),
                 "prefill_tok_s": statistics.median(mine["prefill"]),
                 "kernel": engine.footprint.kernel,
+                "gemm": engine.footprint.gemm,
                 "scheme": engine.footprint.scheme,
             }
 
@@ -99,18 +112,28 @@ def table(runs: list[dict], reps: int = REPS, decode: int = DECODE, prefill: int
         f"{onednn['bf16']}; an FP8 `torch._scaled_mm` on {onednn['fp8']}.",
         f"Each side alone, medians of {reps}: decode {decode} tokens, prefill a {prefill}-word prompt.",
         "",
-        "| FP8 route (kernel vLLM ran) | FP8 decode tok/s | BF16 decode tok/s | **decode FP8 ÷ BF16** "
-        "| FP8 prefill tok/s | BF16 prefill tok/s | **prefill FP8 ÷ BF16** |",
-        "|---|---|---|---|---|---|---|",
+        "| FP8 route (kernel vLLM ran) | GEMM (vLLM's, the linear layers') | FP8 decode tok/s | BF16 decode tok/s "
+        "| **decode FP8 ÷ BF16** | FP8 prefill tok/s | BF16 prefill tok/s | **prefill FP8 ÷ BF16** |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for run in runs:
         fp8, bf16 = run["sides"]["FP8"], run["sides"]["BF16"]
+        gemms = {fp8.get("gemm"), bf16.get("gemm")}
+        gemm = fp8.get("gemm") if len(gemms) == 1 else f"FP8 {fp8.get('gemm')}, BF16 {bf16.get('gemm')}"
         lines.append(
-            f"| {run['route']}: `{fp8['kernel']}` | {fp8['decode_tok_s']:.0f} | {bf16['decode_tok_s']:.0f} "
+            f"| {run['route']}: `{fp8['kernel']}` | {gemm or '–'} "
+            f"| {fp8['decode_tok_s']:.0f} | {bf16['decode_tok_s']:.0f} "
             f"| **{fp8['decode_tok_s'] / bf16['decode_tok_s']:.2f}** | {fp8['prefill_tok_s']:.0f} "
             f"| {bf16['prefill_tok_s']:.0f} | **{fp8['prefill_tok_s'] / bf16['prefill_tok_s']:.2f}** |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _sgl_gemm_runs_here() -> bool:
+    sys.path.insert(0, str(ROOT))
+    from inference.engines.cpu_fp8 import sgl_gemm_runs_here
+
+    return sgl_gemm_runs_here()
 
 
 def main() -> None:
@@ -133,6 +156,9 @@ def main() -> None:
         args.routes = ["emulated"]
     runs = []
     for route in args.routes:
+        if route == "amx-gemm" and not _sgl_gemm_runs_here():
+            print("route amx-gemm skipped: sgl-kernel's GEMM needs AVX-512-BF16 and vLLM's CPU ops", flush=True)
+            continue
         env = {**os.environ, **ROUTES[route]}
         out = subprocess.run(
             [sys.executable, "-m", "bench.fp8_cpu", "--child", route, *(["--quick"] if args.quick else [])],

@@ -70,14 +70,26 @@ def pytest_addoption(parser):
     )
 
 
+# ``--cpu-isa avx2``: what vLLM's CPU platform and layers ask torch to pick their kernels; an AVX2-only
+# CPU says no to all. A process the tests start (an app, the CPU server) reads it from a
+# ``sitecustomize`` put first on its PYTHONPATH, so every process runs the same kernels.
+AVX2_ONLY = """import os
+if os.environ.get("ATEN_CPU_CAPABILITY") == "avx2":
+    import torch
+    for probe in ("avx512", "avx512_bf16", "avx512_vnni", "amx_tile"):
+        setattr(torch.cpu, f"_is_{probe}_supported", lambda: False)
+"""
+
+
 def pytest_configure(config):
     if config.getoption("--cpu-isa") == "avx2":  # before any engine starts: forked EngineCores inherit it
-        os.environ["ATEN_CPU_CAPABILITY"] = "avx2"
-        import torch
+        import tempfile
 
-        # what vLLM's CPU platform and layers ask to pick their kernels: an AVX2-only CPU says no to all
-        for probe in ("avx512", "avx512_bf16", "avx512_vnni", "amx_tile"):
-            setattr(torch.cpu, f"_is_{probe}_supported", lambda: False)
+        os.environ["ATEN_CPU_CAPABILITY"] = "avx2"
+        site = Path(tempfile.mkdtemp(prefix="avx2-only-"))
+        (site / "sitecustomize.py").write_text(AVX2_ONLY)
+        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+        exec(AVX2_ONLY, {})  # this process too
 
 
 @pytest.fixture(scope="session")

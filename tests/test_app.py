@@ -211,6 +211,9 @@ def test_export_downloads_json_and_markdown_of_the_comparison(client, media):
     fp8, bf16 = rec["sides"]
     assert fp8["quant_kernel"] and fp8["quant_route"] and bf16["quant_kernel"] is None  # what ran, by name
     assert f"with {fp8['quant_kernel']} ({fp8['quant_route']})" in body["comparison.md"]
+    # on CPU, the GEMM vLLM picked for each side's linear layers, read from the engines (the same one)
+    assert fp8["cpu_gemm"] and fp8["cpu_gemm"] == bf16["cpu_gemm"], (fp8["cpu_gemm"], bf16["cpu_gemm"])
+    assert f"matmuls on {fp8['cpu_gemm']}" in body["comparison.md"]
     jsonschema.validate(rec, COMPARISON)
     assert "/tmp" not in body["comparison.json"]  # no server paths
     assert "## Turn 1" in body["comparison.md"] and "| FP8 |" in body["comparison.md"]

@@ -84,14 +84,30 @@ def test_widening_fp8_to_bf16_gives_the_casts_bits_for_every_value_but_nan():
     assert widen(many)[many.to(torch.bfloat16).isnan()].abs().eq(480).all()  # the bit route's NaN (``widen``)
 
 
+@pytest.mark.parametrize("gemm", ["this CPU's", "AMX's"])
 @pytest.mark.parametrize(("m", "n", "k"), [(1, 256, 128), (7, 128, 256), (64, 512, 128), (700, 256, 128)])
-def test_the_emulated_kernel_is_w8a8_with_vllms_own_per_token_quantisation(vllm_config, m, n, k):
+def test_the_emulated_kernel_is_w8a8_with_vllms_own_per_token_quantisation(vllm_config, monkeypatch, m, n, k, gemm):
+    """``gemm``: the GEMM vLLM picks on this CPU, or the one it picks on a CPU with AMX tiles
+    (sgl-kernel's ``weight_packed_linear`` for these small weights; run here where this CPU has
+    AVX-512-BF16, which that kernel then computes with: the Intel AMX route's code, not its speed)."""
     from vllm.model_executor.kernels.linear.scaled_mm.pytorch import ChannelWiseTorchFP8ScaledMMLinearKernel
+    from vllm.model_executor.layers import utils
     from vllm.model_executor.layers.quantization.input_quant_fp8 import QuantFP8
     from vllm.model_executor.layers.quantization.utils.quant_utils import GroupShape
     from vllm.model_executor.layers.utils import dispatch_cpu_unquantized_gemm
 
-    from inference.engines.cpu_fp8 import CPUEmulatedFP8ScaledMMLinearKernel
+    from inference.engines.cpu_fp8 import (
+        CPUEmulatedFP8ScaledMMLinearKernel,
+        choose_gemms_as_on_amx,
+        gemm_name,
+        sgl_gemm_runs_here,
+    )
+
+    if gemm == "AMX's":
+        if not sgl_gemm_runs_here():
+            pytest.skip("sgl-kernel's GEMM needs AVX-512-BF16 and vLLM's CPU ops")
+        monkeypatch.setattr(utils, "check_cpu_sgl_kernel", utils.check_cpu_sgl_kernel)  # restored after the test
+        choose_gemms_as_on_amx()
 
     names = ["weight", "weight_scale", "input_scale", "input_scale_ub"]
     x = torch.randn(m, k, generator=torch.Generator().manual_seed(m)).to(torch.bfloat16) * 3
@@ -111,6 +127,9 @@ def test_the_emulated_kernel_is_w8a8_with_vllms_own_per_token_quantisation(vllm_
     dispatch_cpu_unquantized_gemm(bf16, remove_weight=True)
     product = bf16.cpu_linear(x8.to(torch.bfloat16), None, None)
     assert torch.equal(y, (product * (s_x * s_w.t())).to(torch.bfloat16))
+    assert gemm_name(ours_layer.fp8_emulated_gemm) == gemm_name(bf16.cpu_linear)
+    if gemm == "AMX's":
+        assert gemm_name(bf16.cpu_linear) == "sgl-kernel weight_packed_linear"
     assert ours_layer.weight.numel() == 0  # dropped, as vLLM drops an unquantised layer's: the GEMM holds it
     reference = ChannelWiseTorchFP8ScaledMMLinearKernel(_layer_config(n, k), names).apply_weights(torch_layer, x)
 
@@ -119,6 +138,24 @@ def test_the_emulated_kernel_is_w8a8_with_vllms_own_per_token_quantisation(vllm_
     tolerance = 2 * 2.0**-8 * exact.abs() + 1e-6
     assert ((y.double() - exact).abs() <= tolerance).all()
     assert ((reference.double() - exact).abs() <= tolerance).all()
+
+
+def test_a_gemm_is_named_by_the_op_its_function_calls(vllm_config):
+    from vllm import _custom_ops as ops
+    from vllm.model_executor.layers.utils import dispatch_cpu_unquantized_gemm
+
+    from inference.engines.cpu_fp8 import GEMMS, TORCH_GEMM, gemm_name
+
+    assert gemm_name(torch.nn.functional.linear) == TORCH_GEMM  # vLLM's choice for a layer on the meta device
+    assert gemm_name(lambda x, weight, bias: ops.onednn_mm(None, x, bias)) == "oneDNN onednn_mm"
+    assert (
+        gemm_name(lambda x, weight, bias: ops.weight_packed_linear_cpu(x, weight, 8, bias))
+        == GEMMS["weight_packed_linear_cpu"]
+    )
+    layer = torch.nn.Module()
+    layer.weight = torch.nn.Parameter(torch.zeros(256, 128, dtype=torch.bfloat16), requires_grad=False)
+    dispatch_cpu_unquantized_gemm(layer, remove_weight=False)
+    assert gemm_name(layer.cpu_linear) in {*GEMMS.values(), TORCH_GEMM}
 
 
 def test_the_route_in_words_says_when_fp8_speed_is_emulated():

@@ -268,6 +268,23 @@ async def test_the_fp8_engine_reports_the_kernel_every_quantized_layer_runs(pool
     assert bf16.kernel is None and not bf16.emulated
     assert f"FP8 runs W8A8 FP8 with {fp8.kernel}: {fp8.route}." in pool.status.message
 
+    # the linear layers' GEMM, as vLLM's CPU dispatch picked it, counted: every linear layer on both
+    # sides (the same architecture), among the GEMMs the report knows, the same as vLLM picks here
+    from vllm.model_executor.layers.utils import dispatch_cpu_unquantized_gemm
+
+    from inference.engines.cpu_fp8 import GEMMS, TORCH_GEMM, gemm_name
+
+    (fp8_gemms,), (bf16_gemms,) = [await e._llm.collective_rpc("cpu_gemms") for e in pool.engines]
+    assert sum(fp8_gemms.values()) == sum(bf16_gemms.values()) >= expected, (fp8_gemms, bf16_gemms)
+    assert set(fp8_gemms) | set(bf16_gemms) <= {*GEMMS.values(), TORCH_GEMM}
+    assert fp8.gemm == bf16.gemm and set(bf16.gemm.split(" + ")) == set(bf16_gemms) == set(fp8_gemms)
+    import torch
+
+    layer = torch.nn.Module()
+    layer.weight = torch.nn.Parameter(torch.zeros(text["intermediate_size"], text["hidden_size"], dtype=torch.bfloat16))
+    dispatch_cpu_unquantized_gemm(layer, remove_weight=False)
+    assert gemm_name(layer.cpu_linear) in bf16_gemms
+
 
 @pytest.mark.parametrize(
     ("size", "budget"),

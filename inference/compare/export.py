@@ -61,6 +61,8 @@ def markdown(rec: dict[str, Any]) -> str:
         scheme = s["quant_scheme"] or "unquantized"
         if s.get("quant_kernel"):
             scheme += f" with {s['quant_kernel']} ({s['quant_route']})"
+        if s.get("cpu_gemm"):
+            scheme += f"; matmuls on {s['cpu_gemm']}"
         lines.append(f"| {label} | {model} | {_fmt(s['weight_bytes'])} | {scheme} | {_fmt(s['kv_cache_tokens'])} |")
     lines += ["", FP8_COVERAGE]
     for n, turn in enumerate(rec["turns"], 1):

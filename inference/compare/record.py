@@ -5,8 +5,9 @@ Contract: pure functions to plain ``dict``s (JSON types only), the same keys in
 
 * ``side_row``: label, model, tiny_random_checkpoint, reference, weight_bytes, kv_cache_tokens,
   quant_scheme, quant_kernel (the linear kernel(s) the engine reported its quantized layers run),
-  quant_route (that route in words) (these ``None`` when the engine does not say), and
-  speed_emulated (``True`` when FP8's speed there is not that of native FP8 matmuls);
+  quant_route (that route in words) (these ``None`` when the engine does not say), cpu_gemm (the
+  BF16 GEMM(s) vLLM picked for the linear layers on a CPU, e.g. "oneDNN onednn_mm"; ``None`` off
+  the CPU), and speed_emulated (``True`` when FP8's speed there is not that of native FP8 matmuls);
 * ``answer_row``: label, reasoning, reply, note (an error or stop mark), finish_reason,
   output_tokens, prompt_tokens, visual_tokens, text_tokens, ttft_s, decode_tokens_per_s,
   total_s, kv_cache_peak_use (share of the KV cache, 0..1);
@@ -52,6 +53,7 @@ def side_row(spec: ModelSpec, footprint: Any, reference: bool) -> dict[str, Any]
         "quant_scheme": getattr(footprint, "scheme", None),
         "quant_kernel": getattr(footprint, "kernel", None),
         "quant_route": getattr(footprint, "route", None),
+        "cpu_gemm": getattr(footprint, "gemm", None),
         "speed_emulated": bool(getattr(footprint, "emulated", False)),
         "speed_caveat": speed_caveat(spec, footprint) or None,  # what its speed figures do not say
     }

@@ -43,6 +43,9 @@ class Footprint:
     # True when FP8's speed here is not that of native FP8 matmuls (emulated in BF16, torch's CPU
     # fallback, a weight-only kernel): the page says so next to every FP8 speed figure.
     emulated: bool = False
+    # The BF16 GEMM(s) vLLM's CPU dispatch picked for the linear layers, in words, most layers first
+    # (``cpu_fp8.cpu_gemms``: e.g. "oneDNN onednn_mm"); None off the CPU or where not read.
+    gemm: str | None = None
 
 
 def weight_bytes(model: str) -> int | None:

@@ -29,7 +29,10 @@ the FP8 weights in GPU memory, are what the weights figure measures.
 
 ``KernelReport`` is a vLLM worker extension (``worker_extension_cls``): ``collective_rpc
 ("fp8_kernels")`` returns the linear kernel classes the loaded model's quantized layers actually run,
-counted, so the page names what runs rather than what should.
+counted, so the page names what runs rather than what should; ``collective_rpc("cpu_gemms")`` the
+BF16 GEMMs vLLM's CPU dispatch picked for the linear layers (the emulated FP8 ones included), counted
+(``cpu_gemms``: oneDNN's ``onednn_mm``, sgl-kernel's ``weight_packed_linear`` for weights up to 1 MiB on
+AMX, zentorch, or torch's linear; empty off the CPU).
 """
 
 from __future__ import annotations
@@ -159,8 +162,68 @@ def quantized_kernels(model: torch.nn.Module) -> dict[str, int]:
     return dict(found)
 
 
+# The op a CPU GEMM function calls (``dispatch_cpu_unquantized_gemm`` leaves a lambda on the layer
+# as ``cpu_linear``; the emulated kernel keeps its own as ``fp8_emulated_gemm``), in words.
+GEMMS = {
+    "weight_packed_linear_cpu": "sgl-kernel weight_packed_linear",
+    "onednn_mm": "oneDNN onednn_mm",
+    "zentorch_linear_unary": "zentorch linear",
+}
+TORCH_GEMM = "torch linear"
+
+
+def gemm_name(fn: object) -> str:
+    """Which GEMM ``fn`` (a layer's ``cpu_linear`` or ``fp8_emulated_gemm``) runs, read from the
+    names its code calls; torch's ``linear`` itself (vLLM's choice for a layer still on the meta
+    device) has no Python code and is torch's."""
+    names = set(getattr(getattr(fn, "__code__", None), "co_names", ()))
+    return next((name for op, name in GEMMS.items() if op in names), TORCH_GEMM)
+
+
+def cpu_gemms(model: torch.nn.Module) -> dict[str, int]:
+    """The GEMMs ``model``'s linear layers run on the CPU platform, counted by ``gemm_name``."""
+    found: Counter[str] = Counter()
+    for module in model.modules():
+        fn = getattr(module, "fp8_emulated_gemm", None) or getattr(module, "cpu_linear", None)
+        if fn is not None:
+            found[gemm_name(fn)] += 1
+    return dict(found)
+
+
+def sgl_gemm_runs_here() -> bool:
+    """Whether this CPU can run sgl-kernel's GEMM (vLLM's CPU build has it; its kernels need AVX-512-BF16)."""
+    import vllm._custom_ops  # noqa: F401  (loads vLLM's CPU ops into torch.ops._C)
+
+    return torch.cpu._is_avx512_bf16_supported() and hasattr(torch.ops._C, "convert_weight_packed")
+
+
+def choose_gemms_as_on_amx() -> None:
+    """For measuring and testing the Intel AMX route on a CPU without AMX (``bench/fp8_cpu.py``'s
+    ``amx-gemm`` route, ``tests/test_cpu_fp8.py``); the app never calls it. From now on, in this
+    process and those it forks, vLLM's CPU GEMM dispatch chooses as on a CPU with AMX tiles
+    (``check_cpu_sgl_kernel`` asks ``torch.cpu._is_amx_tile_supported`` first, then the weight's
+    size and shape); nothing else sees AMX (the attention and Gated DeltaNet kernels would run AMX
+    instructions)."""
+    from vllm.model_executor.layers import utils
+
+    ask = utils.check_cpu_sgl_kernel
+
+    def as_on_amx(n: int, k: int, dtype: torch.dtype) -> bool:
+        real = torch.cpu._is_amx_tile_supported
+        torch.cpu._is_amx_tile_supported = lambda: True
+        try:
+            return bool(ask(n, k, dtype))
+        finally:
+            torch.cpu._is_amx_tile_supported = real
+
+    utils.check_cpu_sgl_kernel = as_on_amx
+
+
 class KernelReport:
     """vLLM worker extension (``worker_extension_cls``): what the loaded model's layers run."""
 
     def fp8_kernels(self) -> dict[str, int]:
         return quantized_kernels(self.model_runner.get_model())  # type: ignore[attr-defined]
+
+    def cpu_gemms(self) -> dict[str, int]:
+        return cpu_gemms(self.model_runner.get_model())  # type: ignore[attr-defined]

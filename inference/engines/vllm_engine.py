@@ -252,7 +252,7 @@ class Engine(PromptViews, Backend):
 
     async def read_kernels(self) -> None:
         """Ask the workers which linear kernels the quantized layers run (vLLM's choice, made while
-        loading) and record them, in words, in ``footprint``."""
+        loading), and on CPU which GEMMs the linear layers run, and record them, in words, in ``footprint``."""
         from dataclasses import replace
 
         from vllm.platforms import current_platform
@@ -262,8 +262,15 @@ class Engine(PromptViews, Backend):
             for name, n in (worker or {}).items():
                 counts[name] = counts.get(name, 0) + n
         kernel, route, emulated = kernel_route(counts, cpu=current_platform.is_cpu())
-        self.footprint = replace(self.footprint, kernel=kernel, route=route, emulated=emulated)
+        gemms: dict[str, int] = {}
+        if current_platform.is_cpu():
+            for worker in await self._llm.collective_rpc("cpu_gemms"):
+                for name, n in (worker or {}).items():
+                    gemms[name] = gemms.get(name, 0) + n
+        gemm = " + ".join(sorted(gemms, key=lambda name: -gemms[name])) or None
+        self.footprint = replace(self.footprint, kernel=kernel, route=route, emulated=emulated, gemm=gemm)
         log.info("engine %s runs its quantized layers with %s", self.spec.title, counts or "no quantized kernel")
+        log.info("engine %s runs its linear layers' matmuls with %s", self.spec.title, gemms or "no CPU GEMM")
 
     def num_unfinished_requests(self) -> int:
         return 0 if self._llm is None else self._llm.get_num_unfinished_requests()

@@ -28,6 +28,7 @@ SIDE = obj(
     quant_scheme={"type": ["string", "null"]},
     quant_kernel={"type": ["string", "null"]},
     quant_route={"type": ["string", "null"]},
+    cpu_gemm={"type": ["string", "null"]},
     speed_emulated=BOOL,
     speed_caveat={"type": ["string", "null"]},
 )

@@ -20,7 +20,7 @@ from tests.helpers.clients import answers, client, split
 from tests.helpers.fake_app import serve_fake
 from tests.helpers.servers import serve
 
-TURNS = 8  # the lean attack right on all 8 by chance: 1/256
+TURNS = 8  # the lean attack right on all 8 by chance: below 1/256 (ties do not count)
 TOKENS = 24
 PROMPTS = [f"Tell me a short story about the number {i}." for i in range(TURNS)]
 
@@ -37,8 +37,10 @@ def test_a_replay_in_the_labelled_tab_guesses_the_blind_sides_no_better_than_cha
     away. With greedy blind turns (the old code) both blind answers were the labelled ones, so the
     first prompt unmasked the test, whether or not the two sides' answers differed; sampled with a
     seed drawn on the server, no blind answer may be one. The lean one: the blind answer closer to
-    the labelled FP8 answer (and farther from BF16's) is FP8; it may be right on every prompt by
-    chance only (1/256), so that is what fails."""
+    the labelled FP8 answer (and farther from BF16's) is FP8. Where neither blind answer leans (the
+    usual case: a sampled answer shares a character or two with either labelled one), the attacker
+    can only toss a coin, and a coin is right on all 8 prompts once in 256 runs; so a guess counts
+    only where the two answers lean differently, and being right on every prompt that way fails."""
     store = Store(f"sqlite:///{tmp_path / 'demo.sqlite'}")
     settings = GenerationSettings(max_tokens=TOKENS, ignore_eos=True)
     try:
@@ -60,10 +62,12 @@ def test_a_replay_in_the_labelled_tab_guesses_the_blind_sides_no_better_than_cha
                 lean = [_common(text, labels[0]) - _common(text, labels[1]) for text in shown]
                 guess = "B" if lean[1] > lean[0] else "A"
                 said, *_ = blind.predict("tie", guess, api_name="/blind_vote")
-                right += said.startswith("Your guess was right")
+                assert said.startswith(("Your guess was right", "Your guess was wrong")), said
+                right += lean[0] != lean[1] and said.startswith("Your guess was right")  # a tie is a coin toss
                 labelled.predict(api_name="/clear")
             print(
-                f"replay attack: {right} of {TURNS} guesses right; the labelled answers differed in {telling}; "
+                f"replay attack: {right} of {TURNS} guesses right by leaning; "
+                f"the labelled answers differed in {telling}; "
                 f"the longest start a blind answer shared with a labelled one: {longest} characters"
             )
             assert right < TURNS, f"{right} of {TURNS} right: the replay unmasks the blind test"
