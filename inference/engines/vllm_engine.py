@@ -253,24 +253,21 @@ class Engine(PromptViews, Backend):
     async def read_kernels(self) -> None:
         """Ask the workers which linear kernels the quantized layers run (vLLM's choice, made while
         loading), and on CPU which GEMMs the linear layers run, and record them, in words, in ``footprint``."""
+        from collections import Counter
         from dataclasses import replace
 
         from vllm.platforms import current_platform
 
-        counts: dict[str, int] = {}
-        for worker in await self._llm.collective_rpc("fp8_kernels"):
-            for name, n in (worker or {}).items():
-                counts[name] = counts.get(name, 0) + n
-        kernel, route, emulated = kernel_route(counts, cpu=current_platform.is_cpu())
-        gemms: dict[str, int] = {}
-        if current_platform.is_cpu():
-            for worker in await self._llm.collective_rpc("cpu_gemms"):
-                for name, n in (worker or {}).items():
-                    gemms[name] = gemms.get(name, 0) + n
-        gemm = " + ".join(sorted(gemms, key=lambda name: -gemms[name])) or None
+        async def counted(method: str) -> Counter[str]:  # a ``KernelReport`` method, all workers together
+            return sum((Counter(worker or {}) for worker in await self._llm.collective_rpc(method)), Counter())
+
+        counts = await counted("fp8_kernels")
+        kernel, route, emulated = kernel_route(dict(counts), cpu=current_platform.is_cpu())
+        gemms = await counted("cpu_gemms") if current_platform.is_cpu() else Counter()
+        gemm = " + ".join(name for name, _ in gemms.most_common()) or None
         self.footprint = replace(self.footprint, kernel=kernel, route=route, emulated=emulated, gemm=gemm)
-        log.info("engine %s runs its quantized layers with %s", self.spec.title, counts or "no quantized kernel")
-        log.info("engine %s runs its linear layers' matmuls with %s", self.spec.title, gemms or "no CPU GEMM")
+        log.info("engine %s runs its quantized layers with %s", self.spec.title, dict(counts) or "no quantized kernel")
+        log.info("engine %s runs its linear layers' matmuls with %s", self.spec.title, dict(gemms) or "no CPU GEMM")
 
     def num_unfinished_requests(self) -> int:
         return 0 if self._llm is None else self._llm.get_num_unfinished_requests()
