@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -129,6 +130,14 @@ def table(runs: list[dict], reps: int = REPS, decode: int = DECODE, prefill: int
     return "\n".join(lines) + "\n"
 
 
+def root_cause(stderr: str) -> str:
+    """The first exception an EngineCore or the child raised, in one line: vLLM's tracebacks run to
+    thousands of prefixed lines, and the front end's ``EngineDeadError`` only points above."""
+    raised = [line for line in stderr.splitlines() if re.search(r"\b\w+(Error|Exception): ", line)]
+    first = next((line for line in raised if "EngineDeadError" not in line), raised[0] if raised else "")
+    return re.sub(r"^\(EngineCore pid=\d+\) ERROR \S+ \S+ \[\S+\] ", "", first).strip() or "no exception printed"
+
+
 def _sgl_gemm_runs_here() -> bool:
     sys.path.insert(0, str(ROOT))
     from inference.engines.cpu_fp8 import sgl_gemm_runs_here
@@ -170,7 +179,7 @@ def main() -> None:
         )
         found = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
         if out.returncode or not found:
-            sys.exit(f"route {route} failed ({out.returncode}):\n{out.stderr[-12000:]}")
+            sys.exit(f"route {route} failed ({out.returncode}): {root_cause(out.stderr)}\n{out.stderr[-12000:]}")
         runs.append(json.loads(found[-1][len("RESULT ") :]))
         if not args.quick:
             print(json.dumps(runs[-1]["sides"]), flush=True)

@@ -84,12 +84,14 @@ def test_widening_fp8_to_bf16_gives_the_casts_bits_for_every_value_but_nan():
     assert widen(many)[many.to(torch.bfloat16).isnan()].abs().eq(480).all()  # the bit route's NaN (``widen``)
 
 
-@pytest.mark.parametrize("gemm", ["this CPU's", "AMX's"])
+@pytest.mark.parametrize("gemm", ["this CPU's", "AMX's", "torch's"])
 @pytest.mark.parametrize(("m", "n", "k"), [(1, 256, 128), (7, 128, 256), (64, 512, 128), (700, 256, 128)])
 def test_the_emulated_kernel_is_w8a8_with_vllms_own_per_token_quantisation(vllm_config, monkeypatch, m, n, k, gemm):
-    """``gemm``: the GEMM vLLM picks on this CPU, or the one it picks on a CPU with AMX tiles
+    """``gemm``: the GEMM vLLM picks on this CPU, the one it picks on a CPU with AMX tiles
     (sgl-kernel's ``weight_packed_linear`` for these small weights; run here where this CPU has
-    AVX-512-BF16, which that kernel then computes with: the Intel AMX route's code, not its speed)."""
+    AVX-512-BF16, which that kernel then computes with: the Intel AMX route's code, not its speed),
+    or its fallback to torch's linear where oneDNN cannot make a BF16 matmul (an AVX2-only CPU:
+    there the GEMM keeps no copy of the weight and takes it per call)."""
     from vllm.model_executor.kernels.linear.scaled_mm.pytorch import ChannelWiseTorchFP8ScaledMMLinearKernel
     from vllm.model_executor.layers import utils
     from vllm.model_executor.layers.quantization.input_quant_fp8 import QuantFP8
@@ -97,6 +99,7 @@ def test_the_emulated_kernel_is_w8a8_with_vllms_own_per_token_quantisation(vllm_
     from vllm.model_executor.layers.utils import dispatch_cpu_unquantized_gemm
 
     from inference.engines.cpu_fp8 import (
+        TORCH_GEMM,
         CPUEmulatedFP8ScaledMMLinearKernel,
         choose_gemms_as_on_amx,
         gemm_name,
@@ -108,6 +111,12 @@ def test_the_emulated_kernel_is_w8a8_with_vllms_own_per_token_quantisation(vllm_
             pytest.skip("sgl-kernel's GEMM needs AVX-512-BF16 and vLLM's CPU ops")
         monkeypatch.setattr(utils, "check_cpu_sgl_kernel", utils.check_cpu_sgl_kernel)  # restored after the test
         choose_gemms_as_on_amx()
+    if gemm == "torch's":
+        from vllm import _custom_ops
+
+        monkeypatch.setattr(utils, "check_cpu_sgl_kernel", lambda *_: False)
+        monkeypatch.setattr(_custom_ops, "_supports_onednn", False)
+        monkeypatch.setattr(utils.current_platform, "is_zen_cpu", lambda: False)
 
     names = ["weight", "weight_scale", "input_scale", "input_scale_ub"]
     x = torch.randn(m, k, generator=torch.Generator().manual_seed(m)).to(torch.bfloat16) * 3
@@ -125,11 +134,13 @@ def test_the_emulated_kernel_is_w8a8_with_vllms_own_per_token_quantisation(vllm_
     bf16 = torch.nn.Module()
     bf16.weight, bf16.bias = torch.nn.Parameter(w8.to(torch.bfloat16), requires_grad=False), None
     dispatch_cpu_unquantized_gemm(bf16, remove_weight=True)
-    product = bf16.cpu_linear(x8.to(torch.bfloat16), None, None)
+    product = bf16.cpu_linear(x8.to(torch.bfloat16), bf16.weight, None)
     assert torch.equal(y, (product * (s_x * s_w.t())).to(torch.bfloat16))
     assert gemm_name(ours_layer.fp8_emulated_gemm) == gemm_name(bf16.cpu_linear)
     if gemm == "AMX's":
         assert gemm_name(bf16.cpu_linear) == "sgl-kernel weight_packed_linear"
+    if gemm == "torch's":
+        assert gemm_name(bf16.cpu_linear) == TORCH_GEMM
     assert ours_layer.weight.numel() == 0  # dropped, as vLLM drops an unquantised layer's: the GEMM holds it
     reference = ChannelWiseTorchFP8ScaledMMLinearKernel(_layer_config(n, k), names).apply_weights(torch_layer, x)
 

@@ -75,7 +75,8 @@ class CPUEmulatedFP8ScaledMMLinearKernel(FP8ScaledMMLinearKernel):
         """Widen the FP8 weight to BF16 once (exact: every E4M3 value is a BF16 value) and hand it to
         the GEMM vLLM picks for an unquantised BF16 layer of that shape on this CPU
         (``dispatch_cpu_unquantized_gemm``: a prepacked oneDNN matmul, sgl-kernel's on AMX, or
-        torch's), which keeps its own packed copy; the layer's weight is then dropped, as vLLM drops
+        torch's linear where oneDNN cannot, as on AVX2), which keeps its own packed copy (torch's
+        takes the BF16 weight per call instead); the layer's weight is then dropped, as vLLM drops
         an unquantised layer's. So the FP8 side multiplies with the BF16 side's own GEMM: half the
         time of ``torch.nn.functional.linear`` at decode sizes here, and oneDNN's primitive cache
         bounded per layer as on the BF16 side (torch's grew with every new prefill length). Widening
@@ -89,7 +90,11 @@ class CPUEmulatedFP8ScaledMMLinearKernel(FP8ScaledMMLinearKernel):
         gemm.weight = torch.nn.Parameter(weight.t().to(torch.bfloat16).contiguous(), requires_grad=False)
         gemm.bias = None  # the bias, if any, is added after the scales
         dispatch_cpu_unquantized_gemm(gemm, remove_weight=True)
-        layer.fp8_emulated_gemm = gemm.cpu_linear  # (x) -> x @ W8.bf16.T; a function, not a module
+        layer.fp8_emulated_gemm = gemm.cpu_linear  # (x, weight, bias) -> x @ W8.bf16.T; a function, not a module
+        # what to pass it as ``weight``: empty where the GEMM packed its own copy; W8 in BF16 where
+        # vLLM fell back to torch's linear (oneDNN has no BF16 matmul on an AVX2-only CPU). A plain
+        # tensor, not a parameter: the layer's parameters stay those of an FP8 layer.
+        layer.fp8_emulated_weight = gemm.weight.data
         replace_parameter(layer, w_name, torch.nn.Parameter(torch.empty(0, dtype=torch.bfloat16), requires_grad=False))
         scale = getattr(layer, w_s_name)  # (N, 1) per channel, or one per tensor
         replace_parameter(layer, w_s_name, torch.nn.Parameter(scale.float().reshape(1, -1), requires_grad=False))
@@ -104,7 +109,7 @@ class CPUEmulatedFP8ScaledMMLinearKernel(FP8ScaledMMLinearKernel):
         amax = x2.abs().amax(dim=-1, keepdim=True)  # vLLM's infinity norm, the same values, ~15x faster here
         s_x = (amax / FP8_MAX).clamp_(min=MIN_SCALE)
         x8 = widen((x2 * s_x.reciprocal()).to(self.fp8_dtype))  # |x/s_x| <= FP8_MAX: no clamp
-        out = layer.fp8_emulated_gemm(x8, None, None) * (s_x * w_s)
+        out = layer.fp8_emulated_gemm(x8, layer.fp8_emulated_weight, None) * (s_x * w_s)
         if bias is not None:
             out = out + bias
         return out.to(self.config.out_dtype or x.dtype).view(*x.shape[:-1], out.shape[-1])
