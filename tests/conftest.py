@@ -71,13 +71,42 @@ def pytest_addoption(parser):
 
 
 # ``--cpu-isa avx2``: what vLLM's CPU platform and layers ask torch to pick their kernels; an AVX2-only
-# CPU says no to all. A process the tests start (an app, the CPU server) reads it from a
-# ``sitecustomize`` put first on its PYTHONPATH, so every process runs the same kernels.
+# CPU says no to all. And oneDNN makes no BF16 matmul there ("could not create a primitive
+# descriptor", AMD EPYC Zen 3, 2026-12-07), so vLLM's unquantised GEMM falls back to torch's linear
+# on both sides: ``create_onednn_mm`` refuses BF16 weights as it does there. A process the tests
+# start (an app, the CPU server) reads all this from a ``sitecustomize`` put first on its
+# PYTHONPATH, so every process runs the same kernels.
 AVX2_ONLY = """import os
 if os.environ.get("ATEN_CPU_CAPABILITY") == "avx2":
+    import importlib.abc
+    import importlib.machinery
+    import sys
+
     import torch
     for probe in ("avx512", "avx512_bf16", "avx512_vnni", "amx_tile"):
         setattr(torch.cpu, f"_is_{probe}_supported", lambda: False)
+
+    def no_bf16_onednn(ops):
+        made = ops.create_onednn_mm
+        def create_onednn_mm(weight, *args, **kwargs):
+            if weight.dtype == torch.bfloat16:
+                raise RuntimeError("could not create a primitive descriptor for the matmul primitive (BF16, AVX2)")
+            return made(weight, *args, **kwargs)
+        ops.create_onednn_mm = create_onednn_mm
+
+    class OpsLoaded(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):
+            if name != "vllm._custom_ops":
+                return None
+            spec = importlib.machinery.PathFinder.find_spec(name, path)
+            run = spec.loader.exec_module
+            spec.loader.exec_module = lambda module: (run(module), no_bf16_onednn(module))
+            return spec
+
+    if "vllm._custom_ops" in sys.modules:
+        no_bf16_onednn(sys.modules["vllm._custom_ops"])
+    else:
+        sys.meta_path.insert(0, OpsLoaded())
 """
 
 

@@ -13,7 +13,8 @@ Why: vLLM 0.32 sends a per-channel FP8 checkpoint on a CPU without AMX-FP8 to
 ``ChannelWiseTorchFP8ScaledMMLinearKernel``, i.e. ``torch._scaled_mm``; on an Intel Xeon with AMX
 torch hands that to oneDNN's *reference* FP8 matmul (14–23x slower than BF16 per matmul, the tiny
 FP8 engine ~70x slower than BF16), on AVX2 to ATen's scalar-cast fallback. Every x86 CPU of this
-project's machines has a fast BF16 matmul (AMX, AVX-512-BF16, or oneDNN's AVX2 path), and FP8 E4M3
+project's machines has the BF16 matmul the BF16 side runs (oneDNN's or sgl-kernel's on AMX and
+AVX-512-BF16; on AVX2, where oneDNN makes none, torch's own), and FP8 E4M3
 values are exact in BF16 (3 mantissa bits in 7), so the product of the FP8 values is the same
 number a native FP8 matmul forms before its scales; only its rounding to BF16 before the scales
 are applied differs (one BF16 rounding, ~0.4 % relative, where ``_scaled_mm`` gives FP32).
