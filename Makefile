@@ -237,6 +237,11 @@ bench-comparison: $(VENV)/.installed tiny
 bench-fp8: $(VENV)/.installed tiny
 	$(VENV)/bin/python -m bench.fp8_cpu
 
+# What freezing the app's heap before forking an EngineCore saves (bench/fork_gc.py, docs/performance.md).
+.PHONY: bench-fork-gc
+bench-fork-gc: $(VENV)/.installed tiny
+	$(VENV)/bin/python -m bench.fork_gc
+
 # Video and large-image preprocessing vs qwen-vl-utils and the decode floor (bench/preprocess.py).
 .PHONY: bench-preprocess
 bench-preprocess: $(VENV)/.installed tiny

@@ -151,3 +151,31 @@ def test_no_code_swaps_a_pools_engines_after_it_is_built():
                 targets = [node.target]
             found += [f"{module}:{node.lineno}" for t in targets if swaps(t)]
     assert [f.rsplit(":", 1)[0] for f in found] == ["inference.engines.pool"], found  # its constructor only
+
+
+def test_forking_freezes_this_processs_heap_until_the_last_overlapping_start_leaves():
+    """An EngineCore forked inside ``forking`` inherits this process's objects frozen (its start-up
+    collections skip them); this process gets its heap back unfrozen, even after a failed start."""
+    import gc
+    import threading
+
+    from inference.engines.vllm_engine import forking
+
+    before = gc.get_freeze_count()  # an interpreter may start with a few objects frozen
+    inside, leave = threading.Event(), threading.Event()
+
+    def other_start():
+        with forking():
+            inside.set()
+            leave.wait(10)
+
+    other = threading.Thread(target=other_start)
+    with pytest.raises(RuntimeError), forking():
+        assert gc.get_freeze_count() > before
+        other.start()
+        assert inside.wait(10)
+        raise RuntimeError("the engine failed to start")
+    assert gc.get_freeze_count() > before  # the other start is still inside: still frozen
+    leave.set()
+    other.join(10)
+    assert gc.get_freeze_count() == 0

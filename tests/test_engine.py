@@ -179,6 +179,14 @@ async def test_the_streamed_text_is_what_decode_says_to_the_last_character(pool,
     report(f"detokenising: {held} of 6 tiny answers ended in an incomplete UTF-8 character (shown as �)")
 
 
+def test_starting_the_engines_leaves_this_processs_heap_unfrozen(pool):
+    """The engines forked with this process's heap frozen (``forking``); afterwards its garbage is
+    collected as before: nothing left in the permanent generation."""
+    import gc
+
+    assert all(e.started for e in pool.engines) and gc.get_freeze_count() == 0
+
+
 def test_footprint_reports_weights_and_kv_capacity(pool, tiny_dir):
     fp8, bf16 = (e.footprint for e in pool.engines)
     on_disk = [sum(f.stat().st_size for f in (tiny_dir / d).glob("*.safetensors")) for d in ("fp8", "bf16")]

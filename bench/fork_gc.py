@@ -1,0 +1,118 @@
+"""What freezing the app's heap before forking an EngineCore saves (``inference.engines.vllm_engine.forking``).
+
+Contract: ``python -m bench.fork_gc [--reps N]`` starts the tiny pair ``N`` times each way, each
+start in a fresh process holding the app's heap (the app, Gradio, the UI, transformers, vLLM and
+torch imported): ``frozen`` as the app starts it, ``unfrozen`` with ``forking`` made a no-op (the
+reference). Per start: seconds until both engines are ready, the EngineCores' CPU seconds by then,
+and each EngineCore's own memory (USS) and its share (PSS). Writes ``bench/results/fork_gc.md``
+and quotes it in docs/performance.md (block ``fork-gc``); medians, and the ratio frozen ÷ unfrozen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+from bench.common import RESULTS, ROOT, TINY, quote_in_docs
+
+
+def child(mode: str) -> dict:
+    """One start of the tiny pair in this (fresh) process."""
+    sys.path.insert(0, str(ROOT))
+    from inference.spec import CPU_PROCESS_ENV, cpu_pair
+
+    os.environ.update(CPU_PROCESS_ENV)
+    import gradio  # noqa: F401  the heap the app's process holds when it forks its engines
+    import psutil
+    import torch  # noqa: F401
+    import transformers  # noqa: F401
+    import vllm  # noqa: F401
+
+    import app  # noqa: F401
+    import ui.serve  # noqa: F401
+    from inference.engines import vllm_engine
+    from inference.engines.pool import EnginePool
+
+    if mode == "unfrozen":
+        vllm_engine.forking = contextlib.nullcontext
+    objects = len(gc.get_objects())
+    pool = EnginePool(cpu_pair(TINY))
+    t = time.monotonic()
+    try:
+        pool.start()
+        ready = time.monotonic() - t
+        cores = psutil.Process().children(recursive=True)
+        mem = [c.memory_full_info() for c in cores]
+        cpu = sum(c.cpu_times().user + c.cpu_times().system for c in cores)
+    finally:
+        pool.shutdown()
+    mib = 2**20
+    return {
+        "objects": objects,
+        "ready_s": ready,
+        "engine_cpu_s": cpu,
+        "uss_mib": [m.uss / mib for m in mem],
+        "pss_mib": [m.pss / mib for m in mem],
+    }
+
+
+def table(runs: dict[str, list[dict]]) -> str:
+    def med(mode: str, key: str) -> float:
+        values = [r[key] if not isinstance(r[key], list) else statistics.mean(r[key]) for r in runs[mode]]
+        return statistics.median(values)
+
+    cpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    model = next((line.split(":", 1)[1].strip() for line in cpu.splitlines() if line.startswith("Model name")), "?")
+    rows = [
+        f"The tiny pair started {len(runs['frozen'])} times each way, alternating, each start in a fresh "
+        f"process holding the app's heap (~{med('frozen', 'objects') / 1000:.0f}k objects tracked by the "
+        f"garbage collector); {model}, {os.cpu_count()} cores, Python {platform.python_version()}. Medians.",
+        "",
+        "| | both engines ready | EngineCores' CPU by then | each EngineCore's own memory (USS) | its share (PSS) |",
+        "|---|---|---|---|---|",
+    ]
+    for mode in ("unfrozen", "frozen"):
+        rows.append(
+            f"| {mode} | {med(mode, 'ready_s'):.1f} s | {med(mode, 'engine_cpu_s'):.1f} s | "
+            f"{med(mode, 'uss_mib'):.0f} MiB | {med(mode, 'pss_mib'):.0f} MiB |"
+        )
+    ratio = [med("frozen", k) / med("unfrozen", k) for k in ("ready_s", "engine_cpu_s", "uss_mib", "pss_mib")]
+    rows.append("| **frozen ÷ unfrozen** | " + " | ".join(f"**{r:.2f}**" for r in ratio) + " |")
+    return "\n".join(rows) + "\n"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--child", choices=["frozen", "unfrozen"], help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child)))
+        return
+    runs: dict[str, list[dict]] = {"unfrozen": [], "frozen": []}
+    for _ in range(args.reps):
+        for mode in runs:
+            done = subprocess.run(
+                [sys.executable, "-m", "bench.fork_gc", "--child", mode], cwd=ROOT, capture_output=True, text=True
+            )
+            if done.returncode:
+                sys.exit(f"bench.fork_gc: the {mode} start failed:\n{done.stderr[-3000:]}")
+            runs[mode].append(json.loads(done.stdout.strip().splitlines()[-1]))
+            print(mode, runs[mode][-1], flush=True)
+    text = table(runs)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "fork_gc.md").write_text(text)
+    quote_in_docs("fork-gc", text, required=False)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
