@@ -14,7 +14,8 @@ when the EngineCore process dies (vLLM's own monitor notices); ``restart()`` (bl
 beside a live engine can measure the memory wrongly, vllm#55827), and a turn sent meanwhile is
 refused on this side alone. ``score`` gives teacher-forced log-probabilities (``inference.compare.scores``).
 ``prompt_tokens`` counts what a turn's prompt will hold, before it is sent. ``shutdown()`` is
-idempotent. This module knows nothing about the UI.
+idempotent. ``forking()`` holds this process's heap frozen while a CPU engine forks its
+EngineCore (``start`` uses it when ``spec.fork``). This module knows nothing about the UI.
 """
 
 from __future__ import annotations
