@@ -4,8 +4,11 @@ Contract: ``python -m bench.fork_gc [--reps N]`` starts the tiny pair ``N`` time
 start in a fresh process holding the app's heap (the app, Gradio, the UI, transformers, vLLM and
 torch imported): ``frozen`` as the app starts it, ``unfrozen`` with ``forking`` made a no-op (the
 reference). Per start: seconds until both engines are ready, the EngineCores' CPU seconds by then,
-and each EngineCore's own memory (USS) and its share (PSS). Writes ``bench/results/fork_gc.md``
-and quotes it in docs/performance.md (block ``fork-gc``); medians, and the ratio frozen ÷ unfrozen.
+and each EngineCore's own memory (USS) and its share (PSS). Then ``N`` times each way, vLLM's
+server of the tiny BF16 side as ``inference.deploy.cpu_server`` starts it (its EngineCore forked
+inside ``forking`` too): seconds until ``/health`` answers, and the same figures of its EngineCore.
+Writes ``bench/results/fork_gc.md`` and quotes it in docs/performance.md (block ``fork-gc``);
+medians, and the ratio frozen ÷ unfrozen.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 from bench.common import RESULTS, ROOT, TINY, quote_in_docs
 
@@ -64,9 +69,48 @@ def child(mode: str) -> dict:
     }
 
 
-def table(runs: dict[str, list[dict]]) -> str:
-    def med(mode: str, key: str) -> float:
-        values = [r[key] if not isinstance(r[key], list) else statistics.mean(r[key]) for r in runs[mode]]
+# vLLM's server as ``inference.deploy.cpu_server`` runs it, ``forking`` made a no-op for the reference
+SERVER = """import contextlib, sys
+if sys.argv.pop(1) == "unfrozen":
+    import inference.engines.vllm_engine as v
+    v.forking = contextlib.nullcontext
+from inference.deploy.cpu_server import main
+main()
+"""
+
+
+def server_start(mode: str, folder: Path) -> dict:
+    """One start of vLLM's server of the tiny BF16 side, ``mode`` as in ``child``, until healthy."""
+    import psutil
+
+    from inference.deploy.cpu_server import healthy, launch, server
+    from inference.deploy.processes import stop_group
+    from inference.evaluation.lmms import free_port
+
+    port, log = free_port(), folder / f"server-{mode}.log"
+    command, env = server(str(TINY / "bf16"), port, "--served-model-name", "side", cpu_core=0)
+    command = [command[0], "-c", SERVER, mode, *command[3:]]  # ``-m inference.deploy.cpu_server`` → SERVER
+    t = time.monotonic()
+    process = healthy(launch(command, {**env, "PYTHONPATH": str(ROOT)}, log), port, log)
+    try:
+        ready = time.monotonic() - t
+        cores = psutil.Process(process.pid).children(recursive=True)
+        mem = [c.memory_full_info() for c in cores]
+        cpu = sum(c.cpu_times().user + c.cpu_times().system for c in cores)
+    finally:
+        stop_group(process)
+    mib = 2**20
+    return {
+        "ready_s": ready,
+        "engine_cpu_s": cpu,
+        "uss_mib": [m.uss / mib for m in mem],
+        "pss_mib": [m.pss / mib for m in mem],
+    }
+
+
+def table(runs: dict[str, list[dict]], servers: dict[str, list[dict]]) -> str:
+    def med(mode: str, key: str, of: dict[str, list[dict]] = runs) -> float:
+        values = [r[key] if not isinstance(r[key], list) else statistics.mean(r[key]) for r in of[mode]]
         return statistics.median(values)
 
     cpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
@@ -84,7 +128,23 @@ def table(runs: dict[str, list[dict]]) -> str:
             f"| {mode} | {med(mode, 'ready_s'):.1f} s | {med(mode, 'engine_cpu_s'):.1f} s | "
             f"{med(mode, 'uss_mib'):.0f} MiB | {med(mode, 'pss_mib'):.0f} MiB |"
         )
-    ratio = [med("frozen", k) / med("unfrozen", k) for k in ("ready_s", "engine_cpu_s", "uss_mib", "pss_mib")]
+    keys = ("ready_s", "engine_cpu_s", "uss_mib", "pss_mib")
+    ratio = [med("frozen", k) / med("unfrozen", k) for k in keys]
+    rows.append("| **frozen ÷ unfrozen** | " + " | ".join(f"**{r:.2f}**" for r in ratio) + " |")
+    rows += [
+        "",
+        f"vLLM's server of the tiny BF16 side (`inference.deploy.cpu_server`, as `make lmms` and the remote-side "
+        f"tests start it) started {len(servers['frozen'])} times each way, alternating. Medians.",
+        "",
+        "| | `/health` answers | its EngineCore's CPU by then | its own memory (USS) | its share (PSS) |",
+        "|---|---|---|---|---|",
+    ]
+    for mode in ("unfrozen", "frozen"):
+        rows.append(
+            f"| {mode} | {med(mode, 'ready_s', servers):.1f} s | {med(mode, 'engine_cpu_s', servers):.1f} s | "
+            f"{med(mode, 'uss_mib', servers):.0f} MiB | {med(mode, 'pss_mib', servers):.0f} MiB |"
+        )
+    ratio = [med("frozen", k, servers) / med("unfrozen", k, servers) for k in keys]
     rows.append("| **frozen ÷ unfrozen** | " + " | ".join(f"**{r:.2f}**" for r in ratio) + " |")
     return "\n".join(rows) + "\n"
 
@@ -107,7 +167,13 @@ def main() -> None:
                 sys.exit(f"bench.fork_gc: the {mode} start failed:\n{done.stderr[-3000:]}")
             runs[mode].append(json.loads(done.stdout.strip().splitlines()[-1]))
             print(mode, runs[mode][-1], flush=True)
-    text = table(runs)
+    servers: dict[str, list[dict]] = {"unfrozen": [], "frozen": []}
+    with tempfile.TemporaryDirectory() as folder:
+        for _ in range(args.reps):
+            for mode in servers:
+                servers[mode].append(server_start(mode, Path(folder)))
+                print("server", mode, servers[mode][-1], flush=True)
+    text = table(runs, servers)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "fork_gc.md").write_text(text)
     quote_in_docs("fork-gc", text, required=False)

@@ -311,3 +311,26 @@ def test_the_cpu_server_is_given_the_engine_arguments_the_app_gives_its_own_engi
     parsed = vars(parser.parse_args(cpu_server.cpu_server_args()))
     spec = cpu_spec("BF16", "m", core=0, kv_cache_bytes=CPU_KV_BYTES)
     assert {name: parsed[name] for name in spec.engine_args} == spec.engine_args
+
+
+def test_the_cpu_servers_engine_core_forks_from_a_frozen_heap_and_the_server_gets_it_back(monkeypatch):
+    """The server's engine start (where its EngineCore forks) runs inside the app's ``forking``: the
+    server's objects are frozen while it forks and unfrozen once the start returns (the stand-in for
+    ``AsyncLLM.from_vllm_config`` reads the freeze count when called)."""
+    import gc
+
+    from vllm.platforms.cpu import CpuPlatform
+    from vllm.v1.engine.async_llm import AsyncLLM
+
+    seen = []
+
+    def stand_in(cls, vllm_config, **kwargs):
+        seen.append(gc.get_freeze_count())
+        return "the engine"
+
+    before = gc.get_freeze_count()  # an interpreter may start with a few objects frozen
+    monkeypatch.setattr(AsyncLLM, "from_vllm_config", classmethod(stand_in))
+    monkeypatch.setattr(CpuPlatform, "check_and_update_config", vars(CpuPlatform)["check_and_update_config"])
+    cpu_server.fork_engine_core()
+    assert AsyncLLM.from_vllm_config("config", start_engine_loop=True) == "the engine"
+    assert seen[0] > before and gc.get_freeze_count() == 0

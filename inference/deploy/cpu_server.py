@@ -7,7 +7,9 @@ the server's process instead of spawned. vLLM's CPU platform sets
 ``VLLM_WORKER_MULTIPROC_METHOD=spawn`` while it checks an engine's config
 (``CpuPlatform.check_and_update_config``), and a spawned EngineCore imports vLLM and torch again
 (~12 s of one core here) before it loads the model; this module wraps that method so that ``fork``
-is set right after it, as ``inference.engines.vllm_engine`` does after ``create_engine_config()``.
+is set right after it, as ``inference.engines.vllm_engine`` does after ``create_engine_config()``,
+and starts the engine inside that module's ``forking()`` (the server's heap frozen while its
+EngineCore forks, so the EngineCore's start-up collections skip what it inherited, as in the app).
 ``server(model, port, *extra, cpu_core=None)`` is the command and environment of a server of
 ``model`` on the loopback ``port`` with ``extra`` arguments: vLLM's own module as it is, or with
 ``cpu_core`` this module with the app's CPU settings (``cpu_server_args()``: the engine arguments of
@@ -99,16 +101,27 @@ def healthy(process: subprocess.Popen[bytes], port: int, log: Path) -> subproces
 
 
 def fork_engine_core() -> None:
-    """Make vLLM's CPU platform leave ``fork`` as the way its EngineCore starts (see the module)."""
+    """Make vLLM's CPU platform leave ``fork`` as the way its EngineCore starts, and the server's
+    engine start (``AsyncLLM.from_vllm_config``, where the fork happens) run inside
+    ``inference.engines.vllm_engine.forking`` (see the module)."""
     from vllm.platforms.cpu import CpuPlatform
+    from vllm.v1.engine.async_llm import AsyncLLM
+
+    from inference.engines.vllm_engine import forking
 
     check = CpuPlatform.check_and_update_config.__func__
+    make = AsyncLLM.from_vllm_config.__func__
 
     def check_then_fork(cls: type[CpuPlatform], vllm_config: Any) -> None:
         check(cls, vllm_config)
         os.environ["VLLM_WORKER_MULTIPROC_METHOD"] = "fork"
 
+    def make_frozen(cls: type[AsyncLLM], *args: Any, **kwargs: Any) -> AsyncLLM:
+        with forking():
+            return make(cls, *args, **kwargs)
+
     CpuPlatform.check_and_update_config = classmethod(check_then_fork)
+    AsyncLLM.from_vllm_config = classmethod(make_frozen)
 
 
 def main() -> None:
