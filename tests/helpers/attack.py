@@ -5,7 +5,8 @@ no model) that counts a prompt with the tiny checkpoint's real tokenizer and cha
 tokenising a long text costs what it costs in the app. ``serve_attacked(tmp_path, engine=...,
 launch=..., **build_options)`` serves the app as ``app.py`` composes it (store, blind tab, share
 route) with those engines and yields ``(url, comparison)``. ``HealthWatch(url)`` asks ``/healthz``
-every 20 ms from a thread while its block runs; ``worst`` is the slowest answer (s) and
+every 20 ms from a thread while its block runs (connected before the block starts; at least one
+answer timed, however short the block); ``worst`` is the slowest answer (s) and
 ``times`` every answer's time, so a test can show the server kept answering. ``from_outside(url,
 script)`` runs ``script`` in another Python process (the attacker: its own work, such as encoding
 megabytes of JSON, must not count against the server's), with ``client`` (``gradio_client``,
@@ -71,17 +72,22 @@ class HealthWatch:
     def __init__(self, url: str):
         self.url = url.rstrip("/") + "/healthz"
         self.times: list[float] = []
-        self._done = threading.Event()
+        self._connected, self._done = threading.Event(), threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
 
     def _watch(self) -> None:
-        with httpx.Client(timeout=120) as http:
-            http.get(self.url)  # the connection made before timing
-            while not self._done.is_set():
-                start = time.perf_counter()
-                http.get(self.url).raise_for_status()
-                self.times.append(time.perf_counter() - start)
-                self._done.wait(0.02)
+        try:
+            with httpx.Client(timeout=120) as http:
+                http.get(self.url)  # the connection made before timing
+                self._connected.set()
+                while True:  # one answer timed at least: a block refused at once ends before the first
+                    start = time.perf_counter()
+                    http.get(self.url).raise_for_status()
+                    self.times.append(time.perf_counter() - start)
+                    if self._done.wait(0.02):
+                        return
+        finally:
+            self._connected.set()  # a watch that could not connect does not hold the block up
 
     @property
     def worst(self) -> float:
@@ -89,6 +95,7 @@ class HealthWatch:
 
     def __enter__(self) -> HealthWatch:
         self._thread.start()
+        self._connected.wait(120)
         return self
 
     def __exit__(self, *exc) -> None:

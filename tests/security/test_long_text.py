@@ -97,3 +97,11 @@ def test_a_text_near_the_limit_is_tokenised_off_the_event_loop(tiny_dir, tmp_pat
             said = notice(client(url).predict({"text": text, "files": []}, api_name="/respond"))
         assert "exceeds the model's context" in said, said
         assert watch.worst < HEALTHY, f"/healthz took {watch.worst * 1000:.0f} ms"
+
+
+def test_the_health_watch_times_an_answer_however_short_its_block(tmp_path):
+    """The watch these tests rest on: connected before its block starts, and at least one answer
+    timed even when the block ends at once (a refusal can come back before the first timed ask)."""
+    with serve_attacked(tmp_path) as (url, _comparison), HealthWatch(url) as watch:
+        pass
+    assert watch.times and watch.worst < HEALTHY, watch.times
