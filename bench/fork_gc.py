@@ -53,17 +53,20 @@ def child(mode: str) -> dict:
     t = time.monotonic()
     try:
         pool.start()
-        ready = time.monotonic() - t
-        cores = psutil.Process().children(recursive=True)
-        mem = [c.memory_full_info() for c in cores]
-        cpu = sum(c.cpu_times().user + c.cpu_times().system for c in cores)
+        return {"objects": objects, **engine_cores(time.monotonic() - t, psutil.Process())}
     finally:
         pool.shutdown()
+
+
+def engine_cores(ready_s: float, parent) -> dict:
+    """A start's figures: ``ready_s``, and the CPU seconds and memory of ``parent``'s EngineCores
+    (every process under it) now."""
+    cores = parent.children(recursive=True)
+    mem = [c.memory_full_info() for c in cores]
     mib = 2**20
     return {
-        "objects": objects,
-        "ready_s": ready,
-        "engine_cpu_s": cpu,
+        "ready_s": ready_s,
+        "engine_cpu_s": sum(c.cpu_times().user + c.cpu_times().system for c in cores),
         "uss_mib": [m.uss / mib for m in mem],
         "pss_mib": [m.pss / mib for m in mem],
     }
@@ -93,60 +96,46 @@ def server_start(mode: str, folder: Path) -> dict:
     t = time.monotonic()
     process = healthy(launch(command, {**env, "PYTHONPATH": str(ROOT)}, log), port, log)
     try:
-        ready = time.monotonic() - t
-        cores = psutil.Process(process.pid).children(recursive=True)
-        mem = [c.memory_full_info() for c in cores]
-        cpu = sum(c.cpu_times().user + c.cpu_times().system for c in cores)
+        return engine_cores(time.monotonic() - t, psutil.Process(process.pid))
     finally:
         stop_group(process)
-    mib = 2**20
-    return {
-        "ready_s": ready,
-        "engine_cpu_s": cpu,
-        "uss_mib": [m.uss / mib for m in mem],
-        "pss_mib": [m.pss / mib for m in mem],
-    }
 
 
 def table(runs: dict[str, list[dict]], servers: dict[str, list[dict]]) -> str:
-    def med(mode: str, key: str, of: dict[str, list[dict]] = runs) -> float:
-        values = [r[key] if not isinstance(r[key], list) else statistics.mean(r[key]) for r in of[mode]]
-        return statistics.median(values)
-
     cpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
     model = next((line.split(":", 1)[1].strip() for line in cpu.splitlines() if line.startswith("Model name")), "?")
-    rows = [
+    objects = statistics.median(r["objects"] for r in runs["frozen"])
+    pair = (
         f"The tiny pair started {len(runs['frozen'])} times each way, alternating, each start in a fresh "
-        f"process holding the app's heap (~{med('frozen', 'objects') / 1000:.0f}k objects tracked by the "
-        f"garbage collector); {model}, {os.cpu_count()} cores, Python {platform.python_version()}. Medians.",
-        "",
-        "| | both engines ready | EngineCores' CPU by then | each EngineCore's own memory (USS) | its share (PSS) |",
-        "|---|---|---|---|---|",
-    ]
-    for mode in ("unfrozen", "frozen"):
-        rows.append(
-            f"| {mode} | {med(mode, 'ready_s'):.1f} s | {med(mode, 'engine_cpu_s'):.1f} s | "
-            f"{med(mode, 'uss_mib'):.0f} MiB | {med(mode, 'pss_mib'):.0f} MiB |"
-        )
+        f"process holding the app's heap (~{objects / 1000:.0f}k objects tracked by the garbage collector); "
+        f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}. Medians."
+    )
+    server = (
+        f"vLLM's server of the tiny BF16 side (`inference.deploy.cpu_server`, as `make lmms` and the remote-side "
+        f"tests start it) started {len(servers['frozen'])} times each way, alternating. Medians."
+    )
+    pair_head = (
+        "| | both engines ready | EngineCores' CPU by then | each EngineCore's own memory (USS) | its share (PSS) |"
+    )
+    server_head = "| | `/health` answers | its EngineCore's CPU by then | its own memory (USS) | its share (PSS) |"
+    parts = [_rows(pair, pair_head, runs), _rows(server, server_head, servers)]
+    return "\n\n".join(parts) + "\n"
+
+
+def _rows(intro: str, head: str, of: dict[str, list[dict]]) -> str:
+    """``intro``, then a table under ``head``: each way's medians and the ratio frozen ÷ unfrozen."""
+
+    def med(mode: str, key: str) -> float:
+        return statistics.median(statistics.mean(r[key]) if isinstance(r[key], list) else r[key] for r in of[mode])
+
     keys = ("ready_s", "engine_cpu_s", "uss_mib", "pss_mib")
+    rows = [intro, "", head, "|---|---|---|---|---|"]
+    for mode in ("unfrozen", "frozen"):
+        ready, cpu, uss, pss = (med(mode, k) for k in keys)
+        rows.append(f"| {mode} | {ready:.1f} s | {cpu:.1f} s | {uss:.0f} MiB | {pss:.0f} MiB |")
     ratio = [med("frozen", k) / med("unfrozen", k) for k in keys]
     rows.append("| **frozen ÷ unfrozen** | " + " | ".join(f"**{r:.2f}**" for r in ratio) + " |")
-    rows += [
-        "",
-        f"vLLM's server of the tiny BF16 side (`inference.deploy.cpu_server`, as `make lmms` and the remote-side "
-        f"tests start it) started {len(servers['frozen'])} times each way, alternating. Medians.",
-        "",
-        "| | `/health` answers | its EngineCore's CPU by then | its own memory (USS) | its share (PSS) |",
-        "|---|---|---|---|---|",
-    ]
-    for mode in ("unfrozen", "frozen"):
-        rows.append(
-            f"| {mode} | {med(mode, 'ready_s', servers):.1f} s | {med(mode, 'engine_cpu_s', servers):.1f} s | "
-            f"{med(mode, 'uss_mib', servers):.0f} MiB | {med(mode, 'pss_mib', servers):.0f} MiB |"
-        )
-    ratio = [med("frozen", k, servers) / med("unfrozen", k, servers) for k in keys]
-    rows.append("| **frozen ÷ unfrozen** | " + " | ".join(f"**{r:.2f}**" for r in ratio) + " |")
-    return "\n".join(rows) + "\n"
+    return "\n".join(rows)
 
 
 def main() -> None:
