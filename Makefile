@@ -242,6 +242,11 @@ bench-fp8: $(VENV)/.installed tiny
 bench-fork-gc: $(VENV)/.installed tiny
 	$(VENV)/bin/python -m bench.fork_gc
 
+# What a streaming render costs the server loop with and without ui.gradio_adapter.cheap_skips (bench/skips.py).
+.PHONY: bench-skips
+bench-skips: $(VENV)/.installed
+	$(VENV)/bin/python -m bench.skips
+
 # Video and large-image preprocessing vs qwen-vl-utils and the decode floor (bench/preprocess.py).
 .PHONY: bench-preprocess
 bench-preprocess: $(VENV)/.installed tiny

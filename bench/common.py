@@ -33,6 +33,14 @@ def tree_rss_mb(pid: int | None = None) -> float:
     return total / 2**20
 
 
+def cpu_model() -> str:
+    """``lscpu``'s model name ("?" where it says none)."""
+    import subprocess
+
+    cpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    return next((line.split(":", 1)[1].strip() for line in cpu.splitlines() if line.startswith("Model name")), "?")
+
+
 PERFORMANCE = ROOT / "docs" / "performance.md"  # where the benchmarks' generated blocks are quoted
 
 

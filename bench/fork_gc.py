@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import RESULTS, ROOT, TINY, quote_in_docs
+from bench.common import RESULTS, ROOT, TINY, cpu_model, quote_in_docs
 
 
 def child(mode: str) -> dict:
@@ -102,8 +102,7 @@ def server_start(mode: str, folder: Path) -> dict:
 
 
 def table(runs: dict[str, list[dict]], servers: dict[str, list[dict]]) -> str:
-    cpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    model = next((line.split(":", 1)[1].strip() for line in cpu.splitlines() if line.startswith("Model name")), "?")
+    model = cpu_model()
     objects = statistics.median(r["objects"] for r in runs["frozen"])
     pair = (
         f"The tiny pair started {len(runs['frozen'])} times each way, alternating, each start in a fresh "

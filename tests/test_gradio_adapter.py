@@ -7,6 +7,8 @@ Engine-free: each probe drives Gradio's own code (no page served); ``test_sessio
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import datetime
 import inspect
 import re
@@ -18,11 +20,21 @@ import gradio as gr
 import pytest
 from gradio import helpers, route_utils, routes
 from gradio import utils as gr_utils
+from gradio.blocks import postprocess_update_dict
 from gradio.data_classes import GradioModel, GradioRootModel
 from gradio.state_holder import SessionState, StateHolder
 from gradio_client import utils as client_utils
 
 import ui.gradio_adapter as adapter
+
+
+def _three_outputs(postprocess: bool = True):
+    """A page whose one event has a Markdown, an HTML and a State output (HTML: Gradio sends a skip's
+    props too)."""
+    with gr.Blocks() as demo:
+        text, html, kept = gr.Markdown("a"), gr.HTML("h"), gr.State(1)
+        gr.Button().click(lambda: None, None, [text, html, kept], postprocess=postprocess)
+    return demo, next(iter(demo.fns.values())), (text, html, kept)
 
 
 def _signature() -> None:
@@ -52,6 +64,16 @@ def _validate_meta() -> None:
 
 def _update() -> None:
     assert gr.update(value=1, interactive=True) == {"__type__": "update", "value": 1, "interactive": True}
+
+
+def _postprocess_data() -> None:
+    gradio = getattr(gr.Blocks.postprocess_data, "original", gr.Blocks.postprocess_data)
+    assert list(inspect.signature(gradio).parameters) == ["self", "block_fn", "predictions", "state"]
+    assert list(inspect.signature(postprocess_update_dict).parameters) == ["block", "update_dict", "postprocess"]
+    demo, fn, (text, _, _) = _three_outputs()
+    state = SessionState(demo)
+    out = asyncio.run(gradio(demo, fn, [gr.skip(), "b", gr.skip()], state))
+    assert out[0] == postprocess_update_dict(text, gr.skip(), fn.postprocess) == {"__type__": "update"}, out
 
 
 def _model_dump() -> None:
@@ -96,6 +118,7 @@ PROBES: dict[str, Callable[[], None]] = {
     "stateful": _stateful,
     "validate_meta": _validate_meta,
     "update": _update,
+    "postprocess_data": _postprocess_data,
     "model_dump": _model_dump,
     "file_url": _file_url,
     "upload_folder": _upload_folder,
@@ -143,3 +166,46 @@ def test_a_bound_handler_gets_one_dict_of_the_grouped_values_and_gradio_fills_th
     assert seen == {"message": "hi", "values": {"a": 1, "b": 2}, "request": request}
     with pytest.raises(TypeError, match="has no parameter"):
         adapter.bind(handler, {"text": box})
+
+
+@pytest.mark.parametrize("postprocess", [True, False])
+@pytest.mark.parametrize(
+    "given",
+    [
+        ["**new**", gr.skip(), 5],  # one output kept with its value, one skipped, a State set
+        [gr.skip(), gr.skip(), gr.skip()],  # all skipped (the State's skip leaves it as it was)
+        [gr.skip(), gr.update(value="<b>x</b>", visible=False), gr.skip()],  # an update still rebuilds
+        [gr.update(), "<i>y</i>", gr.update(value=7)],  # gr.update() is a bare skip too
+    ],
+)
+def test_a_bare_skip_is_sent_as_gradio_sends_it_without_rebuilding_its_component(given, postprocess):
+    adapter.cheap_skips()
+    adapter.cheap_skips()  # idempotent: the original stays one layer below
+    cheap = gr.Blocks.postprocess_data
+    gradio = cheap.original
+    assert not getattr(gradio, "cheap_skips", False)
+    demo, fn, outputs = _three_outputs(postprocess)
+    mine, theirs = SessionState(demo), SessionState(demo)
+    got = asyncio.run(cheap(demo, fn, copy.deepcopy(given), mine))  # Gradio's own pops an update's value
+    assert got == asyncio.run(gradio(demo, fn, copy.deepcopy(given), theirs))
+    assert mine.state_data == theirs.state_data  # the State output: set, or left as it was
+    for c, value in zip(outputs, given, strict=True):
+        if c.stateful:
+            continue
+        update = isinstance(value, dict) and value.get("__type__") == "update"
+        assert (theirs.blocks_config.blocks[c._id] is not c) == update  # Gradio rebuilds for every update
+        assert (mine.blocks_config.blocks[c._id] is not c) == (update and value != gr.skip()), (c, value)
+
+
+@pytest.mark.parametrize("given", [[gr.skip(), gr.update(value="<b>z</b>")], [gr.skip(), "<b>z</b>"], [gr.skip()] * 2])
+def test_one_output_left_after_the_skips_is_processed_as_gradio_processes_a_lone_output(given):
+    adapter.cheap_skips()
+    cheap = gr.Blocks.postprocess_data
+    with gr.Blocks() as demo:
+        text, html = gr.Markdown("a"), gr.HTML("h")
+        gr.Button().click(lambda: None, None, [text, html])
+    fn = next(iter(demo.fns.values()))
+    mine, theirs = SessionState(demo), SessionState(demo)
+    got = asyncio.run(cheap(demo, fn, copy.deepcopy(given), mine))
+    assert got == asyncio.run(cheap.original(demo, fn, copy.deepcopy(given), theirs))
+    assert mine.blocks_config.blocks[text._id] is text  # the skipped one: not rebuilt

@@ -17,6 +17,14 @@ one thread hand-off per component per render; the turn event has ~15 inputs and 
 a 2-core machine with both engines busy each hand-off waited ~1 ms for a core, 10-25 ms of the
 time to first token per render.
 
+``cheap_skips()`` (idempotent; ``ui.layout.build_demo`` calls it): an output given as a bare
+``gr.skip()`` reaches the browser as Gradio sends it (``{"__type__": "update"}``), without what Gradio
+does first for every update: build a new component from the old one's arguments and its config
+(here 1-10 ms each, e.g. HighlightedText 2.0, LinePlot 2.7, Chatbot 10.5), which a skip leaves as
+it was. A streaming turn's render skips five outputs or more (the divergence views and plot while
+only the answers grow): ~9 ms of the server's event loop per render per streaming user before.
+Outputs given anything else, and ``gr.State`` outputs, go through Gradio's own code as before.
+
 ``root_url(request)`` and ``file_link(root, path)``: a user file's URL on this page, as Gradio
 builds the ones it hands out (``ui.links``); ``upload_folder()``: where Gradio keeps uploads
 (``ui.inputs``); ``state_holder(app)``, ``closed_sessions(holder)`` and ``forget_session(holder,
@@ -31,6 +39,10 @@ with a sentence naming the one a Gradio upgrade changed; ``requirements/*.txt`` 
 - validate_meta: before ``preprocess``, Gradio validates an input with
   ``data_model.model_validate(value, context={"validate_meta": True})`` (``Blocks.preprocess_data``).
 - update: ``gr.update(...)`` is a dict whose ``"__type__"`` is ``"update"``.
+- postprocess_data: ``Blocks.postprocess_data(block_fn, predictions, state)`` processes an event's
+  outputs (``block_fn.outputs``, a list of one prediction each, a lone prediction for one output);
+  for an update it rebuilds the component, then sends ``postprocess_update_dict(block, update,
+  postprocess)``, which for a bare ``gr.skip()`` reads nothing the rebuild changed.
 - model_dump: ``postprocess`` may return a ``GradioModel``/``GradioRootModel``, sent as ``model_dump()``.
 - file_url: a file's URL is ``route_utils.get_root_url(request, route_utils.get_api_call_path(request),
   root_path)`` + ``route_utils.API_PREFIX`` + ``/file=`` + ``gradio_client.utils.encode_file_path(path)``.
@@ -41,6 +53,7 @@ with a sentence naming the one a Gradio upgrade changed; ``requirements/*.txt`` 
 
 from __future__ import annotations
 
+import copy
 import datetime
 import inspect
 from collections.abc import Callable, Mapping, Sequence
@@ -50,6 +63,7 @@ from typing import Any
 import gradio as gr
 from gradio import route_utils
 from gradio import utils as gr_utils
+from gradio.blocks import postprocess_update_dict
 from gradio.components import Component
 from gradio.data_classes import FileData, GradioModel, GradioRootModel
 from gradio_client import utils as client_utils
@@ -150,6 +164,43 @@ def _post(component: Component, value: Any) -> Any:
         return {**value, "value": _post(component, value["value"])}
     out = component.postprocess(value)  # type: ignore[no-untyped-call]  # untyped on Gradio's ComponentBase
     return out.model_dump() if isinstance(out, (GradioModel, GradioRootModel)) else out
+
+
+# --- skips -----------------------------------------------------------------------------------
+
+SKIP: dict[str, str] = {"__type__": "update"}  # a bare gr.skip(), as Gradio sends it
+
+
+def cheap_skips() -> None:
+    """Gradio sends a bare ``gr.skip()`` without rebuilding its component (see the module's contract)."""
+    original = gr.Blocks.postprocess_data
+    if getattr(original, "cheap_skips", False):
+        return
+
+    async def postprocess_data(self: gr.Blocks, block_fn: Any, predictions: Any, state: Any) -> list[Any]:
+        outputs = list(block_fn.outputs)
+        plain = not block_fn.batch and not block_fn.is_validator_function
+        if plain and isinstance(predictions, (list, tuple)) and len(predictions) == len(outputs) > 1:
+            kept = [i for i, (c, p) in enumerate(zip(outputs, predictions, strict=True)) if c.stateful or not _bare(p)]
+            if len(kept) < len(outputs):  # what Gradio sends for a skip, minus the rebuild
+                out = [postprocess_update_dict(c, dict(SKIP), block_fn.postprocess) for c in outputs]
+                if kept:
+                    rest = copy.copy(block_fn)
+                    rest.outputs = [outputs[i] for i in kept]
+                    given = [predictions[i] for i in kept]
+                    done = await original(self, rest, given if len(kept) > 1 else given[0], state)
+                    for i, value in zip(kept, done, strict=True):
+                        out[i] = value
+                return out
+        return await original(self, block_fn, predictions, state)
+
+    postprocess_data.cheap_skips = True  # type: ignore[attr-defined]
+    postprocess_data.original = original  # type: ignore[attr-defined]
+    gr.Blocks.postprocess_data = postprocess_data  # type: ignore[method-assign]
+
+
+def _bare(value: Any) -> bool:
+    return type(value) is dict and len(value) == 1 and value.get("__type__") == "update"
 
 
 # --- files -----------------------------------------------------------------------------------

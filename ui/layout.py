@@ -31,7 +31,7 @@ import gradio as gr
 from ui.blind import BlindTest, blind_tab
 from ui.evaluation import evaluation_tab
 from ui.glossary import glossary
-from ui.gradio_adapter import bind
+from ui.gradio_adapter import bind, cheap_skips
 from ui.inputs import FILE_TYPES, paste_limit
 from ui.presets import preset
 from ui.session import REGENERATE, Comparison
@@ -353,6 +353,7 @@ def build_demo(
     blind_first: bool = False,
     sharer: Sharer | None = None,
 ) -> gr.Blocks:
+    cheap_skips()
     demo = gr.Blocks(title=TITLE, delete_cache=delete_cache)
     with demo:
         wire(demo, render(comparison, banner, examples_dir, blind, blind_first, sharer), comparison)

@@ -30,7 +30,8 @@ PLACEHOLDER_DELAY = 0.15
 # Renders per second of all running turns together. When each render cost the server loop ~5-20 ms
 # (Gradio's postprocessing in a thread per component), 8 turns at 20 a second each made the loop,
 # not the engines, set the pace (bench/load.py: 2.1x one user's throughput at 4 users, 1.1x at 8).
-# Renders now cost under 1 ms (``ui.gradio_adapter.bind``, ``ui.links``); the cap stays, not re-tuned since.
+# Renders now cost under 1 ms (``ui.gradio_adapter.bind``, ``ui.links``, and since 2026-12-07
+# ``cheap_skips``: each ``gr.skip()`` had cost a rebuild, ~10 ms a render); the cap stays, not re-tuned since.
 RENDER_BUDGET = 40
 # Characters in the panes re-rendered per second, at most (up to ``MAX_RENDER_INTERVAL``). The browser
 # re-renders the whole conversation on every render (Gradio snapshots each output's value, the
@@ -64,7 +65,7 @@ async def renders(
     # ~5 ms: not on the way to the first token; Gradio takes no second submit while a turn
     # runs anyway). The "…" render of a slow start does both at once, as does Regenerate,
     # which keeps the user's draft in the box. Afterwards a new turn's box is sent empty
-    # again; ``gr.update()`` would cost a rebuild per render, so only Regenerate pays it.
+    # again and Regenerate's left as it is (``gr.update()``, a bare skip: no rebuild, ``cheap_skips``).
     lock = gr.update(interactive=False)
     boxes = [lock] if replace else [None, lock]
     keep = gr.update() if replace else None

@@ -135,8 +135,8 @@ class Comparison:
         ``details=False`` leaves the divergence views and plot as they are. While they are still
         empty (``shown``, which ``details=True`` refreshes, says what the browser has) it sends the
         empty values again, which costs nothing on either side; once they hold an answer it sends
-        ``gr.skip()``, which makes Gradio rebuild the component with its JSON schema (~5 ms on the
-        server) but spares the browser from re-drawing a long answer and the plot on every render.
+        ``gr.skip()``, which spares the browser from re-drawing a long answer and the plot on every
+        render (and the server a rebuild of each: ``ui.gradio_adapter.cheap_skips``).
         ``link``: the content of each user file in the panes (``ui.links``).
         """
         last = conversation[-1] if conversation else None
