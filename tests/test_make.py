@@ -170,3 +170,41 @@ def test_make_gpu_check_runs_the_check_from_the_machines_set(machine, venv, tmp_
     device = "cuda" if machine == "gpu" else "cpu"
     assert re.search(rf"^{re.escape(venv)}/bin/python -m bench\.gpu_check --device {device}", commands, re.MULTILINE)
     assert ("inference.checkpoints.tiny" in commands) == (machine == "cpu")
+
+
+def _make(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``make ARGS`` here (really run), free of any outer make's flags, with ``env`` added."""
+    clean = {k: v for k, v in os.environ.items() if k not in {"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "DEVICE"}}
+    return subprocess.run(["make", *args], cwd=ROOT, env=clean | env, capture_output=True, text=True, timeout=60)
+
+
+def test_a_tiny_pair_made_before_from_the_same_inputs_is_copied_not_built_again(tmp_path):
+    store = Path(_make("--eval=store: ; @echo $(TINY_STORE)", "store", XDG_CACHE_HOME=str(tmp_path)).stdout.strip())
+    assert store.parent == tmp_path / "qwen35-fp8-demo" and re.fullmatch(r"tiny-[0-9a-f]{16}", store.name)
+    for side in ("bf16", "fp8"):  # what a build never writes: proof that nothing was built
+        (store / side).mkdir(parents=True)
+        (store / side / "config.json").write_text(f'{{"kept": "{side}"}}')
+    done = _make(f"TINY={tmp_path / 'tiny'}", "tiny", XDG_CACHE_HOME=str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    for side in ("bf16", "fp8"):
+        assert (tmp_path / "tiny" / side / "config.json").read_text() == f'{{"kept": "{side}"}}'
+        assert f"tiny {side}: copied from {store}" in done.stdout
+
+
+def test_the_tiny_pairs_key_changes_with_each_of_its_inputs(tmp_path):
+    def key(*inputs: str) -> str:
+        given = f"TINY_INPUTS={' '.join(inputs)}"
+        return _make(given, "--eval=store: ; @echo $(TINY_STORE)", "store", XDG_CACHE_HOME=str(tmp_path)).stdout
+
+    (tmp_path / "a").write_text("seed 0")
+    (tmp_path / "b").write_text("seed 1")
+    assert key(str(tmp_path / "a")) != key(str(tmp_path / "b")) and key(str(tmp_path / "a")) == key(str(tmp_path / "a"))
+    listed = re.search(r"^TINY_INPUTS := (.*?)(?<!\\)$", (ROOT / "Makefile").read_text(), re.M | re.S)
+    assert listed, "the Makefile has no TINY_INPUTS"
+    named = set(listed[1].replace("\\\n", " ").split())
+    builders = {
+        "inference/checkpoints/tiny.py",
+        "inference/checkpoints/chat_template.jinja",
+        "inference/checkpoints/quantize.py",
+    }
+    assert builders | {"requirements/cpu.txt", "requirements/quantize.txt", "requirements/cpu-overrides.txt"} <= named
