@@ -171,8 +171,8 @@ def test_markdown_and_latex_render_in_the_panes(fresh, served):
     open_page(fresh, served[0], max_tokens=4)
     send(fresh, "Is **this** $e^{i\\pi} + 1 = 0$ right?", [])
     answered(fresh)
-    for side in (0, 1):
-        assert fresh.locator(f"#pane-{side} .katex").count() >= 1  # KaTeX rendered the formula
+    for side in (0, 1):  # the page renders the formula after the text arrives: wait for it, bounded
+        fresh.wait_for_selector(f"#pane-{side} .katex", state="attached", timeout=20_000)  # KaTeX's
         assert fresh.locator(f"#pane-{side} strong").count() >= 1  # and Markdown the bold text
 
 
