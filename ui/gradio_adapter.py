@@ -21,8 +21,9 @@ time to first token per render.
 ``gr.skip()`` reaches the browser as Gradio sends it (``{"__type__": "update"}``), without what Gradio
 does first for every update: build a new component from the old one's arguments and its config
 (here 1-10 ms each, e.g. HighlightedText 2.0, LinePlot 2.7, Chatbot 10.5), which a skip leaves as
-it was. A streaming turn's render skips five outputs or more (the divergence views and plot while
-only the answers grow): ~9 ms of the server's event loop per render per streaming user before.
+it was. A streaming turn's render skips six of its twelve outputs (the divergence views, plot,
+verdict and notice while only the answers grow): ~10-12 ms of the server's event loop per render
+per streaming user before (``make bench-skips``).
 Outputs given anything else, and ``gr.State`` outputs, go through Gradio's own code as before.
 
 ``root_url(request)`` and ``file_link(root, path)``: a user file's URL on this page, as Gradio
