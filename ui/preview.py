@@ -6,12 +6,16 @@ seconds)`` lays the sampled frames out in rows, each stamped with its time, the 
 each temporal patch framed in the same colour. ``caption(file_plan)`` says it in words.
 ``preview_file`` draws the right one for a planned file once and keeps it as a PNG (the
 preview is asked for again on every keystroke in the input box) in a scratch folder that
-never holds more than ``KEEP_FILES`` of them (``prune``, ``scratch``, ``remove_scratch``).
+never holds more than ``KEEP_FILES`` of them (``prune``, ``scratch``, ``remove_scratch``). A
+scratch folder's name carries its process's id; the first ``scratch`` of a process removes the
+folders of processes that are gone (an app killed outright leaves its folders behind).
 """
 
 from __future__ import annotations
 
 import atexit
+import os
+import re
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -103,10 +107,37 @@ def prune(folder: Path, keep: int) -> None:
 _SCRATCH: dict[str, Path] = {}
 
 
+SCRATCH_NAME = re.compile(r"qwen-demo-[a-z-]+?-pid(\d+)-")
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (another user's counts: signalling it is refused, not failed)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep(root: Path) -> list[Path]:
+    """Remove the scratch folders under ``root`` whose process is gone; returns them."""
+    gone = []
+    for folder in root.glob("qwen-demo-*"):
+        named = SCRATCH_NAME.match(folder.name)
+        if named and folder.is_dir() and not alive(int(named[1])):
+            shutil.rmtree(folder, ignore_errors=True)
+            gone.append(folder)
+    return gone
+
+
 def scratch(kind: str) -> Path:
     """This process's folder for ``kind`` (previews, exports); ``remove_scratch`` removes them all."""
+    if not _SCRATCH:
+        sweep(Path(tempfile.gettempdir()))
     if kind not in _SCRATCH:
-        _SCRATCH[kind] = Path(tempfile.mkdtemp(prefix=f"qwen-demo-{kind}-"))
+        _SCRATCH[kind] = Path(tempfile.mkdtemp(prefix=f"qwen-demo-{kind}-pid{os.getpid()}-"))
         atexit.register(shutil.rmtree, _SCRATCH[kind], True)
     return _SCRATCH[kind]
 
