@@ -259,6 +259,11 @@ bench-fork-gc: $(VENV)/.installed tiny
 bench-skips: $(VENV)/.installed
 	$(VENV)/bin/python -m bench.skips
 
+# What an idle page's server spends on Gradio's queue polls, with and without ui.gradio_adapter.quiet_queue (bench/idle.py).
+.PHONY: bench-idle
+bench-idle: $(VENV)/.installed
+	$(VENV)/bin/python -m bench.idle
+
 # Video and large-image preprocessing vs qwen-vl-utils and the decode floor (bench/preprocess.py).
 .PHONY: bench-preprocess
 bench-preprocess: $(VENV)/.installed tiny

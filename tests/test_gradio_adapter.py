@@ -18,7 +18,7 @@ from types import SimpleNamespace
 
 import gradio as gr
 import pytest
-from gradio import helpers, route_utils, routes
+from gradio import helpers, queueing, route_utils, routes
 from gradio import utils as gr_utils
 from gradio.blocks import postprocess_update_dict
 from gradio.data_classes import GradioModel, GradioRootModel
@@ -113,6 +113,21 @@ def _state_holder() -> None:
     assert adapter.state_holder(SimpleNamespace(state_holder=holder)) is holder
 
 
+def _queue_polls() -> None:
+    with gr.Blocks() as demo:
+        gr.Textbox()
+    demo.queue()
+    queue = demo._queue
+    assert isinstance(queue, queueing.Queue), f"demo._queue is a {type(queue).__name__}"
+    assert isinstance(queue.sleep_when_free, float) and isinstance(queue.progress_update_sleep_when_free, float)
+    for loop, name in (
+        ("start_processing", "sleep_when_free"),
+        ("start_progress_updates", "progress_update_sleep_when_free"),
+    ):
+        source = inspect.getsource(getattr(queueing.Queue, loop))
+        assert f"asyncio.sleep(self.{name})" in source, f"Queue.{loop} no longer sleeps self.{name}"
+
+
 PROBES: dict[str, Callable[[], None]] = {
     "signature": _signature,
     "stateful": _stateful,
@@ -121,6 +136,7 @@ PROBES: dict[str, Callable[[], None]] = {
     "postprocess_data": _postprocess_data,
     "model_dump": _model_dump,
     "file_url": _file_url,
+    "queue_polls": _queue_polls,
     "upload_folder": _upload_folder,
     "state_holder": _state_holder,
 }
@@ -209,3 +225,17 @@ def test_one_output_left_after_the_skips_is_processed_as_gradio_processes_a_lone
     got = asyncio.run(cheap(demo, fn, copy.deepcopy(given), mine))
     assert got == asyncio.run(cheap.original(demo, fn, copy.deepcopy(given), theirs))
     assert mine.blocks_config.blocks[text._id] is text  # the skipped one: not rebuilt
+
+
+def test_the_page_polls_its_queue_every_10_ms_and_returns_gradios_values_for_the_benchmark():
+    from pathlib import Path
+
+    from inference.engines.fake import FakeFastEngine
+    from inference.spec import cpu_pair
+    from ui.serve import build
+
+    page = build(cpu_pair(Path("/nowhere/tiny")), make_engine=FakeFastEngine)
+    queue = page.demo._queue
+    assert (queue.sleep_when_free, queue.progress_update_sleep_when_free) == (adapter.QUEUE_POLL, adapter.PROGRESS_POLL)
+    assert adapter.quiet_queue(page.demo, 0.001, 0.01) == (0.01, 0.1)
+    assert (queue.sleep_when_free, queue.progress_update_sleep_when_free) == (0.001, 0.01)

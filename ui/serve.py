@@ -77,6 +77,7 @@ def build(
     secret); ``examples_dir``: the example gallery's media; ``make_engine``: what builds each side's
     engine (default: its backend's class, ``inference.engines.backends``; tests pass a fake)."""
     from inference.engines.pool import EnginePool
+    from ui.gradio_adapter import quiet_queue
     from ui.layout import build_demo
     from ui.session import Comparison
     from ui.viewers import Identity
@@ -129,6 +130,7 @@ def build(
     # that the demo is busy; Gradio's own queue only guards against floods (its "busy" toast).
     queue = comparison.queue
     demo.queue(default_concurrency_limit=queue.capacity, max_size=4 * (queue.capacity + queue.max_queue))
+    quiet_queue(demo)  # an idle page's server polls its queue every 10 ms, not every 1 ms
     return Page(demo, comparison, options, store)
 
 
