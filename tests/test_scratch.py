@@ -29,6 +29,14 @@ sys.stdin.read()
 """
 
 
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def app(temp: Path) -> list[str]:
+    """The command of a process that makes two scratch folders in ``temp`` and waits on its stdin."""
+    return [sys.executable, "-c", KILLED_APP, str(temp)]
+
+
 @pytest.fixture
 def temp(tmp_path, monkeypatch) -> Path:
     """A temp folder of its own and a process that has made no scratch folder yet."""
@@ -39,20 +47,8 @@ def temp(tmp_path, monkeypatch) -> Path:
 
 
 def test_a_killed_apps_folders_go_at_the_next_start_and_a_live_ones_stay(temp):
-    root = Path(__file__).resolve().parent.parent
-    live = subprocess.Popen(
-        [sys.executable, "-c", KILLED_APP, str(temp)],
-        cwd=root,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    killed = subprocess.Popen(
-        [sys.executable, "-c", KILLED_APP, str(temp)],
-        cwd=root,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
+    live, killed = (
+        subprocess.Popen(app(temp), cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for _ in "ab"
     )
     try:
         live_folder = Path(live.stdout.readline().strip())
@@ -77,10 +73,7 @@ def test_a_killed_apps_folders_go_at_the_next_start_and_a_live_ones_stay(temp):
 
 
 def test_an_app_that_exits_removes_its_own_folders(temp):
-    root = Path(__file__).resolve().parent.parent
-    done = subprocess.run(
-        [sys.executable, "-c", KILLED_APP, str(temp)], cwd=root, input="", capture_output=True, text=True, timeout=120
-    )
+    done = subprocess.run(app(temp), cwd=ROOT, input="", capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert Path(done.stdout.strip()).parent == temp and list(temp.iterdir()) == []
 
