@@ -42,8 +42,10 @@ def temp(tmp_path, monkeypatch) -> Path:
     """A temp folder of its own and a process that has made no scratch folder yet."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     monkeypatch.setattr(preview, "_SCRATCH", {})
+    preview.sweep_once.cache_clear()
     yield tmp_path
     preview.remove_scratch()
+    preview.sweep_once.cache_clear()
 
 
 def test_a_killed_apps_folders_go_at_the_next_start_and_a_live_ones_stay(temp):
@@ -85,3 +87,15 @@ def test_the_sweep_runs_once_a_process_not_on_every_folder(temp, monkeypatch):
     preview.scratch("export")
     preview.scratch("preview")
     assert calls == [temp]
+
+
+def test_the_page_is_swept_when_built_before_any_handler_runs(temp):
+    from inference.engines.fake import FakeFastEngine
+    from inference.spec import cpu_pair
+    from ui.serve import build
+
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    gone = temp / f"qwen-demo-export-pid{int(ended.stdout)}-x"  # a process that has ended
+    gone.mkdir()
+    build(cpu_pair(Path("/nowhere/tiny")), make_engine=FakeFastEngine)
+    assert not gone.exists() and preview._SCRATCH == {}  # swept, and no scratch folder made for it

@@ -7,8 +7,9 @@ each temporal patch framed in the same colour. ``caption(file_plan)`` says it in
 ``preview_file`` draws the right one for a planned file once and keeps it as a PNG (the
 preview is asked for again on every keystroke in the input box) in a scratch folder that
 never holds more than ``KEEP_FILES`` of them (``prune``, ``scratch``, ``remove_scratch``). A
-scratch folder's name carries its process's id; the first ``scratch`` of a process removes the
-folders of processes that are gone (an app killed outright leaves its folders behind).
+scratch folder's name carries its process's id; ``sweep_once`` (at the page's build, else at the
+first ``scratch``) removes the folders of processes that are gone (an app killed outright leaves
+its folders behind).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -117,7 +118,7 @@ def alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass
     return True
 
 
@@ -132,10 +133,16 @@ def sweep(root: Path) -> list[Path]:
     return gone
 
 
+@cache
+def sweep_once() -> None:
+    """``sweep`` the temp folder, once a process: ``ui.serve.build`` calls it before the page is
+    served (so no handler does it on the server's loop), ``scratch`` for any other process."""
+    sweep(Path(tempfile.gettempdir()))
+
+
 def scratch(kind: str) -> Path:
     """This process's folder for ``kind`` (previews, exports); ``remove_scratch`` removes them all."""
-    if not _SCRATCH:
-        sweep(Path(tempfile.gettempdir()))
+    sweep_once()
     if kind not in _SCRATCH:
         _SCRATCH[kind] = Path(tempfile.mkdtemp(prefix=f"qwen-demo-{kind}-pid{os.getpid()}-"))
         atexit.register(shutil.rmtree, _SCRATCH[kind], True)

@@ -79,8 +79,11 @@ def build(
     from inference.engines.pool import EnginePool
     from ui.gradio_adapter import quiet_queue
     from ui.layout import build_demo
+    from ui.preview import sweep_once
     from ui.session import Comparison
     from ui.viewers import Identity
+
+    sweep_once()  # scratch folders of apps killed outright, before any handler runs on the loop
 
     gen, limits, network, storage = options.generation, options.limits, options.network, options.storage
     pool = EnginePool(specs) if make_engine is None else EnginePool(specs, make=make_engine)
